@@ -1,0 +1,153 @@
+"""API keys: format, generation, hashing, and the cached lookup that the proxy uses.
+
+A key is ``og_`` followed by 43 URL-safe characters (256 bits from ``secrets``). Only its
+SHA-256 hex digest is stored; a fast hash is right here because the key is random and long,
+so there is nothing to brute-force that a slow hash would protect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from .extensions import db
+from .models import ApiKey, User, utcnow
+
+KEY_PREFIX = "og_"
+VISIBLE_CHARS = 11  # "og_" plus 8 random characters: enough to tell keys apart in lists
+
+
+class AuthError(Exception):
+    """A key was refused: ``status`` is 401 (missing or unknown) or 403 (not usable)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def generate_key() -> str:
+    """A new random API key."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a key."""
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def visible_prefix(key: str) -> str:
+    """The part of a key that may be shown and stored in clear."""
+    return key[:VISIBLE_CHARS] if key.startswith(KEY_PREFIX) else key[:8]
+
+
+def create_key(
+    user: User, name: str = "", expires_at: datetime | None = None, plain: str | None = None
+) -> tuple[ApiKey, str]:
+    """Add a key for ``user`` (new random one unless ``plain`` is given); return it and its text."""
+    plain = plain or generate_key()
+    key = ApiKey(
+        user=user, name=name, prefix=visible_prefix(plain), key_hash=hash_key(plain),
+        expires_at=expires_at,
+    )
+    db.session.add(key)
+    return key, plain
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What the proxy needs to know about the caller, copied out of the database rows."""
+
+    key_id: int
+    user_id: int
+    user_name: str
+    key_prefix: str
+    key_name: str
+    state: str  # active, disabled or revoked; expiry is checked at each call
+    expires_at: datetime | None
+
+    @classmethod
+    def from_key(cls, key: ApiKey) -> Identity:
+        """Snapshot an ``ApiKey`` row (and its user) for the cache."""
+        state = key.state(now=datetime.max)  # expiry is judged per call, not when cached
+        return cls(
+            key_id=key.id, user_id=key.user_id, user_name=key.user.name,
+            key_prefix=key.prefix, key_name=key.name, state=state,
+            expires_at=key.expires_at,
+        )
+
+    def check_usable(self) -> None:
+        """Raise ``AuthError`` (403) unless the key may be used now."""
+        if self.state != "active":
+            raise AuthError(403, f"API key is {self.state}")
+        if self.expires_at is not None and self.expires_at <= utcnow():
+            raise AuthError(403, "API key has expired")
+
+
+class KeyCache:
+    """Per-process cache of key lookups, positive and negative, for ``ttl`` seconds."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Identity | None]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, key_hash: str) -> Identity | None:
+        """The identity for a hashed key, from the cache or the database."""
+        now = time.monotonic()
+        hit = self._entries.get(key_hash)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        row = db.session.execute(
+            db.select(ApiKey).where(ApiKey.key_hash == key_hash)
+        ).scalar_one_or_none()
+        identity = Identity.from_key(row) if row is not None else None
+        db.session.remove()  # release the connection now; the stream may last minutes
+        if self.ttl > 0:
+            with self._lock:
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[key_hash] = (now + self.ttl, identity)
+        return identity
+
+    def clear(self) -> None:
+        """Forget every cached lookup (tests and CLI use this after changes)."""
+        with self._lock:
+            self._entries.clear()
+
+
+AUTH_HEADERS = ("Authorization", "X-API-Key", "apikey")
+
+
+def key_from_headers(headers) -> tuple[str | None, str | None]:
+    """Return (key, header it came from) from ``Authorization: Bearer``, ``X-API-Key`` or ``apikey``."""
+    auth = headers.get("Authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip(), "Authorization"
+    for name in AUTH_HEADERS[1:]:
+        value = headers.get(name)
+        if value and value.strip():
+            return value.strip(), name
+    return None, None
+
+
+def authenticate(headers, cache: KeyCache) -> Identity:
+    """The caller's identity, or ``AuthError`` with the status to answer."""
+    key, _ = key_from_headers(headers)
+    if not key:
+        raise AuthError(
+            401, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+        )
+    identity = cache.lookup(hash_key(key))
+    if identity is None:
+        raise AuthError(401, "invalid API key")
+    identity.check_usable()
+    return identity

@@ -1,0 +1,73 @@
+"""The proxy: the Ollama and OpenAI surfaces, forwarded to the upstream Ollama server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask
+from sqlalchemy import update
+
+from ..config import first_backend
+from ..extensions import db
+from ..keys import KeyCache
+from ..models import ApiKey
+from ..recorder import Recorder
+from .call import Call
+from .cors import Cors
+from .summary import summarise
+from .upstream import Upstream
+from .views import bp
+
+
+class Gate:
+    """Per-app gateway state: the upstream, key cache, CORS, recorder and extension hooks.
+
+    Later steps plug in here rather than into the views: ``admission_checks`` run before
+    the upstream is called (raise ``ApiError`` to refuse), ``release_hooks`` run as soon as
+    a call ends (free a concurrency slot), and recorder hooks run in the background.
+    """
+
+    def __init__(self, app: Flask):
+        s = app.config["GATE"]
+        self.settings = s
+        self.upstream = Upstream(first_backend(s["BACKENDS"]), s["CONNECT_TIMEOUT"],
+                                 s["READ_TIMEOUT"], s["POOL_SIZE"])
+        self.key_cache = KeyCache(s["KEY_CACHE_SECONDS"])
+        self.cors = Cors(s["CORS_ORIGINS"])
+        self.recorder = Recorder(app)
+        self.admission_checks: list[Callable[[Call], None]] = []
+        self.release_hooks: list[Callable[[Call], None]] = []
+        self.recorder.add_hook(summarise_calls)
+        self.recorder.add_hook(touch_keys)
+
+    def finish(self, call: Call) -> None:
+        """End a call exactly once: release its slots now, record it in the background."""
+        if call.finished:
+            return
+        call.finished = True
+        for hook in self.release_hooks:
+            hook(call)
+        self.recorder.submit(call)
+
+
+def summarise_calls(calls: list[Call]) -> None:
+    """Recorder hook: read each answer's text and statistics once, for the hooks after."""
+    for call in calls:
+        summarise(call)
+
+
+def touch_keys(calls: list[Call]) -> None:
+    """Recorder hook: update each used key's ``last_used_at`` once per batch."""
+    last: dict[int, object] = {}
+    for call in calls:
+        last[call.identity.key_id] = call.started_at
+    for key_id, when in last.items():
+        db.session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))
+    db.session.commit()
+
+
+def init_app(app: Flask) -> None:
+    """Register the proxy blueprint and its gateway state on ``app``."""
+    gate = Gate(app)
+    app.extensions["ollama_gate"] = gate
+    app.register_blueprint(bp)

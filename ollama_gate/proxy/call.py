@@ -1,0 +1,59 @@
+"""The record of one API call as it walks the proxy path: filled in by each step."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..keys import Identity
+from ..models import utcnow
+
+# Stream bytes kept per call for the record; past this the answer is marked truncated.
+MAX_KEPT_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    """One API call: the request, the identity, and what came back."""
+
+    identity: Identity
+    method: str
+    path: str  # decoded request path, e.g. /api/chat
+    upstream_path: str  # raw path and query forwarded upstream (``%2F`` kept)
+    endpoint: str  # path with ids folded, e.g. /api/blobs/{digest}, /v1/models/{id}
+    payload: dict[str, Any] | None = None  # parsed JSON body, if it was JSON
+    model: str | None = None
+    client_addr: str | None = None
+    user_agent: str | None = None
+    backend: str | None = None
+    started_at: datetime = field(default_factory=utcnow)
+    t0: float = field(default_factory=time.perf_counter)
+    status: int | None = None
+    content_type: str = ""
+    streamed: bool = False
+    ttfb: float | None = None  # seconds from arrival to the first byte sent back
+    total: float | None = None  # seconds from arrival to the last byte
+    chunks: list[bytes] = field(default_factory=list)  # the answer as sent (bounded)
+    kept_bytes: int = 0
+    truncated: bool = False
+    completed: bool = False  # the upstream finished its answer normally
+    disconnected: bool = False  # the client went away before the end
+    error: str | None = None
+    finished: bool = False  # handed to ``Gate.finish`` (exactly once)
+    stats: dict[str, Any] = field(default_factory=dict)  # filled by ``summary.summarise``
+    extra: dict[str, Any] = field(default_factory=dict)  # room for later steps (cache, ...)
+
+    def keep(self, chunk: bytes) -> None:
+        """Keep a chunk of the answer for the record, up to ``MAX_KEPT_BYTES``."""
+        if self.kept_bytes + len(chunk) <= MAX_KEPT_BYTES:
+            self.chunks.append(chunk)
+            self.kept_bytes += len(chunk)
+        else:
+            self.truncated = True
+
+    @property
+    def body(self) -> bytes:
+        """The kept answer bytes, joined."""
+        return b"".join(self.chunks)

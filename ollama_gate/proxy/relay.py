@@ -1,0 +1,57 @@
+"""The streaming relay: bytes go to the client as they arrive; the call is finished after."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import requests
+
+from ..errors import is_openai_path
+from .call import Call
+
+STREAM_TYPES = ("application/x-ndjson", "text/event-stream")
+
+
+def is_stream(content_type: str) -> bool:
+    """True when the upstream answers with a stream that must be relayed as it comes."""
+    return content_type.startswith(STREAM_TYPES)
+
+
+def error_line(call: Call, message: str) -> bytes:
+    """The final line that tells a client its stream failed, in its framing."""
+    if call.content_type.startswith("text/event-stream") or is_openai_path(call.path):
+        body = json.dumps({"error": {"message": message, "type": "api_error",
+                                     "param": None, "code": None}})
+        return b"data: " + body.encode() + b"\n\n"
+    return json.dumps({"error": message}).encode() + b"\n"
+
+
+def relay(resp: requests.Response, call: Call, finish: Callable[[Call], None]
+          ) -> Iterator[bytes]:
+    """Yield the upstream's chunks unchanged; close the upstream and finish the call at the end.
+
+    ``iter_content(chunk_size=None)`` yields each chunk as soon as it is read, so nothing
+    is held back. When the client goes away, the WSGI server closes this generator
+    (``GeneratorExit`` at the ``yield``) and the ``finally`` closes the upstream at once,
+    which makes Ollama stop generating.
+    """
+    keep = call.keep
+    try:
+        for chunk in resp.iter_content(chunk_size=None):
+            if call.ttfb is None:
+                call.ttfb = time.perf_counter() - call.t0
+            keep(chunk)
+            yield chunk
+        call.completed = True
+    except GeneratorExit:
+        call.disconnected = True
+        raise
+    except (requests.RequestException, OSError) as exc:
+        call.error = f"upstream stream failed: {type(exc).__name__}"
+        yield error_line(call, call.error)
+    finally:
+        resp.close()
+        call.total = time.perf_counter() - call.t0
+        finish(call)

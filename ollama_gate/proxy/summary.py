@@ -1,0 +1,122 @@
+"""Reads a finished call's answer once, after the last byte: text, tool calls, token counts.
+
+Native streams are NDJSON objects ending in a ``done`` object with Ollama's statistics;
+``/v1`` streams are SSE events with an optional ``usage`` chunk; whole answers are one JSON
+object. The result goes to ``call.stats`` for quotas and history.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .call import Call
+
+DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
+
+
+def _objects(call: Call) -> list[dict[str, Any]]:
+    """The JSON objects of the answer, in order, skipping anything unparseable."""
+    body = call.body
+    if not body:
+        return []
+    if call.content_type.startswith("text/event-stream"):
+        lines = [ln[5:].strip() for ln in body.split(b"\n") if ln.startswith(b"data:")]
+        lines = [ln for ln in lines if ln and ln != b"[DONE]"]
+    elif call.content_type.startswith("application/x-ndjson"):
+        lines = [ln for ln in body.split(b"\n") if ln.strip()]
+    else:
+        lines = [body]
+    out = []
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def summarise(call: Call) -> dict[str, Any]:
+    """Collect answer text, thinking, tool calls, finish reason and token counts."""
+    text: list[str] = []
+    thinking: list[str] = []
+    tool_calls: list[Any] = []
+    stats: dict[str, Any] = {}
+    for obj in _objects(call):
+        if "error" in obj and len(obj) <= 2:
+            err = obj["error"]
+            stats["error"] = err.get("message") if isinstance(err, dict) else str(err)
+            continue
+        if "choices" in obj or obj.get("object") in ("chat.completion.chunk", "list"):
+            _openai(obj, text, thinking, tool_calls, stats)
+        elif isinstance(obj.get("type"), str) and obj["type"].startswith("response."):
+            _responses(obj, text, stats)
+        else:
+            _native(obj, text, thinking, tool_calls, stats)
+    stats["text"] = "".join(text)
+    stats["thinking"] = "".join(thinking)
+    stats["tool_calls"] = tool_calls
+    stats.setdefault("prompt_tokens", 0)
+    stats.setdefault("completion_tokens", 0)
+    stats["total_tokens"] = stats["prompt_tokens"] + stats["completion_tokens"]
+    call.stats = stats
+    return stats
+
+
+def _native(obj: dict, text: list, thinking: list, tool_calls: list, stats: dict) -> None:
+    message = obj.get("message")
+    if isinstance(message, dict):
+        text.append(message.get("content") or "")
+        thinking.append(message.get("thinking") or "")
+        tool_calls.extend(message.get("tool_calls") or [])
+    else:
+        if isinstance(obj.get("response"), str):
+            text.append(obj["response"])
+        if isinstance(obj.get("thinking"), str):
+            thinking.append(obj["thinking"])
+        tool_calls.extend(obj.get("tool_calls") or [])
+    if obj.get("done"):
+        stats["done_reason"] = obj.get("done_reason")
+    if "status" in obj:
+        stats["status"] = obj["status"]
+    if "embeddings" in obj or "embedding" in obj:
+        stats["embeddings"] = len(obj.get("embeddings") or [1])
+    for name in DURATIONS:
+        if isinstance(obj.get(name), int):
+            stats[name] = obj[name]
+    if isinstance(obj.get("prompt_eval_count"), int):
+        stats["prompt_tokens"] = obj["prompt_eval_count"]
+    if isinstance(obj.get("eval_count"), int):
+        stats["completion_tokens"] = obj["eval_count"]
+
+
+def _openai(obj: dict, text: list, thinking: list, tool_calls: list, stats: dict) -> None:
+    for choice in obj.get("choices") or []:
+        part = choice.get("delta") or choice.get("message") or {}
+        if isinstance(part, dict):
+            text.append(part.get("content") or "")
+            thinking.append(part.get("reasoning") or "")
+            tool_calls.extend(part.get("tool_calls") or [])
+        if isinstance(choice.get("text"), str):
+            text.append(choice["text"])
+        if choice.get("finish_reason"):
+            stats["done_reason"] = choice["finish_reason"]
+    if obj.get("object") == "list" and isinstance(obj.get("data"), list):
+        stats["embeddings"] = len(obj["data"])
+    usage = obj.get("usage")
+    if isinstance(usage, dict) and (usage.get("total_tokens") or usage.get("prompt_tokens")):
+        stats["prompt_tokens"] = int(usage.get("prompt_tokens") or 0)
+        stats["completion_tokens"] = int(usage.get("completion_tokens") or 0)
+
+
+def _responses(obj: dict, text: list, stats: dict) -> None:
+    if obj["type"] == "response.output_text.delta" and isinstance(obj.get("delta"), str):
+        text.append(obj["delta"])
+    response = obj.get("response")
+    if obj["type"] == "response.completed" and isinstance(response, dict):
+        usage = response.get("usage") or {}
+        stats["prompt_tokens"] = int(usage.get("input_tokens") or 0)
+        stats["completion_tokens"] = int(usage.get("output_tokens") or 0)
+        stats["done_reason"] = response.get("status")

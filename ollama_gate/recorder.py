@@ -1,0 +1,85 @@
+"""Runs the after-call work (usage, history) off the hot path, in one background worker.
+
+The relay hands each finished ``Call`` to ``Recorder.submit``; a single background thread
+(a greenlet under gevent) summarises it and runs the registered hooks inside an app context,
+so no stream ever waits for a database write.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from flask import Flask
+
+log = logging.getLogger("ollama_gate.recorder")
+
+Hook = Callable[[list], None]
+
+
+class Recorder:
+    """A queue of finished calls and the hooks that consume them in batches."""
+
+    BATCH = 200
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.hooks: list[Hook] = []  # each takes a list of finished calls
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def add_hook(self, hook: Hook) -> None:
+        """Register ``hook(calls)``, run for every batch of finished calls."""
+        self.hooks.append(hook)
+
+    def submit(self, call) -> None:
+        """Queue a finished call; never blocks the caller."""
+        if not self.hooks:
+            return
+        self._ensure_worker()
+        self._queue.put(call)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every queued call has been handled (tests and shutdown)."""
+        done = threading.Event()
+        if self._thread is None:
+            return
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def _ensure_worker(self) -> None:
+        # started lazily so that it runs in the worker process, after gunicorn's fork
+        if self._thread is None or not self._thread.is_alive():
+            with self._start_lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(
+                        target=self._run, name="ollama-gate-recorder", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch, markers = [], []
+            item = self._queue.get()
+            while True:
+                (markers if isinstance(item, threading.Event) else batch).append(item)
+                if len(batch) >= self.BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._handle(batch)
+            for marker in markers:
+                marker.set()
+
+    def _handle(self, batch: list) -> None:
+        with self.app.app_context():
+            for hook in self.hooks:
+                try:
+                    hook(batch)
+                except Exception:  # a failing hook must not stop the others or the worker
+                    log.exception("recorder hook %r failed", hook)
