@@ -1,0 +1,198 @@
+"""Shared fixtures: the app and its test client, a fake Ollama server, a live gunicorn gateway."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from fake_ollama import FakeOllama  # noqa: E402
+
+from ollama_gate import create_app  # noqa: E402
+from ollama_gate.extensions import db  # noqa: E402
+from ollama_gate.keys import create_key  # noqa: E402
+from ollama_gate.models import User  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+POSTGRES_URL = os.environ.get("OLLAMA_GATE_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("OLLAMA_GATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_SERVICES = os.environ.get("OLLAMA_GATE_TEST_REQUIRE_SERVICES") == "1"
+
+
+def _reachable(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip tests whose service is down, unless CI demands every service."""
+    for marker, port in (("needs_postgres", 5432), ("needs_redis", 6379)):
+        if REQUIRE_SERVICES or _reachable(port):
+            continue
+        skip = pytest.mark.skip(reason=f"{marker}: service on port {port} unreachable")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
+
+
+def free_port() -> int:
+    """A TCP port that is free right now on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeOllama]:
+    """One fake Ollama server for the whole session."""
+    server = FakeOllama().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def fake(fake_server: FakeOllama) -> FakeOllama:
+    """The fake Ollama server, with records and controls reset for this test."""
+    fake_server.reset()
+    return fake_server
+
+
+@pytest.fixture()
+def app(tmp_path, fake_server):
+    """A gateway app on a fresh SQLite database, pointed at the fake Ollama."""
+    app = create_app({
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'gate.db'}",
+        "BACKENDS": [fake_server.url],
+        "KEY_CACHE_SECONDS": 0.0,
+    })
+    with app.app_context():
+        db.create_all()
+    yield app
+    app.extensions["ollama_gate"].recorder.flush()
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture()
+def client(app):
+    """Flask's test client for ``app``."""
+    return app.test_client()
+
+
+@pytest.fixture()
+def runner(app):
+    """Flask's CLI runner for ``app``."""
+    return app.test_cli_runner()
+
+
+def add_key(app, user: str = "alice", **kwargs) -> str:
+    """Create ``user`` if needed and a key for them; return the plain key."""
+    with app.app_context():
+        owner = db.session.execute(db.select(User).where(User.name == user)).scalar_one_or_none()
+        if owner is None:
+            owner = User(name=user)
+            db.session.add(owner)
+        key, plain = create_key(owner, **kwargs)
+        db.session.commit()
+        return plain
+
+
+@pytest.fixture()
+def key(app) -> str:
+    """A fresh active key for user ``alice``."""
+    return add_key(app)
+
+
+class LiveGateway:
+    """The real app under gunicorn with gevent workers, as a subprocess."""
+
+    def __init__(self, tmp: Path, backend: str, env: dict[str, str] | None = None,
+                 workers: int = 1):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db_url = f"sqlite:///{tmp / 'live.db'}"
+        self.env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "OLLAMA_GATE_HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": str(workers),
+            "OLLAMA_GATE_BACKENDS": backend,
+            "OLLAMA_GATE_SECRET_KEY": "live-test-secret",
+            "OLLAMA_GATE_KEY_CACHE_SECONDS": "0",
+            "DATABASE_URL": self.db_url,
+            **(env or {}),
+        }
+        self.log_path = tmp / "gunicorn.log"
+        self.proc: subprocess.Popen | None = None
+        self.app = create_app({"SQLALCHEMY_DATABASE_URI": self.db_url,
+                               "SECRET_KEY": "live-test-secret"})
+
+    def start(self) -> LiveGateway:
+        """Create the database, start gunicorn, wait until it answers."""
+        self.cli("init")
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                requests.get(self.url + "/api/version", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start in 30 s")
+
+    def stop(self) -> None:
+        """Stop gunicorn and its workers."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        with self.app.app_context():
+            db.engine.dispose()
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        """Run ``flask --app ollama_gate ARGS`` against this gateway's database."""
+        return subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "ollama_gate", *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, check=True, timeout=60,
+        )
+
+    def key(self, user: str = "alice", **kwargs) -> str:
+        """A new key for ``user`` in this gateway's database."""
+        return add_key(self.app, user, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory, fake_server) -> Iterator[LiveGateway]:
+    """One live gunicorn gateway (1 gevent worker) in front of the fake Ollama."""
+    gw = LiveGateway(tmp_path_factory.mktemp("gateway"), fake_server.url).start()
+    yield gw
+    gw.stop()
