@@ -472,9 +472,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _client_gone(self, timeout=0.0) -> bool:
         """True if the peer closed (or reset) the connection."""
         try:
-            r, _, _ = select.select([self.connection], [], [], timeout)
-            if not r:
-                return False
+            if hasattr(select, "poll"):  # no FD_SETSIZE limit
+                poller = select.poll()
+                poller.register(self.connection, select.POLLIN | select.POLLERR | select.POLLHUP)
+                if not poller.poll(int(timeout * 1000)):
+                    return False
+            else:  # pragma: no cover - non-POSIX
+                r, _, _ = select.select([self.connection], [], [], timeout)
+                if not r:
+                    return False
             data = self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
             if data == b"":
                 return True
