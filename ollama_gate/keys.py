@@ -73,7 +73,9 @@ class Identity:
     @classmethod
     def from_key(cls, key: ApiKey) -> Identity:
         """Snapshot an ``ApiKey`` row (and its user) for the cache."""
-        state = key.state(now=datetime.max)  # expiry is judged per call, not when cached
+        # expiry is judged per call (a cached identity may expire while cached)
+        state = "revoked" if key.revoked_at is not None else (
+            "disabled" if key.disabled else "active")
         return cls(
             key_id=key.id, user_id=key.user_id, user_name=key.user.name,
             key_prefix=key.prefix, key_name=key.name, state=state,
