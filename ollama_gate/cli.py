@@ -6,7 +6,7 @@ from datetime import datetime, time, timezone
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from .extensions import db
 from .keys import create_key
@@ -52,6 +52,7 @@ def get_key(prefix: str) -> ApiKey:
 
 
 @click.command("init")
+@with_appcontext
 def init_command() -> None:
     """Create the database; on a fresh install also one user and one key (printed once)."""
     from flask import current_app

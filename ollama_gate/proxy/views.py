@@ -43,9 +43,7 @@ def root():
                     headers=Upstream.response_headers(resp.headers))
 
 
-@bp.route("/api", defaults={"rest": ""}, methods=METHODS)
 @bp.route("/api/<path:rest>", methods=METHODS)
-@bp.route("/v1", defaults={"rest": ""}, methods=METHODS)
 @bp.route("/v1/<path:rest>", methods=METHODS)
 def proxy(rest: str):
     """Every ``/api/*`` and ``/v1/*`` call: check the key, then forward to the upstream."""

@@ -1,0 +1,86 @@
+"""The ``flask --app ollama_gate`` commands for users and keys, and their effect on the API."""
+
+from __future__ import annotations
+
+from ollama_gate.extensions import db
+from ollama_gate.keys import hash_key
+from ollama_gate.models import ApiKey, User
+
+
+def last_line(result) -> str:
+    """The last printed line of a CLI result."""
+    return result.output.strip().splitlines()[-1]
+
+
+def test_init_is_idempotent_and_prints_one_key(app, runner, client, fake):
+    first = runner.invoke(args=["init"])
+    assert first.exit_code == 0, first.output
+    key = last_line(first)
+    assert key.startswith("og_") and len(key) >= 46
+    again = runner.invoke(args=["init"])
+    assert again.exit_code == 0 and key not in again.output
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count(ApiKey.id))).scalar() == 1
+        stored = db.session.execute(db.select(ApiKey)).scalar_one()
+        assert stored.key_hash == hash_key(key) and key not in (stored.prefix, stored.key_hash)
+    assert client.get("/api/tags", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_users_create_list_delete(app, runner):
+    assert runner.invoke(args=["users", "create", "bob"]).exit_code == 0
+    dup = runner.invoke(args=["users", "create", "bob"])
+    assert dup.exit_code != 0 and "already exists" in dup.output
+    runner.invoke(args=["keys", "create", "bob"])
+    listing = runner.invoke(args=["users", "list"]).output
+    assert "bob" in listing and "keys=1" in listing
+    assert runner.invoke(args=["users", "delete", "bob", "--yes"]).exit_code == 0
+    with app.app_context():
+        assert db.session.execute(db.select(User)).first() is None
+        assert db.session.execute(db.select(ApiKey)).first() is None  # keys went with the user
+
+
+def test_keys_lifecycle_through_cli(app, runner, client, fake):
+    runner.invoke(args=["users", "create", "carol"])
+    created = runner.invoke(args=["keys", "create", "carol", "--name", "obsidian",
+                                  "--expires", "2999-01-01"])
+    assert created.exit_code == 0, created.output
+    key = last_line(created)
+    prefix = key[:11]
+    headers = {"X-API-Key": key}
+    listing = runner.invoke(args=["keys", "list"]).output
+    assert prefix in listing and "obsidian" in listing and "expires=2999-01-01" in listing
+    assert key not in listing
+    assert client.get("/api/ps", headers=headers).status_code == 200
+
+    assert runner.invoke(args=["keys", "disable", prefix]).exit_code == 0
+    assert client.get("/api/ps", headers=headers).status_code == 403
+    assert runner.invoke(args=["keys", "enable", prefix]).exit_code == 0
+    assert client.get("/api/ps", headers=headers).status_code == 200
+    assert runner.invoke(args=["keys", "revoke", prefix]).exit_code == 0
+    assert client.get("/api/ps", headers=headers).status_code == 403
+    again = runner.invoke(args=["keys", "enable", prefix])
+    assert again.exit_code != 0 and "cannot be undone" in again.output
+
+
+def test_expired_key_from_cli(app, runner, client, fake):
+    runner.invoke(args=["users", "create", "dan"])
+    key = last_line(runner.invoke(args=["keys", "create", "dan", "--expires",
+                                        "2001-01-01T00:00:00Z"]))
+    assert "expired" in runner.invoke(args=["keys", "list"]).output
+    assert client.get("/api/ps", headers={"X-API-Key": key}).status_code == 403
+
+
+def test_cli_refuses_bad_input(app, runner):
+    assert "no user named" in runner.invoke(args=["keys", "create", "nobody"]).output
+    runner.invoke(args=["users", "create", "erin"])
+    bad = runner.invoke(args=["keys", "create", "erin", "--expires", "soon"])
+    assert bad.exit_code != 0 and "not a date" in bad.output
+    assert "no key with prefix" in runner.invoke(args=["keys", "revoke", "og_zzzz"]).output
+
+
+def test_ambiguous_prefix_is_refused(app, runner):
+    runner.invoke(args=["users", "create", "fay"])
+    runner.invoke(args=["keys", "create", "fay"])
+    runner.invoke(args=["keys", "create", "fay"])
+    result = runner.invoke(args=["keys", "disable", "og_"])
+    assert result.exit_code != 0 and "matches 2 keys" in result.output
