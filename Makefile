@@ -1,0 +1,27 @@
+# One command to run the gateway, one to test it. Both build .venv on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+$(VENV)/.run-deps: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps: $(VENV)/.run-deps requirements-test.txt
+	$(PY) -m pip install -q -r requirements-test.txt
+	touch $@
+
+.PHONY: install run test bench
+install: $(VENV)/.run-deps
+
+run: $(VENV)/.run-deps  ## install, create the database (first key printed once), serve
+	$(VENV)/bin/flask --app ollama_gate init
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: $(VENV)/.test-deps  ## install and run the whole test suite
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.test-deps  ## gateway vs direct, written to bench/RESULTS.md
+	$(PY) bench/run.py

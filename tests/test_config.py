@@ -1,0 +1,47 @@
+"""Settings: parsing, defaults, the production secret rule, and the README's table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ollama_gate.config import (
+    SETTINGS,
+    ensure_secret_key,
+    first_backend,
+    load_settings,
+)
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", [name for name, *_ in SETTINGS])
+def test_every_setting_is_in_the_readme(name):
+    assert f"`OLLAMA_GATE_{name}`" in README
+
+
+def test_defaults_and_overlay():
+    defaults = load_settings({})
+    assert defaults["BACKENDS"] == ["http://127.0.0.1:11434"]
+    assert defaults["READ_TIMEOUT"] == 600
+    s = load_settings({"OLLAMA_GATE_READ_TIMEOUT": "0", "OLLAMA_GATE_BACKENDS": "a=http://x:1/, b=http://y:2",
+                       "DATABASE_URL": "postgres://u@h/db"})
+    assert s["READ_TIMEOUT"] is None
+    assert first_backend(s["BACKENDS"]) == "http://x:1"
+    assert s["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+
+
+def test_bad_setting_names_the_variable():
+    with pytest.raises(RuntimeError, match="OLLAMA_GATE_POOL_SIZE"):
+        load_settings({"OLLAMA_GATE_POOL_SIZE": "many"})
+
+
+def test_production_needs_a_secret(tmp_path):
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        ensure_secret_key({"ENV": "production", "SECRET_KEY": ""}, str(tmp_path))
+    dev = {"ENV": "development", "SECRET_KEY": ""}
+    ensure_secret_key(dev, str(tmp_path))
+    again = {"ENV": "development", "SECRET_KEY": ""}
+    ensure_secret_key(again, str(tmp_path))
+    assert len(dev["SECRET_KEY"]) > 40 and dev["SECRET_KEY"] == again["SECRET_KEY"]
