@@ -187,7 +187,7 @@ class LiveGateway:
     def stop(self) -> None:
         """Stop gunicorn and its workers."""
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            os.killpg(self.proc.pid, signal.SIGINT)  # quick shutdown: streams may be open
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:

@@ -186,3 +186,29 @@ def test_upstream_failure_mid_sse_reaches_openai_client(clients, fake):
     with pytest.raises(openai.APIError):
         list(through.chat.completions.create(
             model="llama3.2", messages=[{"role": "user", "content": "Hi"}], stream=True))
+
+
+def test_blob_head_and_raw_post(gateway, fake):
+    key = gateway.key()
+    data = b"x" * 100_000
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    url = f"{gateway.url}/api/blobs/{digest}"
+    assert requests.head(url, headers={"X-API-Key": key}).status_code == 404
+    chunked = requests.post(url, data=iter([data[:50_000], data[50_000:]]),
+                            headers={"X-API-Key": key})
+    assert chunked.status_code == 201
+    head = requests.head(url, headers={"X-API-Key": key})
+    assert head.status_code == 200 and head.content == b""
+    bad = requests.post(f"{gateway.url}/api/blobs/sha256:{'0' * 64}", data=data,
+                        headers={"X-API-Key": key})
+    assert bad.status_code == 400 and "mismatch" in bad.json()["error"]
+
+
+def test_openai_responses_api(clients):
+    through, direct = clients["openai"]
+    got = through.responses.create(model="llama3.2", input="Hello")
+    want = direct.responses.create(model="llama3.2", input="Hello")
+    assert got.output_text == want.output_text and got.output_text
+    events = [e.type for e in through.responses.create(model="llama3.2", input="Hi",
+                                                        stream=True)]
+    assert events[0] == "response.created" and events[-1] == "response.completed"

@@ -38,6 +38,10 @@ class StreamedBody:
         # requests sends Content-Length when this is non-zero, chunked otherwise
         return self.length or 0
 
+    def __bool__(self) -> bool:
+        # requests replaces a falsy body with {}; an unknown length must not read as empty
+        return True
+
     def __iter__(self) -> Iterator[bytes]:
         while True:
             piece = self.stream.read(self.PIECE)
