@@ -212,3 +212,16 @@ def test_openai_responses_api(clients):
     events = [e.type for e in through.responses.create(model="llama3.2", input="Hi",
                                                         stream=True)]
     assert events[0] == "response.created" and events[-1] == "response.completed"
+
+
+def test_absolute_form_target_cannot_pick_another_host(gateway, fake):
+    """``GET http://elsewhere/...`` still goes to the configured backend, path only."""
+    addr = urlsplit(gateway.url)
+    with socket.create_connection((addr.hostname, addr.port)) as sock:
+        sock.sendall((f"GET http://169.254.169.254/api/tags?x=1 HTTP/1.1\r\nHost: evil\r\n"
+                      f"X-API-Key: {gateway.key()}\r\nConnection: close\r\n\r\n").encode())
+        reply = b""
+        while piece := sock.recv(65536):
+            reply += piece
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert fake.requests[-1].path == "/api/tags?x=1"
