@@ -1,0 +1,158 @@
+"""The processes under test: the fake upstream and real gunicorn gateways, and their costs.
+
+CPU time and memory come from ``/proc`` (utime + stime of the gunicorn master and its
+workers; ``VmRSS``/``VmHWM``), which is less noisy than wall time on a shared machine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A loopback TCP port that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(port: int, proc: subprocess.Popen, what: str, timeout: float = 30) -> None:
+    """Wait until ``GET /api/version`` answers on ``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/version")
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not answer within {timeout} s")
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of ``pid``."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU seconds used so far by ``pids``."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / TICK
+
+
+def memory_mb(pids: list[int], field: str = "VmRSS") -> float:
+    """Sum of a ``/proc/<pid>/status`` memory field (``VmRSS``, ``VmHWM``) in MB."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith(field + ":"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+class Proc:
+    """A started server process and the port it listens on."""
+
+    name = "process"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def pids(self) -> list[int]:
+        """This server's processes (the master and its workers)."""
+        return [self.proc.pid, *children(self.proc.pid)]
+
+    def stop(self) -> None:
+        """Stop the server and its workers."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+class Upstream(Proc):
+    """The fast fake Ollama (``bench/upstream.py``) in its own process."""
+
+    name = "upstream"
+
+    def start(self) -> Upstream:
+        """Start it and wait until it answers."""
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(self.port)],
+            start_new_session=True)
+        wait_http(self.port, self.proc, "fake upstream")
+        return self
+
+
+class Gateway(Proc):
+    """The real gateway: ``gunicorn -c gunicorn.conf.py wsgi:app``, default settings."""
+
+    def __init__(self, name: str, tmp: Path, backend: str, env: dict[str, str]) -> None:
+        super().__init__()
+        self.name = name
+        self.tmp = tmp
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("OLLAMA_GATE_") and k not in ("DATABASE_URL",
+                                                                      "WEB_CONCURRENCY")}
+        self.env.update({
+            "PORT": str(self.port), "OLLAMA_GATE_HOST": "127.0.0.1",
+            "OLLAMA_GATE_BACKENDS": backend, "OLLAMA_GATE_SECRET_KEY": "bench-secret",
+            "DATABASE_URL": f"sqlite:///{tmp / 'gate.db'}", **env,
+        })
+        self.key = ""
+
+    def flask(self, *args: str) -> str:
+        """Run ``flask --app ollama_gate ARGS``; return its output."""
+        out = subprocess.run([sys.executable, "-m", "flask", "--app", "ollama_gate", *args],
+                             cwd=ROOT, env=self.env, capture_output=True, text=True,
+                             timeout=120)
+        if out.returncode:
+            raise RuntimeError(f"flask {' '.join(args)} failed: {out.stderr[-2000:]}")
+        return out.stdout
+
+    def start(self) -> Gateway:
+        """Create the database and a key, start gunicorn, wait until it answers."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.flask("init")
+        self.flask("users", "create", "bench")
+        self.key = self.flask("keys", "create", "bench").strip().splitlines()[-1]
+        log = open(self.tmp / "gunicorn.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        wait_http(self.port, self.proc, f"gateway {self.name}")
+        return self

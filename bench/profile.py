@@ -1,0 +1,86 @@
+"""Profile the gateway worker under one workload with py-spy (``pip install py-spy``).
+
+``python bench/profile.py stream64 --seconds 8`` starts the fake upstream and a default
+gateway, drives the workload while ``py-spy record`` samples the gunicorn worker, and
+prints the functions with the most samples, inclusive and self (collapsed stacks in
+``bench/raw/profile-<workload>.txt``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from client import Spec  # noqa: E402
+from procs import ROOT, Gateway, Upstream, children  # noqa: E402
+from run import plan  # noqa: E402
+from workloads import throughput  # noqa: E402
+
+
+def top(path: Path, n: int) -> str:
+    """The ``n`` functions with most samples, inclusive and self, from collapsed stacks."""
+    incl, self_, total = Counter(), Counter(), 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")")
+                  for f in stack.split(";")]
+        c = int(count)
+        total += c
+        for f in set(frames):
+            incl[f] += c
+        self_[frames[-1]] += c
+    out = [f"{total} samples", "inclusive:"]
+    out += [f"  {100 * c / total:5.1f}%  {f}" for f, c in incl.most_common(n)]
+    out += ["self:"] + [f"  {100 * c / total:5.1f}%  {f}" for f, c in self_.most_common(n)]
+    return "\n".join(out)
+
+
+async def drive(gw: Gateway, spec: Spec, seconds: float) -> dict:
+    """Run the workload's load against the gateway for ``seconds``."""
+    spec = Spec(spec.path, spec.body, spec.tokens, spec.mode,
+                {"Authorization": f"Bearer {gw.key}"})
+    return await throughput(gw, spec, 16, seconds, 0.5)
+
+
+def main() -> None:
+    """Command line entry."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload", choices=["stream64", "whole", "sse64"])
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the gateway")
+    args = parser.parse_args()
+    work = {w["name"]: w for w in plan(False)}[args.workload]
+    env = dict(e.split("=", 1) for e in args.env)
+    tmp = Path(tempfile.mkdtemp(prefix="ollama-gate-profile-"))
+    up = Upstream().start()
+    gw = None
+    try:
+        gw = Gateway("gateway", tmp, f"http://127.0.0.1:{up.port}", env).start()
+        worker = children(gw.proc.pid)[0]
+        out = ROOT / "bench" / "raw" / f"profile-{args.workload}.txt"
+        out.parent.mkdir(exist_ok=True)
+        spy = subprocess.Popen(["py-spy", "record", "--pid", str(worker), "--format", "raw",
+                                "--rate", "500", "--duration", str(int(args.seconds)),
+                                "--output", str(out), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        res = asyncio.run(drive(gw, work["spec"], args.seconds))
+        spy.wait(30)
+        print({k: v for k, v in res.items() if k != "error_sample"})
+        print(top(out, args.top))
+    finally:
+        if gw:
+            gw.stop()
+        up.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Benchmark the gateway against a direct connection, interleaved, and write the results.
+
+``python bench/run.py`` starts the fast fake upstream and real gunicorn gateways on the
+default configuration (keys, rate limits and history on; a second gateway with history
+off), runs every workload of issue 6 against direct and gateway in turn, repeats the
+round, and writes medians and ratios to ``bench/RESULTS.md`` and ``bench/results.json``
+(raw per-run figures in ``bench/raw/``). ``--quick`` runs a small version in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from client import Spec  # noqa: E402
+from procs import ROOT, Gateway, Upstream  # noqa: E402
+from report import summarise, write_markdown  # noqa: E402
+from workloads import concurrent, first_token, generate, throughput  # noqa: E402
+
+BENCH = ROOT / "bench"
+HISTORY_OFF = {"OLLAMA_GATE_HISTORY_MODE": "off"}
+
+
+def plan(quick: bool) -> list[dict]:
+    """The workloads: name, what to run, against which targets."""
+    secs, warm = (0.6, 0.2) if quick else (3.0, 0.5)
+    conc_n, conc_tokens, conc_delay = (100, 2, 0.2) if quick else (2000, 5, 1.0)
+    return [
+        {"name": "stream64", "title": "streamed generate, 64 tokens, 16 clients",
+         "run": throughput, "spec": Spec("/api/generate", generate(64), 64, "ndjson"),
+         "args": (16, secs, warm), "targets": ("direct", "gateway", "gateway_nohist")},
+        {"name": "ttft", "title": "streamed, 10 ms/token, 1 client: time to first token",
+         "run": first_token, "spec": Spec("/api/generate", generate(8, 0.01), 8, "ndjson"),
+         "args": (5 if quick else 40,), "targets": ("direct", "gateway")},
+        {"name": "whole", "title": "whole (non-streamed) generate, 64 tokens, 16 clients",
+         "run": throughput,
+         "spec": Spec("/api/generate", generate(64, stream=False), 64, "whole"),
+         "args": (16, secs, warm), "targets": ("direct", "gateway")},
+        {"name": "sse64", "title": "streamed /v1/chat/completions (SSE), 64 tokens, 16 clients",
+         "run": throughput,
+         "spec": Spec("/v1/chat/completions",
+                      {"model": "llama3.2", "stream": True, "max_tokens": 64,
+                       "messages": [{"role": "user", "content": "Why is the sky blue?"}]},
+                      64, "sse"),
+         "args": (16, secs, warm), "targets": ("direct", "gateway")},
+        {"name": "conc", "title": f"{conc_n} concurrent streams, {conc_tokens} tokens at "
+                                  f"{conc_delay:g} s/token",
+         "run": concurrent,
+         "spec": Spec("/api/generate", generate(conc_tokens, conc_delay), conc_tokens,
+                      "ndjson"),
+         "args": (conc_n,), "targets": ("direct", "gateway")},
+    ]
+
+
+async def run_all(targets: dict, work: list[dict], repeats: int, only: set[str] | None,
+                  log) -> list[dict]:
+    """Every workload against its targets, interleaved, ``repeats`` times."""
+    runs = []
+    for r in range(repeats):
+        for w in work:
+            if only and w["name"] not in only:
+                continue
+            names = list(w["targets"])
+            names = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
+            for name in names:
+                if name not in targets:
+                    continue
+                t = targets[name]
+                spec = w["spec"]
+                if name != "direct":
+                    spec = Spec(spec.path, spec.body, spec.tokens, spec.mode,
+                                {"Authorization": f"Bearer {t.key}"})
+                else:
+                    spec = Spec(spec.path, spec.body, spec.tokens, spec.mode,
+                                {"Authorization": "Bearer og_not_checked_by_the_upstream"})
+                out = await w["run"](t, spec, *w["args"])
+                out.update(repeat=r, workload=w["name"], target=name)
+                runs.append(out)
+                log(f"[{r}] {w['name']:9s} {name:15s} " + ", ".join(
+                    f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in out.items()
+                    if k not in ("repeat", "workload", "target", "error_sample")))
+                if out["errors"]:
+                    log(f"    errors: {out['error_sample']}")
+                await asyncio.sleep(0.2)
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry; returns the exit status (1 when an answer failed its check)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small run, in seconds")
+    parser.add_argument("--repeats", type=int, help="rounds (default 3, quick 1)")
+    parser.add_argument("--only", help="comma list of workloads (stream64,ttft,whole,...)")
+    parser.add_argument("--no-history-off", action="store_true",
+                        help="skip the second gateway with history off")
+    parser.add_argument("--out", type=Path, help="where to write RESULTS.md and JSON "
+                        "(default bench/, or a temporary folder with --quick)")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 3)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    out_dir = args.out or (Path(tempfile.mkdtemp(prefix="bench-")) if args.quick else BENCH)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(",")) if args.only else None
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    tmp = Path(tempfile.mkdtemp(prefix="ollama-gate-bench-"))
+    procs: list = []
+    try:
+        up = Upstream().start()
+        procs.append(up)
+        backend = f"http://127.0.0.1:{up.port}"
+        targets = {"direct": up}
+        gw = Gateway("gateway", tmp / "gw", backend, {}).start()
+        procs.append(gw)
+        targets["gateway"] = gw
+        if not args.no_history_off:
+            off = Gateway("gateway_nohist", tmp / "off", backend, HISTORY_OFF).start()
+            procs.append(off)
+            targets["gateway_nohist"] = off
+        log(f"upstream :{up.port}, gateways " + ", ".join(
+            f"{t.name} :{t.port}" for t in procs[1:]))
+        started = time.time()
+        runs = asyncio.run(run_all(targets, plan(args.quick), repeats, only, log))
+    finally:
+        for p in reversed(procs):
+            p.stop()
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "seconds": round(time.time() - started, 1), "quick": args.quick, "repeats": repeats,
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                 capture_output=True, text=True).stdout.strip(),
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "loadavg": os.getloadavg(),
+    }
+    summary = summarise(runs)
+    raw_dir = BENCH / "raw"
+    raw_dir.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
+    (raw_dir / f"{stamp}{'-quick' if args.quick else ''}.json").write_text(
+        json.dumps({"meta": meta, "runs": runs}, indent=1))
+    (out_dir / "results.json").write_text(
+        json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=1))
+    write_markdown(out_dir / "RESULTS.md", meta, summary, plan(args.quick))
+    log(f"wrote {out_dir / 'RESULTS.md'}")
+    return 1 if any(r["errors"] for r in runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
