@@ -1,6 +1,10 @@
 """Flask extensions, created unbound here and initialised in ``create_app``."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -9,3 +13,9 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# admin sessions (Flask-Login): admin pages only; the API authenticates by key alone
+login_manager = LoginManager()
+# CSRF on every form; the key-authenticated API blueprints are exempted where registered
+csrf = CSRFProtect()
+# per-client limits (admin login) and, with the limits work, per-key limits
+limiter = Limiter(key_func=get_remote_address)
