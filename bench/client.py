@@ -13,7 +13,7 @@ import asyncio
 import json
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from upstream import expected_text
 
@@ -41,15 +41,18 @@ class Spec:
     body: dict
     tokens: int
     mode: str  # ndjson, sse or whole
-    headers: dict = field(default_factory=dict)
+    keys: tuple = ("og_unused",)
 
-    def request(self, host: str) -> bytes:
-        """The request bytes (the same for every call of this kind)."""
+    def requests(self, host: str) -> list[bytes]:
+        """The request bytes, one per API key (calls take them in turn)."""
         data = json.dumps(self.body).encode()
-        head = f"POST {self.path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        head += "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
-        head += f"Content-Length: {len(data)}\r\n\r\n"
-        return head.encode() + data
+        out = []
+        for key in self.keys:
+            head = (f"POST {self.path} HTTP/1.1\r\nHost: {host}\r\n"
+                    f"Content-Type: application/json\r\nAuthorization: Bearer {key}\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n")
+            out.append(head.encode() + data)
+        return out
 
     def check(self, res: Result) -> None:
         """Raise ``BadAnswer`` unless ``res`` is a complete, correct answer."""

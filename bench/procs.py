@@ -17,6 +17,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
+# Keys the load client takes in turn: the default rate limit (600 calls a minute per key)
+# stays on, so the load is spread over enough keys to stay under it.
+KEYS = 64
 
 
 def free_port() -> int:
@@ -132,7 +135,7 @@ class Gateway(Proc):
             "OLLAMA_GATE_BACKENDS": backend, "OLLAMA_GATE_SECRET_KEY": "bench-secret",
             "DATABASE_URL": f"sqlite:///{tmp / 'gate.db'}", **env,
         })
-        self.key = ""
+        self.keys: list[str] = []
 
     def flask(self, *args: str) -> str:
         """Run ``flask --app ollama_gate ARGS``; return its output."""
@@ -143,12 +146,32 @@ class Gateway(Proc):
             raise RuntimeError(f"flask {' '.join(args)} failed: {out.stderr[-2000:]}")
         return out.stdout
 
+    def make_keys(self, n: int) -> list[str]:
+        """``n`` keys of user ``bench``, made in the gateway's database (one process)."""
+        code = (
+            "import os, sys\n"
+            "from ollama_gate import create_app\n"
+            "from ollama_gate.extensions import db\n"
+            "from ollama_gate.keys import create_key\n"
+            "from ollama_gate.models import User\n"
+            "app = create_app()\n"
+            "with app.app_context():\n"
+            "    user = User(name='bench')\n"
+            "    db.session.add(user)\n"
+            f"    keys = [create_key(user, name=f'bench{{i}}')[1] for i in range({n})]\n"
+            "    db.session.commit()\n"
+            "print('\\n'.join(keys))\n")
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=self.env,
+                             capture_output=True, text=True, timeout=120)
+        if out.returncode:
+            raise RuntimeError(f"could not make keys: {out.stderr[-2000:]}")
+        return out.stdout.split()
+
     def start(self) -> Gateway:
         """Create the database and a key, start gunicorn, wait until it answers."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.flask("init")
-        self.flask("users", "create", "bench")
-        self.key = self.flask("keys", "create", "bench").strip().splitlines()[-1]
+        self.keys = self.make_keys(KEYS)
         log = open(self.tmp / "gunicorn.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],

@@ -46,7 +46,7 @@ def top(path: Path, n: int) -> str:
 async def drive(gw: Gateway, spec: Spec, seconds: float) -> dict:
     """Run the workload's load against the gateway for ``seconds``."""
     spec = Spec(spec.path, spec.body, spec.tokens, spec.mode,
-                {"Authorization": f"Bearer {gw.key}"})
+                tuple(gw.keys))
     return await throughput(gw, spec, 16, seconds, 0.5)
 
 

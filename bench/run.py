@@ -78,12 +78,9 @@ async def run_all(targets: dict, work: list[dict], repeats: int, only: set[str] 
                     continue
                 t = targets[name]
                 spec = w["spec"]
-                if name != "direct":
-                    spec = Spec(spec.path, spec.body, spec.tokens, spec.mode,
-                                {"Authorization": f"Bearer {t.key}"})
-                else:
-                    spec = Spec(spec.path, spec.body, spec.tokens, spec.mode,
-                                {"Authorization": "Bearer og_not_checked_by_the_upstream"})
+                # the same request bytes both ways: the upstream ignores the keys
+                spec = Spec(spec.path, spec.body, spec.tokens, spec.mode,
+                            tuple(getattr(t, "keys", None) or targets["gateway"].keys))
                 out = await w["run"](t, spec, *w["args"])
                 out.update(repeat=r, workload=w["name"], target=name)
                 runs.append(out)
@@ -105,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma list of workloads (stream64,ttft,whole,...)")
     parser.add_argument("--no-history-off", action="store_true",
                         help="skip the second gateway with history off")
+    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the gateways (experiments)")
     parser.add_argument("--out", type=Path, help="where to write RESULTS.md and JSON "
                         "(default bench/, or a temporary folder with --quick)")
     args = parser.parse_args(argv)
@@ -125,11 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         procs.append(up)
         backend = f"http://127.0.0.1:{up.port}"
         targets = {"direct": up}
-        gw = Gateway("gateway", tmp / "gw", backend, {}).start()
+        extra = dict(e.split("=", 1) for e in args.gateway_env)
+        gw = Gateway("gateway", tmp / "gw", backend, extra).start()
         procs.append(gw)
         targets["gateway"] = gw
         if not args.no_history_off:
-            off = Gateway("gateway_nohist", tmp / "off", backend, HISTORY_OFF).start()
+            off = Gateway("gateway_nohist", tmp / "off", backend, {**extra, **HISTORY_OFF}).start()
             procs.append(off)
             targets["gateway_nohist"] = off
         log(f"upstream :{up.port}, gateways " + ", ".join(

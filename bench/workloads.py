@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 
@@ -28,7 +29,7 @@ def generate(tokens: int, delay: float = 0.0, stream: bool = True) -> dict:
 async def throughput(target: Proc, spec: Spec, clients: int, seconds: float,
                      warm: float) -> dict:
     """``clients`` keep-alive connections calling back to back; calls/s and CPU per call."""
-    req = spec.request(f"127.0.0.1:{target.port}")
+    reqs = itertools.cycle(spec.requests(f"127.0.0.1:{target.port}"))
     conns = [await Conn.open("127.0.0.1", target.port) for _ in range(clients)]
     window = {"start": float("inf"), "end": float("inf")}
     done: list[float] = []
@@ -37,7 +38,7 @@ async def throughput(target: Proc, spec: Spec, clients: int, seconds: float,
     async def worker(conn: Conn) -> None:
         while time.perf_counter() < window["end"]:
             try:
-                res = await conn.call(req)
+                res = await conn.call(next(reqs))
                 spec.check(res)
                 done.append(res.end)
             except (BadAnswer, ValueError) as exc:
@@ -64,11 +65,11 @@ async def throughput(target: Proc, spec: Spec, clients: int, seconds: float,
 
 async def first_token(target: Proc, spec: Spec, calls: int) -> dict:
     """One client, one call at a time: time to the first body byte, and to the last."""
-    req = spec.request(f"127.0.0.1:{target.port}")
+    reqs = itertools.cycle(spec.requests(f"127.0.0.1:{target.port}"))
     conn = await Conn.open("127.0.0.1", target.port)
     ttft, total, errors = [], [], []
     for i in range(calls + 2):
-        res = await conn.call(req)
+        res = await conn.call(next(reqs))
         try:
             spec.check(res)
         except (BadAnswer, ValueError) as exc:
@@ -85,7 +86,7 @@ async def first_token(target: Proc, spec: Spec, calls: int) -> dict:
 
 async def concurrent(target: Proc, spec: Spec, streams: int) -> dict:
     """``streams`` new connections at once, one slow stream each; all must complete."""
-    req = spec.request(f"127.0.0.1:{target.port}")
+    reqs = itertools.cycle(spec.requests(f"127.0.0.1:{target.port}"))
     peak = {"rss": 0.0}
     stop = asyncio.Event()
 
@@ -101,7 +102,7 @@ async def concurrent(target: Proc, spec: Spec, streams: int) -> dict:
         start = time.perf_counter()
         conn = await Conn.open("127.0.0.1", target.port)
         try:
-            res = await conn.call(req)
+            res = await conn.call(next(reqs))
         finally:
             conn.close()
         res.start = start  # count the connection set-up in the time to first token

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from .config import SETTINGS, ensure_secret_key, load_settings
-from .extensions import db
+from .extensions import csrf, db, limiter
 
 SETTING_NAMES = {name for name, *_ in SETTINGS}
 
@@ -48,6 +48,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     """Bind the extensions created in ``extensions.py``."""
     db.init_app(app)
+    csrf.init_app(app)
+    from .limits.rates import limiter_settings
+
+    limiter_settings(app)  # Redis storage and strategy from the settings, when set
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    limiter.init_app(app)  # one limiter for the admin login and the per-key limits
 
 
 def register_blueprints(app: Flask) -> None:
@@ -56,6 +62,16 @@ def register_blueprints(app: Flask) -> None:
     from .errors import register_error_handlers
 
     proxy.init_app(app)
+    from . import limits  # per-key limits plug into the gateway's hooks
+
+    limits.init_app(app)
+    csrf.exempt(proxy.bp)  # API calls carry keys, never session cookies
+    from . import admin
+
+    admin.init_app(app)
+    from . import history  # after the proxy: its recorder hook runs after the summary
+
+    history.init_app(app)
     register_error_handlers(app)
 
 

@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from .extensions import db
 from .keys import create_key
+from .limits.cli import apply_limits, keys_set, keys_usage, limit_options
 from .models import ApiKey, User, utcnow
 
 users_cli = AppGroup("users", help="Manage users (people or apps that own keys).")
@@ -54,16 +55,20 @@ def get_key(prefix: str) -> ApiKey:
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
-    """Create the database; on a fresh install also one user and one key (printed once)."""
+    """Create the database; on a fresh install also the first admin, one user and one key."""
     from flask import current_app
 
     db.create_all()
+    from .admin.cli import ensure_first_admin
+
+    ensure_first_admin()  # before the user's key, which stays alone on the last line
     if db.session.execute(db.select(User.id).limit(1)).first() is not None:
         click.echo("database ready; existing users kept")
         return
     user = User(name=current_app.config["GATE"]["INIT_USER"])
     db.session.add(user)
-    _, plain = create_key(user, name="initial key")
+    key, plain = create_key(user, name="initial key")
+    key.scopes = "manage"  # the first key of a fresh install may pull models too
     db.session.commit()
     click.echo(f"created user {user.name!r} with an API key; it is shown only this once:")
     click.echo(plain)
@@ -103,10 +108,12 @@ def users_delete(name: str) -> None:
 @click.argument("user")
 @click.option("--name", default="", help="A label for the key, e.g. the app using it.")
 @click.option("--expires", default=None, help="Expiry date (UTC), YYYY-MM-DD or ISO time.")
-def keys_create(user: str, name: str, expires: str | None) -> None:
+@limit_options
+def keys_create(user: str, name: str, expires: str | None, **limits) -> None:
     """Create a key for USER; the key is printed alone on the last line, only this once."""
     owner = get_user(user)
     key, plain = create_key(owner, name=name, expires_at=parse_when(expires))
+    apply_limits(key, **limits)  # rate limit, quotas, models, scopes, concurrency
     db.session.commit()
     click.echo(f"created key {key.prefix} for {owner.name!r}; store it now, it is not kept:")
     click.echo(plain)
@@ -167,3 +174,12 @@ def register(app: Flask) -> None:
     app.cli.add_command(init_command)
     app.cli.add_command(users_cli)
     app.cli.add_command(keys_cli)
+    keys_cli.add_command(keys_set)
+    keys_cli.add_command(keys_usage)
+    from .admin.cli import admins_cli, keys_import
+
+    app.cli.add_command(admins_cli)
+    keys_cli.add_command(keys_import)
+    from .history.cli import history_cli  # imported here: it imports helpers from this module
+
+    app.cli.add_command(history_cli)

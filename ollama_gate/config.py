@@ -36,6 +36,36 @@ def parse_optional_float(value: str) -> float | None:
     return float(v) if v and float(v) > 0 else None
 
 
+def parse_history_mode(value: str) -> str:
+    """Parse a history mode: full, metadata or off."""
+    v = value.strip().lower()
+    if v not in ("full", "metadata", "off"):
+        raise ValueError(f"not a history mode (full, metadata, off): {value!r}")
+    return v
+
+
+def parse_rate_limit(value: str) -> str:
+    """Check a rate limit in Flask-Limiter's syntax (``60/minute;5/second``); empty = none."""
+    v = value.strip()
+    if v:
+        from limits import parse_many
+
+        try:
+            parse_many(v)
+        except ValueError:
+            raise ValueError(f"not a rate limit (e.g. 60/minute): {value!r}") from None
+    return v
+
+
+def parse_rate_strategy(value: str) -> str:
+    """Parse a rate limiting strategy of the ``limits`` library."""
+    v = value.strip().lower()
+    if v not in ("moving-window", "fixed-window", "sliding-window-counter"):
+        raise ValueError(f"not a strategy (moving-window, fixed-window, "
+                         f"sliding-window-counter): {value!r}")
+    return v
+
+
 # Origins Ollama itself allows by default (its CORS allow-list), as shell-style patterns.
 DEFAULT_CORS_ORIGINS = (
     "http://localhost,https://localhost,http://localhost:*,https://localhost:*,"
@@ -63,7 +93,28 @@ SETTINGS: list[tuple[str, Parser, str, str]] = [
     ("CORS_ORIGINS", parse_list, DEFAULT_CORS_ORIGINS,
      "Browser origins allowed to call the API (shell patterns; `*` allows all)."),
     ("INIT_USER", str, "default", "Name of the user `init` creates on a fresh install."),
+    ("LOGIN_RATE_LIMIT", str, "5/minute",
+     "Failed admin logins allowed per client address (Flask-Limiter syntax)."),
+    ("SESSION_HOURS", float, "12", "Hours an admin stays logged in."),
+    ("SECURE_COOKIES", parse_bool, "false",
+     "Always mark the admin session cookie `Secure` (it is whenever a request is HTTPS)."),
     ("LOG_LEVEL", str, "INFO", "Log level of the gateway's own logger."),
+    ("RATE_LIMIT", parse_rate_limit, "600/minute",
+     "Calls per key for keys without their own limit (`60/minute`, `;` joins several; "
+     "empty: none)."),
+    ("RATE_LIMIT_STRATEGY", parse_rate_strategy, "moving-window",
+     "How rate limits count: `moving-window` (exact), `fixed-window` or "
+     "`sliding-window-counter`."),
+    ("REDIS_URL", str, "",
+     "Redis shared by every worker and host for limits, quotas and concurrency; empty: "
+     "in-process (one worker only)."),
+    ("REDIS_PREFIX", str, "ollama-gate",
+     "Prefix of the gateway's keys in Redis (gateways sharing one Redis use different ones)."),
+    ("HISTORY_MODE", parse_history_mode, "full",
+     "History of calls: `full`, `metadata` (no prompt or answer text) or `off`; "
+     "a key's own mode wins."),
+    ("HISTORY_RETENTION_DAYS", int, "90",
+     "Days history is kept; older records are purged hourly; 0 keeps them forever."),
 ]
 
 

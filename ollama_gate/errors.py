@@ -49,7 +49,8 @@ def error_response(
 
 def wants_json(req: Request) -> bool:
     """API paths always get JSON errors; admin pages get HTML."""
-    return req.path.startswith(("/api/", "/v1/")) or req.path in ("/api", "/v1")
+    prefixes = ("/api/", "/v1/", "/gate/api/")  # /gate/api/: the gateway's own API
+    return req.path.startswith(prefixes) or req.path in ("/api", "/v1")
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -8,6 +8,7 @@ so there is nothing to brute-force that a slow hash would protect.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import threading
 import time
@@ -58,6 +59,11 @@ def create_key(
     return key, plain
 
 
+def split_list(text: str | None) -> list[str]:
+    """The non-empty entries of a comma, space or newline separated list."""
+    return [part for part in re.split(r"[,\s]+", text or "") if part]
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """What the proxy needs to know about the caller, copied out of the database rows."""
@@ -69,6 +75,16 @@ class Identity:
     key_name: str
     state: str  # active, disabled or revoked; expiry is checked at each call
     expires_at: datetime | None
+    history_mode: str | None = None  # the key's own history mode; None: the global one
+    # limits (ollama_gate/limits/), copied here so the hot path never asks the database
+    rate_limit: str | None = None  # None: the global RATE_LIMIT
+    calls_per_day: int | None = None
+    tokens_per_day: int | None = None
+    calls_per_month: int | None = None
+    tokens_per_month: int | None = None
+    model_patterns: tuple[str, ...] = ()  # empty: every model
+    scopes: frozenset[str] = frozenset()
+    max_concurrency: int | None = None
 
     @classmethod
     def from_key(cls, key: ApiKey) -> Identity:
@@ -79,7 +95,12 @@ class Identity:
         return cls(
             key_id=key.id, user_id=key.user_id, user_name=key.user.name,
             key_prefix=key.prefix, key_name=key.name, state=state,
-            expires_at=key.expires_at,
+            expires_at=key.expires_at, history_mode=key.history_mode,
+            rate_limit=key.rate_limit, calls_per_day=key.calls_per_day,
+            tokens_per_day=key.tokens_per_day, calls_per_month=key.calls_per_month,
+            tokens_per_month=key.tokens_per_month,
+            model_patterns=tuple(split_list(key.model_allowlist)),
+            scopes=frozenset(split_list(key.scopes)), max_concurrency=key.max_concurrency,
         )
 
     def check_usable(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -43,6 +43,18 @@ class ApiKey(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     disabled: Mapped[bool] = mapped_column(default=False)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # history of this key's calls: full, metadata or off; None follows HISTORY_MODE
+    history_mode: Mapped[str | None] = mapped_column(String(10), default=None)
+    # per-key limits (ollama_gate/limits/); None: the global RATE_LIMIT, or no limit
+    rate_limit: Mapped[str | None] = mapped_column(String(200), default=None)
+    calls_per_day: Mapped[int | None] = mapped_column(default=None)
+    tokens_per_day: Mapped[int | None] = mapped_column(default=None)
+    calls_per_month: Mapped[int | None] = mapped_column(default=None)
+    tokens_per_month: Mapped[int | None] = mapped_column(default=None)
+    # model name patterns the key may use, comma or newline separated; None: every model
+    model_allowlist: Mapped[str | None] = mapped_column(Text, default=None)
+    scopes: Mapped[str] = mapped_column(String(200), default="")  # e.g. "manage"
+    max_concurrency: Mapped[int | None] = mapped_column(default=None)
 
     user: Mapped[User] = relationship(back_populates="keys")
 

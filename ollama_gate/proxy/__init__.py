@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from ..config import first_backend
 from ..extensions import db
@@ -61,8 +61,13 @@ def touch_keys(calls: list[Call]) -> None:
     last: dict[int, object] = {}
     for call in calls:
         last[call.identity.key_id] = call.started_at
-    for key_id, when in last.items():
-        db.session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=when))
+    if not last:
+        return
+    table = ApiKey.__table__  # Core executemany: one statement for the whole batch
+    db.session.execute(
+        update(table).where(table.c.id == bindparam("key_id"))
+        .values(last_used_at=bindparam("when")),
+        [{"key_id": key_id, "when": when} for key_id, when in last.items()])
     db.session.commit()
 
 

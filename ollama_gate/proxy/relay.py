@@ -10,6 +10,7 @@ import requests
 
 from ..errors import is_openai_path
 from .call import Call
+from .upstream import iter_available
 
 STREAM_TYPES = ("application/x-ndjson", "text/event-stream")
 
@@ -32,14 +33,14 @@ def relay(resp: requests.Response, call: Call, finish: Callable[[Call], None]
           ) -> Iterator[bytes]:
     """Yield the upstream's chunks unchanged; close the upstream and finish the call at the end.
 
-    ``iter_content(chunk_size=None)`` yields each chunk as soon as it is read, so nothing
-    is held back. When the client goes away, the WSGI server closes this generator
+    ``iter_available`` yields chunks as soon as they are read (every chunk already
+    there in one piece), so nothing is held back. When the client goes away, the WSGI server closes this generator
     (``GeneratorExit`` at the ``yield``) and the ``finally`` closes the upstream at once,
     which makes Ollama stop generating.
     """
     keep = call.keep
     try:
-        for chunk in resp.iter_content(chunk_size=None):
+        for chunk in iter_available(resp):
             if call.ttfb is None:
                 call.ttfb = time.perf_counter() - call.t0
             keep(chunk)

@@ -27,15 +27,18 @@ def _objects(call: Call) -> list[dict[str, Any]]:
         lines = [ln for ln in body.split(b"\n") if ln.strip()]
     else:
         lines = [body]
-    out = []
-    for line in lines:
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            out.append(obj)
-    return out
+    try:  # one parse for the whole answer costs a fraction of one parse per line
+        objs = json.loads(b"[" + b",".join(lines) + b"]") if len(lines) > 1 else None
+    except ValueError:
+        objs = None  # an odd line: parse them one by one, skipping what does not parse
+    if objs is None:
+        objs = []
+        for line in lines:
+            try:
+                objs.append(json.loads(line))
+            except ValueError:
+                continue
+    return [obj for obj in objs if isinstance(obj, dict)]
 
 
 def summarise(call: Call) -> dict[str, Any]:
@@ -53,6 +56,8 @@ def summarise(call: Call) -> dict[str, Any]:
             _openai(obj, text, thinking, tool_calls, stats)
         elif isinstance(obj.get("type"), str) and obj["type"].startswith("response."):
             _responses(obj, text, stats)
+        elif obj.get("object") == "response":  # a whole (non-stream) /v1/responses answer
+            _response_object(obj, text, tool_calls, stats)
         else:
             _native(obj, text, thinking, tool_calls, stats)
     stats["text"] = "".join(text)
@@ -115,8 +120,28 @@ def _responses(obj: dict, text: list, stats: dict) -> None:
     if obj["type"] == "response.output_text.delta" and isinstance(obj.get("delta"), str):
         text.append(obj["delta"])
     response = obj.get("response")
-    if obj["type"] == "response.completed" and isinstance(response, dict):
-        usage = response.get("usage") or {}
-        stats["prompt_tokens"] = int(usage.get("input_tokens") or 0)
-        stats["completion_tokens"] = int(usage.get("output_tokens") or 0)
-        stats["done_reason"] = response.get("status")
+    if obj["type"] in _RESPONSE_ENDS and isinstance(response, dict):
+        _response_usage(response, stats)
+
+
+# the last event of a /v1/responses stream, for a finished or a cut-short answer
+_RESPONSE_ENDS = ("response.completed", "response.incomplete", "response.failed")
+
+
+def _response_usage(response: dict, stats: dict) -> None:
+    usage = response.get("usage") or {}
+    stats["prompt_tokens"] = int(usage.get("input_tokens") or 0)
+    stats["completion_tokens"] = int(usage.get("output_tokens") or 0)
+    stats["done_reason"] = response.get("status")
+
+
+def _response_object(obj: dict, text: list, tool_calls: list, stats: dict) -> None:
+    for item in obj.get("output") or []:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call":
+            tool_calls.append(item)
+        for part in item.get("content") or []:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                text.append(part["text"])
+    _response_usage(obj, stats)

@@ -1,0 +1,104 @@
+"""A key holder's own history through the API, authenticated with their key.
+
+The paths live under ``/gate/api/`` rather than ``/api/``: everything under ``/api/`` and
+``/v1/`` belongs to Ollama (unknown paths there are forwarded upstream), so a gateway route
+in that space could shadow a future Ollama endpoint. ``/gate/`` is the gateway's own.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+
+from ..errors import ApiError
+from ..extensions import db
+from ..keys import AuthError, Identity, authenticate
+from .models import Request
+from .query import Filters
+
+bp = Blueprint("history_api", __name__, url_prefix="/gate/api/history")
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+PREVIEW = 200  # characters of prompt and answer in the list
+LIST_FIELDS = (
+    "id",
+    "started_at",
+    "key_prefix",
+    "method",
+    "endpoint",
+    "model",
+    "status",
+    "streamed",
+    "completed",
+    "disconnected",
+    "error",
+    "done_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "ttfb_ms",
+    "total_ms",
+    "mode",
+)
+
+
+def _identity() -> Identity:
+    """The caller's identity from their API key (401/403 as JSON otherwise)."""
+    try:
+        return authenticate(
+            request.headers, current_app.extensions["ollama_gate"].key_cache
+        )
+    except AuthError as exc:
+        raise ApiError(exc.status, exc.message) from None
+
+
+@bp.get("")
+def own_list():
+    """The caller's own calls, newest first: ``limit``, ``before`` (an id) and filters."""
+    identity = _identity()
+    try:
+        filters = Filters.from_args(
+            {
+                k: request.args.get(k)
+                for k in ("model", "endpoint", "status", "since", "until", "q")
+            }
+        )
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    raw_limit = request.args.get("limit", str(DEFAULT_LIMIT))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        raise ApiError(400, f"limit must be a number from 1 to {MAX_LIMIT}")
+    limit = int(raw_limit)
+    query = filters.apply(select(Request).where(Request.user_id == identity.user_id))
+    before = request.args.get("before")
+    if before:
+        query = query.where(Request.id < before)
+    # ids are ULIDs made from the start time, so id order is time order (and a stable cursor)
+    rows = (
+        db.session.execute(query.order_by(Request.id.desc()).limit(limit + 1))
+        .scalars()
+        .all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    data = []
+    for row in rows:
+        item = {name: getattr(row, name) for name in LIST_FIELDS}
+        item["started_at"] = row.started_at.isoformat()
+        item["prompt"] = row.prompt_text[:PREVIEW]
+        item["answer"] = row.answer_text[:PREVIEW]
+        data.append(item)
+    return jsonify({"data": data, "next": rows[-1].id if more else None})
+
+
+@bp.get("/<string:record_id>")
+def own_detail(record_id: str):
+    """One of the caller's own calls in full; 404 for anything else (even if it exists)."""
+    identity = _identity()
+    row = db.session.get(Request, record_id)
+    if row is None or row.user_id != identity.user_id:
+        raise ApiError(404, "no such history record")
+    data = row.to_dict()
+    data.pop("user_id", None)
+    data.pop("key_id", None)
+    return jsonify(data)

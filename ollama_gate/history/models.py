@@ -1,0 +1,96 @@
+"""The history record: one row per API call, written after the call's last byte."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+EPOCH = datetime(1970, 1, 1)
+
+
+def new_id(when: datetime | None = None) -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits, 26 sortable characters.
+
+    Ids are made by the gateway (not the database) so that exports from several
+    gateways merge without clashes and a second import of the same file adds nothing.
+    """
+    if when is None:
+        ms = time.time_ns() // 1_000_000
+    elif when.tzinfo is None:  # naive timestamps are UTC
+        ms = int((when - EPOCH).total_seconds() * 1000)
+    else:
+        ms = int(when.timestamp() * 1000)
+    value = (ms & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    return "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+class Request(db.Model):
+    """One recorded API call: who, what, the request and answer, and its statistics."""
+
+    __tablename__ = "history_requests"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    # local ids (nullable: imported records may name users this gateway does not have)
+    user_id: Mapped[int | None] = mapped_column(default=None)
+    user_name: Mapped[str] = mapped_column(String(120), default="")
+    key_id: Mapped[int | None] = mapped_column(default=None)
+    key_prefix: Mapped[str] = mapped_column(String(16), default="")
+    key_name: Mapped[str] = mapped_column(String(120), default="")
+    method: Mapped[str] = mapped_column(String(8), default="POST")
+    endpoint: Mapped[str] = mapped_column(String(200), default="")
+    path: Mapped[str] = mapped_column(String(500), default="")
+    model: Mapped[str | None] = mapped_column(String(200), default=None)
+    upstream_model: Mapped[str | None] = mapped_column(String(200), default=None)
+    backend: Mapped[str | None] = mapped_column(String(300), default=None)
+    status: Mapped[int | None] = mapped_column(default=None)
+    streamed: Mapped[bool] = mapped_column(default=False)
+    completed: Mapped[bool] = mapped_column(default=False)
+    disconnected: Mapped[bool] = mapped_column(default=False)
+    truncated: Mapped[bool] = mapped_column(default=False)
+    cache_hit: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    mode: Mapped[str] = mapped_column(String(10), default="full")  # full or metadata
+    done_reason: Mapped[str | None] = mapped_column(String(40), default=None)
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    total_tokens: Mapped[int] = mapped_column(default=0)
+    ttfb_ms: Mapped[float | None] = mapped_column(default=None)
+    total_ms: Mapped[float | None] = mapped_column(default=None)
+    client_addr: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
+    # searchable flattened text (empty in metadata mode)
+    prompt_text: Mapped[str] = mapped_column(Text, default="")
+    answer_text: Mapped[str] = mapped_column(Text, default="")
+    # details: the request (images replaced by size and hash), answer parts, statistics
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+    __table_args__ = (
+        Index("ix_history_user_time", "user_id", "started_at"),
+        Index("ix_history_key_time", "key_id", "started_at"),
+        Index("ix_history_model", "model"),
+        Index("ix_history_endpoint", "endpoint"),
+        Index("ix_history_status", "status"),
+    )
+
+    def is_error(self) -> bool:
+        """True for a failed call: an error status, an error message, or a cut stream."""
+        return bool(self.error) or (self.status or 0) >= 400
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every column as JSON-ready values (the export and API form)."""
+        out: dict[str, Any] = {}
+        for col in self.__table__.columns:
+            value = getattr(self, col.key)
+            out[col.key] = value.isoformat() if isinstance(value, datetime) else value
+        return out

@@ -1,0 +1,133 @@
+"""Filters shared by the history pages, the export, the CLI and the key holder's API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_
+
+from .models import Request
+
+MAX_QUERY = 200  # characters of a search text
+
+
+def parse_time(value: str, end: bool = False) -> datetime:
+    """A UTC date (``2026-11-01``; with ``end`` the day after it) or an ISO datetime."""
+    value = value.strip()
+    if len(value) == 10:
+        day = datetime.fromisoformat(value).date()
+        return datetime.combine(day, time.min) + (
+            timedelta(days=1) if end else timedelta()
+        )
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+@dataclass
+class Filters:
+    """What a list of records is narrowed by; every field optional."""
+
+    user: str = ""  # user name, exact
+    key: str = ""  # key prefix, or its start
+    model: str = ""
+    endpoint: str = ""
+    status: str = ""  # ok, error, or an HTTP status code
+    since: str = ""  # date or datetime, inclusive
+    until: str = ""  # date (inclusive day) or datetime (exclusive)
+    q: str = ""  # text searched in prompts and answers
+
+    @classmethod
+    def from_args(cls, args: Any) -> Filters:
+        """Read filters from a mapping (query string, CLI options); raise ValueError if bad."""
+        values = {f.name: str(args.get(f.name) or "").strip() for f in fields(cls)}
+        made = cls(**values)
+        made.check()
+        return made
+
+    def check(self) -> None:
+        """Raise ValueError with a clear message for a value that cannot be used."""
+        if (
+            self.status
+            and self.status not in ("ok", "error")
+            and not self.status.isdigit()
+        ):
+            raise ValueError("status must be ok, error or an HTTP status code")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value:
+                try:
+                    parse_time(value)
+                except ValueError:
+                    raise ValueError(
+                        f"{name}: not a date (YYYY-MM-DD or ISO time)"
+                    ) from None
+        if len(self.q) > MAX_QUERY:
+            raise ValueError(f"search text longer than {MAX_QUERY} characters")
+
+    def as_args(self) -> dict[str, str]:
+        """The non-empty filters, for links and export URLs."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)
+        }
+
+    def apply(self, query: Select) -> Select:
+        """Narrow ``query`` (a select over ``Request``) by these filters."""
+        conds = self.conditions()
+        return query.where(*conds) if conds else query
+
+    def conditions(self) -> list:
+        """These filters as a list of SQL conditions on ``Request``."""
+        conds = []
+        if self.user:
+            conds.append(Request.user_name == self.user)
+        if self.key:
+            conds.append(Request.key_prefix.startswith(self.key, autoescape=True))
+        if self.model:
+            conds.append(Request.model == self.model)
+        if self.endpoint:
+            conds.append(Request.endpoint == self.endpoint)
+        if self.status == "ok":
+            conds.append(
+                and_(
+                    Request.error.is_(None),
+                    or_(Request.status.is_(None), Request.status < 400),
+                )
+            )
+        elif self.status == "error":
+            conds.append(error_condition())
+        elif self.status:
+            conds.append(Request.status == int(self.status))
+        if self.since:
+            conds.append(Request.started_at >= parse_time(self.since))
+        if self.until:
+            conds.append(Request.started_at < parse_time(self.until, end=True))
+        if self.q:
+            conds.append(search_condition(self.q))
+        return conds
+
+
+def error_condition():
+    """SQL condition for a failed call (error status or error message)."""
+    return or_(Request.error.is_not(None), Request.status >= 400)
+
+
+def search_condition(text: str):
+    """Case-insensitive substring match in prompt or answer text (portable LIKE)."""
+    pattern = (
+        "%"
+        + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        + "%"
+    )
+    return or_(
+        func.lower(Request.prompt_text).like(pattern, escape="\\"),
+        func.lower(Request.answer_text).like(pattern, escape="\\"),
+    )
+
+
+def newest_first(query: Select) -> Select:
+    """Order records newest first, with the id as a tie breaker."""
+    return query.order_by(Request.started_at.desc(), Request.id.desc())

@@ -1,0 +1,180 @@
+"""Export records as JSON Lines or CSV, and import such files (ids kept, duplicates skipped)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, select
+
+from ..extensions import db
+from ..models import ApiKey, User
+from .models import Request
+
+COLUMNS = [c.key for c in Request.__table__.columns]
+ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,26}$")
+# CSV cells starting like a formula are prefixed with a quote so spreadsheets do not
+# run them; the import strips exactly one leading quote, so the round trip is exact.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+CHUNK = 500
+
+
+def _kind(name: str) -> str:
+    col_type = Request.__table__.columns[name].type
+    for cls, kind in (
+        (JSON, "json"),
+        (Boolean, "bool"),
+        (DateTime, "time"),
+        (Float, "float"),
+        (Integer, "int"),
+    ):
+        if isinstance(col_type, cls):
+            return kind
+    return "str"
+
+
+KINDS = {name: _kind(name) for name in COLUMNS}
+# text columns that are never NULL: an empty CSV cell means ""
+REQUIRED_STR = {
+    c.key for c in Request.__table__.columns if KINDS[c.key] == "str" and not c.nullable
+}
+
+
+def jsonl_lines(rows: Iterable[Request]) -> Iterator[str]:
+    """One JSON object per record and line."""
+    for row in rows:
+        yield json.dumps(row.to_dict(), ensure_ascii=False) + "\n"
+
+
+def csv_lines(rows: Iterable[Request]) -> Iterator[str]:
+    """A header line, then one CSV line per record (JSON columns as JSON text)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_cell(name, value) for name, value in row.to_dict().items()])
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+    yield buf.getvalue()
+
+
+def _cell(name: str, value: Any) -> str:
+    kind = KINDS[name]
+    if value is None:
+        return ""
+    if kind == "json":
+        text = json.dumps(value, ensure_ascii=False)
+    elif kind == "bool":
+        return "true" if value else "false"
+    else:
+        text = str(value)
+    if kind in ("str", "json") and text.startswith(FORMULA_START):
+        text = "'" + text
+    return text
+
+
+def _from_cell(name: str, text: str) -> Any:
+    kind = KINDS[name]
+    if kind in ("str", "json") and text.startswith("'"):
+        text = text[1:]
+    elif text == "":
+        return "" if name in REQUIRED_STR else None
+    if kind == "json":
+        return json.loads(text) if text else None
+    return _convert(name, text)
+
+
+def _convert(name: str, value: Any) -> Any:
+    """A JSON or CSV value as the Python value the column stores; ValueError if wrong."""
+    kind = KINDS[name]
+    if value is None:
+        return None
+    if kind == "time":
+        return datetime.fromisoformat(str(value))
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1"):
+            return True
+        if str(value).lower() in ("false", "0", ""):
+            return False
+        raise ValueError(f"{name}: not a boolean")
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    if kind == "json":
+        return value
+    return str(value)
+
+
+def read_records(text: Iterable[str], fmt: str) -> Iterator[dict[str, Any]]:
+    """Parse an export (``jsonl`` or ``csv``) into column dicts; ValueError names the line."""
+    if fmt == "csv":
+        reader = csv.DictReader(text)
+        for number, raw in enumerate(reader, start=2):
+            try:
+                yield {k: _from_cell(k, v or "") for k, v in raw.items() if k in KINDS}
+            except ValueError as exc:
+                raise ValueError(f"line {number}: {exc}") from None
+        return
+    for number, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+            yield {k: _convert(k, v) for k, v in obj.items() if k in KINDS}
+        except ValueError as exc:
+            raise ValueError(f"line {number}: {exc}") from None
+
+
+def import_records(records: Iterable[dict[str, Any]]) -> tuple[int, int]:
+    """Insert records whose id is new; return (added, skipped). Users are matched by name."""
+    users = dict(db.session.execute(select(User.name, User.id)).all())
+    keys = {
+        (uid, prefix): kid
+        for kid, uid, prefix in db.session.execute(
+            select(ApiKey.id, ApiKey.user_id, ApiKey.prefix)
+        ).all()
+    }
+    added = skipped = 0
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal added, skipped
+        ids = [r["id"] for r in batch]
+        present = set(
+            db.session.execute(select(Request.id).where(Request.id.in_(ids))).scalars()
+        )
+        fresh = {
+            r["id"]: r for r in batch if r["id"] not in present
+        }  # also dedups the file
+        for rec in fresh.values():
+            db.session.add(Request(**rec))
+        db.session.commit()
+        added += len(fresh)
+        skipped += len(batch) - len(fresh)
+        batch.clear()
+
+    for number, rec in enumerate(records, start=1):
+        if not isinstance(rec.get("id"), str) or not ID_RE.match(rec["id"]):
+            raise ValueError(f"record {number}: missing or malformed id")
+        if not isinstance(rec.get("started_at"), datetime):
+            raise ValueError(f"record {number}: missing started_at")
+        # the other gateway's row ids mean nothing here: re-link by user name and key prefix
+        rec["user_id"] = users.get(rec.get("user_name") or "")
+        rec["key_id"] = keys.get((rec["user_id"], rec.get("key_prefix") or ""))
+        batch.append(rec)
+        if len(batch) >= CHUNK:
+            flush()
+    if batch:
+        flush()
+    return added, skipped

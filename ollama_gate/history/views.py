@@ -1,0 +1,119 @@
+"""History pages: the filtered list with search, one call as a conversation, the export."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from flask import Response, abort, render_template, request, stream_with_context
+from flask_login import login_required
+from sqlalchemy import func, select
+
+from ..extensions import db
+from . import bp
+from .conversation import conversation
+from .models import Request
+from .query import Filters, newest_first
+from .transfer import csv_lines, jsonl_lines
+
+PER_PAGE = 50
+EXPORT_BATCH = 500
+
+
+def _filters() -> Filters:
+    try:
+        return Filters.from_args(request.args)
+    except ValueError as exc:
+        abort(400, description=str(exc))
+
+
+@bp.get("/")
+@login_required
+def index():
+    """The list of calls, newest first, with filters, search and pages."""
+    filters = _filters()
+    page = request.args.get("page", "1")
+    page = int(page) if page.isdigit() and int(page) > 0 else 1
+    query = filters.apply(select(Request))
+    total = db.session.execute(
+        filters.apply(select(func.count()).select_from(Request))
+    ).scalar_one()
+    rows = (
+        db.session.execute(
+            newest_first(query).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+        )
+        .scalars()
+        .all()
+    )
+    pages = max(1, -(-total // PER_PAGE))
+    return render_template(
+        "history/list.html",
+        rows=rows,
+        filters=filters,
+        page=page,
+        pages=pages,
+        total=total,
+        choices=_choices(),
+    )
+
+
+def _choices() -> dict[str, list[str]]:
+    """Known values for the filter drop-downs (users, models, endpoints)."""
+    out = {}
+    for name, col in (
+        ("user", Request.user_name),
+        ("model", Request.model),
+        ("endpoint", Request.endpoint),
+    ):
+        out[name] = [
+            v
+            for v in db.session.execute(
+                select(col).where(col.is_not(None)).distinct().order_by(col).limit(200)
+            ).scalars()
+            if v
+        ]
+    return out
+
+
+@bp.get("/<string:record_id>")
+@login_required
+def detail(record_id: str):
+    """One call: who and when, the conversation, the answer, the raw request and stats."""
+    row = db.session.get(Request, record_id)
+    if row is None:
+        abort(404)
+    return render_template(
+        "history/detail.html",
+        row=row,
+        turns=conversation(row),
+        request_json=json.dumps(row.request, indent=2, ensure_ascii=False)
+        if row.request is not None
+        else "",
+        stats_json=json.dumps(row.stats, indent=2, ensure_ascii=False)
+        if row.stats is not None
+        else "",
+    )
+
+
+@bp.get("/export.<any(jsonl, csv):fmt>")
+@login_required
+def export(fmt: str):
+    """The filtered list as a JSON Lines or CSV download."""
+    filters = _filters()
+    query = newest_first(filters.apply(select(Request))).execution_options(
+        yield_per=EXPORT_BATCH
+    )
+
+    def rows():
+        yield from db.session.execute(query).scalars()
+
+    lines = (jsonl_lines if fmt == "jsonl" else csv_lines)(rows())
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    mimetype = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
+    return Response(
+        stream_with_context(lines),
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="history-{stamp}.{fmt}"'
+        },
+    )

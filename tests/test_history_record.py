@@ -1,0 +1,260 @@
+"""History records: exact for every kind of call, images stubbed, modes, errors, PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+from conftest import add_key
+from fake_ollama import WORDS, expected_text
+from sqlalchemy import select
+
+from ollama_gate import create_app
+from ollama_gate.extensions import db
+from ollama_gate.history.models import Request, new_id
+from ollama_gate.models import ApiKey
+
+
+def records(app) -> list[Request]:
+    """Every history record, oldest first, after the recorder has caught up."""
+    app.extensions["ollama_gate"].recorder.flush()
+    with app.app_context():
+        rows = db.session.execute(select(Request).order_by(Request.id)).scalars().all()
+        db.session.expunge_all()
+        return rows
+
+
+def one(app) -> Request:
+    """The single history record."""
+    rows = records(app)
+    assert len(rows) == 1, [r.endpoint for r in rows]
+    return rows[0]
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def post(client, path: str, body: dict, key: str, **headers: str):
+    """POST ``body`` with ``key``, reading the whole answer (so the call finishes)."""
+    resp = client.post(path, json=body, headers=auth(key) | headers)
+    resp.get_data()
+    resp.close()
+    return resp
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_generate_record_is_exact(app, client, key, stream):
+    body = {"model": "llama3.2", "prompt": "Why is the sky blue?", "system": "Be brief",
+            "options": {"temperature": 0.1}, "stream": stream}
+    resp = post(client, "/api/generate", body, key, **{"User-Agent": "t/1"})
+    assert resp.status_code == 200
+    rec = one(app)
+    assert rec.user_name == "alice" and rec.key_prefix == key[:11] and rec.user_id
+    assert (rec.method, rec.endpoint, rec.path, rec.model) == (
+        "POST", "/api/generate", "/api/generate", "llama3.2")
+    assert rec.status == 200 and rec.streamed is stream and rec.completed
+    assert not rec.disconnected and rec.error is None and rec.mode == "full"
+    assert rec.request == body
+    assert rec.prompt_text == "Be brief\nWhy is the sky blue?"
+    assert rec.answer_text == expected_text(8) and rec.answer == {"text": expected_text(8)}
+    assert rec.done_reason == "stop"
+    # the fake counts words: 5 in prompt + 2 in system; 8 generated tokens
+    assert (rec.prompt_tokens, rec.completion_tokens, rec.total_tokens) == (7, 8, 15)
+    assert rec.stats["eval_duration"] == 80_000_000
+    assert rec.stats["load_duration"] == 1_234_567
+    assert rec.ttfb_ms > 0 and rec.total_ms >= rec.ttfb_ms
+    assert rec.user_agent == "t/1" and rec.client_addr == "127.0.0.1"
+    assert rec.backend.startswith("http://127.0.0.1:")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_chat_record_with_thinking_is_exact(app, client, key, stream):
+    messages = [{"role": "system", "content": "You are terse."},
+                {"role": "user", "content": "Hello there"}]
+    body = {"model": "qwen2.5:7b", "messages": messages, "think": True, "stream": stream,
+            "options": {"num_predict": 3}}
+    assert post(client, "/api/chat", body, key).status_code == 200
+    rec = one(app)
+    assert rec.request == body and rec.model == "qwen2.5:7b"
+    assert rec.prompt_text == "You are terse.\nHello there"
+    assert rec.answer == {"text": expected_text(3),
+                          "thinking": "Let me think about this carefully"}
+    assert rec.done_reason == "length" and rec.streamed is stream
+    assert (rec.prompt_tokens, rec.completion_tokens) == (5, 3)
+
+
+def test_embed_record(app, client, key):
+    body = {"model": "nomic-embed-text", "input": ["first text", "second"]}
+    assert post(client, "/api/embed", body, key).status_code == 200
+    rec = one(app)
+    assert rec.endpoint == "/api/embed" and rec.request == body
+    assert rec.prompt_text == "first text\nsecond" and rec.answer is None
+    assert rec.answer_text == "" and rec.prompt_tokens == 3 and rec.completion_tokens == 0
+    assert rec.stats["embeddings"] == 2 and rec.stats["total_duration"] == 14_143_917
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_v1_chat_record(app, client, key, stream):
+    body = {"model": "llama3.2", "stream": stream, "max_tokens": 4,
+            "messages": [{"role": "user", "content": "Say hi to me"}]}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    resp = post(client, "/v1/chat/completions", body, key)
+    assert resp.status_code == 200
+    rec = one(app)
+    assert rec.endpoint == "/v1/chat/completions" and rec.streamed is stream
+    assert rec.answer_text == expected_text(4) and rec.done_reason == "length"
+    assert (rec.prompt_tokens, rec.completion_tokens, rec.total_tokens) == (4, 4, 8)
+    assert rec.prompt_text == "Say hi to me"
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_v1_responses_record(app, client, key, stream):
+    body = {"model": "llama3.2", "input": "Tell me a story", "stream": stream,
+            "max_output_tokens": 5}
+    assert post(client, "/v1/responses", body, key).status_code == 200
+    rec = one(app)
+    assert rec.answer_text == expected_text(5)
+    assert (rec.prompt_tokens, rec.completion_tokens) == (4, 5)
+    assert rec.done_reason == "incomplete"
+
+
+def test_images_replaced_by_size_and_hash(app, client, key):
+    png = bytes(range(256)) * 40
+    b64 = base64.b64encode(png).decode()
+    digest = hashlib.sha256(png).hexdigest()
+    body = {"model": "llama3.2", "stream": False, "messages": [
+        {"role": "user", "content": "What is this?", "images": [b64]}]}
+    post(client, "/api/chat", body, key)
+    v1 = {"model": "llama3.2", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "And this?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}}]}]}
+    post(client, "/v1/chat/completions", v1, key)
+    native, openai_style = records(app)
+    stub = {"image": True, "bytes": len(png), "sha256": digest}
+    assert native.request["messages"][0]["images"] == [stub]
+    assert openai_style.request["messages"][0]["content"][1]["image_url"]["url"] == stub
+    assert openai_style.prompt_text == "And this?"
+    assert b64[:40] not in json.dumps(native.request) + json.dumps(openai_style.request)
+
+
+def test_upstream_error_status_is_recorded(app, client, key):
+    resp = post(client, "/api/generate", {"model": "nope", "prompt": "x"}, key)
+    assert resp.status_code == 404
+    rec = one(app)
+    assert rec.status == 404 and rec.error == "model 'nope' not found" and rec.is_error()
+
+
+def test_error_mid_stream_is_recorded_with_partial_answer(app, client, fake, key):
+    fake.error_mid_stream = (3, "out of memory")
+    post(client, "/api/generate", {"model": "llama3.2", "prompt": "hi"}, key)
+    rec = one(app)
+    assert rec.status == 200 and rec.error == "out of memory"
+    assert rec.answer_text == "".join(WORDS[:1] + [" " + w for w in WORDS[1:3]])
+
+
+def test_upstream_failure_mid_stream_is_recorded(app, client, fake, key):
+    fake.fail_mid_stream_after = 2
+    post(client, "/api/chat", {"model": "llama3.2",
+                               "messages": [{"role": "user", "content": "hi"}]}, key)
+    rec = one(app)
+    assert rec.error.startswith("upstream stream failed") and not rec.completed
+    assert rec.answer_text == "The quick"
+
+
+def test_refused_call_is_recorded(tmp_path, fake):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI":
+                      f"sqlite:///{tmp_path / 'g.db'}", "BACKENDS": [fake.url],
+                      "MAX_BODY_MB": 0.001, "KEY_CACHE_SECONDS": 0.0})
+    with app.app_context():
+        db.create_all()
+    key = add_key(app)
+    resp = app.test_client().post("/api/generate", json={"model": "llama3.2",
+                                                         "prompt": "x" * 5000},
+                                  headers=auth(key))
+    assert resp.status_code == 413
+    rec = one(app)
+    assert rec.status == 413 and "larger than" in rec.error and rec.ttfb_ms is None
+
+
+def _set_mode(app, key, mode):
+    with app.app_context():
+        row = db.session.execute(select(ApiKey).where(ApiKey.prefix == key[:11])).scalar_one()
+        row.history_mode = mode
+        db.session.commit()
+
+
+def test_metadata_mode_stores_no_text(app, client, key):
+    _set_mode(app, key, "metadata")
+    secret = "my secret diary entry"
+    body = {"model": "llama3.2", "messages": [{"role": "user", "content": secret}],
+            "options": {"num_predict": 2}, "stream": True}
+    post(client, "/api/chat", body, key)
+    post(client, "/api/generate", {"model": "llama3.2", "prompt": secret,
+                                   "system": secret, "stream": False}, key)
+    for rec in records(app):
+        stored = json.dumps(rec.to_dict())
+        assert "secret" not in stored and "quick" not in stored.lower()
+        assert rec.mode == "metadata" and rec.prompt_text == rec.answer_text == ""
+        assert rec.answer is None and rec.prompt_tokens > 0 and rec.completion_tokens > 0
+    assert records(app)[0].request == {"model": "llama3.2", "options": {"num_predict": 2},
+                                       "stream": True}
+
+
+def test_off_mode_stores_nothing(app, client, key):
+    other = add_key(app, "bob")
+    _set_mode(app, key, "off")
+    post(client, "/api/generate", {"model": "llama3.2", "prompt": "hi"}, key)
+    post(client, "/api/generate", {"model": "llama3.2", "prompt": "hi"}, other)
+    assert [r.user_name for r in records(app)] == ["bob"]
+
+
+def test_global_off_and_key_override(tmp_path, fake):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI":
+                      f"sqlite:///{tmp_path / 'g.db'}", "BACKENDS": [fake.url],
+                      "HISTORY_MODE": "off", "KEY_CACHE_SECONDS": 0.0})
+    with app.app_context():
+        db.create_all()
+    quiet, loud = add_key(app, "quiet"), add_key(app, "loud")
+    _set_mode(app, loud, "full")
+    client = app.test_client()
+    for k in (quiet, loud):
+        post(client, "/api/generate", {"model": "llama3.2", "prompt": "hi"}, k)
+    assert [r.user_name for r in records(app)] == ["loud"]
+
+
+def test_ids_are_sortable_ulids():
+    from datetime import datetime
+
+    a = new_id(datetime(2026, 1, 1, 0, 0, 0))
+    b = new_id(datetime(2026, 1, 1, 0, 0, 1))
+    assert len(a) == 26 and a < b and a != new_id(datetime(2026, 1, 1))
+
+
+@pytest.mark.needs_postgres
+def test_records_on_postgresql(postgres_url, fake):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": postgres_url,
+                      "BACKENDS": [fake.url], "KEY_CACHE_SECONDS": 0.0})
+    with app.app_context():
+        db.create_all()
+    key = add_key(app)
+    client = app.test_client()
+    post(client, "/api/chat", {"model": "llama3.2", "stream": True, "messages": [
+        {"role": "user", "content": "Hello <b>PostgreSQL</b> ünïcode"}]}, key)
+    post(client, "/api/embed", {"model": "nomic-embed-text", "input": "x"}, key)
+    chat, embed = records(app)
+    assert chat.answer_text == expected_text(8) and chat.prompt_tokens == 3
+    assert chat.request["messages"][0]["content"] == "Hello <b>PostgreSQL</b> ünïcode"
+    assert embed.stats["embeddings"] == 1
+    with app.app_context():
+        from ollama_gate.history.query import Filters
+
+        found = db.session.execute(Filters(q="ÜNÏCODE").apply(select(Request.id))).all()
+        # lower() of non-ASCII differs by database; ASCII search must work everywhere
+        found_ascii = db.session.execute(Filters(q="postgresql").apply(
+            select(Request.id))).all()
+        assert len(found_ascii) == 1 and len(found) <= 1
+        db.engine.dispose()
