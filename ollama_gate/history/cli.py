@@ -72,10 +72,8 @@ def export(fmt: str, **filters: str) -> None:
         raise click.BadParameter(str(exc)) from None
     query = newest_first(flt.apply(select(Request))).execution_options(yield_per=500)
     writer = jsonl_lines if fmt == "jsonl" else csv_lines
-    out = click.get_text_stream("stdout")
     for line in writer(db.session.execute(query).scalars()):
-        out.write(line)
-    out.flush()
+        click.echo(line, nl=False)
 
 
 @history_cli.command("import")

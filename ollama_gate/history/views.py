@@ -9,6 +9,7 @@ from flask import Response, abort, render_template, request, stream_with_context
 from flask_login import login_required
 from sqlalchemy import func, select
 
+from ..admin.security import add_security_headers
 from ..extensions import db
 from . import bp
 from .conversation import conversation
@@ -18,6 +19,12 @@ from .transfer import csv_lines, jsonl_lines
 
 PER_PAGE = 50
 EXPORT_BATCH = 500
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    """The admin pages' headers (CSP, no framing, no caching) on every history page."""
+    return add_security_headers(response)
 
 
 def _filters() -> Filters:

@@ -1,0 +1,142 @@
+"""History pages: login, list with filters, search and pages, conversation, export, dashboard."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from admin_helpers import login, make_admin
+from conftest import add_key
+from sqlalchemy import select
+
+from ollama_gate.extensions import db
+from ollama_gate.history.models import Request, new_id
+from ollama_gate.models import utcnow
+
+EVIL = '<script>alert("x")</script><b>bold</b> & <img src=x onerror=alert(1)>'
+
+
+def seed(app, n: int = 1, **fields) -> list[str]:
+    """Insert ``n`` records directly; return their ids."""
+    ids = []
+    with app.app_context():
+        for i in range(n):
+            when = fields.pop("started_at", None) or utcnow() - timedelta(minutes=i)
+            values = dict(user_name="alice", key_prefix="og_aaaaaaaa", endpoint="/api/chat",
+                          model="llama3.2", status=200, prompt_tokens=3, completion_tokens=5,
+                          total_tokens=8, ttfb_ms=10.0 + i, total_ms=50.0, completed=True,
+                          prompt_text=f"question {i}", answer_text=f"answer {i}")
+            rec = Request(id=new_id(when), started_at=when, **(values | fields))
+            db.session.add(rec)
+            ids.append(rec.id)
+        db.session.commit()
+    return ids
+
+
+@pytest.fixture()
+def admin(app, client):
+    """``client`` logged in as an admin."""
+    make_admin(app)
+    assert login(client).status_code == 302
+    return client
+
+
+def chat(client, key, content, **extra):
+    body = {"model": "llama3.2", "stream": True,
+            "messages": [{"role": "user", "content": content}], **extra}
+    resp = client.post("/api/chat", json=body, headers={"Authorization": f"Bearer {key}"})
+    resp.get_data()
+    resp.close()
+
+
+@pytest.mark.parametrize("path", ["/history/", "/history/dashboard", "/history/export.csv",
+                                  "/history/01ARZ3NDEKTSV4RRFFQ69G5FAV"])
+def test_pages_need_an_admin_login(client, path):
+    resp = client.get(path)
+    assert resp.status_code == 302 and "/admin/login" in resp.headers["Location"]
+
+
+def test_list_filters_search_and_pages(app, admin):
+    seed(app, 60)
+    seed(app, 1, user_name="bob", model="qwen2.5:7b", status=500, error="boom",
+         prompt_text="needle in prompt")
+    page1 = admin.get("/history/").get_data(as_text=True)
+    assert "61 calls" in page1 and "Page 1 of 2" in page1
+    page2 = admin.get("/history/?page=2").get_data(as_text=True)
+    assert page2.count("question ") == 11
+    only_bob = admin.get("/history/?user=bob").get_data(as_text=True)
+    assert "1 call." in only_bob and "needle in prompt" in only_bob
+    assert "1 call." in admin.get("/history/?q=NEEDLE").get_data(as_text=True)
+    assert "1 call." in admin.get("/history/?status=error").get_data(as_text=True)
+    assert "60 calls" in admin.get("/history/?status=ok").get_data(as_text=True)
+    assert "1 call." in admin.get("/history/?model=qwen2.5:7b").get_data(as_text=True)
+    assert "0 calls" in admin.get("/history/?until=2001-01-01").get_data(as_text=True)
+    assert "61 calls" in admin.get("/history/?since=2001-01-01&key=og_a").get_data(
+        as_text=True)
+
+
+@pytest.mark.parametrize("query", ["status=maybe", "since=yesterday", "q=" + "x" * 300])
+def test_bad_filters_are_400(admin, query):
+    assert admin.get("/history/?" + query).status_code == 400
+
+
+def test_conversation_view_escapes_everything(app, admin, key):
+    chat(admin, key, EVIL, options={"num_predict": 2})
+    app.extensions["ollama_gate"].recorder.flush()
+    with app.app_context():
+        rec_id = db.session.execute(select(Request.id)).scalar_one()
+    for path in ("/history/", f"/history/{rec_id}"):
+        resp = admin.get(path)
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 200 and "script-src 'self'" in resp.headers[
+            "Content-Security-Policy"]
+        assert "<script>alert" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;alert(" in html
+    detail = admin.get(f"/history/{rec_id}").get_data(as_text=True)
+    assert 'class="turn role-user"' in detail and 'class="turn role-assistant"' in detail
+    assert "The quick" in detail
+    assert admin.get("/history/NOSUCHID").status_code == 404
+
+
+def test_browser_export_follows_filters(app, admin):
+    seed(app, 3)
+    seed(app, 1, user_name="bob", prompt_text='=cmd|"/c calc"!A1')
+    lines = admin.get("/history/export.jsonl?user=bob").get_data(as_text=True).splitlines()
+    assert [json.loads(line)["user_name"] for line in lines] == ["bob"]
+    resp = admin.get("/history/export.csv")
+    assert resp.mimetype == "text/csv" and "attachment" in resp.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    assert len(rows) == 4
+    bob = next(r for r in rows if r["user_name"] == "bob")
+    assert bob["prompt_text"].startswith("'=")  # a spreadsheet does not run it
+
+
+def test_dashboard_counts_and_charts(app, admin):
+    seed(app, 4)
+    seed(app, 1, user_name="bob", model=EVIL, status=502, error="upstream down")
+    resp = admin.get("/history/dashboard?range=24h")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "<strong>5</strong> calls" in html and "<strong>40</strong> tokens" in html
+    assert "error rate <strong>20.0%</strong>" in html
+    assert html.count("<svg") >= 8 and "<script>alert" not in html
+    assert "&lt;script&gt;" in html  # the model name, escaped in chart labels
+    assert "streamed" in html or "whole" in html
+    assert admin.get("/history/dashboard?range=7d&unit=day").status_code == 200
+    assert admin.get("/history/dashboard?range=forever").status_code == 400
+
+
+def test_dashboard_empty(admin):
+    html = admin.get("/history/dashboard").get_data(as_text=True)
+    assert "No data in this range." in html and "<strong>0</strong> calls" in html
+
+
+def test_key_in_list_links_and_other_users_filter(app, admin):
+    other = add_key(app, "carol")
+    chat(admin, other, "hello from carol", options={"num_predict": 1})
+    app.extensions["ollama_gate"].recorder.flush()
+    html = admin.get("/history/?user=carol").get_data(as_text=True)
+    assert "hello from carol" in html and other[:11] in html and other not in html
