@@ -8,6 +8,7 @@ so no stream ever waits for a database write.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -36,6 +37,7 @@ class Recorder:
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._pid = 0  # process the worker thread was started in
 
     def add_hook(self, hook: Hook) -> None:
         """Register ``hook(calls)``, run for every batch of finished calls."""
@@ -57,15 +59,25 @@ class Recorder:
         done.wait(timeout)
 
     def _ensure_worker(self) -> None:
-        # started lazily so that it runs in the worker process, after gunicorn's fork
+        # started lazily so that it runs in the worker process, after gunicorn's fork;
+        # the pid check is cheap, unlike ``is_alive()`` on every call under gevent
+        if self._pid == os.getpid():
+            return
         if self._thread is None or not self._thread.is_alive():
             with self._start_lock:
                 if self._thread is None or not self._thread.is_alive():
                     self._thread = threading.Thread(
                         target=self._run, name="ollama-gate-recorder", daemon=True)
                     self._thread.start()
+                    self._pid = os.getpid()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._pid = 0  # never expected; lets the next call start a new worker
+
+    def _loop(self) -> None:
         while True:
             batch, markers = [], []
             item = self._queue.get()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
+import urllib3.connection
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -64,6 +66,26 @@ class StreamedBody:
             yield piece
 
 
+class _Connection(urllib3.connection.HTTPConnection):
+    """urllib3's connection, with a liveness check that costs one system call."""
+
+    @property
+    def is_connected(self) -> bool:
+        """False when the idle connection was closed (or sent stray bytes)."""
+        # urllib3 polls each pooled connection before reusing it; under gevent that poll
+        # costs about a tenth of a whole call. gevent's socket wraps a non-blocking one,
+        # on which a peek answers at once.
+        raw = getattr(self.sock, "_sock", None)
+        if raw is None or raw.gettimeout() != 0.0:
+            return super().is_connected
+        try:
+            return not raw.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return True  # nothing to read: the connection is idle and open
+        except OSError:
+            return False
+
+
 class Upstream:
     """A pooled HTTP client for one Ollama server."""
 
@@ -80,6 +102,8 @@ class Upstream:
             if self.base_url.startswith("https:") else {}
         self.pool = urllib3.connection_from_url(
             self.base_url, maxsize=pool_size, block=False, retries=False, **tls)
+        if not tls:
+            self.pool.ConnectionCls = _Connection
         self.base_path = urlsplit(self.base_url).path
 
     @staticmethod
