@@ -258,3 +258,23 @@ def test_records_on_postgresql(postgres_url, fake):
             select(Request.id))).all()
         assert len(found_ascii) == 1 and len(found) <= 1
         db.engine.dispose()
+
+
+def test_a_briefly_failing_database_loses_no_record(app, client, key, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    real_commit, failures = Session.commit, []
+
+    def flaky_commit(self):
+        if any(isinstance(o, Request) for o in self.new) and not failures:
+            failures.append(1)
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return real_commit(self)
+
+    monkeypatch.setattr(Session, "commit", flaky_commit)
+    monkeypatch.setattr("ollama_gate.history.record.time.sleep", lambda s: None)
+    post(client, "/api/generate", {"model": "llama3.2", "prompt": "hi"}, key)
+    post(client, "/api/generate", {"model": "llama3.2", "prompt": "again"}, key)
+    assert sorted(r.prompt_text for r in records(app)) == ["again", "hi"]
+    assert failures == [1]

@@ -140,3 +140,43 @@ def test_key_in_list_links_and_other_users_filter(app, admin):
     app.extensions["ollama_gate"].recorder.flush()
     html = admin.get("/history/?user=carol").get_data(as_text=True)
     assert "hello from carol" in html and other[:11] in html and other not in html
+
+
+@pytest.mark.needs_postgres
+def test_pages_dashboard_and_import_on_postgresql(postgres_url, fake, tmp_path):
+    from ollama_gate import create_app
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": postgres_url,
+                      "SECRET_KEY": "pg", "BACKENDS": [fake.url]})
+    with app.app_context():
+        db.create_all()
+    try:
+        ids = seed(app, 30)
+        seed(app, 1, user_name="bob", status=404, error="model 'x' not found",
+             prompt_text="Find 100% of THIS_one", started_at=utcnow() - timedelta(days=3))
+        client = app.test_client()
+        make_admin(app)
+        login(client)
+        for query in ("range=24h", "range=7d&unit=hour", "range=30d&unit=day"):
+            html = client.get(f"/history/dashboard?{query}").get_data(as_text=True)
+            assert "<svg" in html
+        assert "<strong>30</strong> calls" in client.get(
+            "/history/dashboard").get_data(as_text=True)
+        assert "<strong>31</strong> calls" in client.get(
+            "/history/dashboard?range=7d&unit=day").get_data(as_text=True)
+        # LIKE wildcards in the search text are literal
+        assert "1 call." in client.get("/history/?q=100%25 of this_ONE").get_data(
+            as_text=True)
+        assert "0 calls" in client.get("/history/?q=100%25 of thisXone").get_data(
+            as_text=True)
+        assert "1 call." in client.get("/history/?status=404").get_data(as_text=True)
+        exported = client.get("/history/export.jsonl").get_data(as_text=True)
+        path = tmp_path / "pg.jsonl"
+        path.write_text(exported)
+        out = app.test_cli_runner().invoke(args=["history", "import", str(path)])
+        assert "imported 0 records, skipped 31" in out.output
+        assert client.get(f"/history/{ids[0]}").status_code == 200
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete
+from sqlalchemy.exc import OperationalError
 
 from ..extensions import db
 from ..models import utcnow
@@ -26,6 +27,7 @@ log = logging.getLogger("ollama_gate.history")
 
 MODES = ("full", "metadata", "off")
 MAX_TEXT = 1_000_000  # characters kept of any one string of a request
+WRITE_ATTEMPTS = 3  # a batch is retried on a locked (SQLite) or dropped database connection
 PURGE_EVERY = 3600.0  # seconds between automatic retention purges in one process
 # Request fields that carry no prompt text: the only ones kept in metadata mode.
 META_KEYS = frozenset(
@@ -195,13 +197,25 @@ class HistoryHook:
             except Exception:  # one odd call must not lose the rest of the batch
                 log.exception("could not build a history record for %s", call.path)
         if rows:
+            self.write(rows)
+        self.maybe_purge(settings["HISTORY_RETENTION_DAYS"])
+
+    def write(self, rows: list[Request]) -> None:
+        """Insert ``rows`` in one transaction, retrying a briefly locked or lost database."""
+        for attempt in range(WRITE_ATTEMPTS):
             try:
                 db.session.add_all(rows)
                 db.session.commit()
+                return
+            except OperationalError:
+                db.session.rollback()  # the rows become transient again, ready to re-add
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                log.warning("history write failed; retrying (%d)", attempt + 1)
+                time.sleep(0.5 * (attempt + 1))
             except Exception:
                 db.session.rollback()
                 raise
-        self.maybe_purge(settings["HISTORY_RETENTION_DAYS"])
 
     def maybe_purge(self, days: int) -> None:
         """Apply the retention setting at most once per ``PURGE_EVERY`` seconds."""
