@@ -129,7 +129,10 @@ def add_key(app, user: str = "alice", **kwargs) -> str:
         if owner is None:
             owner = User(name=user)
             db.session.add(owner)
-        key, plain = create_key(owner, **kwargs)
+        own = {k: kwargs.pop(k) for k in ("name", "expires_at", "plain") if k in kwargs}
+        key, plain = create_key(owner, **own)
+        for column, value in kwargs.items():  # per-key settings, e.g. scopes="manage"
+            setattr(key, column, value)
         db.session.commit()
         return plain
 
@@ -180,7 +183,7 @@ class LiveGateway:
             try:
                 requests.get(self.url + "/api/version", timeout=1)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # workers still booting
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not start in 30 s")
 

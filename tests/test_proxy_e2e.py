@@ -30,7 +30,7 @@ def normal(value):
 @pytest.fixture()
 def clients(gateway, fake):
     """(gateway client, direct client) pairs for both official libraries."""
-    key = gateway.key()
+    key = gateway.key(scopes="manage")  # pull, copy, delete and blobs need the scope
     return {
         "ollama": (ollama.Client(host=gateway.url, headers={"Authorization": f"Bearer {key}"}),
                    ollama.Client(host=fake.url)),
@@ -189,7 +189,7 @@ def test_upstream_failure_mid_sse_reaches_openai_client(clients, fake):
 
 
 def test_blob_head_and_raw_post(gateway, fake):
-    key = gateway.key()
+    key = gateway.key(scopes="manage")
     data = b"x" * 100_000
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     url = f"{gateway.url}/api/blobs/{digest}"

@@ -37,6 +37,9 @@ class Gate:
         self.recorder = Recorder(app)
         self.admission_checks: list[Callable[[Call], None]] = []
         self.release_hooks: list[Callable[[Call], None]] = []
+        # fn(call, body) -> body, applied to whole (non-stream) answers, e.g. to cut model
+        # lists to a key's allowlist; a view that builds a list itself must apply them too
+        self.response_filters: list[Callable[[Call, bytes], bytes]] = []
         self.recorder.add_hook(summarise_calls)
         self.recorder.add_hook(touch_keys)
 

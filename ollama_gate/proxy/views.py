@@ -90,6 +90,8 @@ def forward(g, call: Call, body) -> Response:
         out.headers["X-Accel-Buffering"] = "no"
         return out
     data = g.upstream.read_whole(resp)
+    for response_filter in g.response_filters:  # e.g. model lists cut to the allowlist
+        data = response_filter(call, data)
     call.total = call.ttfb = time.perf_counter() - call.t0
     call.completed = True
     call.keep(data)

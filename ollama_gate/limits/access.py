@@ -1,0 +1,163 @@
+"""Model access and endpoint scopes: which models and endpoints a key may use.
+
+A key's allowlist holds shell patterns (``llama3*``, ``qwen2.5:7b``). A pattern with a
+tag is matched against the full ``name:tag`` (``:latest`` when the request names no
+tag); a pattern without a tag matches every tag of the names it matches. Matching is
+case-insensitive and ignores the default ``registry.ollama.ai/library/`` part, as Ollama
+does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from fnmatch import fnmatchcase
+
+from flask import request
+
+from ..errors import ApiError
+from ..proxy.call import Call
+
+MANAGE = "manage"
+SCOPES = (MANAGE,)  # every scope a key can hold; inference and model lists need none
+# Endpoints that change what the Ollama server holds: they need the ``manage`` scope.
+MANAGE_ENDPOINTS = frozenset(
+    {
+        "/api/pull",
+        "/api/push",
+        "/api/create",
+        "/api/copy",
+        "/api/delete",
+        "/api/blobs/{digest}",
+        "/api/signout",
+    }
+)
+MANAGE_PREFIXES = ("/api/user/",)  # the Ollama account's keys
+# Top-level body fields that name a model, per endpoint. Go's JSON decoder matches
+# field names case-insensitively, so the check does too ({"MODEL": ...} is a model).
+MODEL_FIELDS = {
+    "/api/show": ("model", "name"),
+    "/api/pull": ("model", "name"),
+    "/api/push": ("model", "name"),
+    "/api/delete": ("model", "name"),
+    "/api/create": ("model", "name", "from"),
+    "/api/copy": ("source", "destination"),
+}
+DEFAULT_FIELDS = ("model",)
+LIST_ENDPOINTS = ("/api/tags", "/api/ps", "/v1/models")
+_DEFAULT_NS = ("registry.ollama.ai/library/", "registry.ollama.ai/", "library/")
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """A model name as (lower-case name without the default namespace, tag)."""
+    n = name.strip().lower()
+    for ns in _DEFAULT_NS:
+        if n.startswith(ns):
+            n = n[len(ns) :]
+            break
+    slash = n.rfind("/")
+    colon = n.rfind(":")
+    if colon > slash:
+        return n[:colon], n[colon + 1 :] or "latest"
+    return n, "latest"
+
+
+def model_allowed(name: str, patterns: tuple[str, ...]) -> bool:
+    """True if ``name`` matches one of ``patterns`` (none given: every model)."""
+    if not patterns:
+        return True
+    base, tag = split_name(name)
+    full = f"{base}:{tag}"
+    for pattern in patterns:
+        p = pattern.lower()
+        if fnmatchcase(full, p) or (
+            ":" not in p.rsplit("/", 1)[-1] and fnmatchcase(base, p)
+        ):
+            return True
+    return False
+
+
+def _normal_path(path: str) -> str:
+    return re.sub(r"/{2,}", "/", path).rstrip("/") or "/"
+
+
+def needs_manage(call: Call) -> bool:
+    """True when the call changes the server's models (pull, push, create, ...)."""
+    path = _normal_path(call.path)
+    endpoint = "/api/blobs/{digest}" if path.startswith("/api/blobs/") else path
+    return endpoint in MANAGE_ENDPOINTS or path.startswith(MANAGE_PREFIXES)
+
+
+def named_models(call: Call) -> list[str]:
+    """Every model a call names, in any field Ollama would read one from."""
+    names = [call.model] if call.model else []
+    if call.payload:
+        fields = MODEL_FIELDS.get(_normal_path(call.path), DEFAULT_FIELDS)
+        for key, value in call.payload.items():
+            if key.lower() in fields and isinstance(value, str) and value:
+                names.append(value)
+    return names
+
+
+def check_access(call: Call) -> None:
+    """Admission check: the key's scopes and model allowlist (403 when refused)."""
+    identity = call.identity
+    if MANAGE not in identity.scopes and needs_manage(call):
+        raise ApiError(
+            403,
+            f"this API key lacks the '{MANAGE}' scope needed for "
+            f"{call.method} {call.path}",
+        )
+    patterns = identity.model_patterns
+    if not patterns:
+        return
+    if (
+        call.payload is None
+        and call.method in ("POST", "PUT", "PATCH", "DELETE")
+        and not call.path.startswith("/api/blobs/")
+        and _has_body()
+    ):
+        # a body we could not read as a JSON object might still name a model upstream
+        raise ApiError(400, "request body must be a JSON object")
+    for name in named_models(call):
+        if not model_allowed(name, patterns):
+            raise ApiError(403, f"this API key may not use model '{name}'")
+
+
+def _has_body() -> bool:
+    return (
+        bool(request.content_length)
+        or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    )
+
+
+def filter_model_list(call: Call, body: bytes) -> bytes:
+    """Response filter: cut the model lists (tags, ps, /v1/models) to the allowlist."""
+    patterns = call.identity.model_patterns
+    if (
+        not patterns
+        or call.status != 200
+        or _normal_path(call.path) not in LIST_ENDPOINTS
+    ):
+        return body
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(doc, dict):
+        return body
+    field, name_of = (
+        ("data", "id") if call.path.startswith("/v1/") else ("models", "name")
+    )
+    entries = doc.get(field)
+    if entries is None and field == "data":
+        entries = []  # Ollama sends null for none; [] reads the same to clients
+    if not isinstance(entries, list):
+        return body
+    doc[field] = [
+        e
+        for e in entries
+        if isinstance(e, dict)
+        and model_allowed(str(e.get(name_of) or e.get("model") or ""), patterns)
+    ]
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
