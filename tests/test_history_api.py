@@ -14,9 +14,15 @@ def auth(key: str) -> dict[str, str]:
 
 
 def chat(client, key: str, content: str) -> None:
-    resp = client.post("/api/chat", headers=auth(key), json={
-        "model": "llama3.2", "options": {"num_predict": 2},
-        "messages": [{"role": "user", "content": content}]})
+    resp = client.post(
+        "/api/chat",
+        headers=auth(key),
+        json={
+            "model": "llama3.2",
+            "options": {"num_predict": 2},
+            "messages": [{"role": "user", "content": content}],
+        },
+    )
     resp.get_data()
     resp.close()
 
@@ -24,7 +30,11 @@ def chat(client, key: str, content: str) -> None:
 @pytest.fixture()
 def calls(app, client):
     """Alice has two keys and three calls; Bob has one call."""
-    alice1, alice2, bob = add_key(app, "alice"), add_key(app, "alice"), add_key(app, "bob")
+    alice1, alice2, bob = (
+        add_key(app, "alice"),
+        add_key(app, "alice"),
+        add_key(app, "bob"),
+    )
     chat(client, alice1, "alice first")
     chat(client, alice2, "alice second")
     chat(client, alice1, "alice third")
@@ -37,8 +47,11 @@ def test_list_shows_only_own_calls_newest_first(client, calls):
     resp = client.get("/gate/api/history", headers=auth(calls["alice2"]))
     assert resp.status_code == 200
     data = resp.get_json()
-    assert [d["prompt"] for d in data["data"]] == ["alice third", "alice second",
-                                                   "alice first"]
+    assert [d["prompt"] for d in data["data"]] == [
+        "alice third",
+        "alice second",
+        "alice first",
+    ]
     assert data["next"] is None and data["data"][0]["answer"] == "The quick"
     assert "bob" not in resp.get_data(as_text=True)
     bob = client.get("/gate/api/history", headers=auth(calls["bob"])).get_json()
@@ -46,34 +59,53 @@ def test_list_shows_only_own_calls_newest_first(client, calls):
 
 
 def test_pagination_and_filters(client, calls):
-    first = client.get("/gate/api/history?limit=2", headers=auth(calls["alice"])).get_json()
+    first = client.get(
+        "/gate/api/history?limit=2", headers=auth(calls["alice"])
+    ).get_json()
     assert len(first["data"]) == 2 and first["next"] == first["data"][1]["id"]
-    rest = client.get(f"/gate/api/history?limit=2&before={first['next']}",
-                      headers=auth(calls["alice"])).get_json()
-    assert [d["prompt"] for d in rest["data"]] == ["alice first"] and rest["next"] is None
-    found = client.get("/gate/api/history?q=SECOND", headers=auth(calls["alice"])).get_json()
+    rest = client.get(
+        f"/gate/api/history?limit=2&before={first['next']}",
+        headers=auth(calls["alice"]),
+    ).get_json()
+    assert [d["prompt"] for d in rest["data"]] == ["alice first"] and rest[
+        "next"
+    ] is None
+    found = client.get(
+        "/gate/api/history?q=SECOND", headers=auth(calls["alice"])
+    ).get_json()
     assert [d["prompt"] for d in found["data"]] == ["alice second"]
-    none = client.get("/gate/api/history?endpoint=/api/generate",
-                      headers=auth(calls["alice"])).get_json()
+    none = client.get(
+        "/gate/api/history?endpoint=/api/generate", headers=auth(calls["alice"])
+    ).get_json()
     assert none["data"] == []
 
 
 def test_detail_own_and_not_others(client, calls):
-    mine = client.get("/gate/api/history", headers=auth(calls["alice"])).get_json()["data"]
-    bobs = client.get("/gate/api/history", headers=auth(calls["bob"])).get_json()["data"]
-    detail = client.get(f"/gate/api/history/{mine[0]['id']}", headers=auth(calls["alice"]))
+    mine = client.get("/gate/api/history", headers=auth(calls["alice"])).get_json()[
+        "data"
+    ]
+    bobs = client.get("/gate/api/history", headers=auth(calls["bob"])).get_json()[
+        "data"
+    ]
+    detail = client.get(
+        f"/gate/api/history/{mine[0]['id']}", headers=auth(calls["alice"])
+    )
     assert detail.status_code == 200
     body = detail.get_json()
     assert body["request"]["messages"][0]["content"] == "alice third"
     assert body["answer_text"] == "The quick" and "user_id" not in body
-    stolen = client.get(f"/gate/api/history/{bobs[0]['id']}", headers=auth(calls["alice"]))
+    stolen = client.get(
+        f"/gate/api/history/{bobs[0]['id']}", headers=auth(calls["alice"])
+    )
     assert stolen.status_code == 404 and stolen.get_json() == {
-        "error": "no such history record"}
+        "error": "no such history record"
+    }
     assert "bob private" not in stolen.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=500", "limit=x", "status=maybe",
-                                   "since=tomorrow"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=500", "limit=x", "status=maybe", "since=tomorrow"]
+)
 def test_bad_parameters_are_json_400(client, calls, query):
     resp = client.get(f"/gate/api/history?{query}", headers=auth(calls["alice"]))
     assert resp.status_code == 400 and "error" in resp.get_json()
@@ -88,5 +120,8 @@ def test_needs_a_usable_key(app, client, calls):
         db.session.commit()
     resp = client.get("/gate/api/history", headers=auth(calls["alice"]))
     assert resp.status_code == 403 and resp.get_json()["error"]
-    assert client.post("/gate/api/history", headers=auth(calls["alice"])).status_code == 405
+    assert (
+        client.post("/gate/api/history", headers=auth(calls["alice"])).status_code
+        == 405
+    )
     assert client.post("/gate/api/history").get_json()["error"]

@@ -15,10 +15,17 @@ from ollama_gate.history.models import Request
 
 pytestmark = pytest.mark.browser
 
-EVIL = ('<script>window.__pwned = 1; alert("x")</script><b id="evil-b">bold</b> '
-        '<img id="evil-img" src=x onerror="window.__pwned = 2">')
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+EVIL = (
+    '<script>window.__pwned = 1; alert("x")</script><b id="evil-b">bold</b> '
+    '<img id="evil-img" src=x onerror="window.__pwned = 2">'
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture()
@@ -26,8 +33,9 @@ def page():
     """A fresh headless Chromium page (the machine's Debian Chromium)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                     args=CHROMIUM_ARGS, headless=True)
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
+        )
         pg = browser.new_page()
         dialogs: list[str] = []
         pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -40,7 +48,9 @@ def assert_inert(page) -> None:
     """Nothing from the record ran or became markup."""
     assert page.dialogs == []
     assert page.evaluate("window.__pwned === undefined")
-    assert page.locator("#evil-b").count() == 0 and page.locator("#evil-img").count() == 0
+    assert (
+        page.locator("#evil-b").count() == 0 and page.locator("#evil-img").count() == 0
+    )
     assert page.locator("script:not([src])").count() == 0
 
 
@@ -48,19 +58,32 @@ def test_prompt_with_script_is_shown_escaped_everywhere(gateway, fake, page):
     user = f"xss-{uuid.uuid4().hex[:8]}"
     key = gateway.key(user)
     headers = {"Authorization": f"Bearer {key}"}
-    chat = {"model": "llama3.2", "stream": True, "options": {"num_predict": 3},
-            "messages": [{"role": "system", "content": EVIL},
-                         {"role": "user", "content": EVIL}]}
-    with requests.post(gateway.url + "/api/chat", json=chat, headers=headers,
-                       stream=True) as resp:
+    chat = {
+        "model": "llama3.2",
+        "stream": True,
+        "options": {"num_predict": 3},
+        "messages": [
+            {"role": "system", "content": EVIL},
+            {"role": "user", "content": EVIL},
+        ],
+    }
+    with requests.post(
+        gateway.url + "/api/chat", json=chat, headers=headers, stream=True
+    ) as resp:
         assert resp.status_code == 200 and resp.content
-    requests.post(gateway.url + "/api/generate", headers=headers,
-                  json={"model": EVIL, "prompt": "x"})  # 404, its model name is recorded
+    requests.post(
+        gateway.url + "/api/generate",
+        headers=headers,
+        json={"model": EVIL, "prompt": "x"},
+    )  # 404, its model name is recorded
     rows = wait_for_records(gateway, user, 2)
     assert len(rows) == 2
     with gateway.app.app_context():
-        chat_id = db.session.execute(select(Request.id).where(
-            Request.user_name == user, Request.endpoint == "/api/chat")).scalar_one()
+        chat_id = db.session.execute(
+            select(Request.id).where(
+                Request.user_name == user, Request.endpoint == "/api/chat"
+            )
+        ).scalar_one()
     admin = f"admin-{uuid.uuid4().hex[:6]}"
     gateway.cli("admins", "create", admin, "--password", "browser test password 1")
 
@@ -80,8 +103,12 @@ def test_prompt_with_script_is_shown_escaped_everywhere(gateway, fake, page):
     page.goto(f"{gateway.url}/history/{chat_id}")
     turns = page.locator(".turn pre.text").all_inner_texts()
     assert turns[:2] == [EVIL, EVIL] and turns[2] == "The quick brown"
-    assert json.loads(page.locator("pre.json").first.inner_text())["messages"][1][
-        "content"] == EVIL
+    assert (
+        json.loads(page.locator("pre.json").first.inner_text())["messages"][1][
+            "content"
+        ]
+        == EVIL
+    )
     assert_inert(page)
 
     page.goto(f"{gateway.url}/history/dashboard?user={user}")

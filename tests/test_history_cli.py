@@ -21,23 +21,56 @@ def make_records(app) -> list[dict]:
     """A varied set of records (nulls, JSON, booleans, odd text); their export dicts."""
     with app.app_context():
         rows = [
-            Request(id=new_id(datetime(2026, 1, 1, 10)), started_at=datetime(2026, 1, 1, 10),
-                    user_name="alice", key_prefix="og_alice123", endpoint="/api/chat",
-                    model="llama3.2", status=200, streamed=True, completed=True,
-                    prompt_tokens=4, completion_tokens=8, total_tokens=12, ttfb_ms=12.5,
-                    total_ms=80.25, prompt_text=TRICKY, answer_text="-answer",
-                    request={"model": "llama3.2", "messages": [{"role": "user",
-                                                                "content": TRICKY}]},
-                    answer={"text": "-answer", "tool_calls": [{"function": {"name": "f"}}]},
-                    stats={"done_reason": "stop", "eval_duration": 5}, done_reason="stop"),
-            Request(id=new_id(datetime(2026, 1, 2, 10)), started_at=datetime(2026, 1, 2, 10),
-                    user_name="bob", key_prefix="og_bob45678", endpoint="/api/generate",
-                    model=None, status=None, error="upstream stream failed: ReadTimeout",
-                    disconnected=True, mode="metadata", user_agent="'already quoted"),
-            Request(id=new_id(datetime(2026, 1, 3, 9)), started_at=datetime(2026, 1, 3, 9),
-                    user_name="alice", key_prefix="og_alice123", endpoint="/api/embed",
-                    model="nomic-embed-text", status=200, cache_hit=True,
-                    prompt_text="", answer_text=""),
+            Request(
+                id=new_id(datetime(2026, 1, 1, 10)),
+                started_at=datetime(2026, 1, 1, 10),
+                user_name="alice",
+                key_prefix="og_alice123",
+                endpoint="/api/chat",
+                model="llama3.2",
+                status=200,
+                streamed=True,
+                completed=True,
+                prompt_tokens=4,
+                completion_tokens=8,
+                total_tokens=12,
+                ttfb_ms=12.5,
+                total_ms=80.25,
+                prompt_text=TRICKY,
+                answer_text="-answer",
+                request={
+                    "model": "llama3.2",
+                    "messages": [{"role": "user", "content": TRICKY}],
+                },
+                answer={"text": "-answer", "tool_calls": [{"function": {"name": "f"}}]},
+                stats={"done_reason": "stop", "eval_duration": 5},
+                done_reason="stop",
+            ),
+            Request(
+                id=new_id(datetime(2026, 1, 2, 10)),
+                started_at=datetime(2026, 1, 2, 10),
+                user_name="bob",
+                key_prefix="og_bob45678",
+                endpoint="/api/generate",
+                model=None,
+                status=None,
+                error="upstream stream failed: ReadTimeout",
+                disconnected=True,
+                mode="metadata",
+                user_agent="'already quoted",
+            ),
+            Request(
+                id=new_id(datetime(2026, 1, 3, 9)),
+                started_at=datetime(2026, 1, 3, 9),
+                user_name="alice",
+                key_prefix="og_alice123",
+                endpoint="/api/embed",
+                model="nomic-embed-text",
+                status=200,
+                cache_hit=True,
+                prompt_text="",
+                answer_text="",
+            ),
         ]
         db.session.add_all(rows)
         db.session.commit()
@@ -45,8 +78,13 @@ def make_records(app) -> list[dict]:
 
 
 def fresh_app(tmp_path, name: str, fake):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI":
-                      f"sqlite:///{tmp_path / name}", "BACKENDS": [fake.url]})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / name}",
+            "BACKENDS": [fake.url],
+        }
+    )
     with app.app_context():
         db.create_all()
     return app
@@ -59,7 +97,9 @@ def all_records(app) -> list[dict]:
 
 
 def without_local_ids(records: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in ("user_id", "key_id")} for r in records]
+    return [
+        {k: v for k, v in r.items() if k not in ("user_id", "key_id")} for r in records
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
@@ -78,7 +118,8 @@ def test_export_import_round_trip_and_idempotent(app, runner, tmp_path, fake, fm
     assert "imported 0 records, skipped 3" in second.output
     merged = all_records(other)
     assert without_local_ids(merged) == without_local_ids(
-        sorted(original, key=lambda r: r["id"]))
+        sorted(original, key=lambda r: r["id"])
+    )
     alice_local = [r["user_id"] for r in merged if r["user_name"] == "alice"]
     assert alice_local[0] is not None and all(u == alice_local[0] for u in alice_local)
     assert [r["user_id"] for r in merged if r["user_name"] == "bob"] == [None]
@@ -88,35 +129,48 @@ def test_import_merges_two_gateways(app, runner, tmp_path, fake):
     make_records(app)
     other = fresh_app(tmp_path, "other.db", fake)
     with other.app_context():
-        db.session.add(Request(id=new_id(), started_at=datetime(2026, 2, 1), user_name="x"))
+        db.session.add(
+            Request(id=new_id(), started_at=datetime(2026, 2, 1), user_name="x")
+        )
         db.session.commit()
     path = tmp_path / "mine.jsonl"
     path.write_text(runner.invoke(args=["history", "export"]).output)
-    assert "imported 3" in other.test_cli_runner().invoke(
-        args=["history", "import", str(path)]).output
+    assert (
+        "imported 3"
+        in other.test_cli_runner().invoke(args=["history", "import", str(path)]).output
+    )
     assert len(all_records(other)) == 4
 
 
 def test_export_filters(app, runner):
     make_records(app)
-    out = runner.invoke(args=["history", "export", "--user", "alice", "--model",
-                              "nomic-embed-text"])
-    assert [json.loads(line)["endpoint"] for line in out.output.splitlines()] == ["/api/embed"]
-    out = runner.invoke(args=["history", "export", "--since", "2026-01-02",
-                              "--until", "2026-01-02"])
-    assert [json.loads(line)["user_name"] for line in out.output.splitlines()] == ["bob"]
+    out = runner.invoke(
+        args=["history", "export", "--user", "alice", "--model", "nomic-embed-text"]
+    )
+    assert [json.loads(line)["endpoint"] for line in out.output.splitlines()] == [
+        "/api/embed"
+    ]
+    out = runner.invoke(
+        args=["history", "export", "--since", "2026-01-02", "--until", "2026-01-02"]
+    )
+    assert [json.loads(line)["user_name"] for line in out.output.splitlines()] == [
+        "bob"
+    ]
     out = runner.invoke(args=["history", "export", "--q", "sum(a1)"])
     assert len(out.output.splitlines()) == 1
     bad = runner.invoke(args=["history", "export", "--since", "soon"])
     assert bad.exit_code != 0 and "not a date" in bad.output
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"id": "../../etc", "started_at": "2026-01-01T00:00:00"}\n', "malformed id"),
-    ('{"id": "01ABC", "started_at": "yesterday"}\n', "line 1"),
-    ("not json\n", "line 1"),
-    ('{"id": "01ABC"}\n', "missing started_at"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"id": "../../etc", "started_at": "2026-01-01T00:00:00"}\n', "malformed id"),
+        ('{"id": "01ABC", "started_at": "yesterday"}\n', "line 1"),
+        ("not json\n", "line 1"),
+        ('{"id": "01ABC"}\n', "missing started_at"),
+    ],
+)
 def test_import_refuses_bad_files_cleanly(app, runner, tmp_path, content, message):
     path = tmp_path / "bad.jsonl"
     path.write_text(content)
@@ -137,15 +191,24 @@ def test_purge_deletes_exactly_the_older_records(app, runner):
 
 
 def test_retention_purge_runs_from_the_recorder(tmp_path, fake):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI":
-                      f"sqlite:///{tmp_path / 'r.db'}", "BACKENDS": [fake.url],
-                      "HISTORY_RETENTION_DAYS": 30, "KEY_CACHE_SECONDS": 0.0})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'r.db'}",
+            "BACKENDS": [fake.url],
+            "HISTORY_RETENTION_DAYS": 30,
+            "KEY_CACHE_SECONDS": 0.0,
+        }
+    )
     with app.app_context():
         db.create_all()
     make_records(app)  # all from January 2026: older than 30 days
     key = add_key(app)
-    app.test_client().post("/api/generate", json={"model": "llama3.2", "prompt": "hi"},
-                           headers={"Authorization": f"Bearer {key}"}).get_data()
+    app.test_client().post(
+        "/api/generate",
+        json={"model": "llama3.2", "prompt": "hi"},
+        headers={"Authorization": f"Bearer {key}"},
+    ).get_data()
     app.extensions["ollama_gate"].recorder.flush()
     assert [r["endpoint"] for r in all_records(app)] == ["/api/generate"]
 
@@ -153,9 +216,13 @@ def test_retention_purge_runs_from_the_recorder(tmp_path, fake):
 def test_key_history_mode_command(app, runner, key):
     assert runner.invoke(args=["history", "mode", key[:11], "metadata"]).exit_code == 0
     with app.app_context():
-        assert db.session.execute(select(ApiKey.history_mode)).scalar_one() == "metadata"
+        assert (
+            db.session.execute(select(ApiKey.history_mode)).scalar_one() == "metadata"
+        )
     runner.invoke(args=["history", "mode", key[:11], "default"])
     with app.app_context():
         assert db.session.execute(select(ApiKey.history_mode)).scalar_one() is None
-        assert db.session.execute(select(func.count()).select_from(Request)).scalar() == 0
+        assert (
+            db.session.execute(select(func.count()).select_from(Request)).scalar() == 0
+        )
     assert runner.invoke(args=["history", "mode", key[:11], "loud"]).exit_code == 2

@@ -20,12 +20,15 @@ DEADLINE = 60.0  # generous: records are written in the background after the las
 
 
 def wait_for_records(gateway, user: str, count: int) -> list[Request]:
-    """Poll the gateway's database until ``user`` has ``count`` records (or time runs out)."""
+    """Poll the gateway's database until ``user`` has ``count`` records (or timeout)."""
     end = time.monotonic() + DEADLINE
     while True:
         with gateway.app.app_context():
-            rows = db.session.execute(
-                select(Request).where(Request.user_name == user)).scalars().all()
+            rows = (
+                db.session.execute(select(Request).where(Request.user_name == user))
+                .scalars()
+                .all()
+            )
             db.session.expunge_all()
         if len(rows) >= count or time.monotonic() > end:
             return rows
@@ -42,10 +45,19 @@ def test_200_parallel_streams_leave_200_complete_records(gateway, fake):
         # a short ramp: the fake upstream's listen backlog is small (5), and a burst of
         # 200 connects would time out in the kernel, not in the gateway
         time.sleep(i * 0.01)
-        body = {"model": "llama3.2", "stream": True, "options": {"num_predict": 12},
-                "messages": [{"role": "user", "content": f"stream number {i}"}]}
-        with requests.post(gateway.url + "/api/chat", json=body, stream=True, timeout=120,
-                           headers={"Authorization": f"Bearer {key}"}) as resp:
+        body = {
+            "model": "llama3.2",
+            "stream": True,
+            "options": {"num_predict": 12},
+            "messages": [{"role": "user", "content": f"stream number {i}"}],
+        }
+        with requests.post(
+            gateway.url + "/api/chat",
+            json=body,
+            stream=True,
+            timeout=120,
+            headers={"Authorization": f"Bearer {key}"},
+        ) as resp:
             assert resp.status_code == 200
             lines = [json.loads(line) for line in resp.iter_lines() if line]
         return "".join(obj["message"]["content"] for obj in lines)
@@ -62,10 +74,16 @@ def test_200_parallel_streams_leave_200_complete_records(gateway, fake):
     assert texts == [expected_text(12)] * n
     rows = wait_for_records(gateway, user, n)
     assert len(rows) == n
-    assert sorted(r.prompt_text for r in rows) == sorted(f"stream number {i}"
-                                                         for i in range(n))
+    assert sorted(r.prompt_text for r in rows) == sorted(
+        f"stream number {i}" for i in range(n)
+    )
     for r in rows:
-        assert (r.status, r.completed, r.disconnected, r.error) == (200, True, False, None)
+        assert (r.status, r.completed, r.disconnected, r.error) == (
+            200,
+            True,
+            False,
+            None,
+        )
         assert r.answer_text == expected_text(12) and r.completion_tokens == 12
         assert r.streamed and r.done_reason == "length" and r.ttfb_ms <= r.total_ms
     assert len({r.id for r in rows}) == n
@@ -76,12 +94,21 @@ def test_disconnect_leaves_a_partial_record(gateway, fake):
     key = gateway.key(user)
     fake.chunk_delay = 0.05
     addr = urlsplit(gateway.url)
-    body = json.dumps({"model": "llama3.2", "prompt": "a long story",
-                       "options": {"num_predict": 2000}})
+    body = json.dumps(
+        {
+            "model": "llama3.2",
+            "prompt": "a long story",
+            "options": {"num_predict": 2000},
+        }
+    )
     sock = socket.create_connection((addr.hostname, addr.port))
-    sock.sendall((f"POST /api/generate HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
-                  f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-                  f"{body}").encode())
+    sock.sendall(
+        (
+            f"POST /api/generate HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"{body}"
+        ).encode()
+    )
     got = b""
     while got.count(b'"done":false') < 3:
         got += sock.recv(65536)
@@ -93,5 +120,6 @@ def test_disconnect_leaves_a_partial_record(gateway, fake):
     assert rec.disconnected and not rec.completed and rec.error is None
     assert rec.answer_text and expected_text(2000).startswith(rec.answer_text)
     assert len(rec.answer_text) < len(expected_text(2000)) and rec.prompt_text == (
-        "a long story")
+        "a long story"
+    )
     assert rec.done_reason is None and rec.completion_tokens == 0

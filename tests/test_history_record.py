@@ -1,4 +1,4 @@
-"""History records: exact for every kind of call, images stubbed, modes, errors, PostgreSQL."""
+"""History records: exact for each kind of call; images, modes, errors, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -47,19 +47,30 @@ def post(client, path: str, body: dict, key: str, **headers: str):
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_generate_record_is_exact(app, client, key, stream):
-    body = {"model": "llama3.2", "prompt": "Why is the sky blue?", "system": "Be brief",
-            "options": {"temperature": 0.1}, "stream": stream}
+    body = {
+        "model": "llama3.2",
+        "prompt": "Why is the sky blue?",
+        "system": "Be brief",
+        "options": {"temperature": 0.1},
+        "stream": stream,
+    }
     resp = post(client, "/api/generate", body, key, **{"User-Agent": "t/1"})
     assert resp.status_code == 200
     rec = one(app)
     assert rec.user_name == "alice" and rec.key_prefix == key[:11] and rec.user_id
     assert (rec.method, rec.endpoint, rec.path, rec.model) == (
-        "POST", "/api/generate", "/api/generate", "llama3.2")
+        "POST",
+        "/api/generate",
+        "/api/generate",
+        "llama3.2",
+    )
     assert rec.status == 200 and rec.streamed is stream and rec.completed
     assert not rec.disconnected and rec.error is None and rec.mode == "full"
     assert rec.request == body
     assert rec.prompt_text == "Be brief\nWhy is the sky blue?"
-    assert rec.answer_text == expected_text(8) and rec.answer == {"text": expected_text(8)}
+    assert rec.answer_text == expected_text(8) and rec.answer == {
+        "text": expected_text(8)
+    }
     assert rec.done_reason == "stop"
     # the fake counts words: 5 in prompt + 2 in system; 8 generated tokens
     assert (rec.prompt_tokens, rec.completion_tokens, rec.total_tokens) == (7, 8, 15)
@@ -72,16 +83,25 @@ def test_generate_record_is_exact(app, client, key, stream):
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_chat_record_with_thinking_is_exact(app, client, key, stream):
-    messages = [{"role": "system", "content": "You are terse."},
-                {"role": "user", "content": "Hello there"}]
-    body = {"model": "qwen2.5:7b", "messages": messages, "think": True, "stream": stream,
-            "options": {"num_predict": 3}}
+    messages = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Hello there"},
+    ]
+    body = {
+        "model": "qwen2.5:7b",
+        "messages": messages,
+        "think": True,
+        "stream": stream,
+        "options": {"num_predict": 3},
+    }
     assert post(client, "/api/chat", body, key).status_code == 200
     rec = one(app)
     assert rec.request == body and rec.model == "qwen2.5:7b"
     assert rec.prompt_text == "You are terse.\nHello there"
-    assert rec.answer == {"text": expected_text(3),
-                          "thinking": "Let me think about this carefully"}
+    assert rec.answer == {
+        "text": expected_text(3),
+        "thinking": "Let me think about this carefully",
+    }
     assert rec.done_reason == "length" and rec.streamed is stream
     assert (rec.prompt_tokens, rec.completion_tokens) == (5, 3)
 
@@ -92,14 +112,20 @@ def test_embed_record(app, client, key):
     rec = one(app)
     assert rec.endpoint == "/api/embed" and rec.request == body
     assert rec.prompt_text == "first text\nsecond" and rec.answer is None
-    assert rec.answer_text == "" and rec.prompt_tokens == 3 and rec.completion_tokens == 0
+    assert (
+        rec.answer_text == "" and rec.prompt_tokens == 3 and rec.completion_tokens == 0
+    )
     assert rec.stats["embeddings"] == 2 and rec.stats["total_duration"] == 14_143_917
 
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_v1_chat_record(app, client, key, stream):
-    body = {"model": "llama3.2", "stream": stream, "max_tokens": 4,
-            "messages": [{"role": "user", "content": "Say hi to me"}]}
+    body = {
+        "model": "llama3.2",
+        "stream": stream,
+        "max_tokens": 4,
+        "messages": [{"role": "user", "content": "Say hi to me"}],
+    }
     if stream:
         body["stream_options"] = {"include_usage": True}
     resp = post(client, "/v1/chat/completions", body, key)
@@ -113,8 +139,12 @@ def test_v1_chat_record(app, client, key, stream):
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_v1_responses_record(app, client, key, stream):
-    body = {"model": "llama3.2", "input": "Tell me a story", "stream": stream,
-            "max_output_tokens": 5}
+    body = {
+        "model": "llama3.2",
+        "input": "Tell me a story",
+        "stream": stream,
+        "max_output_tokens": 5,
+    }
     assert post(client, "/v1/responses", body, key).status_code == 200
     rec = one(app)
     assert rec.answer_text == expected_text(5)
@@ -126,12 +156,27 @@ def test_images_replaced_by_size_and_hash(app, client, key):
     png = bytes(range(256)) * 40
     b64 = base64.b64encode(png).decode()
     digest = hashlib.sha256(png).hexdigest()
-    body = {"model": "llama3.2", "stream": False, "messages": [
-        {"role": "user", "content": "What is this?", "images": [b64]}]}
+    body = {
+        "model": "llama3.2",
+        "stream": False,
+        "messages": [{"role": "user", "content": "What is this?", "images": [b64]}],
+    }
     post(client, "/api/chat", body, key)
-    v1 = {"model": "llama3.2", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "And this?"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}}]}]}
+    v1 = {
+        "model": "llama3.2",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "And this?"},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": f"data:image/png;base64,{b64}"},
+                    },
+                ],
+            }
+        ],
+    }
     post(client, "/v1/chat/completions", v1, key)
     native, openai_style = records(app)
     stub = {"image": True, "bytes": len(png), "sha256": digest}
@@ -145,7 +190,9 @@ def test_upstream_error_status_is_recorded(app, client, key):
     resp = post(client, "/api/generate", {"model": "nope", "prompt": "x"}, key)
     assert resp.status_code == 404
     rec = one(app)
-    assert rec.status == 404 and rec.error == "model 'nope' not found" and rec.is_error()
+    assert (
+        rec.status == 404 and rec.error == "model 'nope' not found" and rec.is_error()
+    )
 
 
 def test_error_mid_stream_is_recorded_with_partial_answer(app, client, fake, key):
@@ -158,23 +205,35 @@ def test_error_mid_stream_is_recorded_with_partial_answer(app, client, fake, key
 
 def test_upstream_failure_mid_stream_is_recorded(app, client, fake, key):
     fake.fail_mid_stream_after = 2
-    post(client, "/api/chat", {"model": "llama3.2",
-                               "messages": [{"role": "user", "content": "hi"}]}, key)
+    post(
+        client,
+        "/api/chat",
+        {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]},
+        key,
+    )
     rec = one(app)
     assert rec.error.startswith("upstream stream failed") and not rec.completed
     assert rec.answer_text == "The quick"
 
 
 def test_refused_call_is_recorded(tmp_path, fake):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI":
-                      f"sqlite:///{tmp_path / 'g.db'}", "BACKENDS": [fake.url],
-                      "MAX_BODY_MB": 0.001, "KEY_CACHE_SECONDS": 0.0})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'g.db'}",
+            "BACKENDS": [fake.url],
+            "MAX_BODY_MB": 0.001,
+            "KEY_CACHE_SECONDS": 0.0,
+        }
+    )
     with app.app_context():
         db.create_all()
     key = add_key(app)
-    resp = app.test_client().post("/api/generate", json={"model": "llama3.2",
-                                                         "prompt": "x" * 5000},
-                                  headers=auth(key))
+    resp = app.test_client().post(
+        "/api/generate",
+        json={"model": "llama3.2", "prompt": "x" * 5000},
+        headers=auth(key),
+    )
     assert resp.status_code == 413
     rec = one(app)
     assert rec.status == 413 and "larger than" in rec.error and rec.ttfb_ms is None
@@ -182,7 +241,9 @@ def test_refused_call_is_recorded(tmp_path, fake):
 
 def _set_mode(app, key, mode):
     with app.app_context():
-        row = db.session.execute(select(ApiKey).where(ApiKey.prefix == key[:11])).scalar_one()
+        row = db.session.execute(
+            select(ApiKey).where(ApiKey.prefix == key[:11])
+        ).scalar_one()
         row.history_mode = mode
         db.session.commit()
 
@@ -190,18 +251,31 @@ def _set_mode(app, key, mode):
 def test_metadata_mode_stores_no_text(app, client, key):
     _set_mode(app, key, "metadata")
     secret = "my secret diary entry"
-    body = {"model": "llama3.2", "messages": [{"role": "user", "content": secret}],
-            "options": {"num_predict": 2}, "stream": True}
+    body = {
+        "model": "llama3.2",
+        "messages": [{"role": "user", "content": secret}],
+        "options": {"num_predict": 2},
+        "stream": True,
+    }
     post(client, "/api/chat", body, key)
-    post(client, "/api/generate", {"model": "llama3.2", "prompt": secret,
-                                   "system": secret, "stream": False}, key)
+    post(
+        client,
+        "/api/generate",
+        {"model": "llama3.2", "prompt": secret, "system": secret, "stream": False},
+        key,
+    )
     for rec in records(app):
         stored = json.dumps(rec.to_dict())
         assert "secret" not in stored and "quick" not in stored.lower()
         assert rec.mode == "metadata" and rec.prompt_text == rec.answer_text == ""
-        assert rec.answer is None and rec.prompt_tokens > 0 and rec.completion_tokens > 0
-    assert records(app)[0].request == {"model": "llama3.2", "options": {"num_predict": 2},
-                                       "stream": True}
+        assert (
+            rec.answer is None and rec.prompt_tokens > 0 and rec.completion_tokens > 0
+        )
+    assert records(app)[0].request == {
+        "model": "llama3.2",
+        "options": {"num_predict": 2},
+        "stream": True,
+    }
 
 
 def test_off_mode_stores_nothing(app, client, key):
@@ -213,9 +287,15 @@ def test_off_mode_stores_nothing(app, client, key):
 
 
 def test_global_off_and_key_override(tmp_path, fake):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI":
-                      f"sqlite:///{tmp_path / 'g.db'}", "BACKENDS": [fake.url],
-                      "HISTORY_MODE": "off", "KEY_CACHE_SECONDS": 0.0})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'g.db'}",
+            "BACKENDS": [fake.url],
+            "HISTORY_MODE": "off",
+            "KEY_CACHE_SECONDS": 0.0,
+        }
+    )
     with app.app_context():
         db.create_all()
     quiet, loud = add_key(app, "quiet"), add_key(app, "loud")
@@ -236,14 +316,30 @@ def test_ids_are_sortable_ulids():
 
 @pytest.mark.needs_postgres
 def test_records_on_postgresql(postgres_url, fake):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": postgres_url,
-                      "BACKENDS": [fake.url], "KEY_CACHE_SECONDS": 0.0})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": postgres_url,
+            "BACKENDS": [fake.url],
+            "KEY_CACHE_SECONDS": 0.0,
+        }
+    )
     with app.app_context():
         db.create_all()
     key = add_key(app)
     client = app.test_client()
-    post(client, "/api/chat", {"model": "llama3.2", "stream": True, "messages": [
-        {"role": "user", "content": "Hello <b>PostgreSQL</b> ünïcode"}]}, key)
+    post(
+        client,
+        "/api/chat",
+        {
+            "model": "llama3.2",
+            "stream": True,
+            "messages": [
+                {"role": "user", "content": "Hello <b>PostgreSQL</b> ünïcode"}
+            ],
+        },
+        key,
+    )
     post(client, "/api/embed", {"model": "nomic-embed-text", "input": "x"}, key)
     chat, embed = records(app)
     assert chat.answer_text == expected_text(8) and chat.prompt_tokens == 3
@@ -254,8 +350,9 @@ def test_records_on_postgresql(postgres_url, fake):
 
         found = db.session.execute(Filters(q="ÜNÏCODE").apply(select(Request.id))).all()
         # lower() of non-ASCII differs by database; ASCII search must work everywhere
-        found_ascii = db.session.execute(Filters(q="postgresql").apply(
-            select(Request.id))).all()
+        found_ascii = db.session.execute(
+            Filters(q="postgresql").apply(select(Request.id))
+        ).all()
         assert len(found_ascii) == 1 and len(found) <= 1
         db.engine.dispose()
 

@@ -1,4 +1,4 @@
-"""History pages: login, list with filters, search and pages, conversation, export, dashboard."""
+"""History pages: login, filters, search, pages, conversation, export, dashboard."""
 
 from __future__ import annotations
 
@@ -25,10 +25,21 @@ def seed(app, n: int = 1, **fields) -> list[str]:
     with app.app_context():
         for i in range(n):
             when = fields.pop("started_at", None) or utcnow() - timedelta(minutes=i)
-            values = dict(user_name="alice", key_prefix="og_aaaaaaaa", endpoint="/api/chat",
-                          model="llama3.2", status=200, prompt_tokens=3, completion_tokens=5,
-                          total_tokens=8, ttfb_ms=10.0 + i, total_ms=50.0, completed=True,
-                          prompt_text=f"question {i}", answer_text=f"answer {i}")
+            values = dict(
+                user_name="alice",
+                key_prefix="og_aaaaaaaa",
+                endpoint="/api/chat",
+                model="llama3.2",
+                status=200,
+                prompt_tokens=3,
+                completion_tokens=5,
+                total_tokens=8,
+                ttfb_ms=10.0 + i,
+                total_ms=50.0,
+                completed=True,
+                prompt_text=f"question {i}",
+                answer_text=f"answer {i}",
+            )
             rec = Request(id=new_id(when), started_at=when, **(values | fields))
             db.session.add(rec)
             ids.append(rec.id)
@@ -45,15 +56,28 @@ def admin(app, client):
 
 
 def chat(client, key, content, **extra):
-    body = {"model": "llama3.2", "stream": True,
-            "messages": [{"role": "user", "content": content}], **extra}
-    resp = client.post("/api/chat", json=body, headers={"Authorization": f"Bearer {key}"})
+    body = {
+        "model": "llama3.2",
+        "stream": True,
+        "messages": [{"role": "user", "content": content}],
+        **extra,
+    }
+    resp = client.post(
+        "/api/chat", json=body, headers={"Authorization": f"Bearer {key}"}
+    )
     resp.get_data()
     resp.close()
 
 
-@pytest.mark.parametrize("path", ["/history/", "/history/dashboard", "/history/export.csv",
-                                  "/history/01ARZ3NDEKTSV4RRFFQ69G5FAV"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/history/",
+        "/history/dashboard",
+        "/history/export.csv",
+        "/history/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    ],
+)
 def test_pages_need_an_admin_login(client, path):
     resp = client.get(path)
     assert resp.status_code == 302 and "/admin/login" in resp.headers["Location"]
@@ -61,8 +85,15 @@ def test_pages_need_an_admin_login(client, path):
 
 def test_list_filters_search_and_pages(app, admin):
     seed(app, 60)
-    seed(app, 1, user_name="bob", model="qwen2.5:7b", status=500, error="boom",
-         prompt_text="needle in prompt")
+    seed(
+        app,
+        1,
+        user_name="bob",
+        model="qwen2.5:7b",
+        status=500,
+        error="boom",
+        prompt_text="needle in prompt",
+    )
     page1 = admin.get("/history/").get_data(as_text=True)
     assert "61 calls" in page1 and "Page 1 of 2" in page1
     page2 = admin.get("/history/?page=2").get_data(as_text=True)
@@ -75,7 +106,8 @@ def test_list_filters_search_and_pages(app, admin):
     assert "1 call." in admin.get("/history/?model=qwen2.5:7b").get_data(as_text=True)
     assert "0 calls" in admin.get("/history/?until=2001-01-01").get_data(as_text=True)
     assert "61 calls" in admin.get("/history/?since=2001-01-01&key=og_a").get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 @pytest.mark.parametrize("query", ["status=maybe", "since=yesterday", "q=" + "x" * 300])
@@ -91,12 +123,16 @@ def test_conversation_view_escapes_everything(app, admin, key):
     for path in ("/history/", f"/history/{rec_id}"):
         resp = admin.get(path)
         html = resp.get_data(as_text=True)
-        assert resp.status_code == 200 and "script-src 'self'" in resp.headers[
-            "Content-Security-Policy"]
+        assert (
+            resp.status_code == 200
+            and "script-src 'self'" in resp.headers["Content-Security-Policy"]
+        )
         assert "<script>alert" not in html and "<img src=x" not in html
         assert "&lt;script&gt;alert(" in html
     detail = admin.get(f"/history/{rec_id}").get_data(as_text=True)
-    assert 'class="turn role-user"' in detail and 'class="turn role-assistant"' in detail
+    assert (
+        'class="turn role-user"' in detail and 'class="turn role-assistant"' in detail
+    )
     assert "The quick" in detail
     assert admin.get("/history/NOSUCHID").status_code == 404
 
@@ -104,10 +140,15 @@ def test_conversation_view_escapes_everything(app, admin, key):
 def test_browser_export_follows_filters(app, admin):
     seed(app, 3)
     seed(app, 1, user_name="bob", prompt_text='=cmd|"/c calc"!A1')
-    lines = admin.get("/history/export.jsonl?user=bob").get_data(as_text=True).splitlines()
+    lines = (
+        admin.get("/history/export.jsonl?user=bob").get_data(as_text=True).splitlines()
+    )
     assert [json.loads(line)["user_name"] for line in lines] == ["bob"]
     resp = admin.get("/history/export.csv")
-    assert resp.mimetype == "text/csv" and "attachment" in resp.headers["Content-Disposition"]
+    assert (
+        resp.mimetype == "text/csv"
+        and "attachment" in resp.headers["Content-Disposition"]
+    )
     rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
     assert len(rows) == 4
     bob = next(r for r in rows if r["user_name"] == "bob")
@@ -146,29 +187,46 @@ def test_key_in_list_links_and_other_users_filter(app, admin):
 def test_pages_dashboard_and_import_on_postgresql(postgres_url, fake, tmp_path):
     from ollama_gate import create_app
 
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": postgres_url,
-                      "SECRET_KEY": "pg", "BACKENDS": [fake.url]})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": postgres_url,
+            "SECRET_KEY": "pg",
+            "BACKENDS": [fake.url],
+        }
+    )
     with app.app_context():
         db.create_all()
     try:
         ids = seed(app, 30)
-        seed(app, 1, user_name="bob", status=404, error="model 'x' not found",
-             prompt_text="Find 100% of THIS_one", started_at=utcnow() - timedelta(days=3))
+        seed(
+            app,
+            1,
+            user_name="bob",
+            status=404,
+            error="model 'x' not found",
+            prompt_text="Find 100% of THIS_one",
+            started_at=utcnow() - timedelta(days=3),
+        )
         client = app.test_client()
         make_admin(app)
         login(client)
         for query in ("range=24h", "range=7d&unit=hour", "range=30d&unit=day"):
             html = client.get(f"/history/dashboard?{query}").get_data(as_text=True)
             assert "<svg" in html
-        assert "<strong>30</strong> calls" in client.get(
-            "/history/dashboard").get_data(as_text=True)
+        assert "<strong>30</strong> calls" in client.get("/history/dashboard").get_data(
+            as_text=True
+        )
         assert "<strong>31</strong> calls" in client.get(
-            "/history/dashboard?range=7d&unit=day").get_data(as_text=True)
+            "/history/dashboard?range=7d&unit=day"
+        ).get_data(as_text=True)
         # LIKE wildcards in the search text are literal
         assert "1 call." in client.get("/history/?q=100%25 of this_ONE").get_data(
-            as_text=True)
+            as_text=True
+        )
         assert "0 calls" in client.get("/history/?q=100%25 of thisXone").get_data(
-            as_text=True)
+            as_text=True
+        )
         assert "1 call." in client.get("/history/?status=404").get_data(as_text=True)
         exported = client.get("/history/export.jsonl").get_data(as_text=True)
         path = tmp_path / "pg.jsonl"

@@ -1,7 +1,8 @@
-"""History and usage: every call recorded, browsable, searchable, exportable and charted.
+"""History and usage: every call recorded, searchable, exportable and charted.
 
-``bp`` (``/history``) holds the admin pages; ``api.bp`` (``/gate/api/history``) lets a key
-holder read their own calls with their key. The recorder hook writes the records.
+``bp`` (``/history``) holds the admin pages; ``api.bp`` (``/gate/api/history``)
+lets a key holder read their own calls with their key. The recorder hook writes
+the records.
 """
 
 from __future__ import annotations

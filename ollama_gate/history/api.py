@@ -1,8 +1,9 @@
 """A key holder's own history through the API, authenticated with their key.
 
-The paths live under ``/gate/api/`` rather than ``/api/``: everything under ``/api/`` and
-``/v1/`` belongs to Ollama (unknown paths there are forwarded upstream), so a gateway route
-in that space could shadow a future Ollama endpoint. ``/gate/`` is the gateway's own.
+The paths live under ``/gate/api/`` rather than ``/api/``: everything under
+``/api/`` and ``/v1/`` belongs to Ollama (unknown paths there are forwarded
+upstream), so a gateway route in that space could shadow a future Ollama
+endpoint. ``/gate/`` is the gateway's own.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _identity() -> Identity:
 
 @bp.get("")
 def own_list():
-    """The caller's own calls, newest first: ``limit``, ``before`` (an id) and filters."""
+    """The caller's own calls, newest first; ``limit``, ``before`` (an id), filters."""
     identity = _identity()
     try:
         filters = Filters.from_args(
@@ -73,7 +74,7 @@ def own_list():
     before = request.args.get("before")
     if before:
         query = query.where(Request.id < before)
-    # ids are ULIDs made from the start time, so id order is time order (and a stable cursor)
+    # ids are ULIDs made from the start time: id order is time order, a stable cursor
     rows = (
         db.session.execute(query.order_by(Request.id.desc()).limit(limit + 1))
         .scalars()
@@ -93,7 +94,7 @@ def own_list():
 
 @bp.get("/<string:record_id>")
 def own_detail(record_id: str):
-    """One of the caller's own calls in full; 404 for anything else (even if it exists)."""
+    """One of the caller's own calls in full; 404 for any other (even if it exists)."""
     identity = _identity()
     row = db.session.get(Request, record_id)
     if row is None or row.user_id != identity.user_id:

@@ -1,4 +1,4 @@
-"""Server-drawn SVG charts: geometry computed here, drawn by ``templates/history/_charts.html``.
+"""Server-drawn SVG charts: geometry here, drawn by ``history/_charts.html``.
 
 No chart library and no CDN: a chart is a list of rectangles and labels, and every label
 goes through Jinja's autoescaping like any other text on the page.
@@ -42,7 +42,7 @@ def stacked_bars(
     labels: list[str],
     series: list[tuple[str, str, list[float]]],
 ) -> Chart:
-    """Vertical stacked bars over time; ``series`` is (name, css class, values per label)."""
+    """Stacked bars over time; ``series`` holds (name, css class, values per label)."""
     chart = Chart(title, legend=[(name, cls) for name, cls, _ in series])
     totals = [sum(vals[i] for _, _, vals in series) for i in range(len(labels))]
     if not labels or not any(totals):

@@ -1,4 +1,4 @@
-"""``flask --app ollama_gate history ...``: purge, export, import, and a key's history mode."""
+"""``flask --app ollama_gate history ...``: purge, export, import, a key's mode."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def import_(file: str, fmt: str | None) -> None:
 @click.argument("prefix")
 @click.argument("mode", type=click.Choice([*MODES, "default"]))
 def mode(prefix: str, mode: str) -> None:
-    """Set a key's history mode (full, metadata, off), or ``default`` to follow the setting."""
+    """Set a key's history mode (full, metadata, off), or ``default`` (the setting)."""
     key = get_key(prefix)
     key.history_mode = None if mode == "default" else mode
     db.session.commit()

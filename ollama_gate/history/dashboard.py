@@ -1,4 +1,4 @@
-"""The usage dashboard: calls and tokens over time, per model, user and key; errors; TTFB."""
+"""Usage dashboard: calls and tokens over time, per model, user, key; errors; TTFB."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def dashboard():
         "Calls",
         labels,
         [
-            ("ok", "ok", [c - e for c, e in zip(col[0], col[1])]),
+            ("ok", "ok", [c - e for c, e in zip(col[0], col[1], strict=True)]),
             ("errors", "err", col[1]),
         ],
     )

@@ -84,7 +84,7 @@ class Request(db.Model):
     )
 
     def is_error(self) -> bool:
-        """True for a failed call: an error status, an error message, or a cut stream."""
+        """True for a failed call: an error status or an error message."""
         return bool(self.error) or (self.status or 0) >= 400
 
     def to_dict(self) -> dict[str, Any]:

@@ -42,7 +42,7 @@ class Filters:
 
     @classmethod
     def from_args(cls, args: Any) -> Filters:
-        """Read filters from a mapping (query string, CLI options); raise ValueError if bad."""
+        """Filters from a mapping (query string, CLI options); ValueError if bad."""
         values = {f.name: str(args.get(f.name) or "").strip() for f in fields(cls)}
         made = cls(**values)
         made.check()

@@ -1,8 +1,9 @@
 """The recorder hook: turns finished calls into history rows, one transaction per batch.
 
-Runs in the recorder's background worker after the last byte (see ``recorder.py``), so no
-stream waits for it. The request is stored as sent except that image payloads are replaced
-by their size and SHA-256; ``metadata`` mode keeps no prompt or answer text at all.
+Runs in the recorder's background worker after the last byte (see ``recorder.py``),
+so no stream waits for it. The request is stored as sent except that image payloads
+are replaced by their size and SHA-256; ``metadata`` mode keeps no prompt or answer
+text at all.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ log = logging.getLogger("ollama_gate.history")
 
 MODES = ("full", "metadata", "off")
 MAX_TEXT = 1_000_000  # characters kept of any one string of a request
-WRITE_ATTEMPTS = 3  # a batch is retried on a locked (SQLite) or dropped database connection
+WRITE_ATTEMPTS = (
+    3  # a batch is retried on a locked (SQLite) or dropped database connection
+)
 PURGE_EVERY = 3600.0  # seconds between automatic retention purges in one process
 # Request fields that carry no prompt text: the only ones kept in metadata mode.
 META_KEYS = frozenset(
@@ -72,7 +75,7 @@ def image_stub(data: str) -> dict[str, Any]:
 
 
 def strip_images(value: Any, key: str = "") -> Any:
-    """A copy of a request with image payloads (``images`` lists, data URLs) replaced."""
+    """A copy of a request with image payloads (``images``, data URLs) replaced."""
     if isinstance(value, dict):
         return {k: strip_images(v, k) for k, v in value.items()}
     if isinstance(value, list):
@@ -178,7 +181,7 @@ def purge_before(cutoff: datetime) -> int:
 
 
 class HistoryHook:
-    """Recorder hook: write a batch of calls in one transaction; purge old ones hourly."""
+    """Recorder hook: a batch of calls in one transaction; old ones purged hourly."""
 
     def __init__(self) -> None:
         self.last_purge = 0.0
@@ -201,14 +204,14 @@ class HistoryHook:
         self.maybe_purge(settings["HISTORY_RETENTION_DAYS"])
 
     def write(self, rows: list[Request]) -> None:
-        """Insert ``rows`` in one transaction, retrying a briefly locked or lost database."""
+        """Insert ``rows`` in one transaction; retry a locked or lost database."""
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 db.session.add_all(rows)
                 db.session.commit()
                 return
             except OperationalError:
-                db.session.rollback()  # the rows become transient again, ready to re-add
+                db.session.rollback()  # the rows are transient again, ready to re-add
                 if attempt == WRITE_ATTEMPTS - 1:
                     raise
                 log.warning("history write failed; retrying (%d)", attempt + 1)

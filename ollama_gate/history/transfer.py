@@ -1,4 +1,4 @@
-"""Export records as JSON Lines or CSV, and import such files (ids kept, duplicates skipped)."""
+"""Export records as JSON Lines or CSV; import such files (ids kept, no duplicates)."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def _from_cell(name: str, text: str) -> Any:
 
 
 def _convert(name: str, value: Any) -> Any:
-    """A JSON or CSV value as the Python value the column stores; ValueError if wrong."""
+    """A JSON or CSV value as the column's Python value; ValueError if wrong."""
     kind = KINDS[name]
     if value is None:
         return None
@@ -115,7 +115,7 @@ def _convert(name: str, value: Any) -> Any:
 
 
 def read_records(text: Iterable[str], fmt: str) -> Iterator[dict[str, Any]]:
-    """Parse an export (``jsonl`` or ``csv``) into column dicts; ValueError names the line."""
+    """Parse an export (``jsonl`` or ``csv``) into column dicts; errors name lines."""
     if fmt == "csv":
         reader = csv.DictReader(text)
         for number, raw in enumerate(reader, start=2):
@@ -137,7 +137,7 @@ def read_records(text: Iterable[str], fmt: str) -> Iterator[dict[str, Any]]:
 
 
 def import_records(records: Iterable[dict[str, Any]]) -> tuple[int, int]:
-    """Insert records whose id is new; return (added, skipped). Users are matched by name."""
+    """Insert records with new ids; return (added, skipped). Users match by name."""
     users = dict(db.session.execute(select(User.name, User.id)).all())
     keys = {
         (uid, prefix): kid
@@ -169,7 +169,7 @@ def import_records(records: Iterable[dict[str, Any]]) -> tuple[int, int]:
             raise ValueError(f"record {number}: missing or malformed id")
         if not isinstance(rec.get("started_at"), datetime):
             raise ValueError(f"record {number}: missing started_at")
-        # the other gateway's row ids mean nothing here: re-link by user name and key prefix
+        # the other gateway's row ids mean nothing here: link by user name, key prefix
         rec["user_id"] = users.get(rec.get("user_name") or "")
         rec["key_id"] = keys.get((rec["user_id"], rec.get("key_prefix") or ""))
         batch.append(rec)

@@ -1,4 +1,4 @@
-"""History pages: the filtered list with search, one call as a conversation, the export."""
+"""History pages: the filtered list with search, one call as a conversation, export."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def _choices() -> dict[str, list[str]]:
 @bp.get("/<string:record_id>")
 @login_required
 def detail(record_id: str):
-    """One call: who and when, the conversation, the answer, the raw request and stats."""
+    """One call: who and when, the conversation, the raw request and statistics."""
     row = db.session.get(Request, record_id)
     if row is None:
         abort(404)

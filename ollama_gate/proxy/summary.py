@@ -56,7 +56,7 @@ def summarise(call: Call) -> dict[str, Any]:
             _openai(obj, text, thinking, tool_calls, stats)
         elif isinstance(obj.get("type"), str) and obj["type"].startswith("response."):
             _responses(obj, text, stats)
-        elif obj.get("object") == "response":  # a whole (non-stream) /v1/responses answer
+        elif obj.get("object") == "response":  # a whole /v1/responses answer
             _response_object(obj, text, tool_calls, stats)
         else:
             _native(obj, text, thinking, tool_calls, stats)
