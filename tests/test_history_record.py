@@ -361,15 +361,16 @@ def test_a_briefly_failing_database_loses_no_record(app, client, key, monkeypatc
     from sqlalchemy.exc import OperationalError
     from sqlalchemy.orm import Session
 
-    real_commit, failures = Session.commit, []
+    real_execute, failures = Session.execute, []
 
-    def flaky_commit(self):
-        if any(isinstance(o, Request) for o in self.new) and not failures:
+    def flaky_execute(self, statement, *args, **kwargs):
+        table = getattr(statement, "table", None)
+        if getattr(table, "name", "") == "history_requests" and not failures:
             failures.append(1)
             raise OperationalError("INSERT", {}, Exception("database is locked"))
-        return real_commit(self)
+        return real_execute(self, statement, *args, **kwargs)
 
-    monkeypatch.setattr(Session, "commit", flaky_commit)
+    monkeypatch.setattr(Session, "execute", flaky_execute)
     monkeypatch.setattr("ollama_gate.history.record.time.sleep", lambda s: None)
     post(client, "/api/generate", {"model": "llama3.2", "prompt": "hi"}, key)
     post(client, "/api/generate", {"model": "llama3.2", "prompt": "again"}, key)

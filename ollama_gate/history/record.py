@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.exc import OperationalError
 
 from ..extensions import db
@@ -120,14 +120,19 @@ def call_mode(call, default: str) -> str:
 
 
 def build_record(call, mode: str) -> Request:
-    """The history row for a finished (and summarised) call."""
+    """The history row for a finished (and summarised) call, as an ORM object."""
+    return Request(**record_values(call, mode))
+
+
+def record_values(call, mode: str) -> dict[str, Any]:
+    """The column values of a finished (and summarised) call's history row."""
     stats = dict(call.stats or {})
     ident = call.identity
     full = mode == "full"
     payload = call.payload if isinstance(call.payload, dict) else None
     answer = {k: stats.get(k) for k in ANSWER_KEYS if stats.get(k)}
     error = call.error or stats.get("error")
-    return Request(
+    return dict(
         id=new_id(call.started_at),
         started_at=call.started_at,
         user_id=ident.user_id,
@@ -196,22 +201,24 @@ class HistoryHook:
             if mode == "off":
                 continue
             try:
-                rows.append(build_record(call, mode))
+                rows.append(record_values(call, mode))
             except Exception:  # one odd call must not lose the rest of the batch
                 log.exception("could not build a history record for %s", call.path)
         if rows:
             self.write(rows)
         self.maybe_purge(settings["HISTORY_RETENTION_DAYS"])
 
-    def write(self, rows: list[Request]) -> None:
+    def write(self, rows: list[dict[str, Any]]) -> None:
         """Insert ``rows`` in one transaction; retry a locked or lost database."""
+        # a Core executemany: no ORM objects to build and flush for a write-only batch
+        statement = insert(Request.__table__)
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                db.session.add_all(rows)
+                db.session.execute(statement, rows)
                 db.session.commit()
                 return
             except OperationalError:
-                db.session.rollback()  # the rows are transient again, ready to re-add
+                db.session.rollback()
                 if attempt == WRITE_ATTEMPTS - 1:
                     raise
                 log.warning("history write failed; retrying (%d)", attempt + 1)
