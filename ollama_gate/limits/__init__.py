@@ -109,3 +109,6 @@ def init_app(app: Flask) -> None:
     gate.recorder.add_hook(state.quotas.record)
     gate.response_filters.append(filter_model_list)
     limiter.exempt(bp)  # the proxy's limits are per key, applied above, not per route
+    from .admin import init_app as init_admin_helpers
+
+    init_admin_helpers(app)  # ``key_limits`` for the admin key page
