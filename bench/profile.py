@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from client import Spec  # noqa: E402
 from procs import ROOT, Gateway, Upstream, children  # noqa: E402
 from run import plan  # noqa: E402
-from workloads import throughput  # noqa: E402
+from workloads import concurrent, throughput  # noqa: E402
 
 
 def top(path: Path, n: int) -> str:
@@ -43,17 +43,20 @@ def top(path: Path, n: int) -> str:
     return "\n".join(out)
 
 
-async def drive(gw: Gateway, spec: Spec, seconds: float) -> dict:
+async def drive(gw: Gateway, work: dict, seconds: float) -> dict:
     """Run the workload's load against the gateway for ``seconds``."""
-    spec = Spec(spec.path, spec.body, spec.tokens, spec.mode,
-                tuple(gw.keys))
+    spec = work["spec"]
+    spec = Spec(spec.path, spec.body, spec.tokens, spec.mode, tuple(gw.keys))
+    if work["name"] == "conc":
+        await asyncio.sleep(0.5)  # let py-spy attach
+        return await concurrent(gw, spec, *work["args"])
     return await throughput(gw, spec, 16, seconds, 0.5)
 
 
 def main() -> None:
     """Command line entry."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workload", choices=["stream64", "whole", "sse64"])
+    parser.add_argument("workload", choices=["stream64", "whole", "sse64", "conc"])
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the gateway")
@@ -72,7 +75,7 @@ def main() -> None:
                                 "--rate", "500", "--duration", str(int(args.seconds)),
                                 "--output", str(out), "--nonblocking"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        res = asyncio.run(drive(gw, work["spec"], args.seconds))
+        res = asyncio.run(drive(gw, work, args.seconds))
         spy.wait(30)
         print({k: v for k, v in res.items() if k != "error_sample"})
         print(top(out, args.top))

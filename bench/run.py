@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the second gateway with history off")
     parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the gateways (experiments)")
+    parser.add_argument("--second-env", action="append", metavar="NAME=VALUE",
+                        help="A/B experiments: the second gateway gets this environment "
+                        "instead of history off, and runs every workload")
     parser.add_argument("--out", type=Path, help="where to write RESULTS.md and JSON "
                         "(default bench/, or a temporary folder with --quick)")
     args = parser.parse_args(argv)
@@ -131,13 +134,18 @@ def main(argv: list[str] | None = None) -> int:
         procs.append(gw)
         targets["gateway"] = gw
         if not args.no_history_off:
-            off = Gateway("gateway_nohist", tmp / "off", backend, {**extra, **HISTORY_OFF}).start()
+            second = dict(e.split("=", 1) for e in args.second_env or []) or HISTORY_OFF
+            off = Gateway("gateway_nohist", tmp / "off", backend, {**extra, **second}).start()
             procs.append(off)
             targets["gateway_nohist"] = off
         log(f"upstream :{up.port}, gateways " + ", ".join(
             f"{t.name} :{t.port}" for t in procs[1:]))
         started = time.time()
-        runs = asyncio.run(run_all(targets, plan(args.quick), repeats, only, log))
+        work = plan(args.quick)
+        if args.second_env:
+            for w in work:
+                w["targets"] = (*w["targets"], "gateway_nohist")[:3]
+        runs = asyncio.run(run_all(targets, work, repeats, only, log))
     finally:
         for p in reversed(procs):
             p.stop()
