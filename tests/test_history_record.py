@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ollama_gate import create_app
 from ollama_gate.extensions import db
 from ollama_gate.history.models import Request, new_id
-from ollama_gate.models import ApiKey
+from ollama_gate.models import ApiKey, utcnow
 
 
 def records(app) -> list[Request]:
@@ -376,3 +376,42 @@ def test_a_briefly_failing_database_loses_no_record(app, client, key, monkeypatc
     post(client, "/api/generate", {"model": "llama3.2", "prompt": "again"}, key)
     assert sorted(r.prompt_text for r in records(app)) == ["again", "hi"]
     assert failures == [1]
+
+
+@pytest.mark.needs_postgres
+def test_nul_characters_and_refused_rows_lose_nothing_on_postgresql(postgres_url, fake):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": postgres_url,
+            "BACKENDS": [fake.url],
+            "KEY_CACHE_SECONDS": 0.0,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    key = add_key(app)
+    client = app.test_client()
+    post(client, "/api/generate", {"model": "llama3.2", "prompt": "nul \x00 here"}, key)
+    post(client, "/api/generate", {"model": "llama3.2\x00", "prompt": "odd model"}, key)
+    post(client, "/api/generate", {"model": "llama3.2", "prompt": "plain"}, key)
+    rows = records(app)
+    assert sorted(r.prompt_text for r in rows) == [
+        "nul \ufffd here",
+        "odd model",
+        "plain",
+    ]
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_one_refused_row_does_not_lose_its_batch(app):
+    from ollama_gate.history.record import HistoryHook
+
+    good = {"id": new_id(), "started_at": utcnow(), "user_name": "a"}
+    clash = dict(good, user_name="duplicate id")  # refused: the primary key exists
+    other = {"id": new_id(), "started_at": utcnow(), "user_name": "b"}
+    with app.app_context():
+        HistoryHook().write([good])
+        HistoryHook().write([clash, other])
+    assert sorted(r.user_name for r in records(app)) == ["a", "b"]

@@ -238,3 +238,24 @@ def test_pages_dashboard_and_import_on_postgresql(postgres_url, fake, tmp_path):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=99999999999999999999",
+        "since=9999-12-31x",
+        "until=9999-12-31",
+        "user=a%00b",
+        "status=20",
+    ],
+)
+def test_extreme_filters_are_400_not_500(admin, query):
+    assert admin.get("/history/?" + query).status_code == 400
+
+
+def test_page_beyond_the_end_shows_the_last(app, admin):
+    seed(app, 3)
+    html = admin.get("/history/?page=99999999999999999999").get_data(as_text=True)
+    assert "Page" not in html and "question 2" in html
+    assert "question 0" in admin.get("/history/?page=7").get_data(as_text=True)

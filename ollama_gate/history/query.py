@@ -50,18 +50,18 @@ class Filters:
 
     def check(self) -> None:
         """Raise ValueError with a clear message for a value that cannot be used."""
-        if (
-            self.status
-            and self.status not in ("ok", "error")
-            and not self.status.isdigit()
+        if any("\x00" in getattr(self, f.name) for f in fields(self)):
+            raise ValueError("filters must not contain NUL characters")
+        if self.status not in ("", "ok", "error") and not (
+            self.status.isdigit() and len(self.status) == 3
         ):
             raise ValueError("status must be ok, error or an HTTP status code")
         for name in ("since", "until"):
             value = getattr(self, name)
             if value:
                 try:
-                    parse_time(value)
-                except ValueError:
+                    parse_time(value, end=name == "until")
+                except (ValueError, OverflowError):
                     raise ValueError(
                         f"{name}: not a date (YYYY-MM-DD or ISO time)"
                     ) from None

@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, insert
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..extensions import db
 from ..models import utcnow
@@ -132,7 +132,7 @@ def record_values(call, mode: str) -> dict[str, Any]:
     payload = call.payload if isinstance(call.payload, dict) else None
     answer = {k: stats.get(k) for k in ANSWER_KEYS if stats.get(k)}
     error = call.error or stats.get("error")
-    return dict(
+    values = dict(
         id=new_id(call.started_at),
         started_at=call.started_at,
         user_id=ident.user_id,
@@ -176,6 +176,10 @@ def record_values(call, mode: str) -> dict[str, Any]:
         answer=(answer or None) if full else None,
         stats={k: v for k, v in stats.items() if k not in ANSWER_KEYS} or None,
     )
+    for name, value in values.items():  # PostgreSQL text cannot hold NUL characters
+        if isinstance(value, str) and "\x00" in value:
+            values[name] = value.replace("\x00", "\ufffd")
+    return values
 
 
 def purge_before(cutoff: datetime) -> int:
@@ -223,9 +227,17 @@ class HistoryHook:
                     raise
                 log.warning("history write failed; retrying (%d)", attempt + 1)
                 time.sleep(0.5 * (attempt + 1))
-            except Exception:
+            except DBAPIError:
                 db.session.rollback()
-                raise
+                break
+        # a row the database refuses must not take the rest of its batch with it
+        for row in rows:
+            try:
+                db.session.execute(statement, [row])
+                db.session.commit()
+            except DBAPIError:
+                db.session.rollback()
+                log.exception("history record %s refused by the database", row["id"])
 
     def maybe_purge(self, days: int) -> None:
         """Apply the retention setting at most once per ``PURGE_EVERY`` seconds."""

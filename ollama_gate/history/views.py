@@ -39,12 +39,14 @@ def _filters() -> Filters:
 def index():
     """The list of calls, newest first, with filters, search and pages."""
     filters = _filters()
-    page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and int(page) > 0 else 1
     query = filters.apply(select(Request))
     total = db.session.execute(
         filters.apply(select(func.count()).select_from(Request))
     ).scalar_one()
+    pages = max(1, -(-total // PER_PAGE))
+    page = request.args.get("page", "1")
+    page = min(int(page), pages) if page.isdigit() and 0 < len(page) < 10 else 1
+    page = max(page, 1)
     rows = (
         db.session.execute(
             newest_first(query).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
@@ -52,7 +54,6 @@ def index():
         .scalars()
         .all()
     )
-    pages = max(1, -(-total // PER_PAGE))
     return render_template(
         "history/list.html",
         rows=rows,
