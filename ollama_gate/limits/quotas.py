@@ -54,13 +54,19 @@ class MemoryCounters:
 
     def admit(self, key_id: int, checks: list[Check]) -> tuple[int, str, int] | None:
         """Count a call in each period unless a quota is spent; else (i, kind, used)."""
-        for period, _, _ in checks:
-            if (key_id, period) not in self._counts:
-                seed = list(self._load(key_id, period))
-                with self._lock:
-                    self._counts.setdefault((key_id, period), seed)
+        seeds = {
+            period: list(self._load(key_id, period))  # read outside the lock
+            for period, _, _ in checks
+            if (key_id, period) not in self._counts
+        }
         with self._lock:
-            entries = [self._counts[(key_id, period)] for period, _, _ in checks]
+            entries = []
+            for period, _, _ in checks:
+                entry = self._counts.get((key_id, period))
+                if entry is None:  # new, or pruned meanwhile (midnight): from its seed
+                    entry = seeds.get(period) or [0, 0]
+                    self._counts[(key_id, period)] = entry
+                entries.append(entry)
             for i, (entry, (_, calls, tokens)) in enumerate(
                 zip(entries, checks, strict=True)
             ):
