@@ -1,0 +1,46 @@
+"""The admin web UI (blueprint ``admin``, ``/admin``): login, users and keys, audit.
+
+Sessions here never authorise API calls, and API keys never open these pages: the login
+manager has no request loader, and the proxy reads keys only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+from . import admins, audit, auth, errors, keys, users  # noqa: E402,F401  (routes register on bp)
+from .security import add_security_headers  # noqa: E402
+
+bp.after_request(add_security_headers)
+
+
+def init_app(app: Flask) -> None:
+    """Register the pages, the login manager and the session rules on ``app``."""
+    from ..extensions import login_manager
+    from .models import admin_from_session_id
+    from .security import SessionInterface
+
+    settings = app.config["GATE"]
+    login_manager.init_app(app)
+    login_manager.login_view = "admin.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.user_loader(admin_from_session_id)
+    app.session_interface = SessionInterface()
+    app.config.update(
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=settings["SECURE_COOKIES"],
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["SESSION_HOURS"]),
+    )
+    app.register_blueprint(bp)
+    app.add_template_filter(when)
+
+
+def when(value: datetime | None, empty: str = "never") -> str:
+    """A stored UTC time as ``YYYY-MM-DD HH:MM``, or ``empty``."""
+    return f"{value:%Y-%m-%d %H:%M}" if value else empty

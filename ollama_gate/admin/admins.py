@@ -1,0 +1,63 @@
+"""Admin accounts in the web UI: list, add, remove (never oneself)."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from ..extensions import db
+from . import bp
+from .audit import record
+from .forms import AdminForm, ConfirmForm
+from .models import Admin
+
+
+@bp.route("/admins", methods=["GET", "POST"])
+@login_required
+def admins():
+    """Every admin, and the form to add one."""
+    form = AdminForm()
+    if form.validate_on_submit():
+        name = form.name.data.strip()
+        if db.session.execute(db.select(Admin.id).where(Admin.name == name)).first():
+            form.name.errors.append("An admin with this name already exists.")
+        else:
+            admin = Admin(name=name)
+            admin.set_password(form.password.data)
+            db.session.add(admin)
+            record("admin_created", name)
+            db.session.commit()
+            flash(f"Admin {name} created; give them the password in person.", "success")
+            return redirect(url_for("admin.admins"))
+    rows = db.session.execute(db.select(Admin).order_by(Admin.name)).scalars().all()
+    status = 400 if form.errors else 200
+    return render_template(
+        "admin/admins.html", form=form, admins=rows, confirm=ConfirmForm()
+    ), status
+
+
+@bp.route("/admins/<int:admin_id>/delete", methods=["GET", "POST"])
+@login_required
+def delete_admin(admin_id: int):
+    """Ask, then remove another admin; their sessions end at once."""
+    admin = db.session.get(Admin, admin_id)
+    if admin is None:
+        abort(404)
+    if admin.id == current_user.id:
+        flash("You cannot remove yourself; ask another admin.", "error")
+        return redirect(url_for("admin.admins"))
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        db.session.delete(admin)
+        record("admin_deleted", admin.name)
+        db.session.commit()
+        flash(f"Admin {admin.name} removed.", "success")
+        return redirect(url_for("admin.admins"))
+    return render_template(
+        "admin/confirm.html",
+        form=form,
+        title=f"Remove admin {admin.name}?",
+        message=f"{admin.name} will no longer be able to log in.",
+        button="Remove admin",
+        cancel=url_for("admin.admins"),
+    )

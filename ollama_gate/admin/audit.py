@@ -1,0 +1,80 @@
+"""The audit log: ``record`` for every admin action, and the page that lists them."""
+
+from __future__ import annotations
+
+from flask import has_request_context, render_template, request
+from flask_login import current_user, login_required
+
+from ..extensions import db
+from . import bp
+from .models import Admin, AuditLog
+
+# what each action is called on the audit page
+ACTIONS = {
+    "login": "Logged in",
+    "login_failed": "Failed login",
+    "logout": "Logged out",
+    "user_created": "User created",
+    "user_deleted": "User deleted",
+    "key_created": "Key created",
+    "key_updated": "Key changed",
+    "key_disabled": "Key disabled",
+    "key_enabled": "Key enabled",
+    "key_revoked": "Key revoked",
+    "keys_imported": "Keys imported",
+    "admin_created": "Admin created",
+    "admin_deleted": "Admin deleted",
+    "password_changed": "Password changed",
+}
+PAGE_SIZE = 50
+
+
+def client_address() -> str:
+    """The address of the client of the current request ("local" outside a request)."""
+    if not has_request_context():
+        return "local"
+    return (request.remote_addr or "")[:64]
+
+
+def record(
+    action: str,
+    target: str = "",
+    detail: str = "",
+    admin: Admin | None = None,
+    admin_name: str | None = None,
+) -> AuditLog:
+    """Add an audit entry to the session (the caller commits with its own change)."""
+    if admin is None and has_request_context() and current_user.is_authenticated:
+        admin = current_user._get_current_object()
+    if admin_name is None:
+        admin_name = (
+            admin.name
+            if admin is not None
+            else ("" if has_request_context() else "cli")
+        )
+    entry = AuditLog(
+        action=action,
+        target=target[:200],
+        detail=detail,
+        admin_id=admin.id if admin is not None else None,
+        admin_name=admin_name[:80],
+        client_addr=client_address(),
+    )
+    db.session.add(entry)
+    return entry
+
+
+@bp.get("/audit")
+@login_required
+def audit_log():
+    """Every admin action, newest first, optionally one kind of action."""
+    action = request.args.get("action", "")
+    query = db.select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc())
+    if action in ACTIONS:
+        query = query.where(AuditLog.action == action)
+    else:
+        action = ""
+    page = db.paginate(query, per_page=PAGE_SIZE, error_out=False)
+    return render_template(
+        "admin/audit.html", page=page, action=action, actions=ACTIONS
+    )

@@ -1,0 +1,114 @@
+"""Logging in and out, and changing one's own password."""
+
+from __future__ import annotations
+
+import time
+
+from flask import (
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from ..extensions import db, limiter
+from ..models import utcnow
+from . import bp
+from .audit import record
+from .forms import LoginForm, PasswordForm
+from .models import Admin, burn_password_check
+from .security import is_safe_next
+
+
+def login_limit() -> str:
+    """The login attempt limit per client address (a setting)."""
+    return current_app.config["GATE"]["LOGIN_RATE_LIMIT"]
+
+
+def _failed(response: Response) -> bool:
+    """Only refused attempts count against the limit: a success is not guessing."""
+    return response.status_code != 302
+
+
+def _next_url(target: str | None) -> str:
+    """Where to go after logging in: ``target`` if on this site, else the users page."""
+    return target if is_safe_next(target) else url_for("admin.users")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"], deduct_when=_failed)
+def login():
+    """The login form; too many failures from one address lock it out for a while."""
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+        if current_user.is_authenticated:
+            return redirect(_next_url(form.next.data))
+    if form.validate_on_submit():
+        admin = db.session.execute(
+            db.select(Admin).where(Admin.name == form.name.data)
+        ).scalar_one_or_none()
+        if admin is None:
+            burn_password_check(form.password.data)
+        elif admin.check_password(form.password.data):
+            session.clear()  # nothing from before the login survives it
+            login_user(admin)
+            session.permanent = True
+            admin.last_login_at = utcnow()
+            record("login", admin=admin)
+            db.session.commit()
+            return redirect(_next_url(form.next.data))
+        record("login_failed", target=form.name.data or "", admin_name="")
+        db.session.commit()
+        flash("Wrong name or password.", "error")
+        return render_template("admin/login.html", form=form), 401
+    return render_template(
+        "admin/login.html", form=form
+    ), 200 if request.method == "GET" else 400
+
+
+@bp.errorhandler(429)
+def too_many_logins(exc):
+    """The login form, locked for this address until the limit's window passes."""
+    current = limiter.current_limit
+    retry = max(1, int(current.reset_at - time.time())) if current else 60
+    page = render_template(
+        "admin/login.html", form=LoginForm(), locked=True, retry_after=retry
+    )
+    return page, 429, {"Retry-After": str(retry)}
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    """End the session."""
+    record("logout")
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect(url_for("admin.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    """Change one's own password (which ends one's other sessions)."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        admin: Admin = current_user._get_current_object()
+        if not admin.check_password(form.current.data):
+            form.current.errors.append("That is not your current password.")
+        else:
+            admin.set_password(form.password.data)
+            record("password_changed", admin.name)
+            db.session.commit()
+            login_user(admin)  # the session id changed with the password: keep this one
+            flash("Password changed; your other sessions have ended.", "success")
+            return redirect(url_for("admin.account"))
+    return render_template("admin/account.html", form=form)

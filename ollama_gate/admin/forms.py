@@ -1,0 +1,117 @@
+"""The admin forms (Flask-WTF: every one carries a CSRF token)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from ..limits.admin import LimitFields
+from ..models import utcnow
+from .models import MIN_PASSWORD_LENGTH
+
+NAME_RULE = Regexp(
+    r"^[\w.@+-]+( [\w.@+-]+)*$", message="Letters, digits, spaces and . @ + - _ only."
+)
+
+
+class LoginForm(FlaskForm):
+    """Admin name and password."""
+
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=80)],
+        render_kw={"autocomplete": "username", "autofocus": True},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired(), Length(max=1024)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    next = HiddenField()
+    submit = SubmitField("Log in")
+
+
+class UserForm(FlaskForm):
+    """A new user: a person or an application that will own keys."""
+
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=120), NAME_RULE],
+        render_kw={"placeholder": "e.g. alice or obsidian-laptop"},
+    )
+    submit = SubmitField("Create user")
+
+
+def end_of_day(day: date) -> datetime:
+    """The last moment (UTC) of ``day``: a key "expiring on" a day works all day."""
+    return datetime.combine(day, time.max)
+
+
+class KeyForm(LimitFields, FlaskForm):
+    """A key's name and expiry; the limits work adds its per-key settings here.
+
+    To add a setting: declare the field on this class, render it in
+    ``templates/admin/_key_settings.html`` and store it in ``keys.apply_key_form``.
+    """
+
+    name = StringField(
+        "Name",
+        validators=[Optional(), Length(max=120)],
+        render_kw={"placeholder": "what uses it, e.g. obsidian"},
+    )
+    expires = DateField("Expires (UTC, end of day)", validators=[Optional()])
+    submit = SubmitField("Create key")
+
+    def validate_expires(self, field: DateField) -> None:
+        """No expiry in the past: such a key would be dead on arrival."""
+        if field.data and end_of_day(field.data) <= utcnow():
+            raise ValidationError("Pick today or a later date, or leave it empty.")
+
+
+class ConfirmForm(FlaskForm):
+    """A form with nothing but its CSRF token: for buttons that change state."""
+
+    submit = SubmitField("Confirm")
+
+
+class PasswordForm(FlaskForm):
+    """Change one's own password."""
+
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired()],
+        render_kw={"autocomplete": "current-password"},
+    )
+    password = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1024)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[EqualTo("password", message="The two do not match.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField("Change password")
+
+
+class AdminForm(FlaskForm):
+    """A new admin account."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=80), NAME_RULE])
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1024)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField("Create admin")

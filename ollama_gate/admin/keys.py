@@ -1,0 +1,174 @@
+"""The token manager: create a key (shown once), change, disable, enable, revoke."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_login import login_required
+
+from ..extensions import db
+from ..keys import create_key
+from ..limits.admin import apply_limit_form, fill_limit_fields
+from ..models import ApiKey, utcnow
+from . import bp
+from .audit import record
+from .forms import ConfirmForm, KeyForm, end_of_day
+from .users import forget_cached_keys, get_user_or_404
+
+
+def get_key_or_404(key_id: int) -> ApiKey:
+    """The key with ``key_id``, or a 404 page."""
+    key = db.session.get(ApiKey, key_id)
+    if key is None:
+        abort(404)
+    return key
+
+
+def apply_key_form(form: KeyForm, key: ApiKey) -> list[str]:
+    """Copy the form's values onto ``key``; return what changed, for the audit log.
+
+    The per-key settings of the limits work are stored here too.
+    """
+    changes = []
+    name = (form.name.data or "").strip()
+    if name != key.name:
+        changes.append(f"name={name!r}")
+        key.name = name
+    expires = end_of_day(form.expires.data) if form.expires.data else None
+    if expires != key.expires_at:
+        changes.append(f"expires={expires:%Y-%m-%d}" if expires else "expires=never")
+        key.expires_at = expires
+    changes += apply_limit_form(form, key)  # rate limit, quotas, models, scopes, cap
+    return changes
+
+
+def cache_seconds() -> float:
+    """How long a worker may still accept a changed key (KEY_CACHE_SECONDS)."""
+    return current_app.config["GATE"]["KEY_CACHE_SECONDS"]
+
+
+@bp.post("/users/<int:user_id>/keys")
+@login_required
+def create_user_key(user_id: int):
+    """Create a key and show it once, on a page no cache keeps."""
+    owner = get_user_or_404(user_id)
+    form = KeyForm()
+    if not form.validate_on_submit():
+        return render_template(
+            "admin/user.html",
+            user=owner,
+            form=form,
+            now=utcnow(),
+            confirm=ConfirmForm(),
+        ), 400
+    key, plain = create_key(owner)
+    apply_key_form(form, key)
+    db.session.flush()
+    record("key_created", f"{key.prefix} ({owner.name})", key.name)
+    db.session.commit()
+    return render_template("admin/key_created.html", key=key, plain=plain, user=owner)
+
+
+@bp.route("/keys/<int:key_id>", methods=["GET", "POST"])
+@login_required
+def key(key_id: int):
+    """One key: its details, its settings form, and its actions."""
+    row = get_key_or_404(key_id)
+    form = KeyForm(obj=None)
+    if form.validate_on_submit():
+        if row.revoked_at is not None:
+            flash("A revoked key cannot be changed.", "error")
+            return redirect(url_for("admin.key", key_id=row.id))
+        changes = apply_key_form(form, row)
+        if changes:
+            record("key_updated", row.prefix, ", ".join(changes))
+            db.session.commit()
+            forget_cached_keys()
+            flash("Key saved.", "success")
+        else:
+            flash("Nothing to change.", "info")
+        return redirect(url_for("admin.key", key_id=row.id))
+    if not form.is_submitted():
+        form.name.data = row.name
+        form.expires.data = row.expires_at.date() if row.expires_at else None
+        fill_limit_fields(form, row)
+    status = 400 if form.errors else 200
+    return render_template(
+        "admin/key.html",
+        key=row,
+        form=form,
+        confirm=ConfirmForm(),
+        now=utcnow(),
+        cache_seconds=cache_seconds(),
+    ), status
+
+
+def _set_disabled(key_id: int, disabled: bool):
+    """Disable or re-enable a key, and say when it takes effect."""
+    row = get_key_or_404(key_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if row.revoked_at is not None:
+        flash("This key is revoked; that cannot be undone.", "error")
+    elif row.disabled != disabled:
+        row.disabled = disabled
+        record(
+            "key_disabled" if disabled else "key_enabled",
+            f"{row.prefix} ({row.user.name})",
+        )
+        db.session.commit()
+        forget_cached_keys()
+        verb = "disabled" if disabled else "enabled again"
+        flash(
+            f"Key {row.prefix} {verb}; every worker applies this within "
+            f"{cache_seconds():g} seconds.",
+            "success",
+        )
+    return redirect(url_for("admin.user", user_id=row.user_id))
+
+
+@bp.post("/keys/<int:key_id>/disable")
+@login_required
+def disable_key(key_id: int):
+    """Disable a key (reversible)."""
+    return _set_disabled(key_id, True)
+
+
+@bp.post("/keys/<int:key_id>/enable")
+@login_required
+def enable_key(key_id: int):
+    """Re-enable a disabled key."""
+    return _set_disabled(key_id, False)
+
+
+@bp.route("/keys/<int:key_id>/revoke", methods=["GET", "POST"])
+@login_required
+def revoke_key(key_id: int):
+    """Ask, then revoke a key for good."""
+    row = get_key_or_404(key_id)
+    form = ConfirmForm()
+    if row.revoked_at is not None:
+        flash(f"Key {row.prefix} is already revoked.", "info")
+        return redirect(url_for("admin.user", user_id=row.user_id))
+    if form.validate_on_submit():
+        row.revoked_at = utcnow()
+        record("key_revoked", f"{row.prefix} ({row.user.name})", row.name)
+        db.session.commit()
+        forget_cached_keys()
+        flash(
+            f"Key {row.prefix} revoked; every worker refuses it within "
+            f"{cache_seconds():g} seconds.",
+            "success",
+        )
+        return redirect(url_for("admin.user", user_id=row.user_id))
+    label = f"{row.prefix}…" + (f" ({row.name})" if row.name else "")
+    return render_template(
+        "admin/confirm.html",
+        form=form,
+        title=f"Revoke key {label}?",
+        message=f"Apps using this key of {row.user.name} will be refused. "
+        "Revoking cannot be undone; to pause a key instead, disable it.",
+        button="Revoke key",
+        cancel=url_for("admin.key", key_id=row.id),
+        cache_seconds=cache_seconds(),
+    )

@@ -1,0 +1,111 @@
+"""Users (people or apps that own keys): list, create, show with their keys, delete."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_login import login_required
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
+from ..models import User, utcnow
+from . import bp
+from .audit import record
+from .forms import ConfirmForm, KeyForm, UserForm
+
+
+def get_user_or_404(user_id: int) -> User:
+    """The user with ``user_id``, or a 404 page."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def forget_cached_keys() -> None:
+    """Make this worker see key changes at once (others within KEY_CACHE_SECONDS)."""
+    current_app.extensions["ollama_gate"].key_cache.clear()
+
+
+@bp.get("/")
+def index():
+    """The admin home is the users page."""
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@login_required
+def users():
+    """Every user with key counts and last use, and the form to add one."""
+    form = UserForm()
+    if form.validate_on_submit():
+        name = form.name.data.strip()
+        if db.session.execute(db.select(User.id).where(User.name == name)).first():
+            form.name.errors.append("A user with this name already exists.")
+        else:
+            user = User(name=name)
+            db.session.add(user)
+            record("user_created", name)
+            db.session.commit()
+            flash(f"User {name} created. Now create a key for them.", "success")
+            return redirect(url_for("admin.user", user_id=user.id))
+    rows = (
+        db.session.execute(
+            db.select(User).options(selectinload(User.keys)).order_by(User.name)
+        )
+        .scalars()
+        .all()
+    )
+    now = utcnow()
+    summaries = [
+        {
+            "user": u,
+            "total": len(u.keys),
+            "active": sum(1 for k in u.keys if k.state(now) == "active"),
+            "last_used": max(
+                (k.last_used_at for k in u.keys if k.last_used_at), default=None
+            ),
+        }
+        for u in rows
+    ]
+    status = 400 if form.errors else 200
+    return render_template("admin/users.html", form=form, summaries=summaries), status
+
+
+@bp.get("/users/<int:user_id>")
+@login_required
+def user(user_id: int):
+    """One user's keys, and the form to create a key for them."""
+    owner = get_user_or_404(user_id)
+    return render_template(
+        "admin/user.html",
+        user=owner,
+        form=KeyForm(),
+        now=utcnow(),
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.route("/users/<int:user_id>/delete", methods=["GET", "POST"])
+@login_required
+def delete_user(user_id: int):
+    """Ask, then delete a user and all their keys."""
+    owner = get_user_or_404(user_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        name, count = owner.name, len(owner.keys)
+        db.session.delete(owner)
+        record("user_deleted", name, f"with {count} key(s)")
+        db.session.commit()
+        forget_cached_keys()
+        flash(f"User {name} and their {count} key(s) are deleted.", "success")
+        return redirect(url_for("admin.users"))
+    return render_template(
+        "admin/confirm.html",
+        form=form,
+        title=f"Delete user {owner.name}?",
+        message=f"This deletes {owner.name} and all {len(owner.keys)} of their keys. "
+        "Apps using those keys stop working. This cannot be undone.",
+        button="Delete user",
+        cancel=url_for("admin.user", user_id=owner.id),
+        cache_seconds=current_app.config["GATE"]["KEY_CACHE_SECONDS"],
+    )

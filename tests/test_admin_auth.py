@@ -1,0 +1,257 @@
+"""Admin login: passwords, lockout, CSRF, safe redirects, headers, sessions vs keys."""
+
+from __future__ import annotations
+
+import pytest
+from admin_helpers import PASSWORD, csrf_token, login, make_admin, post
+
+from ollama_gate.admin.models import Admin, AuditLog
+from ollama_gate.extensions import db
+
+
+@pytest.fixture()
+def admin_app(app):
+    """The app with one admin, ``root``."""
+    make_admin(app)
+    return app
+
+
+def audit(app) -> list[tuple[str, str, str, str]]:
+    """(action, admin, target, address) of every audit entry, oldest first."""
+    with app.app_context():
+        rows = db.session.execute(db.select(AuditLog).order_by(AuditLog.id)).scalars()
+        return [(r.action, r.admin_name, r.target, r.client_addr) for r in rows]
+
+
+def test_pages_need_login_and_redirect_back(admin_app, client):
+    for path in ("/admin/users", "/admin/audit", "/admin/admins", "/admin/keys/1"):
+        resp = client.get(path)
+        assert resp.status_code == 302
+        assert resp.headers["Location"].startswith("/admin/login?next=")
+    resp = login(client, next_url="/admin/audit")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/audit"
+    assert client.get("/admin/audit").status_code == 200
+
+
+def test_login_sets_session_and_audits(admin_app, client):
+    resp = login(client, environ={"REMOTE_ADDR": "10.1.2.3"})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/users"
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert "root" in page and "Log out" in page
+    assert audit(admin_app) == [("login", "root", "", "10.1.2.3")]
+    with admin_app.app_context():
+        assert (
+            db.session.execute(db.select(Admin)).scalar_one().last_login_at is not None
+        )
+
+
+def test_session_cookie_is_secure_over_https(admin_app, client):
+    # over HTTPS, Flask-WTF also wants a same-site Referer
+    resp = login(
+        client,
+        base_url="https://localhost",
+        headers={"Referer": "https://localhost/admin/login"},
+    )
+    assert resp.status_code == 302 and "Secure" in resp.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize(
+    "name,password",
+    [
+        ("root", "wrong password!"),
+        ("nobody", PASSWORD),
+        ("ROOT", PASSWORD),
+    ],
+)
+def test_bad_credentials_refused_and_audited(admin_app, client, name, password):
+    resp = login(client, name, password)
+    assert resp.status_code == 401
+    assert "Wrong name or password." in resp.get_data(as_text=True)
+    assert client.get("/admin/users").status_code == 302
+    assert audit(admin_app) == [("login_failed", "", name, "127.0.0.1")]
+
+
+def test_lockout_after_repeated_failures_per_address(admin_app, client):
+    for _ in range(5):  # the default OLLAMA_GATE_LOGIN_RATE_LIMIT: 5/minute
+        assert login(client, password="wrong password!").status_code == 401
+    locked = login(client)  # even the right password is refused while locked
+    assert locked.status_code == 429
+    assert int(locked.headers["Retry-After"]) >= 1
+    assert "Too many failed logins" in locked.get_data(as_text=True)
+    assert client.get("/admin/users").status_code == 302
+    other = admin_app.test_client()  # another address is not locked out
+    ok = login(other, environ={"REMOTE_ADDR": "192.0.2.7"})
+    assert ok.status_code == 302
+    assert [a for a, *_ in audit(admin_app)].count("login_failed") == 5
+
+
+def test_successful_logins_do_not_count_towards_lockout(admin_app, client):
+    for _ in range(8):
+        assert login(client).status_code == 302
+        post(client, "/admin/logout")
+    assert login(client).status_code == 302
+
+
+def test_login_limit_is_a_setting(tmp_path, fake_server):
+    from ollama_gate import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "s",
+            "BACKENDS": [fake_server.url],
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'l.db'}",
+            "LOGIN_RATE_LIMIT": "2/minute",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    make_admin(app)
+    client = app.test_client()
+    assert [login(client, password="nope nope nope").status_code for _ in range(3)] == [
+        401,
+        401,
+        429,
+    ]
+
+
+def test_csrf_token_required_on_every_form(admin_app, client):
+    bare = client.post("/admin/login", data={"name": "root", "password": PASSWORD})
+    assert bare.status_code == 400 and "expired" in bare.get_data(as_text=True)
+    assert client.get("/admin/users").status_code == 302  # not logged in
+    assert login(client).status_code == 302
+    for path, data in [
+        ("/admin/users", {"name": "mallory"}),
+        ("/admin/logout", {}),
+        ("/admin/users/1/keys", {"name": "x"}),
+        ("/admin/keys/1/revoke", {}),
+        ("/admin/admins", {"name": "evil", "password": "x" * 12}),
+    ]:
+        resp = client.post(path, data={**data, "csrf_token": "forged"})
+        assert resp.status_code == 400, path
+    assert client.get("/admin/users").status_code == 200  # still logged in
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert "mallory" not in page
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "http:/evil.example",
+        "javascript:alert(1)",
+        "\\\\evil.example",
+        "/%0d%0aSet-Cookie:x",
+        "admin/users",
+    ],
+)
+def test_off_site_next_is_ignored(admin_app, client, target):
+    resp = login(client, next_url=target)
+    assert resp.status_code == 302
+    location = resp.headers["Location"]
+    assert location == "/admin/users" or (
+        location.startswith("/") and not location.startswith("//")
+    )
+    assert "evil" not in location
+
+
+def test_logged_in_visit_to_login_honours_only_safe_next(admin_app, client):
+    login(client)
+    assert (
+        client.get("/admin/login?next=/admin/audit").headers["Location"]
+        == "/admin/audit"
+    )
+    assert (
+        client.get("/admin/login?next=//evil.example").headers["Location"]
+        == "/admin/users"
+    )
+
+
+def test_security_headers_on_admin_pages(admin_app, client):
+    for resp in (client.get("/admin/login"), login(client), client.get("/admin/users")):
+        csp = resp.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert resp.headers["X-Frame-Options"] == "DENY"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert resp.headers["Cache-Control"] == "no-store"
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert (
+        "<script>" not in page and " style=" not in page
+    )  # nothing inline for the CSP
+    assert client.get("/static/gate.js").status_code == 200
+    assert client.get("/static/gate.css").status_code == 200
+
+
+def test_admin_session_never_authorises_api_calls(admin_app, client, fake):
+    assert login(client).status_code == 302
+    assert client.get("/admin/users").status_code == 200
+    for path in ("/api/tags", "/v1/models"):
+        assert client.get(path).status_code == 401
+    assert (
+        client.post("/api/generate", json={"model": "m", "prompt": "hi"}).status_code
+        == 401
+    )
+    assert fake.requests == []
+
+
+def test_api_key_never_opens_admin_pages(admin_app, client, key):
+    for headers in (
+        {"Authorization": f"Bearer {key}"},
+        {"X-API-Key": key},
+        {"apikey": key},
+    ):
+        resp = client.get("/admin/users", headers=headers)
+        assert resp.status_code == 302 and "/admin/login" in resp.headers["Location"]
+    # and the API itself still takes the key without any CSRF token
+    assert client.get("/api/tags", headers={"X-API-Key": key}).status_code == 200
+
+
+def test_logout_ends_session(admin_app, client):
+    login(client)
+    resp = post(client, "/admin/logout")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/login"
+    assert client.get("/admin/users").status_code == 302
+    assert [a for a, *_ in audit(admin_app)] == ["login", "logout"]
+
+
+def test_password_change_ends_other_sessions(admin_app, client):
+    other = admin_app.test_client()
+    login(client)
+    login(other)
+    wrong = post(
+        client,
+        "/admin/account",
+        {"current": "not it at all", "password": "x" * 12, "confirm": "x" * 12},
+        "/admin/account",
+    )
+    assert wrong.status_code == 200 and "not your current password" in wrong.get_data(
+        as_text=True
+    )
+    ok = post(
+        client,
+        "/admin/account",
+        {
+            "current": PASSWORD,
+            "password": "new password 1",
+            "confirm": "new password 1",
+        },
+        "/admin/account",
+    )
+    assert ok.status_code == 302
+    assert client.get("/admin/users").status_code == 200  # this session continues
+    assert other.get("/admin/users").status_code == 302  # the other one has ended
+    assert login(other, password="new password 1").status_code == 302
+
+
+def test_deleted_admin_loses_session(admin_app, client, runner):
+    make_admin(admin_app, "second")
+    login(client, "second")
+    assert client.get("/admin/users").status_code == 200
+    assert runner.invoke(args=["admins", "delete", "second", "--yes"]).exit_code == 0
+    assert client.get("/admin/users").status_code == 302
+    assert csrf_token(client)  # the login page still renders for the stale session
