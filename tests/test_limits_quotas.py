@@ -251,3 +251,17 @@ def test_calls_quota_exact_under_concurrency(gateway):
 )
 def test_period_resets(hour, expected):
     assert f"{period_reset(hour):%Y-%m-%d %H:%M}" == expected
+
+
+def test_openai_client_does_not_resend_over_quota(gateway):
+    import openai
+
+    # 3 calls a minute: the refused call's resends would spend the rest of them
+    key = gateway.key(calls_per_day=1, rate_limit="3/minute")
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=2)
+    client.chat.completions.create(model="llama3.2", messages=MSGS)
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="llama3.2", messages=MSGS)
+    assert "daily call quota" in info.value.message
+    assert info.value.response.headers["x-should-retry"] == "false"
+    assert requests.get(gateway.url + "/api/tags", headers=auth(key)).status_code == 200
