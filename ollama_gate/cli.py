@@ -52,6 +52,13 @@ def get_key(prefix: str) -> ApiKey:
     return rows[0]
 
 
+def _audit(action: str, target: str, detail: str = "") -> None:
+    """Record a command's change in the admin audit log (admin "cli", address "local")."""
+    from .admin.audit import record
+
+    record(action, target, detail)
+
+
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
@@ -81,6 +88,7 @@ def users_create(name: str) -> None:
     if db.session.execute(db.select(User).where(User.name == name)).scalar_one_or_none():
         raise click.ClickException(f"user {name!r} already exists")
     db.session.add(User(name=name))
+    _audit("user_created", name)
     db.session.commit()
     click.echo(f"created user {name!r}")
 
@@ -100,6 +108,7 @@ def users_list() -> None:
 def users_delete(name: str) -> None:
     """Delete a user and every key they own."""
     db.session.delete(get_user(name))
+    _audit("user_deleted", name)
     db.session.commit()
     click.echo(f"deleted user {name!r}")
 
@@ -114,6 +123,7 @@ def keys_create(user: str, name: str, expires: str | None, **limits) -> None:
     owner = get_user(user)
     key, plain = create_key(owner, name=name, expires_at=parse_when(expires))
     apply_limits(key, **limits)  # rate limit, quotas, models, scopes, concurrency
+    _audit("key_created", f"{key.prefix} ({owner.name})", name)
     db.session.commit()
     click.echo(f"created key {key.prefix} for {owner.name!r}; store it now, it is not kept:")
     click.echo(plain)
@@ -144,6 +154,8 @@ def _set_state(prefix: str, action: str) -> None:
         key.revoked_at = utcnow()
     else:
         key.disabled = action == "disable"
+    kind = {"revoke": "key_revoked", "disable": "key_disabled", "enable": "key_enabled"}
+    _audit(kind[action], f"{key.prefix} ({key.user.name})")
     db.session.commit()
     click.echo(f"key {key.prefix} is now {key.state()}")
 

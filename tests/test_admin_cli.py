@@ -146,3 +146,24 @@ def test_keys_import_needs_file_and_user(runner, tmp_path, args):
         (tmp_path / "k.txt").write_text("a-long-enough-imported-key\n")
         result = runner.invoke(args=["keys", "import", str(tmp_path / "k.txt")])
     assert result.exit_code != 0
+
+
+def test_user_and_key_commands_are_audited(app, runner):
+    runner.invoke(args=["users", "create", "gus"])
+    key = runner.invoke(args=["keys", "create", "gus", "--name", "cron"]).output
+    prefix = key.strip().splitlines()[-1][:11]
+    for action in ("disable", "enable", "revoke"):
+        assert runner.invoke(args=["keys", action, prefix]).exit_code == 0
+    assert runner.invoke(args=["users", "delete", "gus", "--yes"]).exit_code == 0
+    with app.app_context():
+        rows = db.session.execute(db.select(AuditLog).order_by(AuditLog.id)).scalars()
+        got = [(r.action, r.target, r.admin_name, r.client_addr) for r in rows]
+    target = f"{prefix} (gus)"
+    assert got == [
+        ("user_created", "gus", "cli", "local"),
+        ("key_created", target, "cli", "local"),
+        ("key_disabled", target, "cli", "local"),
+        ("key_enabled", target, "cli", "local"),
+        ("key_revoked", target, "cli", "local"),
+        ("user_deleted", "gus", "cli", "local"),
+    ]
