@@ -24,7 +24,7 @@ class BadAnswer(Exception):
 
 @dataclass
 class Result:
-    """One call: when it started, its first body byte and its end (perf_counter seconds)."""
+    """One call: its start, first body byte and end (perf_counter seconds)."""
 
     start: float
     first: float = 0.0
@@ -48,9 +48,11 @@ class Spec:
         data = json.dumps(self.body).encode()
         out = []
         for key in self.keys:
-            head = (f"POST {self.path} HTTP/1.1\r\nHost: {host}\r\n"
-                    f"Content-Type: application/json\r\nAuthorization: Bearer {key}\r\n"
-                    f"Content-Length: {len(data)}\r\n\r\n")
+            head = (
+                f"POST {self.path} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Content-Type: application/json\r\nAuthorization: Bearer {key}\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n"
+            )
             out.append(head.encode() + data)
         return out
 
@@ -62,12 +64,20 @@ class Spec:
         if self.mode == "whole":
             obj = json.loads(res.body)
             text = obj.get("response", obj.get("message", {}).get("content"))
-            if not obj.get("done") or obj.get("eval_count") != n or text != expected_text(n):
+            if (
+                not obj.get("done")
+                or obj.get("eval_count") != n
+                or text != expected_text(n)
+            ):
                 raise BadAnswer(f"whole answer wrong: {res.body[:200]!r}")
             return
         if self.mode == "sse":
             events = res.body.split(b"\n\n")
-            if events[-1] != b"" or events[-2] != b"data: [DONE]" or len(events) != n + 3:
+            if (
+                events[-1] != b""
+                or events[-2] != b"data: [DONE]"
+                or len(events) != n + 3
+            ):
                 raise BadAnswer(f"SSE answer has {len(events) - 3} tokens, want {n}")
             return
         lines = res.body.split(b"\n")
@@ -79,7 +89,7 @@ class Spec:
 
 
 class Conn(asyncio.Protocol):
-    """One keep-alive connection; ``call()`` sends a request and waits for its answer."""
+    """One keep-alive connection; ``call()`` sends a request, awaits its answer."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -101,7 +111,8 @@ class Conn(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         transport.get_extra_info("socket").setsockopt(
-            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+        )
 
     def connection_lost(self, exc) -> None:
         if not self.lost.done():
@@ -134,7 +145,7 @@ class Conn(asyncio.Protocol):
             if end < 0:
                 return False
             head = bytes(buf[:end]).decode("latin-1").split("\r\n")
-            del buf[:end + 4]
+            del buf[: end + 4]
             res.status = int(head[0].split(" ", 2)[1])
             self.state, self.need = "length", 0
             for line in head[1:]:
@@ -152,8 +163,8 @@ class Conn(asyncio.Protocol):
         if self.state == "length":
             if len(buf) < self.need:
                 return False
-            self.parts.append(bytes(buf[:self.need]))
-            del buf[:self.need]
+            self.parts.append(bytes(buf[: self.need]))
+            del buf[: self.need]
             self._done()
             return True
         if self.state == "chunk-size":
@@ -161,7 +172,7 @@ class Conn(asyncio.Protocol):
             if end < 0:
                 return False
             self.need = int(bytes(buf[:end]).split(b";")[0], 16)
-            del buf[:end + 2]
+            del buf[: end + 2]
             self.state = "chunk-data"
             return True
         if self.state == "chunk-data":
@@ -171,8 +182,8 @@ class Conn(asyncio.Protocol):
                 del buf[:2]
                 self._done()
                 return True
-            self.parts.append(bytes(buf[:self.need]))
-            del buf[:self.need + 2]
+            self.parts.append(bytes(buf[: self.need]))
+            del buf[: self.need + 2]
             self.state = "chunk-size"
             return True
         return False

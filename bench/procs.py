@@ -1,4 +1,4 @@
-"""The processes under test: the fake upstream and real gunicorn gateways, and their costs.
+"""The processes under test: the fake upstream and real gunicorn gateways, costs.
 
 CPU time and memory come from ``/proc`` (utime + stime of the gunicorn master and its
 workers; ``VmRSS``/``VmHWM``), which is less noisy than wall time on a shared machine.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
-# Keys the load client takes in turn: the default rate limit (600 calls a minute per key)
+# Keys the load client takes in turn: the default rate limit (600 calls a minute a key)
 # stays on, so the load is spread over enough keys to stay under it.
 KEYS = 64
 
@@ -29,7 +29,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_http(port: int, proc: subprocess.Popen, what: str, timeout: float = 30) -> None:
+def wait_http(
+    port: int, proc: subprocess.Popen, what: str, timeout: float = 30
+) -> None:
     """Wait until ``GET /api/version`` answers on ``port``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -114,8 +116,14 @@ class Upstream(Proc):
     def start(self) -> Upstream:
         """Start it and wait until it answers."""
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(self.port)],
-            start_new_session=True)
+            [
+                sys.executable,
+                str(ROOT / "bench" / "upstream.py"),
+                "--port",
+                str(self.port),
+            ],
+            start_new_session=True,
+        )
         wait_http(self.port, self.proc, "fake upstream")
         return self
 
@@ -127,27 +135,40 @@ class Gateway(Proc):
         super().__init__()
         self.name = name
         self.tmp = tmp
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith("OLLAMA_GATE_") and k not in ("DATABASE_URL",
-                                                                      "WEB_CONCURRENCY")}
-        self.env.update({
-            "PORT": str(self.port), "OLLAMA_GATE_HOST": "127.0.0.1",
-            "OLLAMA_GATE_BACKENDS": backend, "OLLAMA_GATE_SECRET_KEY": "bench-secret",
-            "DATABASE_URL": f"sqlite:///{tmp / 'gate.db'}", **env,
-        })
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("OLLAMA_GATE_")
+            and k not in ("DATABASE_URL", "WEB_CONCURRENCY")
+        }
+        self.env.update(
+            {
+                "PORT": str(self.port),
+                "OLLAMA_GATE_HOST": "127.0.0.1",
+                "OLLAMA_GATE_BACKENDS": backend,
+                "OLLAMA_GATE_SECRET_KEY": "bench-secret",
+                "DATABASE_URL": f"sqlite:///{tmp / 'gate.db'}",
+                **env,
+            }
+        )
         self.keys: list[str] = []
 
     def flask(self, *args: str) -> str:
         """Run ``flask --app ollama_gate ARGS``; return its output."""
-        out = subprocess.run([sys.executable, "-m", "flask", "--app", "ollama_gate", *args],
-                             cwd=ROOT, env=self.env, capture_output=True, text=True,
-                             timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "ollama_gate", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if out.returncode:
             raise RuntimeError(f"flask {' '.join(args)} failed: {out.stderr[-2000:]}")
         return out.stdout
 
     def make_keys(self, n: int) -> list[str]:
-        """``n`` keys of user ``bench``, made in the gateway's database (one process)."""
+        """``n`` keys of user ``bench`` in the gateway's database (one process)."""
         code = (
             "import os, sys\n"
             "from ollama_gate import create_app\n"
@@ -158,11 +179,18 @@ class Gateway(Proc):
             "with app.app_context():\n"
             "    user = User(name='bench')\n"
             "    db.session.add(user)\n"
-            f"    keys = [create_key(user, name=f'bench{{i}}')[1] for i in range({n})]\n"
+            f"    keys = [create_key(user, name=f'b{{i}}')[1] for i in range({n})]\n"
             "    db.session.commit()\n"
-            "print('\\n'.join(keys))\n")
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=self.env,
-                             capture_output=True, text=True, timeout=120)
+            "print('\\n'.join(keys))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if out.returncode:
             raise RuntimeError(f"could not make keys: {out.stderr[-2000:]}")
         return out.stdout.split()
@@ -175,7 +203,11 @@ class Gateway(Proc):
         log = open(self.tmp / "gunicorn.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_http(self.port, self.proc, f"gateway {self.name}")
         return self

@@ -26,12 +26,14 @@ from workloads import concurrent, throughput  # noqa: E402
 
 
 def top(path: Path, n: int) -> str:
-    """The ``n`` functions with most samples, inclusive and self, from collapsed stacks."""
+    """The ``n`` functions with most samples (inclusive, self) in collapsed stacks."""
     incl, self_, total = Counter(), Counter(), 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")")
-                  for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")")
+            for f in stack.split(";")
+        ]
         c = int(count)
         total += c
         for f in set(frames):
@@ -39,7 +41,9 @@ def top(path: Path, n: int) -> str:
         self_[frames[-1]] += c
     out = [f"{total} samples", "inclusive:"]
     out += [f"  {100 * c / total:5.1f}%  {f}" for f, c in incl.most_common(n)]
-    out += ["self:"] + [f"  {100 * c / total:5.1f}%  {f}" for f, c in self_.most_common(n)]
+    out += ["self:"] + [
+        f"  {100 * c / total:5.1f}%  {f}" for f, c in self_.most_common(n)
+    ]
     return "\n".join(out)
 
 
@@ -59,7 +63,9 @@ def main() -> None:
     parser.add_argument("workload", choices=["stream64", "whole", "sse64", "conc"])
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--top", type=int, default=45)
-    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the gateway")
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=VALUE for the gateway"
+    )
     args = parser.parse_args()
     work = {w["name"]: w for w in plan(False)}[args.workload]
     env = dict(e.split("=", 1) for e in args.env)
@@ -71,10 +77,25 @@ def main() -> None:
         worker = children(gw.proc.pid)[0]
         out = ROOT / "bench" / "raw" / f"profile-{args.workload}.txt"
         out.parent.mkdir(exist_ok=True)
-        spy = subprocess.Popen(["py-spy", "record", "--pid", str(worker), "--format", "raw",
-                                "--rate", "500", "--duration", str(int(args.seconds)),
-                                "--output", str(out), "--nonblocking"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(worker),
+                "--format",
+                "raw",
+                "--rate",
+                "500",
+                "--duration",
+                str(int(args.seconds)),
+                "--output",
+                str(out),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         res = asyncio.run(drive(gw, work, args.seconds))
         spy.wait(30)
         print({k: v for k, v in res.items() if k != "error_sample"})

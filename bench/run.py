@@ -1,4 +1,4 @@
-"""Benchmark the gateway against a direct connection, interleaved, and write the results.
+"""Benchmark the gateway against a direct connection, interleaved; write results.
 
 ``python bench/run.py`` starts the fast fake upstream and real gunicorn gateways on the
 default configuration (keys, rate limits and history on; a second gateway with history
@@ -37,35 +37,69 @@ def plan(quick: bool) -> list[dict]:
     secs, warm = (0.6, 0.2) if quick else (3.0, 0.5)
     conc_n, conc_tokens, conc_delay = (100, 2, 0.2) if quick else (2000, 5, 1.0)
     return [
-        {"name": "stream64", "title": "streamed generate, 64 tokens, 16 clients",
-         "run": throughput, "spec": Spec("/api/generate", generate(64), 64, "ndjson"),
-         "args": (16, secs, warm), "targets": ("direct", "gateway", "gateway_nohist")},
-        {"name": "ttft", "title": "streamed, 10 ms/token, 1 client: time to first token",
-         "run": first_token, "spec": Spec("/api/generate", generate(8, 0.01), 8, "ndjson"),
-         "args": (5 if quick else 40,), "targets": ("direct", "gateway"),
-         "keys": 1},  # one client, one key (far under its rate limit)
-        {"name": "whole", "title": "whole (non-streamed) generate, 64 tokens, 16 clients",
-         "run": throughput,
-         "spec": Spec("/api/generate", generate(64, stream=False), 64, "whole"),
-         "args": (16, secs, warm), "targets": ("direct", "gateway")},
-        {"name": "sse64", "title": "streamed /v1/chat/completions (SSE), 64 tokens, 16 clients",
-         "run": throughput,
-         "spec": Spec("/v1/chat/completions",
-                      {"model": "llama3.2", "stream": True, "max_tokens": 64,
-                       "messages": [{"role": "user", "content": "Why is the sky blue?"}]},
-                      64, "sse"),
-         "args": (16, secs, warm), "targets": ("direct", "gateway")},
-        {"name": "conc", "title": f"{conc_n} concurrent streams, {conc_tokens} tokens at "
-                                  f"{conc_delay:g} s/token",
-         "run": concurrent,
-         "spec": Spec("/api/generate", generate(conc_tokens, conc_delay), conc_tokens,
-                      "ndjson"),
-         "args": (conc_n,), "targets": ("direct", "gateway")},
+        {
+            "name": "stream64",
+            "title": "streamed generate, 64 tokens, 16 clients",
+            "run": throughput,
+            "spec": Spec("/api/generate", generate(64), 64, "ndjson"),
+            "args": (16, secs, warm),
+            "targets": ("direct", "gateway", "gateway_nohist"),
+        },
+        {
+            "name": "ttft",
+            "title": "streamed, 10 ms/token, 1 client: time to first token",
+            "run": first_token,
+            "spec": Spec("/api/generate", generate(8, 0.01), 8, "ndjson"),
+            "args": (5 if quick else 40,),
+            "targets": ("direct", "gateway"),
+            "keys": 1,
+        },  # one client, one key (far under its rate limit)
+        {
+            "name": "whole",
+            "title": "whole (non-streamed) generate, 64 tokens, 16 clients",
+            "run": throughput,
+            "spec": Spec("/api/generate", generate(64, stream=False), 64, "whole"),
+            "args": (16, secs, warm),
+            "targets": ("direct", "gateway"),
+        },
+        {
+            "name": "sse64",
+            "title": "streamed /v1/chat/completions (SSE), 64 tokens, 16 clients",
+            "run": throughput,
+            "spec": Spec(
+                "/v1/chat/completions",
+                {
+                    "model": "llama3.2",
+                    "stream": True,
+                    "max_tokens": 64,
+                    "messages": [{"role": "user", "content": "Why is the sky blue?"}],
+                },
+                64,
+                "sse",
+            ),
+            "args": (16, secs, warm),
+            "targets": ("direct", "gateway"),
+        },
+        {
+            "name": "conc",
+            "title": f"{conc_n} concurrent streams, {conc_tokens} tokens at "
+            f"{conc_delay:g} s/token",
+            "run": concurrent,
+            "spec": Spec(
+                "/api/generate",
+                generate(conc_tokens, conc_delay),
+                conc_tokens,
+                "ndjson",
+            ),
+            "args": (conc_n,),
+            "targets": ("direct", "gateway"),
+        },
     ]
 
 
-async def run_all(targets: dict, work: list[dict], repeats: int, only: set[str] | None,
-                  log) -> list[dict]:
+async def run_all(
+    targets: dict, work: list[dict], repeats: int, only: set[str] | None, log
+) -> list[dict]:
     """Every workload against its targets, interleaved, ``repeats`` times."""
     runs = []
     for r in range(repeats):
@@ -73,23 +107,37 @@ async def run_all(targets: dict, work: list[dict], repeats: int, only: set[str] 
             if only and w["name"] not in only:
                 continue
             names = list(w["targets"])
-            names = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
+            names = (
+                names[r % len(names) :] + names[: r % len(names)]
+            )  # rotate who goes first
             for name in names:
                 if name not in targets:
                     continue
                 t = targets[name]
                 spec = w["spec"]
                 # the same request bytes both ways: the upstream ignores the keys
-                spec = Spec(spec.path, spec.body, spec.tokens, spec.mode,
-                            tuple((getattr(t, "keys", None) or targets["gateway"].keys)
-                                  [:w.get("keys")]))
+                spec = Spec(
+                    spec.path,
+                    spec.body,
+                    spec.tokens,
+                    spec.mode,
+                    tuple(
+                        (getattr(t, "keys", None) or targets["gateway"].keys)[
+                            : w.get("keys")
+                        ]
+                    ),
+                )
                 out = await w["run"](t, spec, *w["args"])
                 out.update(repeat=r, workload=w["name"], target=name)
                 runs.append(out)
-                log(f"[{r}] {w['name']:9s} {name:15s} " + ", ".join(
-                    f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in out.items()
-                    if k not in ("repeat", "workload", "target", "error_sample")))
+                log(
+                    f"[{r}] {w['name']:9s} {name:15s} "
+                    + ", ".join(
+                        f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in out.items()
+                        if k not in ("repeat", "workload", "target", "error_sample")
+                    )
+                )
                 if out["errors"]:
                     log(f"    errors: {out['error_sample']}")
                 await asyncio.sleep(0.2)
@@ -97,25 +145,45 @@ async def run_all(targets: dict, work: list[dict], repeats: int, only: set[str] 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry; returns the exit status (1 when an answer failed its check)."""
+    """Command line entry; the exit status is 1 when an answer failed its check."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small run, in seconds")
     parser.add_argument("--repeats", type=int, help="rounds (default 3, quick 1)")
-    parser.add_argument("--only", help="comma list of workloads (stream64,ttft,whole,...)")
-    parser.add_argument("--no-history-off", action="store_true",
-                        help="skip the second gateway with history off")
-    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the gateways (experiments)")
-    parser.add_argument("--second-env", action="append", metavar="NAME=VALUE",
-                        help="A/B experiments: the second gateway gets this environment "
-                        "instead of history off, and runs every workload")
-    parser.add_argument("--out", type=Path, help="where to write RESULTS.md and JSON "
-                        "(default bench/, or a temporary folder with --quick)")
+    parser.add_argument(
+        "--only", help="comma list of workloads (stream64,ttft,whole,...)"
+    )
+    parser.add_argument(
+        "--no-history-off",
+        action="store_true",
+        help="skip the second gateway with history off",
+    )
+    parser.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the gateways (experiments)",
+    )
+    parser.add_argument(
+        "--second-env",
+        action="append",
+        metavar="NAME=VALUE",
+        help="A/B experiments: the second gateway gets this environment "
+        "instead of history off, and runs every workload",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where to write RESULTS.md and JSON "
+        "(default bench/, or a temporary folder with --quick)",
+    )
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    out_dir = args.out or (Path(tempfile.mkdtemp(prefix="bench-")) if args.quick else BENCH)
+    out_dir = args.out or (
+        Path(tempfile.mkdtemp(prefix="bench-")) if args.quick else BENCH
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(",")) if args.only else None
 
@@ -135,11 +203,15 @@ def main(argv: list[str] | None = None) -> int:
         targets["gateway"] = gw
         if not args.no_history_off:
             second = dict(e.split("=", 1) for e in args.second_env or []) or HISTORY_OFF
-            off = Gateway("gateway_nohist", tmp / "off", backend, {**extra, **second}).start()
+            off = Gateway(
+                "gateway_nohist", tmp / "off", backend, {**extra, **second}
+            ).start()
             procs.append(off)
             targets["gateway_nohist"] = off
-        log(f"upstream :{up.port}, gateways " + ", ".join(
-            f"{t.name} :{t.port}" for t in procs[1:]))
+        log(
+            f"upstream :{up.port}, gateways "
+            + ", ".join(f"{t.name} :{t.port}" for t in procs[1:])
+        )
         started = time.time()
         work = plan(args.quick)
         if args.second_env:
@@ -151,10 +223,17 @@ def main(argv: list[str] | None = None) -> int:
             p.stop()
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
-        "seconds": round(time.time() - started, 1), "quick": args.quick, "repeats": repeats,
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                 capture_output=True, text=True).stdout.strip(),
-        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "seconds": round(time.time() - started, 1),
+        "quick": args.quick,
+        "repeats": repeats,
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
         "loadavg": os.getloadavg(),
     }
     summary = summarise(runs)
@@ -162,9 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     raw_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
     (raw_dir / f"{stamp}{'-quick' if args.quick else ''}.json").write_text(
-        json.dumps({"meta": meta, "runs": runs}, indent=1))
+        json.dumps({"meta": meta, "runs": runs}, indent=1)
+    )
     (out_dir / "results.json").write_text(
-        json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=1))
+        json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=1)
+    )
     write_markdown(out_dir / "RESULTS.md", meta, summary, plan(args.quick))
     log(f"wrote {out_dir / 'RESULTS.md'}")
     return 1 if any(r["errors"] for r in runs) else 0

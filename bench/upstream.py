@@ -1,18 +1,19 @@
-"""A fast fake Ollama for the benchmark: asyncio protocols, no framework, cheap per token.
+"""A fast fake Ollama for the benchmark: asyncio protocols, no framework, cheap.
 
-It speaks the wire format of ``/work/shared/ollama-api.md`` closely enough for a proxy:
-``/api/generate`` and ``/api/chat`` answer NDJSON with real HTTP/1.1 chunked framing (one
-chunk and one write per token, then a final ``done`` object with its statistics) or one
-JSON object when ``"stream": false``; ``/v1/chat/completions`` answers SSE ending in
-``data: [DONE]``; ``/api/version`` and ``/`` answer for health checks. Connections are
-kept alive.
+It speaks the wire format of ``/work/shared/ollama-api.md`` closely enough for a
+proxy: ``/api/generate`` and ``/api/chat`` answer NDJSON with real HTTP/1.1 chunked
+framing (one chunk and one write per token, then a final ``done`` object with its
+statistics) or one JSON object when ``"stream": false``; ``/v1/chat/completions``
+answers SSE ending in ``data: [DONE]``; ``/api/version`` and ``/`` answer for health
+checks. Connections are kept alive.
 
 Pacing comes from the request itself, so one server serves every workload:
-``options.num_predict`` is the number of tokens (default 64) and ``options.bench_delay``
-the seconds slept before each token (default 0). With no delay the server still yields to
-its event loop between tokens, so concurrent streams interleave as they do on a real
-server instead of leaving as one burst; a whole (``"stream": false``) answer is generated
-the same way, token by token, and sent at the end, as Ollama does.
+``options.num_predict`` is the number of tokens (default 64) and
+``options.bench_delay`` the seconds slept before each token (default 0). With no
+delay the server still yields to its event loop between tokens, so concurrent
+streams interleave as they do on a real server instead of leaving as one burst; a
+whole (``"stream": false``) answer is generated the same way, token by token, and
+sent at the end, as Ollama does.
 
 Run: ``python bench/upstream.py --port 11500``.
 """
@@ -45,16 +46,26 @@ def _dumps(obj) -> bytes:
 
 
 def _stats(n: int) -> dict:
-    return {"total_duration": 5_000_000 + n * 10_000_000, "load_duration": 1_000_000,
-            "prompt_eval_count": 12, "prompt_eval_duration": 2_000_000,
-            "eval_count": n, "eval_duration": n * 10_000_000}
+    return {
+        "total_duration": 5_000_000 + n * 10_000_000,
+        "load_duration": 1_000_000,
+        "prompt_eval_count": 12,
+        "prompt_eval_duration": 2_000_000,
+        "eval_count": n,
+        "eval_duration": n * 10_000_000,
+    }
 
 
 def _head(status: str, ctype: str, length: int | None) -> bytes:
-    framing = (f"Content-Length: {length}" if length is not None
-               else "Transfer-Encoding: chunked")
-    return (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-            f"Date: {formatdate(usegmt=True)}\r\n{framing}\r\n\r\n").encode()
+    framing = (
+        f"Content-Length: {length}"
+        if length is not None
+        else "Transfer-Encoding: chunked"
+    )
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+        f"Date: {formatdate(usegmt=True)}\r\n{framing}\r\n\r\n"
+    ).encode()
 
 
 def _chunk(data: bytes) -> bytes:
@@ -62,7 +73,7 @@ def _chunk(data: bytes) -> bytes:
 
 
 class Handler(asyncio.Protocol):
-    """One client connection: parse requests (Content-Length bodies), answer them in turn."""
+    """One client connection: parse requests (Content-Length bodies), answer in turn."""
 
     def __init__(self) -> None:
         self.buf = bytearray()
@@ -108,8 +119,8 @@ class Handler(asyncio.Protocol):
                 length = int(value)
         if len(self.buf) < end + 4 + length:
             return
-        body = bytes(self.buf[end + 4:end + 4 + length])
-        del self.buf[:end + 4 + length]
+        body = bytes(self.buf[end + 4 : end + 4 + length])
+        del self.buf[: end + 4 + length]
         self.busy = True
         asyncio.get_running_loop().create_task(self._answer(method, target, body))
 
@@ -122,7 +133,10 @@ class Handler(asyncio.Protocol):
                 self._next()
 
     async def _route(self, method: str, path: str, body: bytes) -> None:
-        if path in ("/api/generate", "/api/chat", "/v1/chat/completions") and method == "POST":
+        if (
+            path in ("/api/generate", "/api/chat", "/v1/chat/completions")
+            and method == "POST"
+        ):
             req = json.loads(body or b"{}")
             opts = req.get("options") or {}
             n = int(opts.get("num_predict") or req.get("max_tokens") or DEFAULT_TOKENS)
@@ -132,7 +146,9 @@ class Handler(asyncio.Protocol):
             else:
                 await self._native(req, path == "/api/chat", n, delay)
         elif path == "/api/version":
-            self._whole("200 OK", "application/json; charset=utf-8", b'{"version":"0.33.0"}')
+            self._whole(
+                "200 OK", "application/json; charset=utf-8", b'{"version":"0.33.0"}'
+            )
         elif path == "/":
             self._whole("200 OK", "text/plain; charset=utf-8", b"Ollama is running")
         else:
@@ -153,14 +169,17 @@ class Handler(asyncio.Protocol):
         created = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
         stats = {"done": True, "done_reason": "length", **_stats(n)}
         if req.get("stream") is False:
-            # Ollama generates a whole answer token by token too; only the framing differs
+            # Ollama generates a whole answer token by token too; only framing differs
             for _ in range(n):
                 if not await self._pace(delay):
                     return
             text = expected_text(n)
             out = {"model": model, "created_at": created}
-            out.update({"message": {"role": "assistant", "content": text}} if chat
-                       else {"response": text})
+            out.update(
+                {"message": {"role": "assistant", "content": text}}
+                if chat
+                else {"response": text}
+            )
             out.update(stats)
             self._whole("200 OK", "application/json; charset=utf-8", _dumps(out))
             return
@@ -179,8 +198,11 @@ class Handler(asyncio.Protocol):
                 return
             write(_chunk(lead + json.dumps(token(i)).encode() + tail))
         final = {"model": model, "created_at": created}
-        final.update({"message": {"role": "assistant", "content": ""}} if chat
-                     else {"response": ""})
+        final.update(
+            {"message": {"role": "assistant", "content": ""}}
+            if chat
+            else {"response": ""}
+        )
         final.update(stats)
         write(_chunk(_dumps(final) + b"\n") + b"0\r\n\r\n")
 
@@ -191,20 +213,34 @@ class Handler(asyncio.Protocol):
             for _ in range(n):
                 if not await self._pace(delay):
                     return
-            out = {"id": "chatcmpl-1", "object": "chat.completion", "created": now,
-                   "model": model, "system_fingerprint": "fp_ollama",
-                   "choices": [{"index": 0, "message": {"role": "assistant",
-                                                        "content": expected_text(n)},
-                                "finish_reason": "length"}],
-                   "usage": {"prompt_tokens": 12, "completion_tokens": n,
-                             "total_tokens": 12 + n}}
+            out = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": now,
+                "model": model,
+                "system_fingerprint": "fp_ollama",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": expected_text(n)},
+                        "finish_reason": "length",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": 12,
+                    "completion_tokens": n,
+                    "total_tokens": 12 + n,
+                },
+            }
             self._whole("200 OK", "application/json", _dumps(out))
             return
         self.transport.write(_head("200 OK", "text/event-stream", None))
-        lead = (f'data: {{"id":"chatcmpl-1","object":"chat.completion.chunk",'
-                f'"created":{now},"model":{json.dumps(model)},'
-                f'"system_fingerprint":"fp_ollama","choices":[{{"index":0,'
-                f'"delta":{{"role":"assistant","content":').encode()
+        lead = (
+            f'data: {{"id":"chatcmpl-1","object":"chat.completion.chunk",'
+            f'"created":{now},"model":{json.dumps(model)},'
+            f'"system_fingerprint":"fp_ollama","choices":[{{"index":0,'
+            f'"delta":{{"role":"assistant","content":'
+        ).encode()
         tail = b'},"finish_reason":null}]}\n\n'
         write = self.transport.write
         for i in range(n):
@@ -218,7 +254,9 @@ class Handler(asyncio.Protocol):
 async def serve(host: str, port: int) -> None:
     """Serve until cancelled."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(Handler, host, port, backlog=4096, reuse_address=True)
+    server = await loop.create_server(
+        Handler, host, port, backlog=4096, reuse_address=True
+    )
     async with server:
         await server.serve_forever()
 

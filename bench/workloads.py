@@ -22,13 +22,18 @@ def pct(values: list[float], q: float) -> float:
 def generate(tokens: int, delay: float = 0.0, stream: bool = True) -> dict:
     """An ``/api/generate`` body asking the fake upstream for ``tokens`` tokens."""
     options = {"num_predict": tokens, **({"bench_delay": delay} if delay else {})}
-    return {"model": "llama3.2", "prompt": "Why is the sky blue?", "stream": stream,
-            "options": options}
+    return {
+        "model": "llama3.2",
+        "prompt": "Why is the sky blue?",
+        "stream": stream,
+        "options": options,
+    }
 
 
-async def throughput(target: Proc, spec: Spec, clients: int, seconds: float,
-                     warm: float) -> dict:
-    """``clients`` keep-alive connections calling back to back; calls/s and CPU per call."""
+async def throughput(
+    target: Proc, spec: Spec, clients: int, seconds: float, warm: float
+) -> dict:
+    """``clients`` keep-alive connections calling back to back: calls/s, CPU a call."""
     reqs = itertools.cycle(spec.requests(f"127.0.0.1:{target.port}"))
     conns = [await Conn.open("127.0.0.1", target.port) for _ in range(clients)]
     window = {"start": float("inf"), "end": float("inf")}
@@ -57,10 +62,15 @@ async def throughput(target: Proc, spec: Spec, clients: int, seconds: float,
         conn.close()
     calls = sum(1 for t in done if window["start"] <= t <= end)
     elapsed = end - window["start"]
-    return {"calls": calls, "checked": len(done), "errors": len(errors),
-            "error_sample": errors[:3], "calls_per_s": calls / elapsed,
-            "tokens_per_s": calls * spec.tokens / elapsed,
-            "cpu_ms_per_call": 1000 * (cpu1 - cpu0) / max(calls, 1)}
+    return {
+        "calls": calls,
+        "checked": len(done),
+        "errors": len(errors),
+        "error_sample": errors[:3],
+        "calls_per_s": calls / elapsed,
+        "tokens_per_s": calls * spec.tokens / elapsed,
+        "cpu_ms_per_call": 1000 * (cpu1 - cpu0) / max(calls, 1),
+    }
 
 
 async def first_token(target: Proc, spec: Spec, calls: int) -> dict:
@@ -79,9 +89,15 @@ async def first_token(target: Proc, spec: Spec, calls: int) -> dict:
             ttft.append(1000 * (res.first - res.start))
             total.append(1000 * (res.end - res.start))
     conn.close()
-    return {"calls": len(ttft), "checked": len(ttft), "errors": len(errors),
-            "error_sample": errors[:3], "ttft_p50_ms": statistics.median(ttft),
-            "ttft_p90_ms": pct(ttft, 0.9), "total_p50_ms": statistics.median(total)}
+    return {
+        "calls": len(ttft),
+        "checked": len(ttft),
+        "errors": len(errors),
+        "error_sample": errors[:3],
+        "ttft_p50_ms": statistics.median(ttft),
+        "ttft_p90_ms": pct(ttft, 0.9),
+        "total_p50_ms": statistics.median(total),
+    }
 
 
 async def concurrent(target: Proc, spec: Spec, streams: int) -> dict:
@@ -95,7 +111,7 @@ async def concurrent(target: Proc, spec: Spec, streams: int) -> dict:
             peak["rss"] = max(peak["rss"], memory_mb(target.pids()))
             try:
                 await asyncio.wait_for(stop.wait(), 0.25)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def one() -> Result:
@@ -112,15 +128,25 @@ async def concurrent(target: Proc, spec: Spec, streams: int) -> dict:
     sampler = asyncio.create_task(sample())
     pids = target.pids()
     cpu0 = cpu_seconds(pids)
-    results = await asyncio.gather(*(one() for _ in range(streams)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(one() for _ in range(streams)), return_exceptions=True
+    )
     cpu1 = cpu_seconds(pids)
     stop.set()
     await sampler
     ok = [r for r in results if isinstance(r, Result)]
     errors = [repr(r) for r in results if not isinstance(r, Result)]
     firsts = [1000 * (r.first - r.start) for r in ok]
-    return {"calls": len(ok), "checked": len(ok), "errors": len(errors),
-            "error_sample": errors[:3], "streams": streams, "completed": len(ok),
-            "first_p50_ms": pct(firsts, 0.5), "first_p99_ms": pct(firsts, 0.99),
-            "peak_rss_mb": peak["rss"], "hwm_mb": memory_mb(target.pids(), "VmHWM"),
-            "cpu_ms_per_call": 1000 * (cpu1 - cpu0) / max(len(ok), 1)}
+    return {
+        "calls": len(ok),
+        "checked": len(ok),
+        "errors": len(errors),
+        "error_sample": errors[:3],
+        "streams": streams,
+        "completed": len(ok),
+        "first_p50_ms": pct(firsts, 0.5),
+        "first_p99_ms": pct(firsts, 0.99),
+        "peak_rss_mb": peak["rss"],
+        "hwm_mb": memory_mb(target.pids(), "VmHWM"),
+        "cpu_ms_per_call": 1000 * (cpu1 - cpu0) / max(len(ok), 1),
+    }

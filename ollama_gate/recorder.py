@@ -26,9 +26,9 @@ class Recorder:
 
     BATCH = 200
     # Gather finished calls this long before writing them in one batch: under gevent a
-    # database write holds the whole worker, so one write per call would delay the next
-    # request and every stream's chunks by a few milliseconds; batched, it happens rarely
-    # and costs one commit for many calls. ``flush()`` still writes at once.
+    # database write holds the whole worker, so one write per call would delay the
+    # next request and every stream's chunks by a few milliseconds; batched, it
+    # happens rarely and costs one commit for many calls. ``flush()`` writes at once.
     INTERVAL = 0.5
 
     def __init__(self, app: Flask):

@@ -34,9 +34,9 @@ def relay(resp: requests.Response, call: Call, finish: Callable[[Call], None]
     """Yield the upstream's chunks unchanged; close the upstream and finish the call at the end.
 
     ``iter_available`` yields chunks as soon as they are read (every chunk already
-    there in one piece), so nothing is held back. When the client goes away, the WSGI
-    server closes this generator (``GeneratorExit`` at the ``yield``) and the ``finally``
-    closes the upstream at once, which makes Ollama stop generating.
+    there in one piece), so nothing is held back. When the client goes away, the
+    WSGI server closes this generator (``GeneratorExit`` at the ``yield``) and the
+    ``finally`` closes the upstream at once, which makes Ollama stop generating.
     """
     keep = call.keep
     try:

@@ -148,7 +148,8 @@ class Upstream:
             raw = self.pool.urlopen(
                 method, self.base_path + path_qs, body=body, headers=headers,
                 redirect=False, assert_same_host=False, preload_content=False,
-                decode_content=False, retries=False, timeout=self.timeout, chunked=chunked,
+                decode_content=False, retries=False, timeout=self.timeout,
+                chunked=chunked,
             )
         except MaxRetryError as exc:
             raise _upstream_error(exc.reason or exc) from None
@@ -200,7 +201,7 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
         except OSError as exc:
             raise requests.exceptions.ChunkedEncodingError(exc) from None
         if not data:
-            raise requests.exceptions.ChunkedEncodingError("upstream closed the stream early")
+            raise requests.exceptions.ChunkedEncodingError("upstream closed the stream")
         buf = buf[pos:] + data if pos < len(buf) else data
         pos, pieces, last = 0, [], False
         while True:
@@ -210,7 +211,7 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
             try:
                 size = int(buf[pos:eol].split(b";", 1)[0], 16)
             except ValueError:
-                raise requests.exceptions.ChunkedEncodingError("bad chunk size") from None
+                raise requests.exceptions.ChunkedEncodingError("bad chunk") from None
             if size == 0:
                 last = True
                 break
@@ -229,7 +230,7 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
 
 
 def _skip_trailers(fp, rest: bytes) -> None:
-    """Read the rest of the trailer section (after the last chunk) up to its empty line."""
+    """Read the rest of the trailer section (after the last chunk), to its empty line."""
     while not (rest.startswith(b"\r\n") or b"\r\n\r\n" in rest):
         line = fp.readline(65537)
         if not line:

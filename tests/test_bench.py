@@ -1,0 +1,79 @@
+"""bench/: the quick run works end to end and checks every answer (no timings)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from client import BadAnswer, Result, Spec  # noqa: E402
+from upstream import expected_text  # noqa: E402
+
+
+def test_quick_run_checks_every_answer(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--quick",
+            "--no-history-off",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    seen = {(r["workload"], r["target"]) for r in results["runs"]}
+    for workload in ("stream64", "ttft", "whole", "sse64", "conc"):
+        assert {(workload, "direct"), (workload, "gateway")} <= seen
+    for run in results["runs"]:
+        assert run["errors"] == 0 and run["checked"] > 0, run
+    conc = [r for r in results["runs"] if r["workload"] == "conc"]
+    assert all(r["completed"] == r["streams"] for r in conc)
+    table = (tmp_path / "RESULTS.md").read_text()
+    assert "| streamed 64 tokens, 16 clients: throughput |" in table
+
+
+def _stream(n: int, final: dict) -> bytes:
+    lines = [json.dumps({"response": "x", "done": False}) for _ in range(n)]
+    return ("\n".join([*lines, json.dumps(final)]) + "\n").encode()
+
+
+GOOD = {"done": True, "eval_count": 3}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _stream(2, {**GOOD}),  # a token missing
+        _stream(3, {"done": False, "eval_count": 3}),  # no final done
+        _stream(3, {"done": True, "eval_count": 2}),  # wrong statistics
+        _stream(3, GOOD)[:-1],  # cut mid-line
+    ],
+)
+def test_client_rejects_wrong_streams(body):
+    spec = Spec("/api/generate", {}, 3, "ndjson")
+    spec.check(Result(0.0, status=200, body=_stream(3, GOOD)))  # the right one passes
+    with pytest.raises(BadAnswer):
+        spec.check(Result(0.0, status=200, body=body))
+
+
+def test_client_rejects_wrong_whole_answers_and_statuses():
+    spec = Spec("/api/generate", {}, 3, "whole")
+    good = {"response": expected_text(3), "done": True, "eval_count": 3}
+    spec.check(Result(0.0, status=200, body=json.dumps(good).encode()))
+    for bad in ({**good, "response": expected_text(2)}, {**good, "done": False}):
+        with pytest.raises(BadAnswer):
+            spec.check(Result(0.0, status=200, body=json.dumps(bad).encode()))
+    with pytest.raises(BadAnswer):
+        spec.check(Result(0.0, status=429, body=b'{"error": "rate limit"}'))
