@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, Response, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 # Scripts and styles only from the gateway's own static files: no inline code, no CDN.
 CSP = (
@@ -35,8 +35,18 @@ def is_safe_next(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc
 
 
+# The proxy's paths: API keys only, never an admin session (the two kinds never mix).
+API_PREFIXES = ("/api/", "/v1/")
+
+
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, ``Secure`` whenever the request is HTTPS."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        """No session for the key-authenticated API: it never uses one (hot path)."""
+        if request.path.startswith(API_PREFIXES):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         """``Secure`` if configured, or if this request arrived over HTTPS."""
