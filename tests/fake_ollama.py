@@ -1268,6 +1268,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # a real server's backlog: with the default 5, a burst of parallel streams loses
+    # SYNs while the accept thread waits for the GIL, and connects time out
+    request_queue_size = 512
 
     def handle_error(self, request, client_address):  # quieter than default
         exc = sys.exc_info()[1]
