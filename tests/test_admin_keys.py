@@ -248,3 +248,37 @@ def test_admins_page_add_and_remove(app, admin):
     post(admin, f"/admin/admins/{ids['helper']}/delete", {}, "/admin/admins")
     assert helper.get("/admin/users").status_code == 302  # their session has ended
     assert [a for a, _ in actions(app)].count("admin_deleted") == 1
+
+
+@pytest.mark.needs_postgres
+def test_token_manager_on_postgresql(postgres_url, fake_server, fake):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "s",
+            "BACKENDS": [fake_server.url],
+            "SQLALCHEMY_DATABASE_URI": postgres_url,
+            "KEY_CACHE_SECONDS": 0.0,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    try:
+        make_admin(app)
+        client = app.test_client()
+        assert login(client).status_code == 302
+        uid = create_user(client, "pg-user")
+        plain, key_id = create_key(client, uid, name="pg")
+        assert api(client, plain) == 200
+        post(client, f"/admin/keys/{key_id}/revoke", {}, f"/admin/users/{uid}")
+        assert api(client, plain) == 403
+        with app.app_context():  # deleting an admin keeps their audit entries
+            db.session.delete(db.session.execute(db.select(Admin)).scalar_one())
+            db.session.commit()
+            rows = db.session.execute(db.select(AuditLog)).scalars().all()
+            assert {r.action for r in rows} >= {"login", "key_created", "key_revoked"}
+            assert all(r.admin_id is None and r.admin_name == "root" for r in rows)
+    finally:
+        app.extensions["ollama_gate"].recorder.flush()
+        with app.app_context():
+            db.engine.dispose()
