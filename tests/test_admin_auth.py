@@ -255,3 +255,56 @@ def test_deleted_admin_loses_session(admin_app, client, runner):
     assert runner.invoke(args=["admins", "delete", "second", "--yes"]).exit_code == 0
     assert client.get("/admin/users").status_code == 302
     assert csrf_token(client)  # the login page still renders for the stale session
+
+
+def _app_with(tmp_path, fake_server, **settings):
+    """A fresh app with extra settings, and the admin ``root``."""
+    from ollama_gate import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "s",
+            "BACKENDS": [fake_server.url],
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}",
+            **settings,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    make_admin(app)
+    return app
+
+
+def test_trusted_proxy_gives_client_address_and_https(tmp_path, fake_server):
+    app = _app_with(
+        tmp_path, fake_server, TRUSTED_PROXIES=1, LOGIN_RATE_LIMIT="1/minute"
+    )
+    one = {"X-Forwarded-For": "203.0.113.9"}
+    client = app.test_client()
+    assert login(client, password="wrong wrong wrong", headers=one).status_code == 401
+    assert login(client, headers=one).status_code == 429  # that address is locked
+    two = {
+        "X-Forwarded-For": "203.0.113.10",
+        "X-Forwarded-Proto": "https",
+        "Referer": "https://localhost/admin/login",
+    }
+    resp = login(client, headers=two)
+    assert resp.status_code == 302 and "Secure" in resp.headers["Set-Cookie"]
+    assert [(a, addr) for a, _, _, addr in audit(app)] == [
+        ("login_failed", "203.0.113.9"),
+        ("login", "203.0.113.10"),
+    ]
+
+
+def test_forwarded_headers_ignored_without_trusted_proxies(tmp_path, fake_server):
+    app = _app_with(tmp_path, fake_server, LOGIN_RATE_LIMIT="1/minute")
+    client = app.test_client()
+    login(
+        client,
+        password="wrong wrong wrong",
+        headers={"X-Forwarded-For": "198.51.100.1"},
+    )
+    spoofed = login(client, headers={"X-Forwarded-For": "198.51.100.2"})
+    assert spoofed.status_code == 429  # a forged header does not escape the lockout
+    assert audit(app)[0][3] == "127.0.0.1"

@@ -65,6 +65,7 @@ def test_empty_states_say_what_to_do(admin):
     uid = create_user(admin, "alice")
     page = admin.get(f"/admin/users/{uid}").get_data(as_text=True)
     assert "alice has no keys yet" in page and "Create key" in page
+    assert 'href="/history?user=alice"' in page  # the history pages, filtered
     page = admin.get("/admin/audit?action=key_revoked").get_data(as_text=True)
     assert "Nothing recorded yet" in page
 
