@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-WIDTH, HEIGHT = 720, 200
+WIDTH, HEIGHT = 960, 200  # time charts span the page
+BAR_WIDTH = 480  # per-model/user/key charts sit two to a row
 LEFT, BOTTOM, TOP = 56, 24, 8
 
 
@@ -24,6 +25,7 @@ class Chart:
     xlabels: list[dict] = field(default_factory=list)
     legend: list[tuple[str, str]] = field(default_factory=list)
     empty: bool = False
+    wide: bool = False  # spans the whole row of the chart grid
 
 
 def nice_max(value: float) -> float:
@@ -49,7 +51,8 @@ def stacked_bars(
         chart.empty = True
         return chart
     top = nice_max(max(totals))
-    plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
+    chart.wide = True
+    plot_w, plot_h = WIDTH - LEFT - 36, HEIGHT - BOTTOM - TOP  # room for the last label
     slot = plot_w / len(labels)
     for i, label in enumerate(labels):
         y = TOP + plot_h
@@ -83,12 +86,12 @@ def stacked_bars(
 def hbars(title: str, items: list[tuple[str, float]], cls: str = "calls") -> Chart:
     """Horizontal bars, one per named item (per model, user or key)."""
     row = 22
-    chart = Chart(title, height=max(len(items), 1) * row + 8)
+    chart = Chart(title, width=BAR_WIDTH, height=max(len(items), 1) * row + 8)
     if not items or not any(v for _, v in items):
         chart.empty = True
         return chart
     top = max(v for _, v in items)
-    label_w, plot_w = 220, WIDTH - 220 - 90
+    label_w, plot_w = 160, BAR_WIDTH - 160 - 60
     for i, (name, value) in enumerate(items):
         w = plot_w * value / top if top else 0
         chart.rects.append(
@@ -99,7 +102,7 @@ def hbars(title: str, items: list[tuple[str, float]], cls: str = "calls") -> Cha
                 "h": row - 6,
                 "cls": cls,
                 "title": f"{name}: {fmt(value)}",
-                "label": name if len(name) <= 32 else name[:31] + "…",
+                "label": name if len(name) <= 24 else name[:23] + "…",
                 "value": fmt(value),
                 "vx": round(label_w + w + 6, 2),
             }
