@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, Text
@@ -14,6 +16,26 @@ from ..extensions import db
 from ..models import utcnow
 
 MIN_PASSWORD_LENGTH = 10
+T = TypeVar("T")
+
+
+def off_loop(fn: Callable[..., T], *args) -> T:
+    """Run a CPU-heavy call (scrypt: ~0.1 s) in a real thread under gevent.
+
+    hashlib's scrypt releases the GIL, so the worker's streams keep flowing meanwhile;
+    run inline, every stream of the worker would stall for the whole hash.
+    """
+    try:
+        from gevent import monkey
+    except ImportError:
+        return fn(*args)
+    if not monkey.is_module_patched("threading"):
+        return fn(*args)
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(fn, args)
+
+
 # checked when the name is unknown: a wrong name costs as long as a wrong password
 _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
 
@@ -39,12 +61,12 @@ class Admin(UserMixin, db.Model):
     def set_password(self, password: str) -> None:
         """Hash and store ``password`` (werkzeug's scrypt) and end existing sessions."""
         check_password_strength(password)
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = off_loop(generate_password_hash, password)
         self.session_token = new_session_token()
 
     def check_password(self, password: str) -> bool:
         """True if ``password`` is this admin's password."""
-        return check_password_hash(self.password_hash, password)
+        return off_loop(check_password_hash, self.password_hash, password)
 
     def get_id(self) -> str:
         """The id kept in the session: row id plus the current session token."""
@@ -61,7 +83,7 @@ def check_password_strength(password: str) -> None:
 
 def burn_password_check(password: str) -> None:
     """Spend the time of a real check, for logins with an unknown name."""
-    check_password_hash(_DUMMY_HASH, password)
+    off_loop(check_password_hash, _DUMMY_HASH, password)
 
 
 def admin_from_session_id(session_id: str) -> Admin | None:
