@@ -120,3 +120,12 @@ def test_disconnect_leaves_a_partial_record(gateway, fake):
         "a long story"
     )
     assert rec.done_reason is None and rec.completion_tokens == 0
+    # the same record, by the key holder through the API and by the admin on the CLI
+    mine = requests.get(
+        gateway.url + "/gate/api/history", headers={"X-API-Key": key}, timeout=10
+    ).json()["data"]
+    assert [(m["id"], m["disconnected"], m["prompt"]) for m in mine] == [
+        (rec.id, True, "a long story")
+    ]
+    exported = gateway.cli("history", "export", "--user", user).stdout.splitlines()
+    assert [json.loads(line)["answer_text"] for line in exported] == [rec.answer_text]
