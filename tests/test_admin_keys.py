@@ -283,3 +283,21 @@ def test_token_manager_on_postgresql(postgres_url, fake_server, fake):
         app.extensions["ollama_gate"].recorder.flush()
         with app.app_context():
             db.engine.dispose()
+
+
+def test_users_search_and_pages(app, admin, monkeypatch):
+    from ollama_gate.admin import users as users_views
+
+    monkeypatch.setattr(users_views, "PAGE_SIZE", 2)
+    for name in ("ann", "bea", "cal", "Dana_x"):
+        create_user(admin, name)
+    first = admin.get("/admin/users").get_data(as_text=True)
+    shown = re.findall(r"<strong>([^<]+)</strong></a>", first)
+    assert shown == ["ann", "bea"]
+    assert "Page 1 of 2" in first and "page=2" in first
+    second = admin.get("/admin/users?page=2").get_data(as_text=True)
+    assert re.findall(r"<strong>([^<]+)</strong></a>", second) == ["cal", "Dana_x"]
+    found = admin.get("/admin/users?q=dANA_").get_data(as_text=True)
+    assert re.findall(r"<strong>([^<]+)</strong></a>", found) == ["Dana_x"]
+    wildcard = admin.get("/admin/users?q=%25").get_data(as_text=True)  # % is literal
+    assert "No user matches" in wildcard

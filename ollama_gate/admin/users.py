@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import login_required
 from sqlalchemy.orm import selectinload
 
@@ -11,6 +19,8 @@ from ..models import User, utcnow
 from . import bp
 from .audit import record
 from .forms import ConfirmForm, KeyForm, UserForm
+
+PAGE_SIZE = 100
 
 
 def get_user_or_404(user_id: int) -> User:
@@ -48,13 +58,16 @@ def users():
             db.session.commit()
             flash(f"User {name} created. Now create a key for them.", "success")
             return redirect(url_for("admin.user", user_id=user.id))
-    rows = (
-        db.session.execute(
-            db.select(User).options(selectinload(User.keys)).order_by(User.name)
-        )
-        .scalars()
-        .all()
+    search = request.args.get("q", "").strip()[:120]
+    query = (
+        db.select(User)
+        .options(selectinload(User.keys))
+        .order_by(db.func.lower(User.name), User.name)
     )
+    if search:
+        query = query.where(User.name.icontains(search, autoescape=True))
+    page = db.paginate(query, per_page=PAGE_SIZE, error_out=False)
+    rows = page.items
     now = utcnow()
     summaries = [
         {
@@ -68,7 +81,9 @@ def users():
         for u in rows
     ]
     status = 400 if form.errors else 200
-    return render_template("admin/users.html", form=form, summaries=summaries), status
+    return render_template(
+        "admin/users.html", form=form, summaries=summaries, page=page, search=search
+    ), status
 
 
 @bp.get("/users/<int:user_id>")
