@@ -99,16 +99,21 @@ def test_hand_out_and_withdraw_a_key_in_the_browser(gateway, fake, browser):
     row = page.locator("tbody tr", has_text=key[:11])
     assert row.locator(".badge").inner_text() == "active"
     shot(page, "05-user-with-key")
+    row.locator("text=Details").click()
+    assert "within 0 seconds" in page.locator(".panel").first.inner_text()
+    shot(page, "06-key-page")
+    page.go_back()
+    row = page.locator("tbody tr", has_text=key[:11])
 
     row.locator("text=Revoke…").click()
     assert "cannot be undone" in page.locator(".danger-box").inner_text()
-    shot(page, "06-revoke-confirm")
+    shot(page, "07-revoke-confirm")
     page.click("button.danger")
     page.wait_for_url("**/admin/users/*")
     assert "revoked" in page.locator(".flash.success").inner_text()
     row = page.locator("tbody tr", has_text=key[:11])
     assert row.locator(".badge").inner_text() == "revoked"
-    shot(page, "07-key-revoked")
+    shot(page, "08-key-revoked")
     assert api_status(gateway, key) == 403
     assert api_status(gateway, key[:-1] + ("A" if key[-1] != "A" else "B")) == 401
 
@@ -122,7 +127,7 @@ def test_hand_out_and_withdraw_a_key_in_the_browser(gateway, fake, browser):
         "Failed login",
     ):
         assert entry in audit
-    shot(page, "08-audit")
+    shot(page, "09-audit")
 
     phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone.context.add_cookies(page.context.cookies())
@@ -130,7 +135,7 @@ def test_hand_out_and_withdraw_a_key_in_the_browser(gateway, fake, browser):
     assert phone.evaluate(
         "document.documentElement.scrollWidth <= window.innerWidth + 1"
     )
-    shot(phone, "09-users-phone")
+    shot(phone, "10-users-phone")
 
     page.click("text=Log out")
     page.wait_for_url("**/admin/login")
