@@ -67,7 +67,32 @@ class StreamedBody:
 
 
 class _Connection(urllib3.connection.HTTPConnection):
-    """urllib3's connection, with a liveness check that costs one system call."""
+    """urllib3's connection: one write per request and a one-syscall liveness check."""
+
+    _hold = False  # keep the next write (the head) to send it with the body
+    _held: bytes | None = None
+
+    def request(self, method: str, url: str, body=None, headers=None,  # noqa: ANN001
+                **kwargs) -> None:
+        """Send a request; a bytes body leaves in the same write as the head."""
+        # http.client writes the head and the body separately: two system calls, and
+        # the upstream may wake for a head it cannot act on yet
+        self._hold = isinstance(body, bytes) and bool(body) and not kwargs.get("chunked")
+        try:
+            super().request(method, url, body=body, headers=headers, **kwargs)
+            if self._held is not None:
+                super().send(self._held)
+        finally:
+            self._hold, self._held = False, None
+
+    def send(self, data) -> None:  # noqa: ANN001 (http.client's signature)
+        """Write ``data``, joined to a held head if there is one."""
+        if self._hold:
+            self._hold, self._held = False, data
+            return
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        super().send(data)
 
     @property
     def is_connected(self) -> bool:
