@@ -104,7 +104,17 @@ def test_detail_own_and_not_others(client, calls):
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=500", "limit=x", "status=maybe", "since=tomorrow"]
+    "query",
+    [
+        "limit=0",
+        "limit=500",
+        "limit=x",
+        "status=maybe",
+        "since=tomorrow",
+        "before=%00",
+        "before=../x",
+        "q=%00",
+    ],
 )
 def test_bad_parameters_are_json_400(client, calls, query):
     resp = client.get(f"/gate/api/history?{query}", headers=auth(calls["alice"]))
@@ -125,3 +135,28 @@ def test_needs_a_usable_key(app, client, calls):
         == 405
     )
     assert client.post("/gate/api/history").get_json()["error"]
+
+
+@pytest.mark.needs_postgres
+def test_odd_ids_are_404_on_postgresql(postgres_url, fake):
+    from ollama_gate import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": postgres_url,
+            "BACKENDS": [fake.url],
+            "KEY_CACHE_SECONDS": 0.0,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    key = add_key(app)
+    client = app.test_client()
+    for path in ("/gate/api/history/%00", "/gate/api/history/" + "A" * 40):
+        resp = client.get(path, headers=auth(key))
+        assert resp.status_code == 404 and resp.get_json()["error"]
+    resp = client.get("/gate/api/history?before=%00&q=x", headers=auth(key))
+    assert resp.status_code == 400
+    with app.app_context():
+        db.engine.dispose()

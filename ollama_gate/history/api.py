@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ..errors import ApiError
 from ..extensions import db
 from ..keys import AuthError, Identity, authenticate
-from .models import Request
+from .models import Request, valid_id
 from .query import Filters
 
 bp = Blueprint("history_api", __name__, url_prefix="/gate/api/history")
@@ -73,6 +73,8 @@ def own_list():
     query = filters.apply(select(Request).where(Request.user_id == identity.user_id))
     before = request.args.get("before")
     if before:
+        if not valid_id(before):
+            raise ApiError(400, "before must be a record id")
         query = query.where(Request.id < before)
     # ids are ULIDs made from the start time: id order is time order, a stable cursor
     rows = (
@@ -96,7 +98,7 @@ def own_list():
 def own_detail(record_id: str):
     """One of the caller's own calls in full; 404 for any other (even if it exists)."""
     identity = _identity()
-    row = db.session.get(Request, record_id)
+    row = db.session.get(Request, record_id) if valid_id(record_id) else None
     if row is None or row.user_id != identity.user_id:
         raise ApiError(404, "no such history record")
     data = row.to_dict()

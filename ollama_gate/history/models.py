@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..extensions import db
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,26}$")  # ours are ULIDs; imports may bring others
 EPOCH = datetime(1970, 1, 1)
 
 
@@ -30,6 +32,11 @@ def new_id(when: datetime | None = None) -> str:
         ms = int(when.timestamp() * 1000)
     value = (ms & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
     return "".join(CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def valid_id(value: str | None) -> bool:
+    """True if ``value`` can be a record id (so it is safe to look up anywhere)."""
+    return bool(value) and ID_RE.match(value) is not None
 
 
 class Request(db.Model):

@@ -28,9 +28,8 @@ log = logging.getLogger("ollama_gate.history")
 
 MODES = ("full", "metadata", "off")
 MAX_TEXT = 1_000_000  # characters kept of any one string of a request
-WRITE_ATTEMPTS = (
-    3  # a batch is retried on a locked (SQLite) or dropped database connection
-)
+# a batch is retried on a locked (SQLite) or dropped database connection
+WRITE_ATTEMPTS = 3
 PURGE_EVERY = 3600.0  # seconds between automatic retention purges in one process
 # Request fields that carry no prompt text: the only ones kept in metadata mode.
 META_KEYS = frozenset(

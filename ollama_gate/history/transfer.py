@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -14,10 +13,9 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, select
 
 from ..extensions import db
 from ..models import ApiKey, User
-from .models import Request
+from .models import Request, valid_id
 
 COLUMNS = [c.key for c in Request.__table__.columns]
-ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,26}$")
 # CSV cells starting like a formula are prefixed with a quote so spreadsheets do not
 # run them; the import strips exactly one leading quote, so the round trip is exact.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
@@ -165,7 +163,7 @@ def import_records(records: Iterable[dict[str, Any]]) -> tuple[int, int]:
         batch.clear()
 
     for number, rec in enumerate(records, start=1):
-        if not isinstance(rec.get("id"), str) or not ID_RE.match(rec["id"]):
+        if not isinstance(rec.get("id"), str) or not valid_id(rec["id"]):
             raise ValueError(f"record {number}: missing or malformed id")
         if not isinstance(rec.get("started_at"), datetime):
             raise ValueError(f"record {number}: missing started_at")

@@ -13,7 +13,7 @@ from ..admin.security import add_security_headers
 from ..extensions import db
 from . import bp
 from .conversation import conversation
-from .models import Request
+from .models import Request, valid_id
 from .query import Filters, newest_first
 from .transfer import csv_lines, jsonl_lines
 
@@ -87,7 +87,7 @@ def _choices() -> dict[str, list[str]]:
 @login_required
 def detail(record_id: str):
     """One call: who and when, the conversation, the raw request and statistics."""
-    row = db.session.get(Request, record_id)
+    row = db.session.get(Request, record_id) if valid_id(record_id) else None
     if row is None:
         abort(404)
     return render_template(
