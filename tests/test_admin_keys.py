@@ -301,3 +301,18 @@ def test_users_search_and_pages(app, admin, monkeypatch):
     assert re.findall(r"<strong>([^<]+)</strong></a>", found) == ["Dana_x"]
     wildcard = admin.get("/admin/users?q=%25").get_data(as_text=True)  # % is literal
     assert "No user matches" in wildcard
+
+
+def test_history_mode_per_key_from_the_key_pages(app, admin, fake):
+    uid = create_user(admin, "hana")
+    plain, key_id = create_key(admin, uid, name="private", history_mode="metadata")
+    with app.app_context():
+        assert db.session.get(ApiKey, key_id).history_mode == "metadata"
+    page = f"/admin/keys/{key_id}"
+    assert '<option selected value="metadata">' in admin.get(page).get_data(as_text=True)
+    assert post(admin, page, {"name": "private", "history_mode": ""}, page).status_code == 302
+    with app.app_context():
+        assert db.session.get(ApiKey, key_id).history_mode is None
+    bad = post(admin, page, {"name": "private", "history_mode": "everything"}, page)
+    assert bad.status_code == 400
+    assert ("key_updated", plain[:11]) in actions(app)

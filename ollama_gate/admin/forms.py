@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms import (
+    DateField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
     EqualTo,
@@ -70,6 +78,16 @@ class KeyForm(LimitFields, FlaskForm):
         render_kw={"placeholder": "what uses it, e.g. obsidian"},
     )
     expires = DateField("Expires (UTC, end of day)", validators=[Optional()])
+    history_mode = SelectField(
+        "History",
+        choices=[
+            SelectChoice("", "global default (OLLAMA_GATE_HISTORY_MODE)"),
+            SelectChoice("full", "full: prompts, answers and metadata"),
+            SelectChoice("metadata", "metadata only: no prompt or answer text"),
+            SelectChoice("off", "off: nothing recorded"),
+        ],
+        default="",
+    )
     submit = SubmitField("Create key")
 
     def validate_expires(self, field: DateField) -> None:

@@ -37,6 +37,10 @@ def apply_key_form(form: KeyForm, key: ApiKey) -> list[str]:
     if expires != key.expires_at:
         changes.append(f"expires={expires:%Y-%m-%d}" if expires else "expires=never")
         key.expires_at = expires
+    history_mode = form.history_mode.data or None
+    if history_mode != key.history_mode:
+        changes.append(f"history_mode={history_mode or 'default'}")
+        key.history_mode = history_mode
     changes += apply_limit_form(form, key)  # rate limit, quotas, models, scopes, cap
     return changes
 
@@ -90,6 +94,7 @@ def key(key_id: int):
     if not form.is_submitted():
         form.name.data = row.name
         form.expires.data = row.expires_at.date() if row.expires_at else None
+        form.history_mode.data = row.history_mode or ""
         fill_limit_fields(form, row)
     status = 400 if form.errors else 200
     return render_template(
