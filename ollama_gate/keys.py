@@ -42,8 +42,14 @@ def hash_key(key: str) -> str:
 
 
 def visible_prefix(key: str) -> str:
-    """The part of a key that may be shown and stored in clear."""
-    return key[:VISIBLE_CHARS] if key.startswith(KEY_PREFIX) else key[:8]
+    """The part of a key that may be shown and stored in clear.
+
+    Imported keys of other formats show at most a quarter of their length (and never more
+    than 8 characters), so a short key does not give half of itself away.
+    """
+    if key.startswith(KEY_PREFIX):
+        return key[:VISIBLE_CHARS]
+    return key[: min(8, len(key) // 4)]
 
 
 def create_key(

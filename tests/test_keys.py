@@ -20,7 +20,8 @@ def test_key_format_and_hash():
     assert key.startswith("og_") and len(key) == 3 + 43  # 32 random bytes, URL-safe
     assert hash_key(key) != key and len(hash_key(key)) == 64
     assert visible_prefix(key) == key[:11]
-    assert visible_prefix("plain-old-key-from-a-file") == "plain-ol"
+    assert visible_prefix("plain-old-key-from-a-file-of-keys") == "plain-ol"
+    assert visible_prefix("sixteen-char-key") == "sixt"  # a quarter of a short key
 
 
 def test_revocation_takes_effect_within_the_cache_window(app, client, fake, key):
