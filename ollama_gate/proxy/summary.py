@@ -41,6 +41,32 @@ def _objects(call: Call) -> list[dict[str, Any]]:
     return [obj for obj in objs if isinstance(obj, dict)]
 
 
+# The keys of a native stream's plain token lines (no thinking, tools or statistics).
+_GENERATE_TOKEN = frozenset({"model", "created_at", "response", "done"})
+_CHAT_TOKEN = frozenset({"model", "created_at", "message", "done"})
+_PLAIN_MESSAGE = frozenset({"role", "content"})
+_OPENAI_TOKEN = frozenset(
+    {"id", "object", "created", "model", "system_fingerprint", "choices"})
+_OPENAI_CHOICE = frozenset({"index", "delta", "finish_reason"})
+
+
+def _openai_token(obj: dict, text: list) -> bool:
+    """Take the text of a plain ``/v1`` chunk (one choice, content only); else False."""
+    choices = obj["choices"]
+    if not (isinstance(choices, list) and len(choices) == 1):
+        return False
+    choice = choices[0]
+    if not isinstance(choice, dict) or choice.keys() != _OPENAI_CHOICE \
+            or choice["finish_reason"] is not None:
+        return False
+    delta = choice["delta"]
+    if not isinstance(delta, dict) or not delta.keys() <= _PLAIN_MESSAGE \
+            or not isinstance(delta.get("content", ""), str):
+        return False
+    text.append(delta.get("content") or "")
+    return True
+
+
 def summarise(call: Call) -> dict[str, Any]:
     """Collect answer text, thinking, tool calls, finish reason and token counts."""
     text: list[str] = []
@@ -48,6 +74,20 @@ def summarise(call: Call) -> dict[str, Any]:
     tool_calls: list[Any] = []
     stats: dict[str, Any] = {}
     for obj in _objects(call):
+        keys = obj.keys()
+        # fast path for the bulk of a stream, plain token lines: a lookup, no dispatch
+        if keys == _GENERATE_TOKEN and obj["done"] is False:
+            if isinstance(obj["response"], str):
+                text.append(obj["response"])
+                continue
+        elif keys == _CHAT_TOKEN and obj["done"] is False:
+            message = obj["message"]
+            if isinstance(message, dict) and message.keys() == _PLAIN_MESSAGE:
+                if isinstance(message["content"], str):
+                    text.append(message["content"])
+                    continue
+        elif keys == _OPENAI_TOKEN and _openai_token(obj, text):
+            continue
         if "error" in obj and len(obj) <= 2:
             err = obj["error"]
             stats["error"] = err.get("message") if isinstance(err, dict) else str(err)
