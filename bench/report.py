@@ -198,6 +198,9 @@ def write_markdown(path: Path, meta: dict, summary: dict, work: list[dict]) -> N
         "CPU is the upstream's own for direct and the gateway's (master and worker) "
         "otherwise. Ratios and deltas are paired per round.",
         "",
+        "Where the time goes, and what the unmet targets would take: "
+        "[PROFILE.md](PROFILE.md).",
+        "",
         "## Targets (issue 6)",
         "",
         "| target | measured | goal | met |",

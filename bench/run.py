@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry; the exit status is 1 when an answer failed its check."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small run, in seconds")
-    parser.add_argument("--repeats", type=int, help="rounds (default 3, quick 1)")
+    parser.add_argument("--repeats", type=int, help="rounds (default 5, quick 1)")
     parser.add_argument(
         "--only", help="comma list of workloads (stream64,ttft,whole,...)"
     )
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "(default bench/, or a temporary folder with --quick)",
     )
     args = parser.parse_args(argv)
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (1 if args.quick else 5)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     out_dir = args.out or (
