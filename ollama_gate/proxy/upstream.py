@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from urllib3.exceptions import (
     NewConnectionError,
     ReadTimeoutError,
 )
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from ..errors import ApiError
 
@@ -77,7 +79,8 @@ class _Connection(urllib3.connection.HTTPConnection):
         """Send a request; a bytes body leaves in the same write as the head."""
         # http.client writes the head and the body separately: two system calls, and
         # the upstream may wake for a head it cannot act on yet
-        self._hold = isinstance(body, bytes) and bool(body) and not kwargs.get("chunked")
+        chunked = kwargs.get("chunked")
+        self._hold = isinstance(body, bytes) and bool(body) and not chunked
         try:
             super().request(method, url, body=body, headers=headers, **kwargs)
             if self._held is not None:
@@ -93,6 +96,35 @@ class _Connection(urllib3.connection.HTTPConnection):
         if self._held is not None:
             data, self._held = self._held + data, None
         super().send(data)
+
+    def _new_conn(self) -> socket.socket:
+        """Connect; an IP address is used as it is, without the resolver."""
+        # gevent's resolver runs getaddrinfo in a thread even for "127.0.0.1": 66 us a
+        # connection, which adds up when thousands of streams open at once
+        try:
+            family = ipaddress.ip_address(self._dns_host.strip("[]")).version
+        except ValueError:
+            return super()._new_conn()  # a name: urllib3 resolves it
+        if self.source_address:
+            return super()._new_conn()
+        sock = socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET,
+                             socket.SOCK_STREAM)
+        try:
+            for option in self.socket_options or ():
+                sock.setsockopt(*option)
+            if self.timeout is not _DEFAULT_TIMEOUT:
+                sock.settimeout(self.timeout)
+            sock.connect((self._dns_host.strip("[]"), self.port))
+        except TimeoutError as exc:
+            sock.close()
+            raise ConnectTimeoutError(
+                self, f"Connection to {self.host} timed out. "
+                f"(connect timeout={self.timeout})") from exc
+        except OSError as exc:
+            sock.close()
+            raise NewConnectionError(
+                self, f"Failed to establish a new connection: {exc}") from exc
+        return sock
 
     @property
     def is_connected(self) -> bool:
