@@ -259,3 +259,11 @@ def test_page_beyond_the_end_shows_the_last(app, admin):
     html = admin.get("/history/?page=99999999999999999999").get_data(as_text=True)
     assert "Page" not in html and "question 2" in html
     assert "question 0" in admin.get("/history/?page=7").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("page", ["%C2%B2", "%D9%A3", "-1", "%00", "1e3", "%EF%BC%91"])
+def test_odd_page_numbers_show_the_first_page(app, admin, page):
+    """Unicode digits pass str.isdigit() but not int(): the first page, never a 500."""
+    seed(app, 3)
+    resp = admin.get("/history/?page=" + page)
+    assert resp.status_code == 200 and "question 2" in resp.get_data(as_text=True)

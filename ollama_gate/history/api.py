@@ -67,7 +67,10 @@ def own_list():
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     raw_limit = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    # ASCII only: str.isdigit() also accepts "²", which int() refuses (a 500)
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not (
+        1 <= int(raw_limit) <= MAX_LIMIT
+    ):
         raise ApiError(400, f"limit must be a number from 1 to {MAX_LIMIT}")
     limit = int(raw_limit)
     query = filters.apply(select(Request).where(Request.user_id == identity.user_id))

@@ -45,7 +45,8 @@ def index():
     ).scalar_one()
     pages = max(1, -(-total // PER_PAGE))
     page = request.args.get("page", "1")
-    page = min(int(page), pages) if page.isdigit() and 0 < len(page) < 10 else 1
+    ok = page.isascii() and page.isdigit() and 0 < len(page) < 10  # not "²"
+    page = min(int(page), pages) if ok else 1
     page = max(page, 1)
     rows = (
         db.session.execute(
