@@ -19,6 +19,8 @@ class User(db.Model):
     """A person or an application that owns API keys."""
 
     __tablename__ = "users"
+    # never hand a deleted user's id to a new one (history and usage refer to ids)
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
@@ -32,6 +34,7 @@ class ApiKey(db.Model):
     """An API key; only its SHA-256 hash and a short visible prefix are stored."""
 
     __tablename__ = "api_keys"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused, as for users
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -114,6 +114,8 @@ def test_detail_own_and_not_others(client, calls):
         "before=%00",
         "before=../x",
         "q=%00",
+        "limit=%C2%B2",  # a Unicode digit: str.isdigit() says yes, int() says no
+        "limit=%D9%A3",
     ],
 )
 def test_bad_parameters_are_json_400(client, calls, query):
@@ -135,6 +137,25 @@ def test_needs_a_usable_key(app, client, calls):
         == 405
     )
     assert client.post("/gate/api/history").get_json()["error"]
+
+
+def test_deleted_users_history_is_not_inherited(app, client, runner, calls):
+    """SQLite reuses the highest free row id: a new user must not get old calls."""
+    result = runner.invoke(args=["users", "delete", "bob", "--yes"])
+    assert result.exit_code == 0, result.output
+    mallory = add_key(app, "mallory")
+    resp = client.get("/gate/api/history", headers=auth(mallory))
+    assert resp.status_code == 200 and resp.get_json()["data"] == []
+    with app.app_context():
+        from ollama_gate.history.models import Request
+
+        row = db.session.execute(
+            db.select(Request).where(Request.user_name == "bob")
+        ).scalar_one()  # the record itself stays, for the admin's history
+        record_id = row.id
+        assert row.user_id is None and row.key_id is None  # older databases reuse ids
+    stolen = client.get(f"/gate/api/history/{record_id}", headers=auth(mallory))
+    assert stolen.status_code == 404
 
 
 @pytest.mark.needs_postgres

@@ -8,10 +8,11 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, Index, String, Text, event, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
+from ..models import ApiKey, User
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,26}$")  # ours are ULIDs; imports may bring others
@@ -101,3 +102,28 @@ class Request(db.Model):
             value = getattr(self, col.key)
             out[col.key] = value.isoformat() if isinstance(value, datetime) else value
         return out
+
+
+@event.listens_for(User, "after_delete")
+def _detach_user(_mapper, connection, target: User) -> None:
+    """A deleted user's records keep their names but lose the row ids.
+
+    SQLite hands the highest free row id to the next user created (databases made
+    before ``sqlite_autoincrement``), who would otherwise read these calls through
+    ``/gate/api/history``.
+    """
+    table = Request.__table__
+    connection.execute(
+        update(table)
+        .where(table.c.user_id == target.id)
+        .values(user_id=None, key_id=None)
+    )
+
+
+@event.listens_for(ApiKey, "after_delete")
+def _detach_key(_mapper, connection, target: ApiKey) -> None:
+    """A deleted key's records lose its row id, which a new key may get again."""
+    table = Request.__table__
+    connection.execute(
+        update(table).where(table.c.key_id == target.id).values(key_id=None)
+    )
