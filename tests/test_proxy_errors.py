@@ -92,3 +92,45 @@ def test_odd_methods_and_paths_never_500(client, fake, key, method, path):
 
 def test_non_api_path_is_404(client):
     assert client.get("/nothing-here").status_code == 404
+
+
+def _history(app) -> list:
+    from ollama_gate.history.models import Request
+
+    app.extensions["ollama_gate"].recorder.flush()
+    with app.app_context():
+        return db.session.execute(db.select(Request.status, Request.endpoint)).all()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_failing_release_hook_loses_neither_answer_nor_record(app, client, fake, key,
+                                                              stream):
+    """A release hook that fails (limit storage gone) must not turn a 200 into a 500."""
+
+    def broken(call):
+        raise ConnectionError("limit storage unreachable")
+
+    app.extensions["ollama_gate"].release_hooks.insert(0, broken)
+    resp = client.post("/api/generate", headers={"Authorization": f"Bearer {key}"},
+                       json={"model": "llama3.2", "prompt": "hi", "stream": stream})
+    body = resp.get_data()
+    assert resp.status_code == 200 and b'"done":true' in body.replace(b" ", b"")
+    assert _history(app) == [(200, "/api/generate")]
+
+
+def test_one_odd_answer_does_not_cost_the_batch_its_statistics(app):
+    """summarise fails on an answer of odd types; the other calls keep their tokens."""
+    from ollama_gate.keys import Identity
+    from ollama_gate.proxy import summarise_calls
+    from ollama_gate.proxy.call import Call
+
+    ident = Identity(key_id=1, user_id=1, user_name="a", key_prefix="og_",
+                     key_name="", state="active", expires_at=None)
+    odd, good = (Call(identity=ident, method="POST", path=p, upstream_path=p,
+                      endpoint=p) for p in ("/v1/chat/completions", "/api/generate"))
+    odd.keep(b'{"choices": [1], "usage": {"prompt_tokens": "many"}}')
+    good.keep(b'{"response": "x", "done": true, "prompt_eval_count": 3,'
+              b' "eval_count": 4}\n')
+    summarise_calls([odd, good])
+    assert good.stats["total_tokens"] == 7
+    assert odd.stats.get("total_tokens", 0) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from flask import Flask, request
@@ -17,6 +18,8 @@ from .cors import Cors
 from .summary import summarise
 from .upstream import Upstream
 from .views import bp
+
+log = logging.getLogger("ollama_gate.proxy")
 
 
 class Gate:
@@ -49,14 +52,21 @@ class Gate:
             return
         call.finished = True
         for hook in self.release_hooks:
-            hook(call)
+            try:
+                hook(call)
+            except Exception:  # e.g. Redis gone: the answer and its record must survive
+                log.exception("release hook %r failed", hook)
         self.recorder.submit(call)
 
 
 def summarise_calls(calls: list[Call]) -> None:
     """Recorder hook: read each answer's text and statistics once, for the hooks after."""
     for call in calls:
-        summarise(call)
+        try:
+            summarise(call)
+        except Exception:  # an answer of odd shape: the rest of the batch still counts
+            log.warning("could not summarise the answer of %s", call.path,
+                        exc_info=True)
 
 
 def touch_keys(calls: list[Call]) -> None:
