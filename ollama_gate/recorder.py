@@ -104,3 +104,15 @@ class Recorder:
                     hook(batch)
                 except Exception:  # a failing hook must not stop the others or the worker
                     log.exception("recorder hook %r failed", hook)
+                    _rollback()  # its broken transaction would fail every hook after
+
+
+def _rollback() -> None:
+    """Roll the app's database session back after a failed hook, if it can be."""
+    from .extensions import db  # here: the recorder itself does not need a database
+
+    try:
+        db.session.rollback()
+    except Exception:  # the connection itself is gone: the next hook gets a new one
+        log.exception("rollback after a failed recorder hook failed")
+        db.session.remove()
