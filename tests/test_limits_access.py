@@ -139,6 +139,25 @@ def test_copy_and_create_check_every_model_they_name(app, client, fake):
     assert client.post("/api/create", json=create, headers=auth(key)).status_code == 403
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"\u017fource": "qwen2.5:7b", "destination": "llama3-x"},  # long s
+        {"source": "llama3.2", "de\u017ftination": "qwen-copy"},
+        {"SOURCE": "qwen2.5:7b", "destination": "llama3-x"},
+    ],
+)
+def test_copy_field_names_fold_as_go_folds_them(app, client, fake, body):
+    """Go's decoder reads "\u017fource" as "source": the allowlist must see it too."""
+    key = add_key(app, model_allowlist="llama3*", scopes="manage")
+    raw = json.dumps(body).encode()
+    resp = client.post(
+        "/api/copy", data=raw, headers={**auth(key), "Content-Type": "application/json"}
+    )
+    assert resp.status_code == 403
+    assert not fake.requests
+
+
 def _names(resp, field="models", name="name"):
     assert resp.status_code == 200, resp.get_data()
     return [entry[name] for entry in (resp.get_json()[field] or [])]

@@ -94,7 +94,8 @@ def named_models(call: Call) -> list[str]:
     if call.payload:
         fields = MODEL_FIELDS.get(_normal_path(call.path), DEFAULT_FIELDS)
         for key, value in call.payload.items():
-            if key.lower() in fields and isinstance(value, str) and value:
+            # casefold, not lower: Go's fold also maps "ſ" to "s" and "K" to "k"
+            if key.casefold() in fields and isinstance(value, str) and value:
                 names.append(value)
     return names
 
