@@ -373,7 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body and not is_blob_upload:
             try:
                 parsed = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # Go: max depth
                 parsed = None
         rec = RecordedRequest(
             method=self.command,
@@ -595,6 +595,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BadRequest(400, _go_json_error(self.body, e)) from None
         except UnicodeDecodeError:
             raise _BadRequest(400, "invalid character looking for beginning of value") from None
+        except RecursionError:  # Go's decoder refuses nesting past 10000 levels
+            raise _BadRequest(400, "exceeded max depth") from None
         if not isinstance(obj, dict):
             kind = {list: "array", str: "string", int: "number", float: "number", bool: "bool"}.get(type(obj), "value")
             if obj is None:

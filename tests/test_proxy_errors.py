@@ -134,3 +134,17 @@ def test_one_odd_answer_does_not_cost_the_batch_its_statistics(app):
     summarise_calls([odd, good])
     assert good.stats["total_tokens"] == 7
     assert odd.stats.get("total_tokens", 0) == 0
+
+
+DEEP = b'{"model": "llama3.2", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+@pytest.mark.xfail(strict=True, reason="views.read_body catches ValueError only; "
+                   "json.loads raises RecursionError on deep nesting (fix: catch both)")
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions", "/api/show"])
+def test_deeply_nested_json_is_not_a_500(app, client, fake, key, path):
+    """A body nested deeper than Python's JSON parser goes is the upstream's to judge."""
+    resp = client.post(path, data=DEEP, headers={"Authorization": f"Bearer {key}",
+                                                 "Content-Type": "application/json"})
+    assert resp.status_code < 500, resp.get_data()[:200]
+    assert [status for status, _ in _history(app)] == [resp.status_code]
