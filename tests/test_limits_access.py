@@ -242,6 +242,28 @@ def test_scope_check_survives_odd_paths(app, client, fake, path):
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        "/api/tags/../pull",
+        "/api/./pull",
+        "/api/tags/%2e%2e/pull",
+        "/v1/models/../../api/pull",
+        "/api/show/..",
+    ],
+)
+def test_dot_segments_never_reach_the_upstream(app, client, fake, path):
+    """A resolver upstream (nginx) would turn these into an endpoint never checked."""
+    resp = client.post(
+        path,
+        json={"model": "llama3.2"},
+        headers=auth(add_key(app)),
+        environ_overrides={"RAW_URI": path},
+    )
+    assert resp.status_code == 400 and "segments" in resp.get_data(as_text=True)
+    assert not fake.requests
+
+
+@pytest.mark.parametrize(
     ("method", "path"),
     [
         ("GET", "/api/tags"),

@@ -81,6 +81,11 @@ def _normal_path(path: str) -> str:
     return re.sub(r"/{2,}", "/", path).rstrip("/") or "/"
 
 
+def has_dot_segment(path: str) -> bool:
+    """True for a path with a ``.`` or ``..`` segment (after percent-decoding)."""
+    return any(segment in (".", "..") for segment in path.split("/"))
+
+
 def needs_manage(call: Call) -> bool:
     """True when the call changes the server's models (pull, push, create, ...)."""
     path = _normal_path(call.path)
@@ -103,6 +108,10 @@ def named_models(call: Call) -> list[str]:
 def check_access(call: Call) -> None:
     """Admission check: the key's scopes and model allowlist (403 when refused)."""
     identity = call.identity
+    if has_dot_segment(call.path):
+        # the raw path goes upstream as sent: a proxy or server there that resolves
+        # "/api/tags/../pull" would run an endpoint these checks never saw
+        raise ApiError(400, "the path must not contain '.' or '..' segments")
     if MANAGE not in identity.scopes and needs_manage(call):
         raise ApiError(
             403,
