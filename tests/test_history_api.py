@@ -116,6 +116,9 @@ def test_detail_own_and_not_others(client, calls):
         "q=%00",
         "limit=%C2%B2",  # a Unicode digit: str.isdigit() says yes, int() says no
         "limit=%D9%A3",
+        "status=%C2%B2%C2%B2%C2%B2",
+        "since=0001-01-01T00:00:00%2B01:00",
+        "until=9999-12-31T23:00:00-01:00",
     ],
 )
 def test_bad_parameters_are_json_400(client, calls, query):

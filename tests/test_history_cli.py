@@ -190,6 +190,17 @@ def test_purge_deletes_exactly_the_older_records(app, runner):
     assert runner.invoke(args=["history", "purge", "--before", "never"]).exit_code == 2
 
 
+@pytest.mark.parametrize(
+    "before", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-01:00", "", " "]
+)
+def test_purge_refuses_dates_out_of_range(app, runner, before):
+    """A date that overflows on conversion to UTC is a usage error, not a traceback."""
+    make_records(app)
+    out = runner.invoke(args=["history", "purge", "--before", before])
+    assert out.exit_code == 2 and "not a date" in out.output
+    assert len(all_records(app)) == 3
+
+
 def test_retention_purge_runs_from_the_recorder(tmp_path, fake):
     app = create_app(
         {

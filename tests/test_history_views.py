@@ -248,6 +248,7 @@ def test_pages_dashboard_and_import_on_postgresql(postgres_url, fake, tmp_path):
         "until=9999-12-31",
         "user=a%00b",
         "status=20",
+        "status=%C2%B2%C2%B2%C2%B2",  # Unicode digits: isdigit() yes, int() no
     ],
 )
 def test_extreme_filters_are_400_not_500(admin, query):

@@ -29,7 +29,7 @@ def purge(before: str) -> None:
     """Delete every record that started before a date."""
     try:
         cutoff = parse_time(before)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+01:00
         raise click.BadParameter(f"not a date: {before!r} (use YYYY-MM-DD)") from None
     deleted = purge_before(cutoff)
     click.echo(

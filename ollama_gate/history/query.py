@@ -53,7 +53,7 @@ class Filters:
         if any("\x00" in getattr(self, f.name) for f in fields(self)):
             raise ValueError("filters must not contain NUL characters")
         if self.status not in ("", "ok", "error") and not (
-            self.status.isdigit() and len(self.status) == 3
+            self.status.isascii() and self.status.isdigit() and len(self.status) == 3
         ):
             raise ValueError("status must be ok, error or an HTTP status code")
         for name in ("since", "until"):
