@@ -131,6 +131,8 @@ def test_key_page_changes_and_clears_limits(app, admin):
         ("rate_limit", "fast please"),
         ("calls_per_day", "-1"),
         ("max_concurrency", "two"),
+        ("tokens_per_month", "99999999999999999999999"),  # past INTEGER: a 500 before
+        ("calls_per_day", "2147483648"),
     ],
 )
 def test_bad_limits_are_refused_with_a_message(app, admin, field, value):

@@ -92,6 +92,8 @@ def test_create_without_options_follows_the_defaults(app, runner, alice):
         ("--tokens-per-month", "-5", "0 or more"),
         ("--scopes", "admin", "unknown scope 'admin'"),
         ("--max-concurrency", "1.5", "not a whole number"),
+        ("--calls-per-day", "99999999999999999999999", "at most 2147483647"),
+        ("--tokens-per-day", "2147483648", "at most 2147483647"),
     ],
 )
 def test_bad_values_are_refused_and_no_key_made(

@@ -16,6 +16,7 @@ from wtforms.validators import Length, NumberRange, Optional, ValidationError
 from ..keys import split_list
 from ..models import ApiKey
 from .access import MANAGE
+from .cli import MAX_COUNT
 from .rates import check_rate_limit_spec
 
 INT_COLUMNS = (
@@ -30,8 +31,8 @@ INT_COLUMNS = (
 def _count(label: str) -> IntegerField:
     return IntegerField(
         label,
-        validators=[Optional(), NumberRange(min=0)],
-        render_kw={"min": 0, "placeholder": "no limit"},
+        validators=[Optional(), NumberRange(min=0, max=MAX_COUNT)],
+        render_kw={"min": 0, "max": MAX_COUNT, "placeholder": "no limit"},
     )
 
 

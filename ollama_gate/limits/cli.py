@@ -16,6 +16,7 @@ from .access import SCOPES
 from .rates import check_rate_limit_spec
 
 CLEAR = object()  # an option given as "none": remove the key's own setting
+MAX_COUNT = 2**31 - 1  # the columns are INTEGER: PostgreSQL refuses more
 INT_COLUMNS = (
     "calls_per_day",
     "tokens_per_day",
@@ -42,6 +43,8 @@ class OptionalInt(click.ParamType):
             self.fail(f"{value!r} is not a whole number (or 'none')", param, ctx)
         if n < 0:
             self.fail("must be 0 or more", param, ctx)
+        if n > MAX_COUNT:
+            self.fail(f"must be at most {MAX_COUNT}", param, ctx)
         return n
 
 
