@@ -25,11 +25,22 @@ def parse_when(value: str | None) -> datetime | None:
         if len(value) == 10:
             return datetime.combine(datetime.fromisoformat(value).date(), time.max)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+01:00 in UTC
         raise click.BadParameter(f"not a date: {value!r} (use YYYY-MM-DD)") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
     return parsed
+
+
+def check_user_name(name: str) -> None:
+    """Refuse a user name the admin pages would refuse (empty, control characters)."""
+    from .admin.forms import NAME_RULE  # the one rule, shared with the users page
+
+    if len(name) > 120 or not NAME_RULE.regex.fullmatch(name):
+        raise click.BadParameter(
+            f"{name!r}: up to 120 letters, digits, single spaces and . @ + - _",
+            param_hint="NAME",
+        )
 
 
 def get_user(name: str) -> User:
@@ -85,6 +96,7 @@ def init_command() -> None:
 @click.argument("name")
 def users_create(name: str) -> None:
     """Create a user."""
+    check_user_name(name)
     if db.session.execute(db.select(User).where(User.name == name)).scalar_one_or_none():
         raise click.ClickException(f"user {name!r} already exists")
     db.session.add(User(name=name))

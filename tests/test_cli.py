@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ollama_gate.extensions import db
 from ollama_gate.keys import hash_key
 from ollama_gate.models import ApiKey, User
@@ -76,6 +78,25 @@ def test_cli_refuses_bad_input(app, runner):
     bad = runner.invoke(args=["keys", "create", "erin", "--expires", "soon"])
     assert bad.exit_code != 0 and "not a date" in bad.output
     assert "no key with prefix" in runner.invoke(args=["keys", "revoke", "og_zzzz"]).output
+
+
+@pytest.mark.parametrize(
+    "expires", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-01:00", "2026-02-30"]
+)
+def test_expiry_out_of_range_is_a_usage_error(app, runner, expires):
+    """An expiry that overflows on conversion to UTC is refused, not a traceback."""
+    runner.invoke(args=["users", "create", "erin"])
+    bad = runner.invoke(args=["keys", "create", "erin", "--expires", expires])
+    assert bad.exit_code == 2 and "not a date" in bad.output
+
+
+@pytest.mark.parametrize("name", ["", " ", "a\x00b", "bob\n", " bob", "a  b", "x" * 121])
+def test_users_create_refuses_odd_names(app, runner, name):
+    """The CLI takes the names the users page takes, and no others."""
+    result = runner.invoke(args=["users", "create", name])
+    assert result.exit_code == 2 and "letters, digits" in result.output
+    with app.app_context():
+        assert db.session.execute(db.select(User)).first() is None
 
 
 def test_ambiguous_prefix_is_refused(app, runner):
