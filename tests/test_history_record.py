@@ -395,8 +395,10 @@ def test_nul_characters_and_refused_rows_lose_nothing_on_postgresql(postgres_url
     post(client, "/api/generate", {"model": "llama3.2", "prompt": "nul \x00 here"}, key)
     post(client, "/api/generate", {"model": "llama3.2\x00", "prompt": "odd model"}, key)
     post(client, "/api/generate", {"model": "llama3.2", "prompt": "plain"}, key)
+    post(client, "/api/generate", {"model": "\udc80", "prompt": "lone \ud800"}, key)
     rows = records(app)
     assert sorted(r.prompt_text for r in rows) == [
+        "lone \ufffd",
         "nul \ufffd here",
         "odd model",
         "plain",
@@ -415,3 +417,27 @@ def test_one_refused_row_does_not_lose_its_batch(app):
         HistoryHook().write([good])
         HistoryHook().write([clash, other])
     assert sorted(r.user_name for r in records(app)) == ["a", "b"]
+
+
+# raw JSON texts: "\ud800" is a lone surrogate once parsed, which no database can
+# store as text (UnicodeEncodeError, not a database error: it lost the whole batch)
+ODD_BODIES = [
+    rb'{"model": "\ud800", "prompt": "lone surrogate model"}',
+    rb'{"model": "llama3.2", "prompt": "a \udfff b", "stream": false}',
+    rb'{"model": "llama3.2", "messages": [{"role": "user", "content": "\ud83d"}]}',
+    rb'{"model": "llama3.2", "prompt": "odd key", "\ud800": 1, "stream": false}',
+    rb'{"model": "llama3.2", "prompt": "stop", "options": {"stop": ["\ud800\u0000"]}}',
+]
+
+
+@pytest.mark.parametrize("raw", ODD_BODIES)
+def test_unstorable_text_loses_neither_its_record_nor_the_batch(app, client, key, raw):
+    headers = auth(key) | {"Content-Type": "application/json"}
+    for path, body in (("/api/generate", raw), ("/api/chat", raw)):
+        client.post(path, data=body, headers=headers).get_data()
+    post(client, "/api/generate", {"model": "llama3.2", "prompt": "plain"}, key)
+    rows = records(app)
+    assert len(rows) == 3 and rows[-1].prompt_text == "plain"
+    for row in rows:  # stored text is valid UTF-8: U+FFFD where a surrogate was
+        for value in (row.model, row.prompt_text, row.answer_text, row.error):
+            assert value is None or isinstance(value.encode("utf-8"), bytes)

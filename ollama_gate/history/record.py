@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, insert
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from ..extensions import db
 from ..models import utcnow
@@ -175,10 +175,22 @@ def record_values(call, mode: str) -> dict[str, Any]:
         answer=(answer or None) if full else None,
         stats={k: v for k, v in stats.items() if k not in ANSWER_KEYS} or None,
     )
-    for name, value in values.items():  # PostgreSQL text cannot hold NUL characters
-        if isinstance(value, str) and "\x00" in value:
-            values[name] = value.replace("\x00", "\ufffd")
+    for name, value in values.items():
+        if isinstance(value, str):
+            values[name] = storable(value)
     return values
+
+
+def storable(text: str) -> str:
+    """``text`` as every database can store it: NUL and lone surrogates as U+FFFD."""
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL characters
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # "\ud800" in the JSON: no driver can encode it
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def purge_before(cutoff: datetime) -> int:
@@ -226,7 +238,7 @@ class HistoryHook:
                     raise
                 log.warning("history write failed; retrying (%d)", attempt + 1)
                 time.sleep(0.5 * (attempt + 1))
-            except DBAPIError:
+            except Exception:  # DBAPIError, or a driver that cannot encode a value
                 db.session.rollback()
                 break
         # a row the database refuses must not take the rest of its batch with it
@@ -234,7 +246,7 @@ class HistoryHook:
             try:
                 db.session.execute(statement, [row])
                 db.session.commit()
-            except DBAPIError:
+            except Exception:
                 db.session.rollback()
                 log.exception("history record %s refused by the database", row["id"])
 
