@@ -70,7 +70,9 @@ def test_empty_states_say_what_to_do(admin):
     assert "Nothing recorded yet" in page
 
 
-@pytest.mark.parametrize("name", ["", "<script>x</script>", "a" * 121, "bad/name"])
+@pytest.mark.parametrize(
+    "name", ["", "<script>x</script>", "a" * 121, "bad/name", "bob\n", "a\x00"]
+)
 def test_bad_user_names_refused(admin, name):
     resp = post(admin, "/admin/users", {"name": name})
     assert resp.status_code == 400

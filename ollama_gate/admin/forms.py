@@ -28,7 +28,8 @@ from ..models import utcnow
 from .models import MIN_PASSWORD_LENGTH
 
 NAME_RULE = Regexp(
-    r"^[\w.@+-]+( [\w.@+-]+)*$", message="Letters, digits, spaces and . @ + - _ only."
+    # \Z, not $: "$" also matches before a final newline, so "bob\n" passed
+    r"^[\w.@+-]+( [\w.@+-]+)*\Z", message="Letters, digits, spaces and . @ + - _ only."
 )
 
 
