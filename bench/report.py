@@ -83,7 +83,7 @@ def summarise(runs: list[dict]) -> dict:
             figures["stream64_ratio"],
             "≥ 0.40 × direct",
             figures["stream64_ratio"] >= 0.40,
-            "{:.2f} ×",
+            "{:.3f} ×",
         ),
         (
             "added time to first token, 1 client (p50)",
@@ -97,7 +97,7 @@ def summarise(runs: list[dict]) -> dict:
             figures["whole_ratio"],
             "≥ 0.25 × direct",
             figures["whole_ratio"] >= 0.25,
-            "{:.2f} ×",
+            "{:.3f} ×",
         ),
         (
             "gateway CPU per 64-token streamed call",
@@ -139,7 +139,7 @@ def summarise(runs: list[dict]) -> dict:
             figures["history_on_vs_off"],
             "≥ 0.90",
             figures["history_on_vs_off"] >= 0.90,
-            "{:.2f} ×",
+            "{:.3f} ×",
         ),
     ]
     verdicts = [
