@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from admin_helpers import login, make_admin
@@ -268,3 +269,17 @@ def test_odd_page_numbers_show_the_first_page(app, admin, page):
     seed(app, 3)
     resp = admin.get("/history/?page=" + page)
     assert resp.status_code == 200 and "question 2" in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("endpoint", ["/api/chat", "/v1/chat/completions", "'<x>&"])
+def test_filter_by_endpoint_lists_and_links(app, admin, endpoint):
+    """``endpoint`` is also url_for's own argument: the links once made this a 500."""
+    seed(app, 60, endpoint=endpoint)
+    resp = admin.get("/history/", query_string={"endpoint": endpoint})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "question 0" in html
+    query = urlencode({"endpoint": endpoint}).replace("&", "&amp;")
+    assert f'href="/history/export.csv?{query}"' in html
+    assert f'href="/history/?{query}&amp;page=2"' in html
+    export = admin.get(f"/history/export.jsonl?{urlencode({'endpoint': endpoint})}")
+    assert export.status_code == 200 and export.get_data().count(b"\n") == 60

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Select, and_, func, or_
 
@@ -73,6 +74,12 @@ class Filters:
         return {
             f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)
         }
+
+    def query_string(self, **extra: Any) -> str:
+        """``?`` and these filters (plus ``extra``) for a link, or "" when none."""
+        # not url_for(..., **as_args()): the "endpoint" filter is url_for's own argument
+        args = {**self.as_args(), **{k: v for k, v in extra.items() if v is not None}}
+        return "?" + urlencode(args) if args else ""
 
     def apply(self, query: Select) -> Select:
         """Narrow ``query`` (a select over ``Request``) by these filters."""
