@@ -10,6 +10,7 @@ from . import bp
 from .audit import record
 from .forms import AdminForm, ConfirmForm
 from .models import Admin
+from .users import MAX_ID
 
 
 @bp.route("/admins", methods=["GET", "POST"])
@@ -40,7 +41,7 @@ def admins():
 @login_required
 def delete_admin(admin_id: int):
     """Ask, then remove another admin; their sessions end at once."""
-    admin = db.session.get(Admin, admin_id)
+    admin = db.session.get(Admin, admin_id) if admin_id <= MAX_ID else None
     if admin is None:
         abort(404)
     if admin.id == current_user.id:

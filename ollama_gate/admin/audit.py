@@ -74,7 +74,16 @@ def audit_log():
         query = query.where(AuditLog.action == action)
     else:
         action = ""
-    page = db.paginate(query, per_page=PAGE_SIZE, error_out=False)
+    page = db.paginate(query, page=page_arg(), per_page=PAGE_SIZE, error_out=False)
     return render_template(
         "admin/audit.html", page=page, action=action, actions=ACTIONS
     )
+
+
+MAX_PAGE = 1_000_000  # beyond any real list; a larger offset overflows the database
+
+
+def page_arg() -> int:
+    """The ``page`` query argument: 1 when missing or odd, at most ``MAX_PAGE``."""
+    page = request.args.get("page", 1, type=int)
+    return min(max(page, 1), MAX_PAGE)

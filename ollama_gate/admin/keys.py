@@ -12,12 +12,12 @@ from ..models import ApiKey, utcnow
 from . import bp
 from .audit import record
 from .forms import ConfirmForm, KeyForm, end_of_day
-from .users import forget_cached_keys, get_user_or_404
+from .users import MAX_ID, forget_cached_keys, get_user_or_404
 
 
 def get_key_or_404(key_id: int) -> ApiKey:
     """The key with ``key_id``, or a 404 page."""
-    key = db.session.get(ApiKey, key_id)
+    key = db.session.get(ApiKey, key_id) if key_id <= MAX_ID else None
     if key is None:
         abort(404)
     return key

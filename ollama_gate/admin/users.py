@@ -17,15 +17,16 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import User, utcnow
 from . import bp
-from .audit import record
+from .audit import page_arg, record
 from .forms import ConfirmForm, KeyForm, UserForm
 
 PAGE_SIZE = 100
+MAX_ID = 2**63 - 1  # larger ids in a URL overflow the database driver: 404, not 500
 
 
 def get_user_or_404(user_id: int) -> User:
     """The user with ``user_id``, or a 404 page."""
-    user = db.session.get(User, user_id)
+    user = db.session.get(User, user_id) if user_id <= MAX_ID else None
     if user is None:
         abort(404)
     return user
@@ -66,7 +67,7 @@ def users():
     )
     if search:
         query = query.where(User.name.icontains(search, autoescape=True))
-    page = db.paginate(query, per_page=PAGE_SIZE, error_out=False)
+    page = db.paginate(query, page=page_arg(), per_page=PAGE_SIZE, error_out=False)
     rows = page.items
     now = utcnow()
     summaries = [
