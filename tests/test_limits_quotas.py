@@ -265,3 +265,25 @@ def test_openai_client_does_not_resend_over_quota(gateway):
     assert "daily call quota" in info.value.message
     assert info.value.response.headers["x-should-retry"] == "false"
     assert requests.get(gateway.url + "/api/tags", headers=auth(key)).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/generate", "/v1/completions"])
+def test_database_down_while_seeding_quotas_is_503_and_frees_the_slot(
+    app, client, fake, path
+):
+    """The usage query failing (database locked or gone) is a 503, not a 500."""
+    from sqlalchemy.exc import OperationalError
+
+    def down(key_id, period):
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    key = add_key(app, calls_per_day=5, max_concurrency=1)
+    state = app.extensions["ollama_gate_limits"]
+    state.quotas.counters._load = down
+    body = {"model": "llama3.2", "prompt": "hi", "stream": False}
+    resp = client.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 503 and resp.headers["Retry-After"]
+    assert "error" in resp.get_json() and not fake.requests
+    with app.app_context():
+        key_id = db.session.execute(db.select(ApiKey.id)).scalar_one()
+    assert state.concurrency.slots.in_flight(key_id) == 0

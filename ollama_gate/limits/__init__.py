@@ -16,6 +16,7 @@ from typing import Any
 import redis
 from flask import Flask
 from limits.errors import StorageError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ApiError
 from ..extensions import limiter
@@ -56,7 +57,8 @@ class Limits:
             self.concurrency(call)
             self.rates(call)
             self.quotas(call)  # last: it counts the call
-        except (redis.RedisError, StorageError, OSError) as exc:
+        except (redis.RedisError, StorageError, OSError, SQLAlchemyError) as exc:
+            # SQLAlchemyError: the quota seed query (database locked or gone)
             log.error("limit storage failed: %s", exc)
             raise ApiError(
                 503,
