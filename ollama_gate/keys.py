@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from .extensions import db
 from .models import ApiKey, User, utcnow
 
@@ -23,7 +25,7 @@ VISIBLE_CHARS = 11  # "og_" plus 8 random characters: enough to tell keys apart 
 
 
 class AuthError(Exception):
-    """A key was refused: ``status`` is 401 (missing or unknown) or 403 (not usable)."""
+    """A refused key: 401 (missing or unknown), 403 (unusable), 503 (no database)."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -133,11 +135,16 @@ class KeyCache:
         hit = self._entries.get(key_hash)
         if hit is not None and hit[0] > now:
             return hit[1]
-        row = db.session.execute(
-            db.select(ApiKey).where(ApiKey.key_hash == key_hash)
-        ).scalar_one_or_none()
-        identity = Identity.from_key(row) if row is not None else None
-        db.session.remove()  # release the connection now; the stream may last minutes
+        try:
+            row = db.session.execute(
+                db.select(ApiKey).where(ApiKey.key_hash == key_hash)
+            ).scalar_one_or_none()
+            identity = Identity.from_key(row) if row is not None else None
+        except SQLAlchemyError:  # database locked or gone: the client may retry
+            message = "the gateway's key store is unavailable; try again"
+            raise AuthError(503, message) from None
+        finally:
+            db.session.remove()  # release the connection now; the stream may last long
         if self.ttl > 0:
             with self._lock:
                 if len(self._entries) >= self.MAX_ENTRIES:

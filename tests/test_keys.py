@@ -69,3 +69,17 @@ def test_keys_on_postgresql(postgres_url, fake):
     with app.app_context():
         assert db.session.execute(db.select(ApiKey)).scalar_one().last_used_at is not None
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [("/api/tags", str), ("/v1/models", dict), ("/gate/api/history", str)],
+)
+def test_key_store_unavailable_is_503_not_500(app, client, fake, key, path, shape):
+    """A key lookup that cannot reach its table is the gateway's 503 in each shape."""
+    with app.app_context():
+        ApiKey.__table__.drop(db.engine)  # the database lost its keys table
+    resp = client.get(path, headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 503
+    assert isinstance(resp.get_json()["error"], shape)
+    assert not fake.requests
