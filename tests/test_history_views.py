@@ -283,3 +283,24 @@ def test_filter_by_endpoint_lists_and_links(app, admin, endpoint):
     assert f'href="/history/?{query}&amp;page=2"' in html
     export = admin.get(f"/history/export.jsonl?{urlencode({'endpoint': endpoint})}")
     assert export.status_code == 200 and export.get_data().count(b"\n") == 60
+
+
+@pytest.mark.parametrize("mode", ["full", "metadata"])
+def test_lone_surrogates_in_a_request_render_and_export(app, admin, client, mode):
+    """"\\ud800" in a request's JSON: the detail page and exports still work."""
+    key = add_key(app, history_mode=mode)
+    raw = (
+        rb'{"model": "llama3.2", "stream": false, "\ud800": "\udfff",'
+        rb' "options": {"stop": ["\ud83d"]}, "messages": [{"role": "user",'
+        rb' "content": "half \ud83d emoji"}]}'
+    )
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    assert client.post("/api/chat", data=raw, headers=headers).status_code == 200
+    app.extensions["ollama_gate"].recorder.flush()
+    with app.app_context():
+        rec_id = db.session.execute(db.select(Request.id)).scalar_one()
+    detail = admin.get(f"/history/{rec_id}")
+    assert detail.status_code == 200 and "\ufffd" in detail.get_data(as_text=True)
+    for fmt in ("jsonl", "csv"):
+        export = admin.get(f"/history/export.{fmt}")
+        assert export.status_code == 200 and export.get_data().decode("utf-8")

@@ -76,7 +76,7 @@ def image_stub(data: str) -> dict[str, Any]:
 def strip_images(value: Any, key: str = "") -> Any:
     """A copy of a request with image payloads (``images``, data URLs) replaced."""
     if isinstance(value, dict):
-        return {k: strip_images(v, k) for k, v in value.items()}
+        return {storable(k): strip_images(v, k) for k, v in value.items()}
     if isinstance(value, list):
         if key == "images":
             return [
@@ -87,7 +87,8 @@ def strip_images(value: Any, key: str = "") -> Any:
         if value.startswith("data:") and ";base64," in value[:100]:
             return image_stub(value)
         if len(value) > MAX_TEXT:
-            return value[:MAX_TEXT] + f"…[{len(value) - MAX_TEXT} characters cut]"
+            value = value[:MAX_TEXT] + f"…[{len(value) - MAX_TEXT} characters cut]"
+        return storable(value)  # pages and exports must encode it as UTF-8
     return value
 
 
@@ -168,7 +169,7 @@ def record_values(call, mode: str) -> dict[str, Any]:
         request=(
             strip_images(payload)
             if full
-            else {k: v for k, v in payload.items() if k in META_KEYS}
+            else strip_images({k: v for k, v in payload.items() if k in META_KEYS})
         )
         if payload
         else None,
