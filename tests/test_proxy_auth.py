@@ -129,8 +129,12 @@ def test_cors_preflight_and_allowed_origin(client, fake, key):
     assert fake.requests[-1].headers.get("origin") is None
 
 
-def test_cors_refuses_unknown_origin(client, fake):
-    pre = client.options("/api/chat", headers={"Origin": "https://evil.example",
-                                               "Access-Control-Request-Method": "POST"})
+@pytest.mark.parametrize(("path", "shape"), [("/api/chat", str),
+                                             ("/v1/chat/completions", dict)])
+def test_cors_refuses_unknown_origin(client, fake, path, shape):
+    pre = client.options(path, headers={"Origin": "https://evil.example",
+                                        "Access-Control-Request-Method": "POST"})
     assert pre.status_code == 403
     assert "Access-Control-Allow-Origin" not in pre.headers
+    assert isinstance(pre.get_json()["error"], shape)  # the family's own error shape
+    assert not fake.requests

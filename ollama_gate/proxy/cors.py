@@ -6,6 +6,8 @@ from fnmatch import fnmatchcase
 
 from flask import Request, Response
 
+from ..errors import error_response
+
 ALLOW_HEADERS = (
     "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, X-API-Key, apikey, "
     "OpenAI-Beta, x-stainless-arch, x-stainless-lang, x-stainless-os, "
@@ -31,8 +33,7 @@ class Cors:
         """Answer an ``OPTIONS`` preflight (204), or 403 for an origin not allowed."""
         origin = request.headers.get("Origin", "")
         if not self.allowed(origin):
-            return Response(b'{"error": "origin not allowed"}', status=403,
-                            mimetype="application/json")
+            return error_response(request.path, 403, "origin not allowed")
         resp = Response(status=204)
         resp.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
         resp.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
