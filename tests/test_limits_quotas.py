@@ -287,3 +287,15 @@ def test_database_down_while_seeding_quotas_is_503_and_frees_the_slot(
     with app.app_context():
         key_id = db.session.execute(db.select(ApiKey.id)).scalar_one()
     assert state.concurrency.slots.in_flight(key_id) == 0
+
+
+@pytest.mark.parametrize("path", ["/api/generate/", "/v1/completions/"])
+def test_trailing_slash_does_not_escape_the_call_quota(app, client, fake, path):
+    """The path goes upstream as sent; whoever reads it as the endpoint, it counts."""
+    key = add_key(app, calls_per_day=1)
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"model": "llama3.2", "prompt": "hi", "stream": False}
+    client.post(path.rstrip("/"), json=body, headers=headers).get_data()
+    resp = client.post(path, json=body, headers=headers)
+    assert resp.status_code == 429
+    assert len(fake.requests) == 1

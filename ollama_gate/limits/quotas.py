@@ -21,6 +21,7 @@ from datetime import datetime
 from ..errors import ApiError
 from ..models import utcnow
 from ..proxy.call import Call
+from .access import _normal_path
 from .usage import add_usage, day_period, load_usage, month_period, period_reset
 
 # Endpoints that run a model: their calls and tokens count against quotas.
@@ -205,7 +206,10 @@ class Quotas:
 
     def __call__(self, call: Call) -> None:
         """Admission check: count an inference call, or 429 if a quota is used up."""
-        if call.endpoint not in INFERENCE:
+        # "/api/generate/" is forwarded as sent: a server or proxy there may treat it
+        # as "/api/generate", so it is counted as one (the exact match stays first)
+        endpoint = call.endpoint
+        if endpoint not in INFERENCE and _normal_path(endpoint) not in INFERENCE:
             return
         checks = checks_for(call.identity, call.started_at)
         if checks:
