@@ -169,6 +169,9 @@ def test_export_filters(app, runner):
         ('{"id": "01ABC", "started_at": "yesterday"}\n', "line 1"),
         ("not json\n", "line 1"),
         ('{"id": "01ABC"}\n', "missing started_at"),
+        ('{"id": "01ABC", "started_at": "2026-01-01", "status": 1e400}', "line 1"),
+        ('{"id": "01ABC", "started_at": "2026-01-01", "status": 99999999999}', "range"),
+        ('{"id": "01ABC", "started_at": "0001-01-01T00:00:00+05:00"}\n', "line 1"),
     ],
 )
 def test_import_refuses_bad_files_cleanly(app, runner, tmp_path, content, message):
@@ -177,6 +180,28 @@ def test_import_refuses_bad_files_cleanly(app, runner, tmp_path, content, messag
     out = runner.invoke(args=["history", "import", str(path)])
     assert out.exit_code == 1 and message in out.output
     assert all_records(app) == []
+
+
+def test_import_times_to_utc_text_cleaned_and_excel_bom(app, runner, tmp_path):
+    """Offsets become naive UTC; NUL and lone surrogates U+FFFD; a BOM is no header."""
+    jsonl = tmp_path / "other.jsonl"
+    jsonl.write_text(
+        '{"id": "01ABC", "started_at": "2026-01-01T05:30:00+05:00",'
+        ' "user_name": "a\\u0000b", "prompt_text": "half \\ud83d"}\n'
+    )
+    out = runner.invoke(args=["history", "import", str(jsonl)])
+    assert out.exit_code == 0, out.output
+    csv_file = tmp_path / "excel.csv"
+    csv_file.write_bytes(b"\xef\xbb\xbfid,started_at\n01ABD,2026-01-02T00:00:00\n")
+    out = runner.invoke(args=["history", "import", str(csv_file)])
+    assert out.exit_code == 0, out.output
+    rows = all_records(app)
+    assert [(r["id"], r["started_at"]) for r in rows] == [
+        ("01ABC", "2026-01-01T00:30:00"),
+        ("01ABD", "2026-01-02T00:00:00"),
+    ]
+    assert rows[0]["user_name"] == "a\ufffdb"
+    assert rows[0]["prompt_text"] == "half \ufffd"
 
 
 def test_purge_deletes_exactly_the_older_records(app, runner):

@@ -88,7 +88,7 @@ def export(fmt: str, **filters: str) -> None:
 def import_(file: str, fmt: str | None) -> None:
     """Load an export (possibly from another gateway); known ids are skipped."""
     fmt = fmt or ("csv" if file.lower().endswith(".csv") else "jsonl")
-    stream = sys.stdin if file == "-" else open(file, encoding="utf-8", newline="")
+    stream = sys.stdin if file == "-" else open(file, encoding="utf-8-sig", newline="")
     try:
         added, skipped = import_records(read_records(stream, fmt))
     except (ValueError, TypeError) as exc:

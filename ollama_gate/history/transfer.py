@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, select
@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, select
 from ..extensions import db
 from ..models import ApiKey, User
 from .models import Request, valid_id
+from .record import storable
 
 COLUMNS = [c.key for c in Request.__table__.columns]
 # CSV cells starting like a formula are prefixed with a quote so spreadsheets do not
@@ -94,7 +95,13 @@ def _convert(name: str, value: Any) -> Any:
     if value is None:
         return None
     if kind == "time":
-        return datetime.fromisoformat(str(value))
+        when = datetime.fromisoformat(str(value))
+        if when.tzinfo is not None:  # stored times are naive UTC
+            try:
+                when = when.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:
+                raise ValueError(f"{name}: out of range") from None
+        return when
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -104,12 +111,18 @@ def _convert(name: str, value: Any) -> Any:
             return False
         raise ValueError(f"{name}: not a boolean")
     if kind == "int":
-        return int(value)
+        try:
+            number = int(value)
+        except OverflowError:  # 1e400 reads as infinity
+            raise ValueError(f"{name}: out of range") from None
+        if not -(2**31) <= number < 2**31:  # INTEGER columns
+            raise ValueError(f"{name}: out of range")
+        return number
     if kind == "float":
         return float(value)
     if kind == "json":
         return value
-    return str(value)
+    return storable(str(value))  # NUL or lone surrogates: U+FFFD, as recorded ones
 
 
 def read_records(text: Iterable[str], fmt: str) -> Iterator[dict[str, Any]]:
