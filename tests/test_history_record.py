@@ -457,3 +457,26 @@ def test_leading_whitespace_does_not_hide_a_prompt(app, client, key, lead):
     assert client.post("/api/generate", data=raw, headers=headers).status_code == 200
     row = one(app)
     assert row.model == "llama3.2" and row.prompt_text == "hidden?"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="views.read_body uses json.loads, stricter than Go's decoder: Ollama reads "
+    "invalid UTF-8 (as U+FFFD) and ignores what follows the first JSON value, so "
+    "the call runs unrecorded (fix: decode with errors='replace', then "
+    "json.JSONDecoder().raw_decode after leading whitespace)",
+)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"model": "llama3.2", "prompt": "hidden \xff?", "stream": false}',
+        b'{"model": "llama3.2", "prompt": "hidden?", "stream": false} trailing',
+        b'{"model": "llama3.2", "prompt": "hidden?", "stream": false}{"x": 1}',
+    ],
+)
+def test_bodies_go_accepts_are_recorded(app, client, key, raw):
+    """What Ollama's Go decoder accepts is recorded with its model and prompt."""
+    headers = auth(key) | {"Content-Type": "application/json"}
+    client.post("/api/generate", data=raw, headers=headers).get_data()
+    row = one(app)
+    assert row.model == "llama3.2" and row.prompt_text.startswith("hidden")
