@@ -308,3 +308,30 @@ def test_forwarded_headers_ignored_without_trusted_proxies(tmp_path, fake_server
     spoofed = login(client, headers={"X-Forwarded-For": "198.51.100.2"})
     assert spoofed.status_code == 429  # a forged header does not escape the lockout
     assert audit(app)[0][3] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("name", ["root\x00", "\x00"])
+def test_nul_in_the_login_form_is_400(admin_app, client, name):
+    """PostgreSQL cannot compare text with NUL: the public form answered 500 there."""
+    resp = login(client, name=name)
+    assert resp.status_code == 400
+    assert "Set-Cookie" not in resp.headers or "session=;" in resp.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/admin/users?q=a%00b", "/admin/audit?action=%00", "/admin/login?next=/%00"],
+)
+def test_nul_in_admin_queries_is_400(admin_app, client, path):
+    assert login(client).status_code == 302
+    assert client.get(path).status_code == 400
+
+
+def test_nul_in_admin_forms_is_400_and_changes_nothing(admin_app, client):
+    assert login(client).status_code == 302
+    for data in ({"name": "al\x00ice"}, {"name": "alice", "x\x00": "1"}):
+        assert post(client, "/admin/users", data).status_code == 400
+    with admin_app.app_context():
+        from ollama_gate.models import User
+
+        assert db.session.execute(db.select(User)).first() is None

@@ -13,8 +13,9 @@ from flask import Blueprint, Flask
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 from . import admins, audit, auth, errors, keys, users  # noqa: E402,F401  (routes register on bp)
-from .security import add_security_headers  # noqa: E402
+from .security import add_security_headers, refuse_nul_characters  # noqa: E402
 
+bp.before_request(refuse_nul_characters)
 bp.after_request(add_security_headers)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, abort, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 # Scripts and styles only from the gateway's own static files: no inline code, no CDN.
@@ -23,6 +23,15 @@ def add_security_headers(response: Response) -> Response:
     # pages may show a fresh key or personal data: keep them out of every cache
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def refuse_nul_characters() -> None:
+    """400 for a NUL character in the query or form: PostgreSQL text cannot hold one."""
+    # (it was a 500 there, on the public login form too; SQLite stored them)
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                abort(400, description="NUL characters are not allowed")
 
 
 def is_safe_next(target: str | None) -> bool:
