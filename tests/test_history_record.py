@@ -443,12 +443,6 @@ def test_unstorable_text_loses_neither_its_record_nor_the_batch(app, client, key
             assert value is None or isinstance(value.encode("utf-8"), bytes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="views.read_body parses a body as JSON only when its first byte is '{'; "
-    "Ollama skips leading whitespace, so the call runs unrecorded "
-    "(fix: test data.lstrip(b' \\t\\r\\n')[:1] == b'{')",
-)
 @pytest.mark.parametrize("lead", [b" ", b"\n", b"\r\n\t "])
 def test_leading_whitespace_does_not_hide_a_prompt(app, client, key, lead):
     """A body Ollama reads (JSON after whitespace) is recorded with its prompt."""
@@ -459,13 +453,6 @@ def test_leading_whitespace_does_not_hide_a_prompt(app, client, key, lead):
     assert row.model == "llama3.2" and row.prompt_text == "hidden?"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="views.read_body uses json.loads, stricter than Go's decoder: Ollama reads "
-    "invalid UTF-8 (as U+FFFD) and ignores what follows the first JSON value, so "
-    "the call runs unrecorded (fix: decode with errors='replace', then "
-    "json.JSONDecoder().raw_decode after leading whitespace)",
-)
 @pytest.mark.parametrize(
     "raw",
     [
@@ -482,12 +469,6 @@ def test_bodies_go_accepts_are_recorded(app, client, key, raw):
     assert row.model == "llama3.2" and row.prompt_text.startswith("hidden")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="views.model_of reads payload['model'] only; Go's decoder matches field "
-    "names case-insensitively and keeps the last match, so Ollama runs 'qwen2.5:7b' "
-    "(fix: the value of the last top-level key whose casefold() is 'model')",
-)
 def test_recorded_model_is_the_one_ollama_runs(app, client, key):
     """{"model": a, "MODEL": b}: Ollama runs b, and the record must say b."""
     raw = b'{"model": "llama3.2", "MODEL": "qwen2.5:7b", "prompt": "hi"}'

@@ -109,16 +109,24 @@ def test_model_field_in_another_case_is_checked(app, client, body):
     assert resp.status_code == 403
 
 
-def test_unreadable_body_is_refused_when_an_allowlist_applies(app, client, fake):
+@pytest.mark.parametrize(
+    "raw, status",
+    [
+        # what Ollama's decoder reads (leading space, trailing data) is read and checked
+        (b' {"model": "qwen2.5:7b", "prompt": "Hi", "stream": false}', 403),
+        (b'{"model": "qwen2.5:7b", "prompt": "Hi"} trailing', 403),
+        # what nobody can read is refused rather than let through unchecked
+        (b'{"model": "qwen2.5:7b", "prompt": ', 400),
+    ],
+)
+def test_bodies_are_checked_as_ollama_reads_them(app, client, fake, raw, status):
     key = add_key(app, model_allowlist="llama3*")
-    raw = b' {"model": "qwen2.5:7b", "prompt": "Hi", "stream": false}'  # leading space
     resp = client.post(
         "/api/generate",
         data=raw,
         headers={**auth(key), "Content-Type": "application/json"},
     )
-    assert resp.status_code == 400
-    assert "JSON object" in resp.get_json()["error"]
+    assert resp.status_code == status
     assert not fake.requests
 
 

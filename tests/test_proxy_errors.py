@@ -139,8 +139,6 @@ def test_one_odd_answer_does_not_cost_the_batch_its_statistics(app):
 DEEP = b'{"model": "llama3.2", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 
 
-@pytest.mark.xfail(strict=True, reason="views.read_body catches ValueError only; "
-                   "json.loads raises RecursionError on deep nesting (fix: catch both)")
 @pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions", "/api/show"])
 def test_deeply_nested_json_is_not_a_500(app, client, fake, key, path):
     """A body nested deeper than Python's JSON parser goes is the upstream's to judge."""

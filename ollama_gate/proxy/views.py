@@ -110,11 +110,8 @@ def read_body(call: Call, max_mb: float):
     data = request.stream.read(limit + 1)
     if len(data) > limit:
         raise ApiError(413, f"request body larger than {max_mb:g} MiB")
-    if data[:1] == b"{":
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            payload = None  # the upstream answers malformed JSON with its own 400
+    if data[:1] == b"{" or data.lstrip(b" \t\r\n")[:1] == b"{":
+        payload = parse_json(data)
         if isinstance(payload, dict):
             call.payload = payload
             call.model = model_of(call.endpoint, payload)
@@ -123,13 +120,40 @@ def read_body(call: Call, max_mb: float):
     return data or None
 
 
+def parse_json(data: bytes):
+    """The JSON object Ollama's Go decoder would see, or None.
+
+    Go reads the first value and replaces invalid UTF-8, so a body ``json.loads`` refuses
+    (stray bytes, trailing data) still runs upstream; it must still be recorded and
+    checked. The strict parse comes first because it is the common, fast case.
+    """
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        pass
+    text = data.decode("utf-8", "replace").lstrip(" \t\r\n")
+    try:
+        return json.JSONDecoder().raw_decode(text)[0]
+    except (ValueError, RecursionError):
+        return None  # the upstream answers malformed JSON with its own 400
+
+
+def field(payload: dict, name: str):
+    """A top-level field as Go's decoder reads it: names match case-insensitively, last wins."""
+    value = None
+    for key, item in payload.items():
+        if key == name or key.casefold() == name:
+            value = item  # a later spelling overrides an earlier one, as in Go
+    return value
+
+
 def model_of(endpoint: str, payload: dict) -> str | None:
     """The model a request names (``model``, or the deprecated ``name`` where allowed)."""
-    model = payload.get("model")
+    model = field(payload, "model")
     if not model and endpoint in NAME_ALIAS:
-        model = payload.get("name")
+        model = field(payload, "name")
     if not model and endpoint == "/api/copy":
-        model = payload.get("source")
+        model = field(payload, "source")
     return model if isinstance(model, str) and model else None
 
 
