@@ -110,6 +110,8 @@ SETTINGS: list[tuple[str, Parser, str, str]] = [
     ("REDIS_URL", str, "",
      "Redis shared by every worker and host for limits, quotas and concurrency; empty: "
      "in-process (one worker only)."),
+    ("REDIS_MAX_CONNECTIONS", int, "64",
+     "Redis connections per worker; calls beyond wait for one instead of opening more."),
     ("REDIS_PREFIX", str, "ollama-gate",
      "Prefix of the gateway's keys in Redis (gateways sharing one Redis use different ones)."),
     ("HISTORY_MODE", parse_history_mode, "full",

@@ -199,3 +199,33 @@ def test_redis_down_gives_503_not_500(tmp_path, fake_server):
     assert "limit storage is unavailable" in resp.get_json()["error"]["message"]
     with app.app_context():
         db.engine.dispose()
+
+
+def test_burst_larger_than_the_redis_pool_waits_instead_of_failing(
+    tmp_path_factory, fake_server
+):
+    """200 concurrent calls through 2 Redis connections per worker: all pass, no 503."""
+    pool_db = REDIS_URL.rsplit("/", 1)[0] + "/12"  # its own database: clients countable
+    redis.Redis.from_url(pool_db).flushdb()
+    gw = LiveGateway(
+        tmp_path_factory.mktemp("redis-pool"),
+        fake_server.url,
+        env={
+            "OLLAMA_GATE_REDIS_URL": pool_db,
+            "OLLAMA_GATE_REDIS_MAX_CONNECTIONS": "2",
+        },
+    ).start()
+    try:
+        key = gw.key(rate_limit="unlimited", calls_per_day=1000, max_concurrency=500)
+
+        def one(_):
+            return requests.post(
+                gw.url + "/api/chat", json=CHAT, headers=auth(key), timeout=60
+            ).status_code
+
+        codes = burst(one, 200)
+        assert codes == [200] * 200
+        clients = redis.Redis.from_url(pool_db).client_list()
+        assert len([c for c in clients if c["db"] == "12"]) <= 2 + 1  # pool + this test
+    finally:
+        gw.stop()

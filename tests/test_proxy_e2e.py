@@ -169,7 +169,6 @@ def test_client_disconnect_closes_upstream(gateway, fake):
     assert b'"done":false' in sock.recv(65536) or b'"done":false' in sock.recv(65536)
     sock.close()
     assert fake.disconnected.wait(15), "upstream connection was not closed"
-    assert fake.streams_completed == 0
 
 
 def test_upstream_failure_mid_stream_ends_with_error_line(clients, fake):

@@ -25,7 +25,7 @@ from ..proxy.call import Call
 from .access import check_access, filter_model_list
 from .concurrency import Concurrency, MemorySlots, RedisSlots
 from .quotas import MemoryCounters, Quotas, RedisCounters, usage_loader
-from .rates import Rates
+from .rates import Rates, redis_pool
 from .usage import day_period, load_usage, month_period, period_reset
 
 log = logging.getLogger("ollama_gate.limits")
@@ -37,7 +37,9 @@ class Limits:
     def __init__(self, app: Flask):
         s = app.config["GATE"]
         self.shared = bool(s["REDIS_URL"])  # counters shared by every worker and host
-        self.redis = redis.Redis.from_url(s["REDIS_URL"]) if self.shared else None
+        self.redis = (
+            redis.Redis(connection_pool=redis_pool(app)) if self.shared else None
+        )
         load = usage_loader(app)
         prefix = s["REDIS_PREFIX"]
         self.rates = Rates(limiter.limiter, s["RATE_LIMIT"])

@@ -12,6 +12,7 @@ import math
 import time
 from functools import lru_cache
 
+import redis
 from flask import Flask
 from limits import RateLimitItem, parse_many
 from limits.strategies import RateLimiter
@@ -29,8 +30,26 @@ def limiter_settings(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STRATEGY", s["RATE_LIMIT_STRATEGY"])
     if s["REDIS_URL"]:
         app.config.setdefault(
-            "RATELIMIT_STORAGE_OPTIONS", {"key_prefix": s["REDIS_PREFIX"]}
+            "RATELIMIT_STORAGE_OPTIONS",
+            {"key_prefix": s["REDIS_PREFIX"], "connection_pool": redis_pool(app)},
         )
+
+
+def redis_pool(app: Flask) -> redis.BlockingConnectionPool:
+    """The worker's one bounded Redis pool, shared by the limiter, quotas and slots.
+
+    Bounded and blocking: a burst of thousands of calls waits briefly for one of
+    ``REDIS_MAX_CONNECTIONS`` connections instead of opening one socket per greenlet
+    (which ran out of file descriptors and answered 503 under load).
+    """
+    pool = app.extensions.get("ollama_gate_redis_pool")
+    if pool is None:
+        s = app.config["GATE"]
+        pool = redis.BlockingConnectionPool.from_url(
+            s["REDIS_URL"], max_connections=s["REDIS_MAX_CONNECTIONS"], timeout=10
+        )
+        app.extensions["ollama_gate_redis_pool"] = pool
+    return pool
 
 
 def check_rate_limit_spec(spec: str) -> str:
