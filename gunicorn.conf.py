@@ -2,7 +2,9 @@
 
 import os
 
-bind = f"{os.environ.get('OLLAMA_GATE_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
+bind = (
+    f"{os.environ.get('OLLAMA_GATE_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
+)
 # One gevent worker holds thousands of streams; more workers need Redis for shared limits.
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 worker_class = "gevent"
@@ -12,7 +14,9 @@ worker_connections = int(os.environ.get("OLLAMA_GATE_WORKER_CONNECTIONS", "4000"
 timeout = 120
 graceful_timeout = 30
 keepalive = 75
-accesslog = "-" if os.environ.get("OLLAMA_GATE_ACCESS_LOG", "") in ("1", "true") else None
+accesslog = (
+    "-" if os.environ.get("OLLAMA_GATE_ACCESS_LOG", "") in ("1", "true") else None
+)
 errorlog = "-"
 loglevel = os.environ.get("OLLAMA_GATE_LOG_LEVEL", "info").lower()
 
@@ -25,7 +29,10 @@ def on_starting(server):
         load_dotenv(override=False)
     except ImportError:
         pass
-    if server.cfg.workers > 1 and not os.environ.get("OLLAMA_GATE_REDIS_URL", "").strip():
+    if (
+        server.cfg.workers > 1
+        and not os.environ.get("OLLAMA_GATE_REDIS_URL", "").strip()
+    ):
         raise RuntimeError(
             f"{server.cfg.workers} workers need OLLAMA_GATE_REDIS_URL: rate limits, quotas "
             "and concurrency caps are counted in memory, so each worker would allow the "

@@ -21,8 +21,11 @@ SETTING_NAMES = {name for name, *_ in SETTINGS}
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the gateway app; ``overrides`` replace settings (by name) or Flask config keys."""
     load_dotenv(override=False)
-    app = Flask(__name__, instance_relative_config=True,
-                template_folder=os.path.join(os.path.dirname(__file__), "..", "templates"))
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=os.path.join(os.path.dirname(__file__), "..", "templates"),
+    )
     settings = load_settings()
     flask_config: dict[str, Any] = {}
     for key, value in (overrides or {}).items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 import click
 from flask import Flask
@@ -26,7 +26,7 @@ def parse_when(value: str | None) -> datetime | None:
             return datetime.combine(datetime.fromisoformat(value).date(), time.max)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+01:00 in UTC
         raise click.BadParameter(f"not a date: {value!r} (use YYYY-MM-DD)") from None
     return parsed
@@ -45,7 +45,9 @@ def check_user_name(name: str) -> None:
 
 def get_user(name: str) -> User:
     """The user called ``name``, or a click error."""
-    user = db.session.execute(db.select(User).where(User.name == name)).scalar_one_or_none()
+    user = db.session.execute(
+        db.select(User).where(User.name == name)
+    ).scalar_one_or_none()
     if user is None:
         raise click.ClickException(f"no user named {name!r}")
     return user
@@ -53,13 +55,19 @@ def get_user(name: str) -> User:
 
 def get_key(prefix: str) -> ApiKey:
     """The one key whose visible prefix starts with ``prefix``, or a click error."""
-    rows = db.session.execute(
-        db.select(ApiKey).where(ApiKey.prefix.startswith(prefix, autoescape=True))
-    ).scalars().all()
+    rows = (
+        db.session.execute(
+            db.select(ApiKey).where(ApiKey.prefix.startswith(prefix, autoescape=True))
+        )
+        .scalars()
+        .all()
+    )
     if not rows:
         raise click.ClickException(f"no key with prefix {prefix!r}")
     if len(rows) > 1:
-        raise click.ClickException(f"prefix {prefix!r} matches {len(rows)} keys; give more")
+        raise click.ClickException(
+            f"prefix {prefix!r} matches {len(rows)} keys; give more"
+        )
     return rows[0]
 
 
@@ -88,7 +96,9 @@ def init_command() -> None:
     key, plain = create_key(user, name="initial key")
     key.scopes = "manage"  # the first key of a fresh install may pull models too
     db.session.commit()
-    click.echo(f"created user {user.name!r} with an API key; it is shown only this once:")
+    click.echo(
+        f"created user {user.name!r} with an API key; it is shown only this once:"
+    )
     click.echo(plain)
 
 
@@ -97,7 +107,9 @@ def init_command() -> None:
 def users_create(name: str) -> None:
     """Create a user."""
     check_user_name(name)
-    if db.session.execute(db.select(User).where(User.name == name)).scalar_one_or_none():
+    if db.session.execute(
+        db.select(User).where(User.name == name)
+    ).scalar_one_or_none():
         raise click.ClickException(f"user {name!r} already exists")
     db.session.add(User(name=name))
     _audit("user_created", name)
@@ -110,8 +122,10 @@ def users_list() -> None:
     """List users with their number of keys."""
     for user in db.session.execute(db.select(User).order_by(User.name)).scalars():
         active = sum(1 for k in user.keys if k.state() == "active")
-        click.echo(f"{user.name}\tkeys={len(user.keys)}\tactive={active}\t"
-                   f"created={user.created_at:%Y-%m-%d}")
+        click.echo(
+            f"{user.name}\tkeys={len(user.keys)}\tactive={active}\t"
+            f"created={user.created_at:%Y-%m-%d}"
+        )
 
 
 @users_cli.command("delete")
@@ -128,7 +142,9 @@ def users_delete(name: str) -> None:
 @keys_cli.command("create")
 @click.argument("user")
 @click.option("--name", default="", help="A label for the key, e.g. the app using it.")
-@click.option("--expires", default=None, help="Expiry date (UTC), YYYY-MM-DD or ISO time.")
+@click.option(
+    "--expires", default=None, help="Expiry date (UTC), YYYY-MM-DD or ISO time."
+)
 @limit_options
 def keys_create(user: str, name: str, expires: str | None, **limits) -> None:
     """Create a key for USER; the key is printed alone on the last line, only this once."""
@@ -137,7 +153,9 @@ def keys_create(user: str, name: str, expires: str | None, **limits) -> None:
     apply_limits(key, **limits)  # rate limit, quotas, models, scopes, concurrency
     _audit("key_created", f"{key.prefix} ({owner.name})", name)
     db.session.commit()
-    click.echo(f"created key {key.prefix} for {owner.name!r}; store it now, it is not kept:")
+    click.echo(
+        f"created key {key.prefix} for {owner.name!r}; store it now, it is not kept:"
+    )
     click.echo(plain)
 
 
@@ -150,18 +168,31 @@ def keys_list(user: str | None) -> None:
         query = query.where(User.name == user)
     now = utcnow()
     for key in db.session.execute(query).scalars():
-        click.echo("\t".join([
-            key.prefix, key.user.name, key.name or "-", key.state(now),
-            f"created={key.created_at:%Y-%m-%d %H:%M}",
-            f"last_used={key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "last_used=-",
-            f"expires={key.expires_at:%Y-%m-%d %H:%M}" if key.expires_at else "expires=-",
-        ]))
+        click.echo(
+            "\t".join(
+                [
+                    key.prefix,
+                    key.user.name,
+                    key.name or "-",
+                    key.state(now),
+                    f"created={key.created_at:%Y-%m-%d %H:%M}",
+                    f"last_used={key.last_used_at:%Y-%m-%d %H:%M}"
+                    if key.last_used_at
+                    else "last_used=-",
+                    f"expires={key.expires_at:%Y-%m-%d %H:%M}"
+                    if key.expires_at
+                    else "expires=-",
+                ]
+            )
+        )
 
 
 def _set_state(prefix: str, action: str) -> None:
     key = get_key(prefix)
     if key.revoked_at is not None:
-        raise click.ClickException(f"key {key.prefix} is revoked; that cannot be undone")
+        raise click.ClickException(
+            f"key {key.prefix} is revoked; that cannot be undone"
+        )
     if action == "revoke":
         key.revoked_at = utcnow()
     else:
@@ -204,6 +235,8 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(admins_cli)
     keys_cli.add_command(keys_import)
-    from .history.cli import history_cli  # imported here: it imports helpers from this module
+    from .history.cli import (
+        history_cli,
+    )  # imported here: it imports helpers from this module
 
     app.cli.add_command(history_cli)

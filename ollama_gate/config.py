@@ -61,8 +61,10 @@ def parse_rate_strategy(value: str) -> str:
     """Parse a rate limiting strategy of the ``limits`` library."""
     v = value.strip().lower()
     if v not in ("moving-window", "fixed-window", "sliding-window-counter"):
-        raise ValueError(f"not a strategy (moving-window, fixed-window, "
-                         f"sliding-window-counter): {value!r}")
+        raise ValueError(
+            f"not a strategy (moving-window, fixed-window, "
+            f"sliding-window-counter): {value!r}"
+        )
     return v
 
 
@@ -77,48 +79,122 @@ DEFAULT_CORS_ORIGINS = (
 
 Parser = Callable[[str], Any]
 SETTINGS: list[tuple[str, Parser, str, str]] = [
-    ("ENV", str, "development",
-     "`production` refuses to start without a SECRET_KEY; `development` makes one."),
+    (
+        "ENV",
+        str,
+        "development",
+        "`production` refuses to start without a SECRET_KEY; `development` makes one.",
+    ),
     ("SECRET_KEY", str, "", "Signs admin sessions and CSRF tokens."),
-    ("BACKENDS", parse_list, "http://127.0.0.1:11434",
-     "Upstream Ollama servers, comma list of `url` or `name=url` (the first is used)."),
-    ("CONNECT_TIMEOUT", float, "5", "Seconds to wait for an upstream connection (502 after)."),
-    ("READ_TIMEOUT", parse_optional_float, "600",
-     "Seconds to wait for upstream bytes before giving up (504); 0 = no limit."),
+    (
+        "BACKENDS",
+        parse_list,
+        "http://127.0.0.1:11434",
+        "Upstream Ollama servers, comma list of `url` or `name=url` (the first is used).",
+    ),
+    (
+        "CONNECT_TIMEOUT",
+        float,
+        "5",
+        "Seconds to wait for an upstream connection (502 after).",
+    ),
+    (
+        "READ_TIMEOUT",
+        parse_optional_float,
+        "600",
+        "Seconds to wait for upstream bytes before giving up (504); 0 = no limit.",
+    ),
     ("POOL_SIZE", int, "256", "Upstream connections kept open per worker."),
-    ("KEY_CACHE_SECONDS", float, "5",
-     "Seconds a key lookup is cached in each worker; a revocation takes up to this long."),
-    ("MAX_BODY_MB", float, "100",
-     "Largest request body accepted, in MiB (blob uploads are streamed and exempt)."),
-    ("CORS_ORIGINS", parse_list, DEFAULT_CORS_ORIGINS,
-     "Browser origins allowed to call the API (shell patterns; `*` allows all)."),
-    ("INIT_USER", str, "default", "Name of the user `init` creates on a fresh install."),
-    ("LOGIN_RATE_LIMIT", str, "5/minute",
-     "Failed admin logins allowed per client address (Flask-Limiter syntax)."),
+    (
+        "KEY_CACHE_SECONDS",
+        float,
+        "5",
+        "Seconds a key lookup is cached in each worker; a revocation takes up to this long.",
+    ),
+    (
+        "MAX_BODY_MB",
+        float,
+        "100",
+        "Largest request body accepted, in MiB (blob uploads are streamed and exempt).",
+    ),
+    (
+        "CORS_ORIGINS",
+        parse_list,
+        DEFAULT_CORS_ORIGINS,
+        "Browser origins allowed to call the API (shell patterns; `*` allows all).",
+    ),
+    (
+        "INIT_USER",
+        str,
+        "default",
+        "Name of the user `init` creates on a fresh install.",
+    ),
+    (
+        "LOGIN_RATE_LIMIT",
+        str,
+        "5/minute",
+        "Failed admin logins allowed per client address (Flask-Limiter syntax).",
+    ),
     ("SESSION_HOURS", float, "12", "Hours an admin session lasts without activity."),
-    ("TRUSTED_PROXIES", int, "0",
-     "Reverse proxies in front whose X-Forwarded-For/-Proto are believed (0: none)."),
-    ("SECURE_COOKIES", parse_bool, "false",
-     "Always mark the admin session cookie `Secure` (it is whenever a request is HTTPS)."),
+    (
+        "TRUSTED_PROXIES",
+        int,
+        "0",
+        "Reverse proxies in front whose X-Forwarded-For/-Proto are believed (0: none).",
+    ),
+    (
+        "SECURE_COOKIES",
+        parse_bool,
+        "false",
+        "Always mark the admin session cookie `Secure` (it is whenever a request is HTTPS).",
+    ),
     ("LOG_LEVEL", str, "INFO", "Log level of the gateway's own logger."),
-    ("RATE_LIMIT", parse_rate_limit, "600/minute",
-     "Calls per key for keys without their own limit (`60/minute`, `;` joins several; "
-     "empty: none)."),
-    ("RATE_LIMIT_STRATEGY", parse_rate_strategy, "moving-window",
-     "How rate limits count: `moving-window` (exact), `fixed-window` or "
-     "`sliding-window-counter`."),
-    ("REDIS_URL", str, "",
-     "Redis shared by every worker and host for limits, quotas and concurrency; empty: "
-     "in-process (one worker only)."),
-    ("REDIS_MAX_CONNECTIONS", int, "64",
-     "Redis connections per worker; calls beyond wait for one instead of opening more."),
-    ("REDIS_PREFIX", str, "ollama-gate",
-     "Prefix of the gateway's keys in Redis (gateways sharing one Redis use different ones)."),
-    ("HISTORY_MODE", parse_history_mode, "full",
-     "History of calls: `full`, `metadata` (no prompt or answer text) or `off`; "
-     "a key's own mode wins."),
-    ("HISTORY_RETENTION_DAYS", int, "90",
-     "Days history is kept; older records are purged hourly; 0 keeps them forever."),
+    (
+        "RATE_LIMIT",
+        parse_rate_limit,
+        "600/minute",
+        "Calls per key for keys without their own limit (`60/minute`, `;` joins several; "
+        "empty: none).",
+    ),
+    (
+        "RATE_LIMIT_STRATEGY",
+        parse_rate_strategy,
+        "moving-window",
+        "How rate limits count: `moving-window` (exact), `fixed-window` or "
+        "`sliding-window-counter`.",
+    ),
+    (
+        "REDIS_URL",
+        str,
+        "",
+        "Redis shared by every worker and host for limits, quotas and concurrency; empty: "
+        "in-process (one worker only).",
+    ),
+    (
+        "REDIS_MAX_CONNECTIONS",
+        int,
+        "64",
+        "Redis connections per worker; calls beyond wait for one instead of opening more.",
+    ),
+    (
+        "REDIS_PREFIX",
+        str,
+        "ollama-gate",
+        "Prefix of the gateway's keys in Redis (gateways sharing one Redis use different ones).",
+    ),
+    (
+        "HISTORY_MODE",
+        parse_history_mode,
+        "full",
+        "History of calls: `full`, `metadata` (no prompt or answer text) or `off`; "
+        "a key's own mode wins.",
+    ),
+    (
+        "HISTORY_RETENTION_DAYS",
+        int,
+        "90",
+        "Days history is kept; older records are purged hourly; 0 keeps them forever.",
+    ),
 ]
 
 
@@ -141,7 +217,7 @@ def _normalise_db_url(url: str) -> str:
     """Accept PaaS-style ``postgres://`` URLs and pick the psycopg 3 driver."""
     for old in ("postgres://", "postgresql://"):
         if url.startswith(old):
-            return "postgresql+psycopg://" + url[len(old):]
+            return "postgresql+psycopg://" + url[len(old) :]
     return url
 
 

@@ -7,14 +7,21 @@ import json
 from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 
-OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error",
-                403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}
+OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
 
 
 class ApiError(Exception):
     """An API refusal: answered as JSON with ``status`` and optional extra headers."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, message: str, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -29,8 +36,14 @@ def is_openai_path(path: str) -> bool:
 def error_body(path: str, status: int, message: str) -> bytes:
     """The JSON error body for ``path``'s API family."""
     if is_openai_path(path):
-        payload = {"error": {"message": message, "type": OPENAI_TYPES.get(status, "api_error"),
-                             "param": None, "code": None}}
+        payload = {
+            "error": {
+                "message": message,
+                "type": OPENAI_TYPES.get(status, "api_error"),
+                "param": None,
+                "code": None,
+            }
+        }
     else:
         payload = {"error": message}
     return json.dumps(payload).encode()
@@ -40,8 +53,9 @@ def error_response(
     path: str, status: int, message: str, headers: dict[str, str] | None = None
 ) -> Response:
     """A complete JSON error response for ``path``'s API family."""
-    resp = Response(error_body(path, status, message), status=status,
-                    mimetype="application/json")
+    resp = Response(
+        error_body(path, status, message), status=status, mimetype="application/json"
+    )
     for name, value in (headers or {}).items():
         resp.headers[name] = value
     return resp
@@ -63,7 +77,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if wants_json(request):
-            resp = error_response(request.path, exc.code or 500, exc.description or exc.name)
+            resp = error_response(
+                request.path, exc.code or 500, exc.description or exc.name
+            )
             for name, value in exc.get_headers():
                 if name.lower() not in ("content-type", "content-length"):
                     resp.headers[name] = value

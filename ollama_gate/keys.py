@@ -55,12 +55,18 @@ def visible_prefix(key: str) -> str:
 
 
 def create_key(
-    user: User, name: str = "", expires_at: datetime | None = None, plain: str | None = None
+    user: User,
+    name: str = "",
+    expires_at: datetime | None = None,
+    plain: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Add a key for ``user`` (new random one unless ``plain`` is given); return it and its text."""
     plain = plain or generate_key()
     key = ApiKey(
-        user=user, name=name, prefix=visible_prefix(plain), key_hash=hash_key(plain),
+        user=user,
+        name=name,
+        prefix=visible_prefix(plain),
+        key_hash=hash_key(plain),
         expires_at=expires_at,
     )
     db.session.add(key)
@@ -98,17 +104,28 @@ class Identity:
     def from_key(cls, key: ApiKey) -> Identity:
         """Snapshot an ``ApiKey`` row (and its user) for the cache."""
         # expiry is judged per call (a cached identity may expire while cached)
-        state = "revoked" if key.revoked_at is not None else (
-            "disabled" if key.disabled else "active")
+        state = (
+            "revoked"
+            if key.revoked_at is not None
+            else ("disabled" if key.disabled else "active")
+        )
         return cls(
-            key_id=key.id, user_id=key.user_id, user_name=key.user.name,
-            key_prefix=key.prefix, key_name=key.name, state=state,
-            expires_at=key.expires_at, history_mode=key.history_mode,
-            rate_limit=key.rate_limit, calls_per_day=key.calls_per_day,
-            tokens_per_day=key.tokens_per_day, calls_per_month=key.calls_per_month,
+            key_id=key.id,
+            user_id=key.user_id,
+            user_name=key.user.name,
+            key_prefix=key.prefix,
+            key_name=key.name,
+            state=state,
+            expires_at=key.expires_at,
+            history_mode=key.history_mode,
+            rate_limit=key.rate_limit,
+            calls_per_day=key.calls_per_day,
+            tokens_per_day=key.tokens_per_day,
+            calls_per_month=key.calls_per_month,
             tokens_per_month=key.tokens_per_month,
             model_patterns=tuple(split_list(key.model_allowlist)),
-            scopes=frozenset(split_list(key.scopes)), max_concurrency=key.max_concurrency,
+            scopes=frozenset(split_list(key.scopes)),
+            max_concurrency=key.max_concurrency,
         )
 
     def check_usable(self) -> None:
@@ -180,7 +197,8 @@ def authenticate(headers, cache: KeyCache) -> Identity:
     key, _ = key_from_headers(headers)
     if not key:
         raise AuthError(
-            401, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+            401,
+            "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
         )
     identity = cache.lookup(hash_key(key))
     if identity is None:

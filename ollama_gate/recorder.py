@@ -67,7 +67,8 @@ class Recorder:
             with self._start_lock:
                 if self._thread is None or not self._thread.is_alive():
                     self._thread = threading.Thread(
-                        target=self._run, name="ollama-gate-recorder", daemon=True)
+                        target=self._run, name="ollama-gate-recorder", daemon=True
+                    )
                     self._thread.start()
                     self._pid = os.getpid()
 
@@ -88,8 +89,11 @@ class Recorder:
                     break
                 wait = deadline - time.monotonic()
                 try:
-                    item = self._queue.get(timeout=wait) if wait > 0 else \
-                        self._queue.get_nowait()
+                    item = (
+                        self._queue.get(timeout=wait)
+                        if wait > 0
+                        else self._queue.get_nowait()
+                    )
                 except queue.Empty:
                     break
             if batch:
@@ -102,7 +106,9 @@ class Recorder:
             for hook in self.hooks:
                 try:
                     hook(batch)
-                except Exception:  # a failing hook must not stop the others or the worker
+                except (
+                    Exception
+                ):  # a failing hook must not stop the others or the worker
                     log.exception("recorder hook %r failed", hook)
                     _rollback()  # its broken transaction would fail every hook after
 

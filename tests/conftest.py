@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
-POSTGRES_URL = os.environ.get("OLLAMA_GATE_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "OLLAMA_GATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("OLLAMA_GATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("OLLAMA_GATE_TEST_REQUIRE_SERVICES") == "1"
 
@@ -95,13 +96,15 @@ def fake(fake_server: FakeOllama) -> FakeOllama:
 @pytest.fixture()
 def app(tmp_path, fake_server):
     """A gateway app on a fresh SQLite database, pointed at the fake Ollama."""
-    app = create_app({
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'gate.db'}",
-        "BACKENDS": [fake_server.url],
-        "KEY_CACHE_SECONDS": 0.0,
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'gate.db'}",
+            "BACKENDS": [fake_server.url],
+            "KEY_CACHE_SECONDS": 0.0,
+        }
+    )
     with app.app_context():
         db.create_all()
     yield app
@@ -125,7 +128,9 @@ def runner(app):
 def add_key(app, user: str = "alice", **kwargs) -> str:
     """Create ``user`` if needed and a key for them; return the plain key."""
     with app.app_context():
-        owner = db.session.execute(db.select(User).where(User.name == user)).scalar_one_or_none()
+        owner = db.session.execute(
+            db.select(User).where(User.name == user)
+        ).scalar_one_or_none()
         if owner is None:
             owner = User(name=user)
             db.session.add(owner)
@@ -146,8 +151,13 @@ def key(app) -> str:
 class LiveGateway:
     """The real app under gunicorn with gevent workers, as a subprocess."""
 
-    def __init__(self, tmp: Path, backend: str, env: dict[str, str] | None = None,
-                 workers: int = 1):
+    def __init__(
+        self,
+        tmp: Path,
+        backend: str,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_url = f"sqlite:///{tmp / 'live.db'}"
@@ -164,8 +174,9 @@ class LiveGateway:
         }
         self.log_path = tmp / "gunicorn.log"
         self.proc: subprocess.Popen | None = None
-        self.app = create_app({"SQLALCHEMY_DATABASE_URI": self.db_url,
-                               "SECRET_KEY": "live-test-secret"})
+        self.app = create_app(
+            {"SQLALCHEMY_DATABASE_URI": self.db_url, "SECRET_KEY": "live-test-secret"}
+        )
 
     def start(self) -> LiveGateway:
         """Create the database, start gunicorn, wait until it answers."""
@@ -173,24 +184,34 @@ class LiveGateway:
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"gunicorn exited: {self.log_path.read_text()[-2000:]}"
+                )
             try:
                 requests.get(self.url + "/api/version", timeout=1)
                 return self
-            except (requests.ConnectionError, requests.Timeout):  # workers still booting
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+            ):  # workers still booting
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not start in 30 s")
 
     def stop(self) -> None:
         """Stop gunicorn and its workers."""
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)  # quick shutdown: streams may be open
+            os.killpg(
+                self.proc.pid, signal.SIGINT
+            )  # quick shutdown: streams may be open
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
@@ -203,7 +224,12 @@ class LiveGateway:
         """Run ``flask --app ollama_gate ARGS`` against this gateway's database."""
         return subprocess.run(
             [sys.executable, "-m", "flask", "--app", "ollama_gate", *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, check=True, timeout=60,
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         )
 
     def key(self, user: str = "alice", **kwargs) -> str:

@@ -153,11 +153,11 @@ def _dumps(obj) -> bytes:
 
 
 def _now_rfc3339() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _rfc3339_in(seconds: float) -> str:
-    t = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=seconds)
+    t = _dt.datetime.now(_dt.UTC) + _dt.timedelta(seconds=seconds)
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -175,7 +175,7 @@ def normalize_model_name(name: str) -> str:
     n = (name or "").strip().lower()
     for prefix in ("registry.ollama.ai/", "library/"):
         if n.startswith(prefix):
-            n = n[len(prefix):]
+            n = n[len(prefix) :]
     last = n.rsplit("/", 1)[-1]
     if ":" not in last:
         n += ":latest"
@@ -202,9 +202,11 @@ def embedding_for(text: str, dim: int = EMBED_DIM) -> list:
     raw = b""
     counter = 0
     while len(raw) < 4 * dim:
-        raw += hashlib.sha256(f"{counter}:{text}".encode("utf-8")).digest()
+        raw += hashlib.sha256(f"{counter}:{text}".encode()).digest()
         counter += 1
-    vals = [(struct.unpack_from("<I", raw, 4 * i)[0] / 2**32) * 2 - 1 for i in range(dim)]
+    vals = [
+        (struct.unpack_from("<I", raw, 4 * i)[0] / 2**32) * 2 - 1 for i in range(dim)
+    ]
     norm = sum(v * v for v in vals) ** 0.5 or 1.0
     return [struct.unpack("<f", struct.pack("<f", v / norm))[0] for v in vals]
 
@@ -271,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     # set per request
-    fake: "FakeOllama"
+    fake: FakeOllama
 
     def version_string(self):
         return self.server_version
@@ -347,7 +349,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._is_head = self.command == "HEAD"
         raw_path = self.path
         self.route_path = raw_path.split("?", 1)[0]
-        is_blob_upload = self.command == "POST" and self.route_path.startswith("/api/blobs/")
+        is_blob_upload = self.command == "POST" and self.route_path.startswith(
+            "/api/blobs/"
+        )
 
         h = hashlib.sha256()
         size = 0
@@ -396,7 +400,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_injected(injected)
                 return
             self._route()
-        except (_Disconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+        except (
+            _Disconnected,
+            BrokenPipeError,
+            ConnectionResetError,
+            ConnectionAbortedError,
+        ):
             fake._note_disconnect()
             self.close_connection = True
         except _Aborted:
@@ -433,7 +442,11 @@ class _Handler(BaseHTTPRequestHandler):
         if routes is None:
             if p.startswith("/api/blobs/"):
                 routes = {"HEAD": _Handler.h_blob_head, "POST": _Handler.h_blob_upload}
-            elif p.startswith("/v1/models/") and "/" not in p[len("/v1/models/"):] and len(p) > len("/v1/models/"):
+            elif (
+                p.startswith("/v1/models/")
+                and "/" not in p[len("/v1/models/") :]
+                and len(p) > len("/v1/models/")
+            ):
                 routes = {"GET": _Handler.h_v1_model}
         if routes is None:
             self._send_bytes(404, b"404 page not found", TEXT_CT)
@@ -464,8 +477,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, status, message):
         if self.route_path.startswith("/v1/"):
-            etype = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "api_error")
-            self._send_json(status, {"error": {"message": message, "type": etype, "param": None, "code": None}})
+            etype = {400: "invalid_request_error", 404: "not_found_error"}.get(
+                status, "api_error"
+            )
+            self._send_json(
+                status,
+                {
+                    "error": {
+                        "message": message,
+                        "type": etype,
+                        "param": None,
+                        "code": None,
+                    }
+                },
+            )
         else:
             self._send_json(status, {"error": message})
 
@@ -474,7 +499,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if hasattr(select, "poll"):  # no FD_SETSIZE limit
                 poller = select.poll()
-                poller.register(self.connection, select.POLLIN | select.POLLERR | select.POLLHUP)
+                poller.register(
+                    self.connection, select.POLLIN | select.POLLERR | select.POLLHUP
+                )
                 if not poller.poll(int(timeout * 1000)):
                     return False
             else:  # pragma: no cover - non-POSIX
@@ -539,7 +566,9 @@ class _Handler(BaseHTTPRequestHandler):
             if err is not None and n >= err[0]:
                 msg = err[1]
                 if content_type == SSE_CT:
-                    self._write_chunk(b"data: " + _dumps({"error": {"message": msg}}) + b"\n\n")
+                    self._write_chunk(
+                        b"data: " + _dumps({"error": {"message": msg}}) + b"\n\n"
+                    )
                 else:
                     self._write_chunk(_dumps({"error": msg}) + b"\n")
                 break
@@ -594,14 +623,24 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError as e:
             raise _BadRequest(400, _go_json_error(self.body, e)) from None
         except UnicodeDecodeError:
-            raise _BadRequest(400, "invalid character looking for beginning of value") from None
+            raise _BadRequest(
+                400, "invalid character looking for beginning of value"
+            ) from None
         except RecursionError:  # Go's decoder refuses nesting past 10000 levels
             raise _BadRequest(400, "exceeded max depth") from None
         if not isinstance(obj, dict):
-            kind = {list: "array", str: "string", int: "number", float: "number", bool: "bool"}.get(type(obj), "value")
+            kind = {
+                list: "array",
+                str: "string",
+                int: "number",
+                float: "number",
+                bool: "bool",
+            }.get(type(obj), "value")
             if obj is None:
                 return {}
-            raise _BadRequest(400, f"json: cannot unmarshal {kind} into Go value of type api.Request")
+            raise _BadRequest(
+                400, f"json: cannot unmarshal {kind} into Go value of type api.Request"
+            )
         return obj
 
     def _lookup(self, name):
@@ -671,8 +710,8 @@ class _Handler(BaseHTTPRequestHandler):
             200,
             {
                 "license": "LICENSE TEXT",
-                "modelfile": f"# Modelfile generated by \"ollama show\"\nFROM /root/.ollama/models/blobs/sha256-{m['digest']}\n"
-                f"TEMPLATE \"\"\"{template}\"\"\"\nPARAMETER temperature 0.8\n",
+                "modelfile": f'# Modelfile generated by "ollama show"\nFROM /root/.ollama/models/blobs/sha256-{m["digest"]}\n'
+                f'TEMPLATE """{template}"""\nPARAMETER temperature 0.8\n',
                 "parameters": params,
                 "template": template,
                 "details": copy.deepcopy(m["details"]),
@@ -697,17 +736,29 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BadRequest(404, f"model '{name}' not found")
         caps = m.get("capabilities", [])
         if "completion" not in caps:
-            raise _BadRequest(400, f"\"{name}\" does not support {'chat' if kind == 'chat' else 'generate'}")
+            raise _BadRequest(
+                400,
+                f'"{name}" does not support {"chat" if kind == "chat" else "generate"}',
+            )
         think = req.get("think")
         if think not in (None, False) and "thinking" not in caps:
-            raise _BadRequest(400, f"\"{name}\" does not support thinking")
+            raise _BadRequest(400, f'"{name}" does not support thinking')
         if kind == "chat" and req.get("tools") and "tools" not in caps:
-            raise _BadRequest(400, f"registry.ollama.ai/library/{name} does not support tools")
+            raise _BadRequest(
+                400, f"registry.ollama.ai/library/{name} does not support tools"
+            )
         opts = req.get("options") or {}
         if not isinstance(opts, dict):
-            raise _BadRequest(400, "json: cannot unmarshal into Go struct field .options of type map[string]interface {}")
+            raise _BadRequest(
+                400,
+                "json: cannot unmarshal into Go struct field .options of type map[string]interface {}",
+            )
         num_predict = opts.get("num_predict")
-        if isinstance(num_predict, (int, float)) and not isinstance(num_predict, bool) and num_predict > 0:
+        if (
+            isinstance(num_predict, (int, float))
+            and not isinstance(num_predict, bool)
+            and num_predict > 0
+        ):
             n, reason = int(num_predict), "length"
         else:
             n, reason = DEFAULT_TOKENS, "stop"
@@ -736,16 +787,38 @@ class _Handler(BaseHTTPRequestHandler):
 
     def h_generate(self):
         req = self._json_body()
-        if req.get("raw") and (req.get("system") or req.get("template") or req.get("context")):
-            raise _BadRequest(400, "raw mode does not support template, system, or context")
+        if req.get("raw") and (
+            req.get("system") or req.get("template") or req.get("context")
+        ):
+            raise _BadRequest(
+                400, "raw mode does not support template, system, or context"
+            )
         name, n, reason, n_think = self._gen_common(req, "generate")
         prompt = req.get("prompt") or ""
         if not prompt and not req.get("images"):
             ka = req.get("keep_alive")
             if ka == 0 or ka == "0" or ka == "0s":
-                self._send_json(200, {"model": name, "created_at": _now_rfc3339(), "response": "", "done": True, "done_reason": "unload"})
+                self._send_json(
+                    200,
+                    {
+                        "model": name,
+                        "created_at": _now_rfc3339(),
+                        "response": "",
+                        "done": True,
+                        "done_reason": "unload",
+                    },
+                )
             else:
-                self._send_json(200, {"model": name, "created_at": _now_rfc3339(), "response": "", "done": True, "done_reason": "load"})
+                self._send_json(
+                    200,
+                    {
+                        "model": name,
+                        "created_at": _now_rfc3339(),
+                        "response": "",
+                        "done": True,
+                        "done_reason": "load",
+                    },
+                )
             return
         ptoks = max(_word_count(prompt) + _word_count(req.get("system")), 1)
         final_extra = {"done_reason": reason}
@@ -754,7 +827,11 @@ class _Handler(BaseHTTPRequestHandler):
         final_extra.update(self._metrics(ptoks, n))
         if req.get("stream") is False:
             self._nonstream_pacing(n + n_think)
-            out = {"model": name, "created_at": _now_rfc3339(), "response": expected_text(n)}
+            out = {
+                "model": name,
+                "created_at": _now_rfc3339(),
+                "response": expected_text(n),
+            }
             if n_think:
                 out["thinking"] = "".join(think_text(i) for i in range(n_think))
             out["done"] = True
@@ -764,10 +841,26 @@ class _Handler(BaseHTTPRequestHandler):
 
         def objs():
             for i in range(n_think):
-                yield {"model": name, "created_at": _now_rfc3339(), "response": "", "thinking": think_text(i), "done": False}
+                yield {
+                    "model": name,
+                    "created_at": _now_rfc3339(),
+                    "response": "",
+                    "thinking": think_text(i),
+                    "done": False,
+                }
             for i in range(n):
-                yield {"model": name, "created_at": _now_rfc3339(), "response": token_text(i), "done": False}
-            final = {"model": name, "created_at": _now_rfc3339(), "response": "", "done": True}
+                yield {
+                    "model": name,
+                    "created_at": _now_rfc3339(),
+                    "response": token_text(i),
+                    "done": False,
+                }
+            final = {
+                "model": name,
+                "created_at": _now_rfc3339(),
+                "response": "",
+                "done": True,
+            }
             final.update(final_extra)
             yield final
 
@@ -778,7 +871,10 @@ class _Handler(BaseHTTPRequestHandler):
         name, n, reason, n_think = self._gen_common(req, "chat")
         messages = req.get("messages") or []
         if not isinstance(messages, list):
-            raise _BadRequest(400, "json: cannot unmarshal into Go struct field ChatRequest.messages of type []api.Message")
+            raise _BadRequest(
+                400,
+                "json: cannot unmarshal into Go struct field ChatRequest.messages of type []api.Message",
+            )
         if not messages:
             ka = req.get("keep_alive")
             reason0 = "unload" if ka in (0, "0", "0s") else "load"
@@ -793,14 +889,23 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        ptoks = max(sum(_word_count(m.get("content")) for m in messages if isinstance(m, dict)), 1)
+        ptoks = max(
+            sum(_word_count(m.get("content")) for m in messages if isinstance(m, dict)),
+            1,
+        )
         metrics = self._metrics(ptoks, n)
         if req.get("stream") is False:
             self._nonstream_pacing(n + n_think)
             msg = {"role": "assistant", "content": expected_text(n)}
             if n_think:
                 msg["thinking"] = "".join(think_text(i) for i in range(n_think))
-            out = {"model": name, "created_at": _now_rfc3339(), "message": msg, "done": True, "done_reason": reason}
+            out = {
+                "model": name,
+                "created_at": _now_rfc3339(),
+                "message": msg,
+                "done": True,
+                "done_reason": reason,
+            }
             out.update(metrics)
             self._send_json(200, out)
             return
@@ -810,12 +915,27 @@ class _Handler(BaseHTTPRequestHandler):
                 yield {
                     "model": name,
                     "created_at": _now_rfc3339(),
-                    "message": {"role": "assistant", "content": "", "thinking": think_text(i)},
+                    "message": {
+                        "role": "assistant",
+                        "content": "",
+                        "thinking": think_text(i),
+                    },
                     "done": False,
                 }
             for i in range(n):
-                yield {"model": name, "created_at": _now_rfc3339(), "message": {"role": "assistant", "content": token_text(i)}, "done": False}
-            final = {"model": name, "created_at": _now_rfc3339(), "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": reason}
+                yield {
+                    "model": name,
+                    "created_at": _now_rfc3339(),
+                    "message": {"role": "assistant", "content": token_text(i)},
+                    "done": False,
+                }
+            final = {
+                "model": name,
+                "created_at": _now_rfc3339(),
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": reason,
+            }
             final.update(metrics)
             yield final
 
@@ -863,7 +983,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BadRequest(404, f"model '{name}' not found")
         prompt = req.get("prompt") or ""
         if not isinstance(prompt, str):
-            raise _BadRequest(400, "json: cannot unmarshal into Go struct field EmbeddingRequest.prompt of type string")
+            raise _BadRequest(
+                400,
+                "json: cannot unmarshal into Go struct field EmbeddingRequest.prompt of type string",
+            )
         self.fake._touch_loaded(m["name"], req.get("keep_alive"))
         self._send_json(200, {"embedding": embedding_for(prompt) if prompt else []})
 
@@ -889,13 +1012,25 @@ class _Handler(BaseHTTPRequestHandler):
             yield {"status": "pulling manifest"}
             layers = []
             for i, total in enumerate((2019377376, 1429, 7711, 6016, 96)):
-                d = hashlib.sha256(f"{normalize_model_name(name)}:{i}".encode()).hexdigest()
+                d = hashlib.sha256(
+                    f"{normalize_model_name(name)}:{i}".encode()
+                ).hexdigest()
                 layers.append((d, total))
             for d, total in layers:
                 st = f"pulling {d[:12]}"
                 yield {"status": st, "digest": "sha256:" + d, "total": total}
-                yield {"status": st, "digest": "sha256:" + d, "total": total, "completed": total // 2 or total}
-                yield {"status": st, "digest": "sha256:" + d, "total": total, "completed": total}
+                yield {
+                    "status": st,
+                    "digest": "sha256:" + d,
+                    "total": total,
+                    "completed": total // 2 or total,
+                }
+                yield {
+                    "status": st,
+                    "digest": "sha256:" + d,
+                    "total": total,
+                    "completed": total,
+                }
             yield {"status": "verifying sha256 digest"}
             yield {"status": "writing manifest"}
             fake._add_model(name, layers[0][0])
@@ -915,10 +1050,18 @@ class _Handler(BaseHTTPRequestHandler):
 
         def objs():
             yield {"status": "retrieving manifest"}
-            for d, total in ((m["digest"], m["size"]), (hashlib.sha256(name.encode()).hexdigest(), 1429)):
+            for d, total in (
+                (m["digest"], m["size"]),
+                (hashlib.sha256(name.encode()).hexdigest(), 1429),
+            ):
                 st = f"pushing {d[:12]}"
                 yield {"status": st, "digest": "sha256:" + d, "total": total}
-                yield {"status": st, "digest": "sha256:" + d, "total": total, "completed": total}
+                yield {
+                    "status": st,
+                    "digest": "sha256:" + d,
+                    "total": total,
+                    "completed": total,
+                }
             yield {"status": "pushing manifest"}
             yield {"status": "success"}
 
@@ -932,7 +1075,10 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         files = req.get("files") or {}
         if not isinstance(files, dict):
-            raise _BadRequest(400, "json: cannot unmarshal into Go struct field CreateRequest.files of type map[string]string")
+            raise _BadRequest(
+                400,
+                "json: cannot unmarshal into Go struct field CreateRequest.files of type map[string]string",
+            )
         base = req.get("from")
         if not files and not base:
             raise _BadRequest(400, "neither 'from' or 'files' was specified")
@@ -951,7 +1097,9 @@ class _Handler(BaseHTTPRequestHandler):
                 yield {"status": f"using existing layer {digest}"}
             for key in ("template", "system", "parameters", "license"):
                 if req.get(key):
-                    d = hashlib.sha256(json.dumps(req[key], sort_keys=True).encode()).hexdigest()
+                    d = hashlib.sha256(
+                        json.dumps(req[key], sort_keys=True).encode()
+                    ).hexdigest()
                     yield {"status": f"creating new layer sha256:{d}"}
             yield {"status": "writing manifest"}
             digest = hashlib.sha256(_dumps(req)).hexdigest()
@@ -982,7 +1130,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_bytes(200, b"", None)
 
     def _blob_digest(self):
-        d = urllib.parse.unquote(self.route_path[len("/api/blobs/"):])
+        d = urllib.parse.unquote(self.route_path[len("/api/blobs/") :])
         if not re.fullmatch(r"sha256[:-][0-9a-f]{64}", d):
             raise _BadRequest(400, "invalid digest format")
         return "sha256:" + d[7:]
@@ -1032,14 +1180,26 @@ class _Handler(BaseHTTPRequestHandler):
         for msg in messages:
             c = msg.get("content") if isinstance(msg, dict) else None
             if isinstance(c, list):
-                ptoks += sum(_word_count(p.get("text")) for p in c if isinstance(p, dict))
+                ptoks += sum(
+                    _word_count(p.get("text")) for p in c if isinstance(p, dict)
+                )
             else:
                 ptoks += _word_count(c)
         ptoks = max(ptoks, 1)
-        usage = {"prompt_tokens": ptoks, "completion_tokens": n, "total_tokens": ptoks + n}
+        usage = {
+            "prompt_tokens": ptoks,
+            "completion_tokens": n,
+            "total_tokens": ptoks + n,
+        }
         cid = f"chatcmpl-{random.randint(0, 998)}"
         created = int(time.time())
-        base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": name, "system_fingerprint": "fp_ollama"}
+        base = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": name,
+            "system_fingerprint": "fp_ollama",
+        }
         if not req.get("stream"):
             self._nonstream_pacing(n)
             self._send_json(
@@ -1050,7 +1210,16 @@ class _Handler(BaseHTTPRequestHandler):
                     "created": created,
                     "model": name,
                     "system_fingerprint": "fp_ollama",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": expected_text(n)}, "finish_reason": reason}],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {
+                                "role": "assistant",
+                                "content": expected_text(n),
+                            },
+                            "finish_reason": reason,
+                        }
+                    ],
                     "usage": usage,
                 },
             )
@@ -1059,8 +1228,19 @@ class _Handler(BaseHTTPRequestHandler):
 
         def objs():
             for i in range(n):
-                yield dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": token_text(i)}, "finish_reason": None}])
-            yield dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": reason}])
+                yield dict(
+                    base,
+                    choices=[
+                        {
+                            "index": 0,
+                            "delta": {"role": "assistant", "content": token_text(i)},
+                            "finish_reason": None,
+                        }
+                    ],
+                )
+            yield dict(
+                base, choices=[{"index": 0, "delta": {}, "finish_reason": reason}]
+            )
             if include_usage:
                 yield dict(base, choices=[], usage=usage)
 
@@ -1072,25 +1252,51 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
             prompt = prompt[0]
         if not isinstance(prompt, str):
-            raise _BadRequest(400, "invalid type for 'prompt' field: only string is supported")
+            raise _BadRequest(
+                400, "invalid type for 'prompt' field: only string is supported"
+            )
         name, m = self._v1_model(req)
         self.fake._touch_loaded(m["name"], None)
         n, reason = self._v1_tokens(req)
         ptoks = max(_word_count(prompt), 1)
-        usage = {"prompt_tokens": ptoks, "completion_tokens": n, "total_tokens": ptoks + n}
+        usage = {
+            "prompt_tokens": ptoks,
+            "completion_tokens": n,
+            "total_tokens": ptoks + n,
+        }
         cid = f"cmpl-{random.randint(0, 998)}"
         created = int(time.time())
-        base = {"id": cid, "object": "text_completion", "created": created, "model": name, "system_fingerprint": "fp_ollama"}
+        base = {
+            "id": cid,
+            "object": "text_completion",
+            "created": created,
+            "model": name,
+            "system_fingerprint": "fp_ollama",
+        }
         if not req.get("stream"):
             self._nonstream_pacing(n)
-            self._send_json(200, dict(base, choices=[{"text": expected_text(n), "index": 0, "finish_reason": reason}], usage=usage))
+            self._send_json(
+                200,
+                dict(
+                    base,
+                    choices=[
+                        {"text": expected_text(n), "index": 0, "finish_reason": reason}
+                    ],
+                    usage=usage,
+                ),
+            )
             return
         include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
         zero = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
         def objs():
             for i in range(n):
-                o = dict(base, choices=[{"text": token_text(i), "index": 0, "finish_reason": None}])
+                o = dict(
+                    base,
+                    choices=[
+                        {"text": token_text(i), "index": 0, "finish_reason": None}
+                    ],
+                )
                 if include_usage:
                     o["usage"] = dict(zero)
                 yield o
@@ -1116,25 +1322,42 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BadRequest(400, "invalid input type")
         fmt = req.get("encoding_format")
         if fmt not in (None, "", "float", "base64"):
-            raise _BadRequest(400, f"invalid encoding format: {fmt!r}; must be 'float' or 'base64'")
+            raise _BadRequest(
+                400, f"invalid encoding format: {fmt!r}; must be 'float' or 'base64'"
+            )
         name, m = self._v1_model(req)
         self.fake._touch_loaded(m["name"], None)
         data = []
         for i, x in enumerate(inputs):
             vec = embedding_for(x)
             if fmt == "base64":
-                emb = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode("ascii")
+                emb = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode(
+                    "ascii"
+                )
             else:
                 emb = vec
             data.append({"object": "embedding", "embedding": emb, "index": i})
         ptoks = sum(max(_word_count(x), 1) for x in inputs)
-        self._send_json(200, {"object": "list", "data": data, "model": name, "usage": {"prompt_tokens": ptoks, "total_tokens": ptoks}})
+        self._send_json(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": name,
+                "usage": {"prompt_tokens": ptoks, "total_tokens": ptoks},
+            },
+        )
 
     @staticmethod
     def _v1_model_obj(m):
         name = m["name"]
         owner = name.split("/")[-2] if "/" in name else "library"
-        return {"id": name, "object": "model", "created": _unix_of(m.get("modified_at", "")), "owned_by": owner}
+        return {
+            "id": name,
+            "object": "model",
+            "created": _unix_of(m.get("modified_at", "")),
+            "owned_by": owner,
+        }
 
     def h_v1_models(self):
         with self.fake._lock:
@@ -1142,7 +1365,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, {"object": "list", "data": models or None})
 
     def h_v1_model(self):
-        seg = self.route_path[len("/v1/models/"):]
+        seg = self.route_path[len("/v1/models/") :]
         name = urllib.parse.unquote(seg)
         m = self._lookup(name)
         if not m:
@@ -1167,7 +1390,9 @@ class _Handler(BaseHTTPRequestHandler):
                     if isinstance(c, str):
                         ptoks += _word_count(c)
                     elif isinstance(c, list):
-                        ptoks += sum(_word_count(p.get("text")) for p in c if isinstance(p, dict))
+                        ptoks += sum(
+                            _word_count(p.get("text")) for p in c if isinstance(p, dict)
+                        )
         else:
             raise _BadRequest(400, "invalid input")
         ptoks = max(ptoks, 1)
@@ -1191,7 +1416,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "created_at": created,
                 "status": st,
                 "error": None,
-                "incomplete_details": {"reason": "max_output_tokens"} if st == "incomplete" else None,
+                "incomplete_details": {"reason": "max_output_tokens"}
+                if st == "incomplete"
+                else None,
                 "instructions": req.get("instructions"),
                 "max_output_tokens": req.get("max_output_tokens"),
                 "model": name,
@@ -1206,7 +1433,13 @@ class _Handler(BaseHTTPRequestHandler):
             return r
 
         def item(st, content):
-            return {"type": "message", "id": mid, "status": st, "role": "assistant", "content": content}
+            return {
+                "type": "message",
+                "id": mid,
+                "status": st,
+                "role": "assistant",
+                "content": content,
+            }
 
         def part(t):
             return {"type": "output_text", "text": t, "annotations": [], "logprobs": []}
@@ -1228,15 +1461,54 @@ class _Handler(BaseHTTPRequestHandler):
 
             yield ev("response.created", response=resp("in_progress", [], False))
             yield ev("response.in_progress", response=resp("in_progress", [], False))
-            yield ev("response.output_item.added", output_index=0, item=item("in_progress", []))
-            yield ev("response.content_part.added", item_id=mid, output_index=0, content_index=0, part=part(""))
+            yield ev(
+                "response.output_item.added",
+                output_index=0,
+                item=item("in_progress", []),
+            )
+            yield ev(
+                "response.content_part.added",
+                item_id=mid,
+                output_index=0,
+                content_index=0,
+                part=part(""),
+            )
             for i in range(n):
-                yield ev("response.output_text.delta", item_id=mid, output_index=0, content_index=0, delta=token_text(i), logprobs=[])
-            yield ev("response.output_text.done", item_id=mid, output_index=0, content_index=0, text=text, logprobs=[])
-            yield ev("response.content_part.done", item_id=mid, output_index=0, content_index=0, part=part(text))
-            yield ev("response.output_item.done", output_index=0, item=item("completed", [part(text)]))
-            done_type = "response.completed" if status == "completed" else "response.incomplete"
-            yield ev(done_type, response=resp(status, [item("completed", [part(text)])], True))
+                yield ev(
+                    "response.output_text.delta",
+                    item_id=mid,
+                    output_index=0,
+                    content_index=0,
+                    delta=token_text(i),
+                    logprobs=[],
+                )
+            yield ev(
+                "response.output_text.done",
+                item_id=mid,
+                output_index=0,
+                content_index=0,
+                text=text,
+                logprobs=[],
+            )
+            yield ev(
+                "response.content_part.done",
+                item_id=mid,
+                output_index=0,
+                content_index=0,
+                part=part(text),
+            )
+            yield ev(
+                "response.output_item.done",
+                output_index=0,
+                item=item("completed", [part(text)]),
+            )
+            done_type = (
+                "response.completed" if status == "completed" else "response.incomplete"
+            )
+            yield ev(
+                done_type,
+                response=resp(status, [item("completed", [part(text)])], True),
+            )
 
         self._stream(SSE_CT, events())
 
@@ -1330,11 +1602,16 @@ class FakeOllama:
         """Clear records, counters and events; restore default controls/models."""
         self._set_defaults()
 
-    def start(self) -> "FakeOllama":
+    def start(self) -> FakeOllama:
         self._server = _Server((self.host, self.port), _Handler)
         self._server.fake = self
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name=f"fake-ollama-{self.port}")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"fake-ollama-{self.port}",
+        )
         self._thread.start()
         return self
 
@@ -1442,7 +1719,9 @@ class FakeOllama:
         key = normalize_model_name(name)
         with self._lock:
             before = len(self.models)
-            self.models[:] = [m for m in self.models if normalize_model_name(m.get("name", "")) != key]
+            self.models[:] = [
+                m for m in self.models if normalize_model_name(m.get("name", "")) != key
+            ]
             self.loaded[:] = [x for x in self.loaded if normalize_model_name(x) != key]
             return len(self.models) != before
 
@@ -1484,7 +1763,12 @@ class FakeOllama:
     def requests_to(self, path_prefix="", method=None):
         """Recorded requests whose raw path starts with ``path_prefix``."""
         with self._lock:
-            return [r for r in self.requests if r["path"].startswith(path_prefix) and (method is None or r["method"] == method)]
+            return [
+                r
+                for r in self.requests
+                if r["path"].startswith(path_prefix)
+                and (method is None or r["method"] == method)
+            ]
 
     @property
     def last_request(self):

@@ -311,8 +311,13 @@ def test_history_mode_per_key_from_the_key_pages(app, admin, fake):
     with app.app_context():
         assert db.session.get(ApiKey, key_id).history_mode == "metadata"
     page = f"/admin/keys/{key_id}"
-    assert '<option selected value="metadata">' in admin.get(page).get_data(as_text=True)
-    assert post(admin, page, {"name": "private", "history_mode": ""}, page).status_code == 302
+    assert '<option selected value="metadata">' in admin.get(page).get_data(
+        as_text=True
+    )
+    assert (
+        post(admin, page, {"name": "private", "history_mode": ""}, page).status_code
+        == 302
+    )
     with app.app_context():
         assert db.session.get(ApiKey, key_id).history_mode is None
     bad = post(admin, page, {"name": "private", "history_mode": "everything"}, page)

@@ -24,8 +24,14 @@ def test_init_is_idempotent_and_prints_one_key(app, runner, client, fake):
     with app.app_context():
         assert db.session.execute(db.select(db.func.count(ApiKey.id))).scalar() == 1
         stored = db.session.execute(db.select(ApiKey)).scalar_one()
-        assert stored.key_hash == hash_key(key) and key not in (stored.prefix, stored.key_hash)
-    assert client.get("/api/tags", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert stored.key_hash == hash_key(key) and key not in (
+            stored.prefix,
+            stored.key_hash,
+        )
+    assert (
+        client.get("/api/tags", headers={"Authorization": f"Bearer {key}"}).status_code
+        == 200
+    )
 
 
 def test_users_create_list_delete(app, runner):
@@ -38,19 +44,32 @@ def test_users_create_list_delete(app, runner):
     assert runner.invoke(args=["users", "delete", "bob", "--yes"]).exit_code == 0
     with app.app_context():
         assert db.session.execute(db.select(User)).first() is None
-        assert db.session.execute(db.select(ApiKey)).first() is None  # keys went with the user
+        assert (
+            db.session.execute(db.select(ApiKey)).first() is None
+        )  # keys went with the user
 
 
 def test_keys_lifecycle_through_cli(app, runner, client, fake):
     runner.invoke(args=["users", "create", "carol"])
-    created = runner.invoke(args=["keys", "create", "carol", "--name", "obsidian",
-                                  "--expires", "2999-01-01"])
+    created = runner.invoke(
+        args=[
+            "keys",
+            "create",
+            "carol",
+            "--name",
+            "obsidian",
+            "--expires",
+            "2999-01-01",
+        ]
+    )
     assert created.exit_code == 0, created.output
     key = last_line(created)
     prefix = key[:11]
     headers = {"X-API-Key": key}
     listing = runner.invoke(args=["keys", "list"]).output
-    assert prefix in listing and "obsidian" in listing and "expires=2999-01-01" in listing
+    assert (
+        prefix in listing and "obsidian" in listing and "expires=2999-01-01" in listing
+    )
     assert key not in listing
     assert client.get("/api/ps", headers=headers).status_code == 200
 
@@ -66,8 +85,11 @@ def test_keys_lifecycle_through_cli(app, runner, client, fake):
 
 def test_expired_key_from_cli(app, runner, client, fake):
     runner.invoke(args=["users", "create", "dan"])
-    key = last_line(runner.invoke(args=["keys", "create", "dan", "--expires",
-                                        "2001-01-01T00:00:00Z"]))
+    key = last_line(
+        runner.invoke(
+            args=["keys", "create", "dan", "--expires", "2001-01-01T00:00:00Z"]
+        )
+    )
     assert "expired" in runner.invoke(args=["keys", "list"]).output
     assert client.get("/api/ps", headers={"X-API-Key": key}).status_code == 403
 
@@ -77,7 +99,9 @@ def test_cli_refuses_bad_input(app, runner):
     runner.invoke(args=["users", "create", "erin"])
     bad = runner.invoke(args=["keys", "create", "erin", "--expires", "soon"])
     assert bad.exit_code != 0 and "not a date" in bad.output
-    assert "no key with prefix" in runner.invoke(args=["keys", "revoke", "og_zzzz"]).output
+    assert (
+        "no key with prefix" in runner.invoke(args=["keys", "revoke", "og_zzzz"]).output
+    )
 
 
 @pytest.mark.parametrize(
@@ -90,7 +114,9 @@ def test_expiry_out_of_range_is_a_usage_error(app, runner, expires):
     assert bad.exit_code == 2 and "not a date" in bad.output
 
 
-@pytest.mark.parametrize("name", ["", " ", "a\x00b", "bob\n", " bob", "a  b", "x" * 121])
+@pytest.mark.parametrize(
+    "name", ["", " ", "a\x00b", "bob\n", " bob", "a  b", "x" * 121]
+)
 def test_users_create_refuses_odd_names(app, runner, name):
     """The CLI takes the names the users page takes, and no others."""
     result = runner.invoke(args=["users", "create", name])

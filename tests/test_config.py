@@ -25,8 +25,13 @@ def test_defaults_and_overlay():
     defaults = load_settings({})
     assert defaults["BACKENDS"] == ["http://127.0.0.1:11434"]
     assert defaults["READ_TIMEOUT"] == 600
-    s = load_settings({"OLLAMA_GATE_READ_TIMEOUT": "0", "OLLAMA_GATE_BACKENDS": "a=http://x:1/, b=http://y:2",
-                       "DATABASE_URL": "postgres://u@h/db"})
+    s = load_settings(
+        {
+            "OLLAMA_GATE_READ_TIMEOUT": "0",
+            "OLLAMA_GATE_BACKENDS": "a=http://x:1/, b=http://y:2",
+            "DATABASE_URL": "postgres://u@h/db",
+        }
+    )
     assert s["READ_TIMEOUT"] is None
     assert first_backend(s["BACKENDS"]) == "http://x:1"
     assert s["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"

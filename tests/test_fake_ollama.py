@@ -17,7 +17,6 @@ import ollama  # noqa: E402
 import openai  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
-
 from fake_ollama import FakeOllama  # noqa: E402
 
 
@@ -132,7 +131,9 @@ def test_unknown_path_and_method(fake):
 
 
 def test_ndjson_chunk_framing_and_keepalive(fake):
-    s = _raw_request(fake, "POST", "/api/generate?x=1", {"model": "llama3.2", "prompt": "hi"})
+    s = _raw_request(
+        fake, "POST", "/api/generate?x=1", {"model": "llama3.2", "prompt": "hi"}
+    )
     rd = _Reader(s)
     status, headers = rd.head()
     assert status == 200
@@ -146,14 +147,24 @@ def test_ndjson_chunk_framing_and_keepalive(fake):
             break
         assert c.endswith(b"\n") and c.count(b"\n") == 1
         obj = json.loads(c)
-        assert c == json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        assert (
+            c
+            == json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+            + b"\n"
+        )
         objs.append(obj)
-    assert len(objs) == 9 and objs[-1]["done"] is True and objs[-1]["done_reason"] == "stop"
+    assert (
+        len(objs) == 9
+        and objs[-1]["done"] is True
+        and objs[-1]["done_reason"] == "stop"
+    )
     assert objs[-1]["eval_count"] == 8 and "context" in objs[-1]
     # keep-alive: same socket serves another request
-    s.sendall(f"GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    s.sendall(b"GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n")
     status, headers = rd.head()
-    assert status == 200 and json.loads(rd.exact(int(headers["content-length"]))) == {"version": "0.33.0"}
+    assert status == 200 and json.loads(rd.exact(int(headers["content-length"]))) == {
+        "version": "0.33.0"
+    }
     s.close()
     assert fake.requests[0].path == "/api/generate?x=1"
     assert fake.requests[0].json["prompt"] == "hi"
@@ -163,15 +174,24 @@ def test_ndjson_chunk_framing_and_keepalive(fake):
 def test_sse_framing(fake):
     r = requests.post(
         fake.url + "/v1/chat/completions",
-        json={"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": True,
-              "stream_options": {"include_usage": True}, "max_tokens": 3},
+        json={
+            "model": "llama3.2",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": 3,
+        },
     )
     assert r.headers["content-type"] == "text/event-stream"
     events = r.text.split("\n\n")
     assert events[-1] == "" and events[-2] == "data: [DONE]"
-    chunks = [json.loads(e[len("data: "):]) for e in events[:-2]]
+    chunks = [json.loads(e[len("data: ") :]) for e in events[:-2]]
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "The"}
-    assert chunks[-2]["choices"][0] == {"index": 0, "delta": {}, "finish_reason": "length"}
+    assert chunks[-2]["choices"][0] == {
+        "index": 0,
+        "delta": {},
+        "finish_reason": "length",
+    }
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 3
     assert all("usage" not in c for c in chunks[:-1])
 
@@ -189,7 +209,14 @@ def test_ollama_generate(fake, oc):
     assert rec.json["stream"] is False
     assert rec.headers["user-agent"].startswith("ollama-python/")
 
-    parts = list(oc.generate(model="LLAMA3.2:latest", prompt="hi", stream=True, options={"num_predict": 5}))
+    parts = list(
+        oc.generate(
+            model="LLAMA3.2:latest",
+            prompt="hi",
+            stream=True,
+            options={"num_predict": 5},
+        )
+    )
     assert len(parts) == 6
     assert "".join(p.response for p in parts) == FakeOllama.expected_text(5)
     assert parts[0].model == "LLAMA3.2:latest" and not parts[0].done
@@ -202,7 +229,10 @@ def test_ollama_generate(fake, oc):
 def test_ollama_chat(fake, oc):
     msgs = [{"role": "user", "content": "why is the sky blue"}]
     r = oc.chat(model="qwen2.5:7b", messages=msgs)
-    assert r.message.role == "assistant" and r.message.content == FakeOllama.expected_text(8)
+    assert (
+        r.message.role == "assistant"
+        and r.message.content == FakeOllama.expected_text(8)
+    )
     assert r.prompt_eval_count == 5
     parts = list(oc.chat(model="qwen2.5:7b", messages=msgs, stream=True, think=True))
     assert "".join(p.message.thinking or "" for p in parts).startswith("Let me")
@@ -219,16 +249,24 @@ def test_ollama_unknown_model_and_errors(fake, oc):
     with pytest.raises(ollama.ResponseError) as ei:
         oc.generate(model="nope:1b", prompt="x")
     assert ei.value.status_code == 404 and ei.value.error == "model 'nope:1b' not found"
-    r = requests.post(fake.url + "/api/chat", json={"messages": [{"role": "user", "content": "x"}]})
+    r = requests.post(
+        fake.url + "/api/chat", json={"messages": [{"role": "user", "content": "x"}]}
+    )
     assert r.status_code == 400 and r.json() == {"error": "model is required"}
     r = requests.post(fake.url + "/api/generate", json={"prompt": "x"})
     assert r.status_code == 404 and r.json() == {"error": "model '' not found"}
     r = requests.post(fake.url + "/api/chat")
     assert r.status_code == 400 and r.json() == {"error": "missing request body"}
-    r = requests.post(fake.url + "/api/generate", data=b"xyz", headers={"content-type": "application/json"})
+    r = requests.post(
+        fake.url + "/api/generate",
+        data=b"xyz",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 400
     assert r.json() == {"error": "invalid character 'x' looking for beginning of value"}
-    r = requests.post(fake.url + "/api/embed", json={"model": "nomic-embed-text", "input": 5})
+    r = requests.post(
+        fake.url + "/api/embed", json={"model": "nomic-embed-text", "input": 5}
+    )
     assert r.status_code == 400 and r.json() == {"error": "invalid input type"}
     with pytest.raises(ollama.ResponseError) as ei:
         oc.embed(model="ghost", input="x")
@@ -240,7 +278,9 @@ def test_ollama_embed(fake, oc):
     assert len(r.embeddings) == 2 and len(r.embeddings[0]) == 8
     assert r.embeddings[0] == FakeOllama.embedding_for("a")
     assert r.embeddings[0] != r.embeddings[1]
-    assert oc.embed(model="nomic-embed-text", input="a").embeddings[0] == FakeOllama.embedding_for("a")
+    assert oc.embed(model="nomic-embed-text", input="a").embeddings[
+        0
+    ] == FakeOllama.embedding_for("a")
     legacy = oc.embeddings(model="nomic-embed-text", prompt="a")
     assert list(legacy.embedding) == FakeOllama.embedding_for("a")
 
@@ -249,12 +289,23 @@ def test_ollama_list_show_ps(fake, oc):
     names = [m.model for m in oc.list().models]
     assert names == ["llama3.2:latest", "qwen2.5:7b", "nomic-embed-text:latest"]
     raw = requests.get(fake.url + "/api/tags").json()["models"][0]
-    assert set(raw) >= {"name", "model", "modified_at", "size", "digest", "details", "capabilities"}
+    assert set(raw) >= {
+        "name",
+        "model",
+        "modified_at",
+        "size",
+        "digest",
+        "details",
+        "capabilities",
+    }
     assert len(raw["digest"]) == 64
     show = oc.show("llama3.2")
     assert "completion" in show.capabilities and show.details.family == "llama"
     assert show.modelinfo["general.architecture"] == "llama"
-    assert requests.post(fake.url + "/api/show", json={"name": "qwen2.5:7b"}).status_code == 200
+    assert (
+        requests.post(fake.url + "/api/show", json={"name": "qwen2.5:7b"}).status_code
+        == 200
+    )
     with pytest.raises(ollama.ResponseError) as ei:
         oc.show("missing")
     assert ei.value.status_code == 404
@@ -270,23 +321,33 @@ def test_ollama_pull_push_create_copy_delete(fake, oc, tmp_path):
     assert statuses[0] == "pulling manifest" and statuses[-1] == "success"
     assert "verifying sha256 digest" in statuses and "writing manifest" in statuses
     layer = [p for p in prog if p.status.startswith("pulling ") and p.digest]
-    assert layer[0].digest.startswith("sha256:") and layer[0].total and layer[0].completed is None
+    assert (
+        layer[0].digest.startswith("sha256:")
+        and layer[0].total
+        and layer[0].completed is None
+    )
     assert layer[0].status == "pulling " + layer[0].digest[7:19]
     assert any(p.completed == p.total for p in layer)
     assert oc.pull("tinymodel:1b").status == "success"
     assert fake.requests[-1].json["stream"] is False
-    assert "tinymodel:1b" in [m.model for m in oc.list().models] or "library/tinymodel:1b" in [m.model for m in oc.list().models]
+    assert "tinymodel:1b" in [
+        m.model for m in oc.list().models
+    ] or "library/tinymodel:1b" in [m.model for m in oc.list().models]
 
     assert [p.status for p in oc.push("llama3.2", stream=True)][-1] == "success"
 
     assert oc.copy("llama3.2", "mycopy:latest").status == "success"
-    assert fake.requests[-1].body == b"" or fake.requests[-1].json["source"] == "llama3.2"
+    assert (
+        fake.requests[-1].body == b"" or fake.requests[-1].json["source"] == "llama3.2"
+    )
     assert "mycopy:latest" in [m.model for m in oc.list().models]
     with pytest.raises(ollama.ResponseError) as ei:
         oc.copy("ghost", "x")
     assert ei.value.status_code == 404
     assert oc.delete("mycopy").status == "success"
-    assert fake.requests[-1].method == "DELETE" and fake.requests[-1].json == {"model": "mycopy"}
+    assert fake.requests[-1].method == "DELETE" and fake.requests[-1].json == {
+        "model": "mycopy"
+    }
     with pytest.raises(ollama.ResponseError) as ei:
         oc.delete("mycopy")
     assert ei.value.status_code == 404
@@ -315,7 +376,7 @@ def test_chunked_blob_upload_keepalive(fake):
 
     def gen():
         for i in range(0, len(data), 70_000):
-            yield data[i:i + 70_000]
+            yield data[i : i + 70_000]
 
     with requests.Session() as s:
         r = s.post(f"{fake.url}/api/blobs/sha256:{sha}", data=gen())
@@ -323,7 +384,9 @@ def test_chunked_blob_upload_keepalive(fake):
         r = s.get(fake.url + "/api/version")
         assert r.status_code == 200
     rec = fake.requests[0]
-    assert rec.headers.get("transfer-encoding") == "chunked" and rec.body_size == len(data)
+    assert rec.headers.get("transfer-encoding") == "chunked" and rec.body_size == len(
+        data
+    )
     assert fake.requests[0].peer == fake.requests[1].peer  # same connection reused
 
 
@@ -339,8 +402,15 @@ def test_openai_chat(fake, ai):
     assert r.usage.completion_tokens == 8 and r.usage.prompt_tokens == 2
     assert fake.requests[-1].headers["authorization"] == "Bearer x"
 
-    chunks = list(ai.chat.completions.create(model="llama3.2", messages=msgs, stream=True,
-                                             stream_options={"include_usage": True}, max_tokens=4))
+    chunks = list(
+        ai.chat.completions.create(
+            model="llama3.2",
+            messages=msgs,
+            stream=True,
+            stream_options={"include_usage": True},
+            max_tokens=4,
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == FakeOllama.expected_text(4)
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -357,10 +427,14 @@ def test_openai_chat(fake, ai):
 
 def test_openai_completions(fake, ai):
     r = ai.completions.create(model="llama3.2", prompt="say hi", max_tokens=3)
-    assert r.object == "text_completion" and r.choices[0].text == FakeOllama.expected_text(3)
+    assert r.object == "text_completion" and r.choices[
+        0
+    ].text == FakeOllama.expected_text(3)
     assert r.choices[0].finish_reason == "length"
     chunks = list(ai.completions.create(model="llama3.2", prompt="say hi", stream=True))
-    assert "".join(c.choices[0].text for c in chunks if c.choices) == FakeOllama.expected_text(8)
+    assert "".join(
+        c.choices[0].text for c in chunks if c.choices
+    ) == FakeOllama.expected_text(8)
 
 
 def test_openai_embeddings(fake, ai):
@@ -368,14 +442,20 @@ def test_openai_embeddings(fake, ai):
     assert fake.requests[-1].json.get("encoding_format") == "base64"
     assert r.data[0].embedding == pytest.approx(FakeOllama.embedding_for("a"))
     assert r.data[1].index == 1
-    r = ai.embeddings.create(model="nomic-embed-text", input="a", encoding_format="float")
+    r = ai.embeddings.create(
+        model="nomic-embed-text", input="a", encoding_format="float"
+    )
     assert r.data[0].embedding == FakeOllama.embedding_for("a")
-    raw = requests.post(fake.url + "/v1/embeddings",
-                        json={"model": "nomic-embed-text", "input": "a", "encoding_format": "base64"}).json()
+    raw = requests.post(
+        fake.url + "/v1/embeddings",
+        json={"model": "nomic-embed-text", "input": "a", "encoding_format": "base64"},
+    ).json()
     vec = list(struct.unpack("<8f", base64.b64decode(raw["data"][0]["embedding"])))
     assert vec == FakeOllama.embedding_for("a")
-    bad = requests.post(fake.url + "/v1/embeddings",
-                        json={"model": "nomic-embed-text", "input": "a", "encoding_format": "hex"})
+    bad = requests.post(
+        fake.url + "/v1/embeddings",
+        json={"model": "nomic-embed-text", "input": "a", "encoding_format": "hex"},
+    )
     assert bad.status_code == 400
     assert set(bad.json()["error"]) == {"message", "type", "param", "code"}
 
@@ -391,16 +471,25 @@ def test_openai_models(fake, ai):
         ai.models.retrieve("ghost")
     assert requests.get(fake.url + "/v1/models/ns/model:tag").status_code == 404
     fake.models.clear()
-    assert requests.get(fake.url + "/v1/models").json() == {"object": "list", "data": None}
+    assert requests.get(fake.url + "/v1/models").json() == {
+        "object": "list",
+        "data": None,
+    }
 
 
 def test_openai_responses(fake, ai):
     r = ai.responses.create(model="llama3.2", input="hello")
     assert r.output_text == FakeOllama.expected_text(8) and r.id.startswith("resp_")
-    types = [e.type for e in ai.responses.create(model="llama3.2", input="hello", stream=True)]
+    types = [
+        e.type
+        for e in ai.responses.create(model="llama3.2", input="hello", stream=True)
+    ]
     assert types[0] == "response.created" and types[-1] == "response.completed"
     assert types.count("response.output_text.delta") == 8
-    raw = requests.post(fake.url + "/v1/responses", json={"model": "llama3.2", "input": "x", "stream": True}).text
+    raw = requests.post(
+        fake.url + "/v1/responses",
+        json={"model": "llama3.2", "input": "x", "stream": True},
+    ).text
     assert raw.startswith("event: response.created\ndata: {") and "[DONE]" not in raw
 
 
@@ -409,7 +498,11 @@ def test_openai_responses(fake, ai):
 
 def test_hold_second_chunk(fake):
     fake.hold_second_chunk = True
-    with requests.post(fake.url + "/api/generate", json={"model": "llama3.2", "prompt": "hi"}, stream=True) as r:
+    with requests.post(
+        fake.url + "/api/generate",
+        json={"model": "llama3.2", "prompt": "hi"},
+        stream=True,
+    ) as r:
         lines = r.iter_lines()
         first = json.loads(next(lines))
         assert first["response"] == "The"
@@ -424,7 +517,12 @@ def test_hold_second_chunk(fake):
 
 def test_hold_raw_socket_sees_nothing(fake):
     fake.hold_second_chunk = True
-    s = _raw_request(fake, "POST", "/api/chat", {"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]})
+    s = _raw_request(
+        fake,
+        "POST",
+        "/api/chat",
+        {"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]},
+    )
     rd = _Reader(s)
     rd.head()
     assert json.loads(rd.chunk())["message"]["content"] == "The"
@@ -442,8 +540,11 @@ def test_hold_raw_socket_sees_nothing(fake):
 
 def test_disconnect_detection(fake):
     fake.chunk_delay = 0.05
-    with requests.post(fake.url + "/api/generate", stream=True,
-                       json={"model": "llama3.2", "prompt": "hi", "options": {"num_predict": 1000}}) as r:
+    with requests.post(
+        fake.url + "/api/generate",
+        stream=True,
+        json={"model": "llama3.2", "prompt": "hi", "options": {"num_predict": 1000}},
+    ) as r:
         lines = r.iter_lines()
         next(lines)
         next(lines)
@@ -459,8 +560,12 @@ def test_disconnect_detection(fake):
 
 def test_disconnect_detection_ollama_client(fake, oc):
     fake.chunk_delay = 0.02
-    it = oc.chat(model="llama3.2", messages=[{"role": "user", "content": "x"}], stream=True,
-                 options={"num_predict": 1000})
+    it = oc.chat(
+        model="llama3.2",
+        messages=[{"role": "user", "content": "x"}],
+        stream=True,
+        options={"num_predict": 1000},
+    )
     next(it)
     it.close()  # generator cleanup closes the httpx response
     oc._client.close()
@@ -487,7 +592,10 @@ def test_error_mid_stream(fake, oc):
 
 
 def test_next_status_and_response_delay(fake, oc):
-    fake.next_status = (503, {"error": "server busy, please try again.  maximum pending requests exceeded"})
+    fake.next_status = (
+        503,
+        {"error": "server busy, please try again.  maximum pending requests exceeded"},
+    )
     with pytest.raises(ollama.ResponseError) as ei:
         oc.generate(model="llama3.2", prompt="hi")
     assert ei.value.status_code == 503 and "server busy" in ei.value.error

@@ -287,7 +287,7 @@ def test_filter_by_endpoint_lists_and_links(app, admin, endpoint):
 
 @pytest.mark.parametrize("mode", ["full", "metadata"])
 def test_lone_surrogates_in_a_request_render_and_export(app, admin, client, mode):
-    """"\\ud800" in a request's JSON: the detail page and exports still work."""
+    """ "\\ud800" in a request's JSON: the detail page and exports still work."""
     key = add_key(app, history_mode=mode)
     raw = (
         rb'{"model": "llama3.2", "stream": false, "\ud800": "\udfff",'

@@ -46,8 +46,14 @@ def test_unknown_keys_are_cached_too(app, client, fake):
 
 
 def test_last_used_is_recorded_after_the_call(app, client, fake, key):
-    assert client.post("/api/generate", json={"model": "llama3.2", "prompt": "hi"},
-                       headers={"X-API-Key": key}).status_code == 200
+    assert (
+        client.post(
+            "/api/generate",
+            json={"model": "llama3.2", "prompt": "hi"},
+            headers={"X-API-Key": key},
+        ).status_code
+        == 200
+    )
     app.extensions["ollama_gate"].recorder.flush()
     with app.app_context():
         row = db.session.execute(db.select(ApiKey)).scalar_one()
@@ -56,18 +62,29 @@ def test_last_used_is_recorded_after_the_call(app, client, fake, key):
 
 @pytest.mark.needs_postgres
 def test_keys_on_postgresql(postgres_url, fake):
-    app = create_app({"TESTING": True, "SECRET_KEY": "t", "BACKENDS": [fake.url],
-                      "SQLALCHEMY_DATABASE_URI": postgres_url,
-                      "KEY_CACHE_SECONDS": 0.0})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "t",
+            "BACKENDS": [fake.url],
+            "SQLALCHEMY_DATABASE_URI": postgres_url,
+            "KEY_CACHE_SECONDS": 0.0,
+        }
+    )
     with app.app_context():
         db.create_all()
     key = add_key(app, "pg-user")
     client = app.test_client()
-    assert client.get("/api/tags", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert (
+        client.get("/api/tags", headers={"Authorization": f"Bearer {key}"}).status_code
+        == 200
+    )
     assert client.get("/api/tags", headers={"X-API-Key": key + "x"}).status_code == 401
     app.extensions["ollama_gate"].recorder.flush()
     with app.app_context():
-        assert db.session.execute(db.select(ApiKey)).scalar_one().last_used_at is not None
+        assert (
+            db.session.execute(db.select(ApiKey)).scalar_one().last_used_at is not None
+        )
         db.engine.dispose()
 
 

@@ -12,8 +12,16 @@ import openai
 import pytest
 import requests
 
-VOLATILE = {"created_at", "expires_at", "created", "id", "total_duration", "load_duration",
-            "prompt_eval_duration", "eval_duration"}
+VOLATILE = {
+    "created_at",
+    "expires_at",
+    "created",
+    "id",
+    "total_duration",
+    "load_duration",
+    "prompt_eval_duration",
+    "eval_duration",
+}
 
 
 def normal(value):
@@ -32,29 +40,56 @@ def clients(gateway, fake):
     """(gateway client, direct client) pairs for both official libraries."""
     key = gateway.key(scopes="manage")  # pull, copy, delete and blobs need the scope
     return {
-        "ollama": (ollama.Client(host=gateway.url, headers={"Authorization": f"Bearer {key}"}),
-                   ollama.Client(host=fake.url)),
-        "openai": (openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0),
-                   openai.OpenAI(base_url=fake.url + "/v1", api_key="direct", max_retries=0)),
+        "ollama": (
+            ollama.Client(host=gateway.url, headers={"Authorization": f"Bearer {key}"}),
+            ollama.Client(host=fake.url),
+        ),
+        "openai": (
+            openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0),
+            openai.OpenAI(base_url=fake.url + "/v1", api_key="direct", max_retries=0),
+        ),
         "key": key,
     }
 
 
-@pytest.mark.parametrize("call", [
-    lambda c: c.generate(model="llama3.2", prompt="Why is the sky blue?"),
-    lambda c: list(c.generate(model="llama3.2", prompt="Hi", stream=True)),
-    lambda c: c.chat(model="llama3.2", messages=[{"role": "user", "content": "Hi"}]),
-    lambda c: list(c.chat(model="qwen2.5:7b", messages=[{"role": "user", "content": "Hi"}],
-                          stream=True, options={"num_predict": 20})),
-    lambda c: c.embed(model="nomic-embed-text", input=["a", "b"]),
-    lambda c: c.embeddings(model="nomic-embed-text", prompt="a"),
-    lambda c: c.list(),
-    lambda c: c.show("llama3.2"),
-    lambda c: c.ps(),
-    lambda c: list(c.pull("llama3.2", stream=True)),
-    lambda c: c.pull("llama3.2"),
-], ids=["generate", "generate-stream", "chat", "chat-stream", "embed", "embeddings", "list",
-        "show", "ps", "pull-stream", "pull"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.generate(model="llama3.2", prompt="Why is the sky blue?"),
+        lambda c: list(c.generate(model="llama3.2", prompt="Hi", stream=True)),
+        lambda c: c.chat(
+            model="llama3.2", messages=[{"role": "user", "content": "Hi"}]
+        ),
+        lambda c: list(
+            c.chat(
+                model="qwen2.5:7b",
+                messages=[{"role": "user", "content": "Hi"}],
+                stream=True,
+                options={"num_predict": 20},
+            )
+        ),
+        lambda c: c.embed(model="nomic-embed-text", input=["a", "b"]),
+        lambda c: c.embeddings(model="nomic-embed-text", prompt="a"),
+        lambda c: c.list(),
+        lambda c: c.show("llama3.2"),
+        lambda c: c.ps(),
+        lambda c: list(c.pull("llama3.2", stream=True)),
+        lambda c: c.pull("llama3.2"),
+    ],
+    ids=[
+        "generate",
+        "generate-stream",
+        "chat",
+        "chat-stream",
+        "embed",
+        "embeddings",
+        "list",
+        "show",
+        "ps",
+        "pull-stream",
+        "pull",
+    ],
+)
 def test_ollama_client_same_as_direct(clients, call):
     through, direct = clients["ollama"]
     assert normal(call(through)) == normal(call(direct))
@@ -77,27 +112,42 @@ def test_ollama_client_copy_delete_and_blob(clients, fake, tmp_path):
     blob.write_bytes(bytes(range(256)) * 8192)  # 2 MiB, streamed through in pieces
     digest = through.create_blob(blob)
     assert digest == "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest()
-    upload = [r for r in fake.requests if r.method == "POST" and "/api/blobs/" in r.path][-1]
+    upload = [
+        r for r in fake.requests if r.method == "POST" and "/api/blobs/" in r.path
+    ][-1]
     assert upload.body_size == blob.stat().st_size
 
 
 def test_version_and_heartbeat(gateway, fake):
     assert requests.head(gateway.url + "/").status_code == 200
-    resp = requests.get(gateway.url + "/api/version", headers={"X-API-Key": gateway.key()})
+    resp = requests.get(
+        gateway.url + "/api/version", headers={"X-API-Key": gateway.key()}
+    )
     assert resp.json() == {"version": fake.version}
 
 
-@pytest.mark.parametrize("call", [
-    lambda c: c.chat.completions.create(model="llama3.2",
-                                        messages=[{"role": "user", "content": "Hi"}]),
-    lambda c: [ch.model_dump() for ch in c.chat.completions.create(
-        model="llama3.2", messages=[{"role": "user", "content": "Hi"}], stream=True,
-        stream_options={"include_usage": True})],
-    lambda c: c.completions.create(model="llama3.2", prompt="Once"),
-    lambda c: c.embeddings.create(model="nomic-embed-text", input=["a", "b"]),
-    lambda c: c.models.list().data,
-    lambda c: c.models.retrieve("llama3.2:latest"),
-], ids=["chat", "chat-stream", "completions", "embeddings", "models", "model"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.chat.completions.create(
+            model="llama3.2", messages=[{"role": "user", "content": "Hi"}]
+        ),
+        lambda c: [
+            ch.model_dump()
+            for ch in c.chat.completions.create(
+                model="llama3.2",
+                messages=[{"role": "user", "content": "Hi"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        ],
+        lambda c: c.completions.create(model="llama3.2", prompt="Once"),
+        lambda c: c.embeddings.create(model="nomic-embed-text", input=["a", "b"]),
+        lambda c: c.models.list().data,
+        lambda c: c.models.retrieve("llama3.2:latest"),
+    ],
+    ids=["chat", "chat-stream", "completions", "embeddings", "models", "model"],
+)
 def test_openai_client_same_as_direct(clients, call):
     through, direct = clients["openai"]
     assert normal(call(through)) == normal(call(direct))
@@ -113,7 +163,9 @@ def test_openai_model_id_keeps_encoded_slash(clients, fake):
 
 def test_unknown_paths_pass_through_with_auth(gateway, fake):
     assert requests.post(gateway.url + "/v1/systemone").status_code == 401
-    resp = requests.post(gateway.url + "/v1/systemone", headers={"X-API-Key": gateway.key()})
+    resp = requests.post(
+        gateway.url + "/v1/systemone", headers={"X-API-Key": gateway.key()}
+    )
     assert resp.status_code == 404 and resp.text == "404 page not found"
     assert fake.requests[-1].path == "/v1/systemone"
 
@@ -129,14 +181,20 @@ def read_line(chunks) -> bytes:
 def test_stream_is_not_buffered(gateway, fake):
     """The upstream holds chunk 2 until the test has chunk 1 from the gateway."""
     fake.hold_second_chunk = True
-    with requests.post(gateway.url + "/api/generate", stream=True,
-                       json={"model": "llama3.2", "prompt": "Hi"},
-                       headers={"X-API-Key": gateway.key()}, timeout=20) as resp:
+    with requests.post(
+        gateway.url + "/api/generate",
+        stream=True,
+        json={"model": "llama3.2", "prompt": "Hi"},
+        headers={"X-API-Key": gateway.key()},
+        timeout=20,
+    ) as resp:
         assert resp.headers["Content-Type"] == "application/x-ndjson"
         chunks = resp.iter_content(chunk_size=None)
         first = json.loads(read_line(chunks))
         assert first["done"] is False and first["response"]
-        assert not fake.release.is_set()  # chunk 1 arrived while the upstream held chunk 2
+        assert (
+            not fake.release.is_set()
+        )  # chunk 1 arrived while the upstream held chunk 2
         fake.release.set()
         rest = [json.loads(line) for line in b"".join(chunks).splitlines() if line]
     assert rest[-1]["done"] is True and rest[-1]["eval_count"] == len(rest)
@@ -144,10 +202,17 @@ def test_stream_is_not_buffered(gateway, fake):
 
 def test_sse_is_not_buffered(gateway, fake):
     fake.hold_second_chunk = True
-    with requests.post(gateway.url + "/v1/chat/completions", stream=True,
-                       json={"model": "llama3.2", "stream": True,
-                             "messages": [{"role": "user", "content": "Hi"}]},
-                       headers={"Authorization": f"Bearer {gateway.key()}"}, timeout=20) as r:
+    with requests.post(
+        gateway.url + "/v1/chat/completions",
+        stream=True,
+        json={
+            "model": "llama3.2",
+            "stream": True,
+            "messages": [{"role": "user", "content": "Hi"}],
+        },
+        headers={"Authorization": f"Bearer {gateway.key()}"},
+        timeout=20,
+    ) as r:
         assert r.headers["Content-Type"].startswith("text/event-stream")
         chunks = r.iter_content(chunk_size=None)
         first = read_line(chunks)
@@ -161,11 +226,17 @@ def test_client_disconnect_closes_upstream(gateway, fake):
     fake.chunk_delay = 0.05
     key = gateway.key()
     addr = urlsplit(gateway.url)
-    body = json.dumps({"model": "llama3.2", "prompt": "long", "options": {"num_predict": 2000}})
+    body = json.dumps(
+        {"model": "llama3.2", "prompt": "long", "options": {"num_predict": 2000}}
+    )
     sock = socket.create_connection((addr.hostname, addr.port))
-    sock.sendall((f"POST /api/generate HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
-                  f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-                  f"{body}").encode())
+    sock.sendall(
+        (
+            f"POST /api/generate HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"{body}"
+        ).encode()
+    )
     assert b'"done":false' in sock.recv(65536) or b'"done":false' in sock.recv(65536)
     sock.close()
     assert fake.disconnected.wait(15), "upstream connection was not closed"
@@ -183,8 +254,13 @@ def test_upstream_failure_mid_sse_reaches_openai_client(clients, fake):
     fake.fail_mid_stream_after = 2
     through, _ = clients["openai"]
     with pytest.raises(openai.APIError):
-        list(through.chat.completions.create(
-            model="llama3.2", messages=[{"role": "user", "content": "Hi"}], stream=True))
+        list(
+            through.chat.completions.create(
+                model="llama3.2",
+                messages=[{"role": "user", "content": "Hi"}],
+                stream=True,
+            )
+        )
 
 
 def test_blob_head_and_raw_post(gateway, fake):
@@ -193,13 +269,17 @@ def test_blob_head_and_raw_post(gateway, fake):
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     url = f"{gateway.url}/api/blobs/{digest}"
     assert requests.head(url, headers={"X-API-Key": key}).status_code == 404
-    chunked = requests.post(url, data=iter([data[:50_000], data[50_000:]]),
-                            headers={"X-API-Key": key})
+    chunked = requests.post(
+        url, data=iter([data[:50_000], data[50_000:]]), headers={"X-API-Key": key}
+    )
     assert chunked.status_code == 201
     head = requests.head(url, headers={"X-API-Key": key})
     assert head.status_code == 200 and head.content == b""
-    bad = requests.post(f"{gateway.url}/api/blobs/sha256:{'0' * 64}", data=data,
-                        headers={"X-API-Key": key})
+    bad = requests.post(
+        f"{gateway.url}/api/blobs/sha256:{'0' * 64}",
+        data=data,
+        headers={"X-API-Key": key},
+    )
     assert bad.status_code == 400 and "mismatch" in bad.json()["error"]
 
 
@@ -208,8 +288,10 @@ def test_openai_responses_api(clients):
     got = through.responses.create(model="llama3.2", input="Hello")
     want = direct.responses.create(model="llama3.2", input="Hello")
     assert got.output_text == want.output_text and got.output_text
-    events = [e.type for e in through.responses.create(model="llama3.2", input="Hi",
-                                                        stream=True)]
+    events = [
+        e.type
+        for e in through.responses.create(model="llama3.2", input="Hi", stream=True)
+    ]
     assert events[0] == "response.created" and events[-1] == "response.completed"
 
 
@@ -217,8 +299,12 @@ def test_absolute_form_target_cannot_pick_another_host(gateway, fake):
     """``GET http://elsewhere/...`` still goes to the configured backend, path only."""
     addr = urlsplit(gateway.url)
     with socket.create_connection((addr.hostname, addr.port)) as sock:
-        sock.sendall((f"GET http://169.254.169.254/api/tags?x=1 HTTP/1.1\r\nHost: evil\r\n"
-                      f"X-API-Key: {gateway.key()}\r\nConnection: close\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"GET http://169.254.169.254/api/tags?x=1 HTTP/1.1\r\nHost: evil\r\n"
+                f"X-API-Key: {gateway.key()}\r\nConnection: close\r\n\r\n"
+            ).encode()
+        )
         reply = b""
         while piece := sock.recv(65536):
             reply += piece

@@ -29,7 +29,8 @@ from .models import MIN_PASSWORD_LENGTH
 
 NAME_RULE = Regexp(
     # \Z, not $: "$" also matches before a final newline, so "bob\n" passed
-    r"^[\w.@+-]+( [\w.@+-]+)*\Z", message="Letters, digits, spaces and . @ + - _ only."
+    r"^[\w.@+-]+( [\w.@+-]+)*\Z",
+    message="Letters, digits, spaces and . @ + - _ only.",
 )
 
 

@@ -33,8 +33,12 @@ class Gate:
     def __init__(self, app: Flask):
         s = app.config["GATE"]
         self.settings = s
-        self.upstream = Upstream(first_backend(s["BACKENDS"]), s["CONNECT_TIMEOUT"],
-                                 s["READ_TIMEOUT"], s["POOL_SIZE"])
+        self.upstream = Upstream(
+            first_backend(s["BACKENDS"]),
+            s["CONNECT_TIMEOUT"],
+            s["READ_TIMEOUT"],
+            s["POOL_SIZE"],
+        )
         self.key_cache = KeyCache(s["KEY_CACHE_SECONDS"])
         self.cors = Cors(s["CORS_ORIGINS"])
         self.recorder = Recorder(app)
@@ -65,8 +69,9 @@ def summarise_calls(calls: list[Call]) -> None:
         try:
             summarise(call)
         except Exception:  # an answer of odd shape: the rest of the batch still counts
-            log.warning("could not summarise the answer of %s", call.path,
-                        exc_info=True)
+            log.warning(
+                "could not summarise the answer of %s", call.path, exc_info=True
+            )
 
 
 def touch_keys(calls: list[Call]) -> None:
@@ -78,9 +83,11 @@ def touch_keys(calls: list[Call]) -> None:
         return
     table = ApiKey.__table__  # Core executemany: one statement for the whole batch
     db.session.execute(
-        update(table).where(table.c.id == bindparam("key_id"))
+        update(table)
+        .where(table.c.id == bindparam("key_id"))
         .values(last_used_at=bindparam("when")),
-        [{"key_id": key_id, "when": when} for key_id, when in last.items()])
+        [{"key_id": key_id, "when": when} for key_id, when in last.items()],
+    )
     db.session.commit()
 
 

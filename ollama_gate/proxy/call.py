@@ -42,8 +42,12 @@ class Call:
     disconnected: bool = False  # the client went away before the end
     error: str | None = None
     finished: bool = False  # handed to ``Gate.finish`` (exactly once)
-    stats: dict[str, Any] = field(default_factory=dict)  # filled by ``summary.summarise``
-    extra: dict[str, Any] = field(default_factory=dict)  # room for later steps (cache, ...)
+    stats: dict[str, Any] = field(
+        default_factory=dict
+    )  # filled by ``summary.summarise``
+    extra: dict[str, Any] = field(
+        default_factory=dict
+    )  # room for later steps (cache, ...)
 
     def keep(self, chunk: bytes) -> None:
         """Keep a chunk of the answer for the record, up to ``MAX_KEPT_BYTES``."""

@@ -23,14 +23,23 @@ def is_stream(content_type: str) -> bool:
 def error_line(call: Call, message: str) -> bytes:
     """The final line that tells a client its stream failed, in its framing."""
     if call.content_type.startswith("text/event-stream") or is_openai_path(call.path):
-        body = json.dumps({"error": {"message": message, "type": "api_error",
-                                     "param": None, "code": None}})
+        body = json.dumps(
+            {
+                "error": {
+                    "message": message,
+                    "type": "api_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
+        )
         return b"data: " + body.encode() + b"\n\n"
     return json.dumps({"error": message}).encode() + b"\n"
 
 
-def relay(resp: requests.Response, call: Call, finish: Callable[[Call], None]
-          ) -> Iterator[bytes]:
+def relay(
+    resp: requests.Response, call: Call, finish: Callable[[Call], None]
+) -> Iterator[bytes]:
     """Yield the upstream's chunks unchanged; close the upstream and finish the call at the end.
 
     ``iter_available`` yields chunks as soon as they are read (every chunk already

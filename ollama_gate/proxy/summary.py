@@ -46,7 +46,8 @@ _GENERATE_TOKEN = frozenset({"model", "created_at", "response", "done"})
 _CHAT_TOKEN = frozenset({"model", "created_at", "message", "done"})
 _PLAIN_MESSAGE = frozenset({"role", "content"})
 _OPENAI_TOKEN = frozenset(
-    {"id", "object", "created", "model", "system_fingerprint", "choices"})
+    {"id", "object", "created", "model", "system_fingerprint", "choices"}
+)
 _OPENAI_CHOICE = frozenset({"index", "delta", "finish_reason"})
 
 
@@ -56,12 +57,18 @@ def _openai_token(obj: dict, text: list) -> bool:
     if not (isinstance(choices, list) and len(choices) == 1):
         return False
     choice = choices[0]
-    if not isinstance(choice, dict) or choice.keys() != _OPENAI_CHOICE \
-            or choice["finish_reason"] is not None:
+    if (
+        not isinstance(choice, dict)
+        or choice.keys() != _OPENAI_CHOICE
+        or choice["finish_reason"] is not None
+    ):
         return False
     delta = choice["delta"]
-    if not isinstance(delta, dict) or not delta.keys() <= _PLAIN_MESSAGE \
-            or not isinstance(delta.get("content", ""), str):
+    if (
+        not isinstance(delta, dict)
+        or not delta.keys() <= _PLAIN_MESSAGE
+        or not isinstance(delta.get("content", ""), str)
+    ):
         return False
     text.append(delta.get("content") or "")
     return True
@@ -110,7 +117,9 @@ def summarise(call: Call) -> dict[str, Any]:
     return stats
 
 
-def _native(obj: dict, text: list, thinking: list, tool_calls: list, stats: dict) -> None:
+def _native(
+    obj: dict, text: list, thinking: list, tool_calls: list, stats: dict
+) -> None:
     message = obj.get("message")
     if isinstance(message, dict):
         text.append(message.get("content") or "")
@@ -137,7 +146,9 @@ def _native(obj: dict, text: list, thinking: list, tool_calls: list, stats: dict
         stats["completion_tokens"] = obj["eval_count"]
 
 
-def _openai(obj: dict, text: list, thinking: list, tool_calls: list, stats: dict) -> None:
+def _openai(
+    obj: dict, text: list, thinking: list, tool_calls: list, stats: dict
+) -> None:
     for choice in obj.get("choices") or []:
         part = choice.get("delta") or choice.get("message") or {}
         if isinstance(part, dict):
@@ -151,13 +162,17 @@ def _openai(obj: dict, text: list, thinking: list, tool_calls: list, stats: dict
     if obj.get("object") == "list" and isinstance(obj.get("data"), list):
         stats["embeddings"] = len(obj["data"])
     usage = obj.get("usage")
-    if isinstance(usage, dict) and (usage.get("total_tokens") or usage.get("prompt_tokens")):
+    if isinstance(usage, dict) and (
+        usage.get("total_tokens") or usage.get("prompt_tokens")
+    ):
         stats["prompt_tokens"] = int(usage.get("prompt_tokens") or 0)
         stats["completion_tokens"] = int(usage.get("completion_tokens") or 0)
 
 
 def _responses(obj: dict, text: list, stats: dict) -> None:
-    if obj["type"] == "response.output_text.delta" and isinstance(obj.get("delta"), str):
+    if obj["type"] == "response.output_text.delta" and isinstance(
+        obj.get("delta"), str
+    ):
         text.append(obj["delta"])
     response = obj.get("response")
     if obj["type"] in _RESPONSE_ENDS and isinstance(response, dict):

@@ -25,18 +25,46 @@ from ..errors import ApiError
 # Hop-by-hop headers (RFC 9110 7.6.1) plus what the gateway itself owns: the upstream's Host,
 # the caller's key headers, Origin (Ollama would 403 origins the gateway already approved),
 # and the body framing that requests recomputes.
-DROP_REQUEST = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "origin",
-    "x-api-key", "apikey", "accept-encoding", "cookie",
-})
+DROP_REQUEST = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "origin",
+        "x-api-key",
+        "apikey",
+        "accept-encoding",
+        "cookie",
+    }
+)
 # What requests' session added to every request; kept so the upstream sees the same.
-DEFAULT_HEADERS = {"User-Agent": f"python-requests/{requests.__version__}",
-                   "Accept": "*/*", "Connection": "keep-alive"}
-DROP_RESPONSE = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "content-length", "set-cookie",
-})
+DEFAULT_HEADERS = {
+    "User-Agent": f"python-requests/{requests.__version__}",
+    "Accept": "*/*",
+    "Connection": "keep-alive",
+}
+DROP_RESPONSE = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "set-cookie",
+    }
+)
 
 
 # Largest read from the upstream socket for a stream.
@@ -74,8 +102,14 @@ class _Connection(urllib3.connection.HTTPConnection):
     _hold = False  # keep the next write (the head) to send it with the body
     _held: bytes | None = None
 
-    def request(self, method: str, url: str, body=None, headers=None,  # noqa: ANN001
-                **kwargs) -> None:
+    def request(
+        self,
+        method: str,
+        url: str,
+        body=None,
+        headers=None,  # noqa: ANN001
+        **kwargs,
+    ) -> None:
         """Send a request; a bytes body leaves in the same write as the head."""
         # http.client writes the head and the body separately: two system calls, and
         # the upstream may wake for a head it cannot act on yet
@@ -107,8 +141,9 @@ class _Connection(urllib3.connection.HTTPConnection):
             return super()._new_conn()  # a name: urllib3 resolves it
         if self.source_address:
             return super()._new_conn()
-        sock = socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET,
-                             socket.SOCK_STREAM)
+        sock = socket.socket(
+            socket.AF_INET6 if family == 6 else socket.AF_INET, socket.SOCK_STREAM
+        )
         try:
             for option in self.socket_options or ():
                 sock.setsockopt(*option)
@@ -118,12 +153,15 @@ class _Connection(urllib3.connection.HTTPConnection):
         except TimeoutError as exc:
             sock.close()
             raise ConnectTimeoutError(
-                self, f"Connection to {self.host} timed out. "
-                f"(connect timeout={self.timeout})") from exc
+                self,
+                f"Connection to {self.host} timed out. "
+                f"(connect timeout={self.timeout})",
+            ) from exc
         except OSError as exc:
             sock.close()
             raise NewConnectionError(
-                self, f"Failed to establish a new connection: {exc}") from exc
+                self, f"Failed to establish a new connection: {exc}"
+            ) from exc
         return sock
 
     @property
@@ -146,8 +184,13 @@ class _Connection(urllib3.connection.HTTPConnection):
 class Upstream:
     """A pooled HTTP client for one Ollama server."""
 
-    def __init__(self, base_url: str, connect_timeout: float, read_timeout: float | None,
-                 pool_size: int):
+    def __init__(
+        self,
+        base_url: str,
+        connect_timeout: float,
+        read_timeout: float | None,
+        pool_size: int,
+    ):
         self.base_url = base_url.rstrip("/")
         self.netloc = urlsplit(self.base_url).netloc
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
@@ -155,17 +198,22 @@ class Upstream:
         # call preparing, merging settings and hooks that the gateway does not use (no
         # cookies, no redirects, no environment proxies). The answer is still wrapped in
         # a ``requests.Response``, so ``iter_content`` and ``content`` behave as before.
-        tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": requests.certs.where()} \
-            if self.base_url.startswith("https:") else {}
+        tls = (
+            {"cert_reqs": "CERT_REQUIRED", "ca_certs": requests.certs.where()}
+            if self.base_url.startswith("https:")
+            else {}
+        )
         self.pool = urllib3.connection_from_url(
-            self.base_url, maxsize=pool_size, block=False, retries=False, **tls)
+            self.base_url, maxsize=pool_size, block=False, retries=False, **tls
+        )
         if not tls:
             self.pool.ConnectionCls = _Connection
         self.base_path = urlsplit(self.base_url).path
 
     @staticmethod
-    def forward_headers(headers: Iterable[tuple[str, str]], drop_authorization: bool
-                        ) -> dict[str, str]:
+    def forward_headers(
+        headers: Iterable[tuple[str, str]], drop_authorization: bool
+    ) -> dict[str, str]:
         """The client's headers fit to send upstream."""
         pairs = list(headers)
         drop = set(DROP_REQUEST)
@@ -187,8 +235,9 @@ class Upstream:
             drop.update(token.strip().lower() for token in conn.split(","))
         return [(k, v) for k, v in headers.items() if k.lower() not in drop]
 
-    def send(self, method: str, path_qs: str, headers: dict[str, str], body
-             ) -> requests.Response:
+    def send(
+        self, method: str, path_qs: str, headers: dict[str, str], body
+    ) -> requests.Response:
         """Send a request upstream and return the response with its body still unread."""
         headers = {**DEFAULT_HEADERS, **headers}
         chunked = False
@@ -203,9 +252,16 @@ class Upstream:
             headers["Content-Length"] = "0"
         try:
             raw = self.pool.urlopen(
-                method, self.base_path + path_qs, body=body, headers=headers,
-                redirect=False, assert_same_host=False, preload_content=False,
-                decode_content=False, retries=False, timeout=self.timeout,
+                method,
+                self.base_path + path_qs,
+                body=body,
+                headers=headers,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=False,
+                decode_content=False,
+                retries=False,
+                timeout=self.timeout,
                 chunked=chunked,
             )
         except MaxRetryError as exc:
@@ -275,12 +331,12 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
             end = eol + 2 + size
             if len(buf) < end + 2:
                 break
-            pieces.append(buf[eol + 2:end])
+            pieces.append(buf[eol + 2 : end])
             pos = end + 2
         if pieces:
             yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if last:
-            _skip_trailers(fp, buf[eol + 2:])
+            _skip_trailers(fp, buf[eol + 2 :])
             original.close()  # the whole answer is read: the connection can be reused
             resp._content_consumed = True
             return
@@ -307,8 +363,13 @@ def _upstream_error(exc: BaseException) -> ApiError:
 def _reason(exc: BaseException) -> str:
     """A short reason for a connection failure, without urllib3's object reprs."""
     text = str(exc)
-    for known in ("Connection refused", "Name or service not known", "Connection reset",
-                  "Remote end closed connection", "Connection aborted"):
+    for known in (
+        "Connection refused",
+        "Name or service not known",
+        "Connection reset",
+        "Remote end closed connection",
+        "Connection aborted",
+    ):
         if known in text:
             return known.lower()
     return type(exc).__name__

@@ -39,8 +39,9 @@ def root():
     headers = Upstream.forward_headers(request.headers.items(), drop_authorization=True)
     resp = g.upstream.send(request.method, "/", headers, None)
     body = g.upstream.read_whole(resp)
-    return Response(body, status=resp.status_code,
-                    headers=Upstream.response_headers(resp.headers))
+    return Response(
+        body, status=resp.status_code, headers=Upstream.response_headers(resp.headers)
+    )
 
 
 @bp.route("/api/<path:rest>", methods=METHODS)
@@ -55,14 +56,20 @@ def proxy(rest: str):
     except AuthError as exc:
         raise ApiError(exc.status, exc.message) from None
     call = Call(
-        identity=identity, method=request.method, path=request.path,
-        upstream_path=upstream_path(request.environ), endpoint=endpoint_of(request.path),
-        client_addr=request.remote_addr, user_agent=request.headers.get("User-Agent"),
+        identity=identity,
+        method=request.method,
+        path=request.path,
+        upstream_path=upstream_path(request.environ),
+        endpoint=endpoint_of(request.path),
+        client_addr=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"),
         backend=g.upstream.base_url,
     )
     try:
         body = read_body(call, g.settings["MAX_BODY_MB"])
-        for check in g.admission_checks:  # limits, quotas, model access (raise ApiError)
+        for (
+            check
+        ) in g.admission_checks:  # limits, quotas, model access (raise ApiError)
             check(call)
         return forward(g, call, body)
     except BaseException as exc:
@@ -77,16 +84,21 @@ def proxy(rest: str):
 def forward(g, call: Call, body) -> Response:
     """Send the call upstream; relay a stream as it comes, or pass a whole answer at once."""
     _, key_header = key_from_headers(request.headers)
-    headers = Upstream.forward_headers(request.headers.items(),
-                                       drop_authorization=key_header == "Authorization")
+    headers = Upstream.forward_headers(
+        request.headers.items(), drop_authorization=key_header == "Authorization"
+    )
     resp = g.upstream.send(call.method, call.upstream_path, headers, body)
     call.status = resp.status_code
     call.content_type = resp.headers.get("Content-Type", "")
     out_headers = Upstream.response_headers(resp.headers)
     if is_stream(call.content_type) and call.method != "HEAD":
         call.streamed = True
-        out = Response(relay(resp, call, g.finish), status=resp.status_code,
-                       headers=out_headers, direct_passthrough=True)
+        out = Response(
+            relay(resp, call, g.finish),
+            status=resp.status_code,
+            headers=out_headers,
+            direct_passthrough=True,
+        )
         out.headers["X-Accel-Buffering"] = "no"
         return out
     data = g.upstream.read_whole(resp)
@@ -102,8 +114,11 @@ def forward(g, call: Call, body) -> Response:
 def read_body(call: Call, max_mb: float):
     """The request body: streamed for blob uploads, else read (bounded) and parsed if JSON."""
     if call.endpoint == "/api/blobs/{digest}":
-        return StreamedBody(request.stream, request.content_length) if call.method == "POST" \
+        return (
+            StreamedBody(request.stream, request.content_length)
+            if call.method == "POST"
             else None
+        )
     limit = int(max_mb * 1024 * 1024)
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"request body larger than {max_mb:g} MiB")
@@ -170,7 +185,9 @@ def upstream_path(environ: dict) -> str:
     """The raw path and query to forward, exactly as the client sent them (``%2F`` kept)."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
-        if not raw.startswith("/"):  # absolute-form request target: keep only path and query
+        if not raw.startswith(
+            "/"
+        ):  # absolute-form request target: keep only path and query
             parts = urlsplit(raw)
             raw = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return raw
@@ -181,4 +198,4 @@ def upstream_path(environ: dict) -> str:
 
 def _model_id(path_qs: str) -> str:
     """The model id of ``/v1/models/<id>``, decoded from its one raw path segment."""
-    return unquote(path_qs.split("?", 1)[0][len("/v1/models/"):])
+    return unquote(path_qs.split("?", 1)[0][len("/v1/models/") :])
