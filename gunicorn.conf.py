@@ -5,7 +5,8 @@ import os
 bind = (
     f"{os.environ.get('OLLAMA_GATE_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 )
-# One gevent worker holds thousands of streams; more workers need Redis for shared limits.
+# One gevent worker holds thousands of streams; more workers need Redis for shared
+# limits.
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 worker_class = "gevent"
 # Past this many open connections a worker stops accepting; streams are long-lived.
@@ -22,7 +23,8 @@ loglevel = os.environ.get("OLLAMA_GATE_LOG_LEVEL", "info").lower()
 
 
 def on_starting(server):
-    """Refuse several workers with in-memory limit counters: each would count on its own."""
+    """Refuse several workers with in-memory limit counters: each would count on its
+    own."""
     try:  # the app reads .env too; the master must see the same REDIS_URL
         from dotenv import load_dotenv
 
@@ -34,8 +36,9 @@ def on_starting(server):
         and not os.environ.get("OLLAMA_GATE_REDIS_URL", "").strip()
     ):
         raise RuntimeError(
-            f"{server.cfg.workers} workers need OLLAMA_GATE_REDIS_URL: rate limits, quotas "
-            "and concurrency caps are counted in memory, so each worker would allow the "
-            "full limit on its own. Set OLLAMA_GATE_REDIS_URL (redis://host:6379/0) or run "
-            "one worker (WEB_CONCURRENCY=1; one gevent worker holds thousands of streams)."
+            f"{server.cfg.workers} workers need OLLAMA_GATE_REDIS_URL: rate limits, "
+            "quotas and concurrency caps are counted in memory, so each worker would "
+            "allow the full limit on its own. Set OLLAMA_GATE_REDIS_URL "
+            "(redis://host:6379/0) or run one worker (WEB_CONCURRENCY=1; one gevent "
+            "worker holds thousands of streams)."
         )

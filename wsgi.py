@@ -1,4 +1,5 @@
-"""WSGI entry point for gunicorn: gevent patches the standard library first, then the app."""
+"""WSGI entry point for gunicorn: gevent patches the standard library first, then the
+app."""
 
 import gc
 

@@ -1,4 +1,5 @@
-"""ollama-gate: an authenticating, limiting, recording gateway in front of Ollama servers."""
+"""ollama-gate: an authenticating, limiting, recording gateway in front of Ollama
+servers."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ SETTING_NAMES = {name for name, *_ in SETTINGS}
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    """Build the gateway app; ``overrides`` replace settings (by name) or Flask config keys."""
+    """Build the gateway app; ``overrides`` replace settings (by name) or Flask config
+    keys."""
     load_dotenv(override=False)
     app = Flask(
         __name__,

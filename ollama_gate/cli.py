@@ -72,7 +72,8 @@ def get_key(prefix: str) -> ApiKey:
 
 
 def _audit(action: str, target: str, detail: str = "") -> None:
-    """Record a command's change in the admin audit log (admin "cli", address "local")."""
+    """Record a command's change in the admin audit log (admin "cli", address
+    "local")."""
     from .admin.audit import record
 
     record(action, target, detail)
@@ -81,7 +82,8 @@ def _audit(action: str, target: str, detail: str = "") -> None:
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
-    """Create the database; on a fresh install also the first admin, one user and one key."""
+    """Create the database; on a fresh install also the first admin, one user and one
+    key."""
     from flask import current_app
 
     db.create_all()
@@ -147,7 +149,8 @@ def users_delete(name: str) -> None:
 )
 @limit_options
 def keys_create(user: str, name: str, expires: str | None, **limits) -> None:
-    """Create a key for USER; the key is printed alone on the last line, only this once."""
+    """Create a key for USER; the key is printed alone on the last line, only this
+    once."""
     owner = get_user(user)
     key, plain = create_key(owner, name=name, expires_at=parse_when(expires))
     apply_limits(key, **limits)  # rate limit, quotas, models, scopes, concurrency

@@ -1,7 +1,9 @@
-"""Every setting of the gateway, with its default; read from ``OLLAMA_GATE_*`` variables.
+"""Every setting of the gateway, with its default; read from ``OLLAMA_GATE_*``
+variables.
 
-Each entry of ``SETTINGS`` is (name, parser, default, one-line description). The README's
-settings table is kept in step with this list (``tests/test_config.py`` checks it).
+Each entry of ``SETTINGS`` is (name, parser, default, one-line description). The
+README's settings table is kept in step with this list (``tests/test_config.py`` checks
+it).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def parse_history_mode(value: str) -> str:
 
 
 def parse_rate_limit(value: str) -> str:
-    """Check a rate limit in Flask-Limiter's syntax (``60/minute;5/second``); empty = none."""
+    """Check a rate limit in Flask-Limiter's syntax (``60/minute;5/second``); empty =
+    none."""
     v = value.strip()
     if v:
         from limits import parse_many
@@ -68,7 +71,8 @@ def parse_rate_strategy(value: str) -> str:
     return v
 
 
-# Origins Ollama itself allows by default (its CORS allow-list), as shell-style patterns.
+# Origins Ollama itself allows by default (its CORS allow-list), as shell-style
+# patterns.
 DEFAULT_CORS_ORIGINS = (
     "http://localhost,https://localhost,http://localhost:*,https://localhost:*,"
     "http://127.0.0.1,https://127.0.0.1,http://127.0.0.1:*,https://127.0.0.1:*,"
@@ -90,7 +94,8 @@ SETTINGS: list[tuple[str, Parser, str, str]] = [
         "BACKENDS",
         parse_list,
         "http://127.0.0.1:11434",
-        "Upstream Ollama servers, comma list of `url` or `name=url` (the first is used).",
+        "Upstream Ollama servers, comma list of `url` or `name=url` "
+        "(the first is used).",
     ),
     (
         "CONNECT_TIMEOUT",
@@ -109,7 +114,8 @@ SETTINGS: list[tuple[str, Parser, str, str]] = [
         "KEY_CACHE_SECONDS",
         float,
         "5",
-        "Seconds a key lookup is cached in each worker; a revocation takes up to this long.",
+        "Seconds a key lookup is cached in each worker; a revocation takes up to "
+        "this long.",
     ),
     (
         "MAX_BODY_MB",
@@ -146,15 +152,16 @@ SETTINGS: list[tuple[str, Parser, str, str]] = [
         "SECURE_COOKIES",
         parse_bool,
         "false",
-        "Always mark the admin session cookie `Secure` (it is whenever a request is HTTPS).",
+        "Always mark the admin session cookie `Secure` (it is whenever a request "
+        "is HTTPS).",
     ),
     ("LOG_LEVEL", str, "INFO", "Log level of the gateway's own logger."),
     (
         "RATE_LIMIT",
         parse_rate_limit,
         "600/minute",
-        "Calls per key for keys without their own limit (`60/minute`, `;` joins several; "
-        "empty: none).",
+        "Calls per key for keys without their own limit (`60/minute`, `;` joins "
+        "several; empty: none).",
     ),
     (
         "RATE_LIMIT_STRATEGY",
@@ -167,20 +174,22 @@ SETTINGS: list[tuple[str, Parser, str, str]] = [
         "REDIS_URL",
         str,
         "",
-        "Redis shared by every worker and host for limits, quotas and concurrency; empty: "
-        "in-process (one worker only).",
+        "Redis shared by every worker and host for limits, quotas and concurrency; "
+        "empty: in-process (one worker only).",
     ),
     (
         "REDIS_MAX_CONNECTIONS",
         int,
         "64",
-        "Redis connections per worker; calls beyond wait for one instead of opening more.",
+        "Redis connections per worker; calls beyond wait for one instead of "
+        "opening more.",
     ),
     (
         "REDIS_PREFIX",
         str,
         "ollama-gate",
-        "Prefix of the gateway's keys in Redis (gateways sharing one Redis use different ones).",
+        "Prefix of the gateway's keys in Redis (gateways sharing one Redis use "
+        "different ones).",
     ),
     (
         "HISTORY_MODE",
@@ -222,7 +231,8 @@ def _normalise_db_url(url: str) -> str:
 
 
 def ensure_secret_key(config: dict[str, Any], instance_path: str) -> None:
-    """Use the configured secret, or in development keep a generated one in the instance folder."""
+    """Use the configured secret, or in development keep a generated one in the instance
+    folder."""
     if config.get("SECRET_KEY"):
         return
     if config.get("ENV") == "production":

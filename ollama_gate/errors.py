@@ -1,4 +1,5 @@
-"""Errors in the shape each API family expects: Ollama's on ``/api``, OpenAI's on ``/v1``."""
+"""Errors in the shape each API family expects: Ollama's on ``/api``, OpenAI's on
+``/v1``."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def wants_json(req: Request) -> bool:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """JSON errors on the API, plain pages elsewhere; never a bare 500 for client input."""
+    """JSON errors on the API, plain pages elsewhere; never a bare 500 for client
+    input."""
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):

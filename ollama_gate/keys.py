@@ -1,8 +1,8 @@
 """API keys: format, generation, hashing, and the cached lookup that the proxy uses.
 
-A key is ``og_`` followed by 43 URL-safe characters (256 bits from ``secrets``). Only its
-SHA-256 hex digest is stored; a fast hash is right here because the key is random and long,
-so there is nothing to brute-force that a slow hash would protect.
+A key is ``og_`` followed by 43 URL-safe characters (256 bits from ``secrets``). Only
+its SHA-256 hex digest is stored; a fast hash is right here because the key is random
+and long, so there is nothing to brute-force that a slow hash would protect.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def hash_key(key: str) -> str:
 def visible_prefix(key: str) -> str:
     """The part of a key that may be shown and stored in clear.
 
-    Imported keys of other formats show at most a quarter of their length (and never more
-    than 8 characters), so a short key does not give half of itself away.
+    Imported keys of other formats show at most a quarter of their length (and never
+    more than 8 characters), so a short key does not give half of itself away.
     """
     if key.startswith(KEY_PREFIX):
         return key[:VISIBLE_CHARS]
@@ -60,7 +60,8 @@ def create_key(
     expires_at: datetime | None = None,
     plain: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """Add a key for ``user`` (new random one unless ``plain`` is given); return it and its text."""
+    """Add a key for ``user`` (new random one unless ``plain`` is given); return it and
+    its text."""
     plain = plain or generate_key()
     key = ApiKey(
         user=user,
@@ -80,7 +81,8 @@ def split_list(text: str | None) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """What the proxy needs to know about the caller, copied out of the database rows."""
+    """What the proxy needs to know about the caller, copied out of the database
+    rows."""
 
     key_id: int
     user_id: int
@@ -179,7 +181,8 @@ AUTH_HEADERS = ("Authorization", "X-API-Key", "apikey")
 
 
 def key_from_headers(headers) -> tuple[str | None, str | None]:
-    """Return (key, header it came from) from ``Authorization: Bearer``, ``X-API-Key`` or ``apikey``."""
+    """Return (key, header it came from) from ``Authorization: Bearer``, ``X-API-Key``
+    or ``apikey``."""
     auth = headers.get("Authorization")
     if auth:
         scheme, _, value = auth.partition(" ")

@@ -1,8 +1,8 @@
 """Runs the after-call work (usage, history) off the hot path, in one background worker.
 
-The relay hands each finished ``Call`` to ``Recorder.submit``; a single background thread
-(a greenlet under gevent) summarises it and runs the registered hooks inside an app context,
-so no stream ever waits for a database write.
+The relay hands each finished ``Call`` to ``Recorder.submit``; a single background
+thread (a greenlet under gevent) summarises it and runs the registered hooks inside an
+app context, so no stream ever waits for a database write.
 """
 
 from __future__ import annotations

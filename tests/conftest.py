@@ -1,4 +1,5 @@
-"""Shared fixtures: the app and its test client, a fake Ollama server, a live gunicorn gateway."""
+"""Shared fixtures: the app and its test client, a fake Ollama server, a live gunicorn
+gateway."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.fixture()
 def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database on the machine's server, dropped afterwards."""
+    """A fresh, empty PostgreSQL database on the machine's server, dropped
+    afterwards."""
     import uuid
 
     import sqlalchemy as sa

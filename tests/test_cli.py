@@ -1,4 +1,5 @@
-"""The ``flask --app ollama_gate`` commands for users and keys, and their effect on the API."""
+"""The ``flask --app ollama_gate`` commands for users and keys, and their effect on the
+API."""
 
 from __future__ import annotations
 

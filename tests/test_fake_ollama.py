@@ -54,7 +54,10 @@ def ai(fake):
 def _raw_request(fake, method, path, body=None, extra=b""):
     s = socket.create_connection((fake.host, fake.port), timeout=5)
     data = _dumps(body) if body is not None else b""
-    head = f"{method} {path} HTTP/1.1\r\nHost: {fake.host}:{fake.port}\r\nContent-Type: application/json\r\n"
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: {fake.host}:{fake.port}\r\n"
+        "Content-Type: application/json\r\n"
+    )
     head += f"Content-Length: {len(data)}\r\n"
     s.sendall(head.encode() + extra + b"\r\n" + data)
     return s

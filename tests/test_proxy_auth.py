@@ -1,4 +1,5 @@
-"""Key checks on the API: header forms, refusals in each API family's shape, header hygiene."""
+"""Key checks on the API: header forms, refusals in each API family's shape, header
+hygiene."""
 
 from __future__ import annotations
 

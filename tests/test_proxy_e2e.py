@@ -1,4 +1,5 @@
-"""End to end through real gunicorn + gevent: official clients get what Ollama itself gives."""
+"""End to end through real gunicorn + gevent: official clients get what Ollama itself
+gives."""
 
 from __future__ import annotations
 

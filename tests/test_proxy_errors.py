@@ -1,4 +1,5 @@
-"""Errors on the API: upstream down or slow, bad client input; never a 500 for client input."""
+"""Errors on the API: upstream down or slow, bad client input; never a 500 for client
+input."""
 
 from __future__ import annotations
 
@@ -189,7 +190,8 @@ DEEP = b'{"model": "llama3.2", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 
 @pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions", "/api/show"])
 def test_deeply_nested_json_is_not_a_500(app, client, fake, key, path):
-    """A body nested deeper than Python's JSON parser goes is the upstream's to judge."""
+    """A body nested deeper than Python's JSON parser goes is the upstream's to
+    judge."""
     resp = client.post(
         path,
         data=DEEP,

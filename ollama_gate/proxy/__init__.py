@@ -1,4 +1,5 @@
-"""The proxy: the Ollama and OpenAI surfaces, forwarded to the upstream Ollama server."""
+"""The proxy: the Ollama and OpenAI surfaces, forwarded to the upstream Ollama
+server."""
 
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ log = logging.getLogger("ollama_gate.proxy")
 
 
 class Gate:
-    """Per-app gateway state: the upstream, key cache, CORS, recorder and extension hooks.
+    """Per-app gateway state: the upstream, key cache, CORS, recorder and extension
+    hooks.
 
     Later steps plug in here rather than into the views: ``admission_checks`` run before
-    the upstream is called (raise ``ApiError`` to refuse), ``release_hooks`` run as soon as
-    a call ends (free a concurrency slot), and recorder hooks run in the background.
+    the upstream is called (raise ``ApiError`` to refuse), ``release_hooks`` run as soon
+    as a call ends (free a concurrency slot), and recorder hooks run in the background.
     """
 
     def __init__(self, app: Flask):
@@ -44,14 +46,16 @@ class Gate:
         self.recorder = Recorder(app)
         self.admission_checks: list[Callable[[Call], None]] = []
         self.release_hooks: list[Callable[[Call], None]] = []
-        # fn(call, body) -> body, applied to whole (non-stream) answers, e.g. to cut model
-        # lists to a key's allowlist; a view that builds a list itself must apply them too
+        # fn(call, body) -> body, applied to whole (non-stream) answers, e.g. to cut
+        # model lists to a key's allowlist; a view that builds a list itself must apply
+        # them too
         self.response_filters: list[Callable[[Call, bytes], bytes]] = []
         self.recorder.add_hook(summarise_calls)
         self.recorder.add_hook(touch_keys)
 
     def finish(self, call: Call) -> None:
-        """End a call exactly once: release its slots now, record it in the background."""
+        """End a call exactly once: release its slots now, record it in the
+        background."""
         if call.finished:
             return
         call.finished = True
@@ -64,7 +68,8 @@ class Gate:
 
 
 def summarise_calls(calls: list[Call]) -> None:
-    """Recorder hook: read each answer's text and statistics once, for the hooks after."""
+    """Recorder hook: read each answer's text and statistics once, for the hooks
+    after."""
     for call in calls:
         try:
             summarise(call)

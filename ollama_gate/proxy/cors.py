@@ -1,4 +1,5 @@
-"""CORS at the gateway: preflight answered here, approved origins never forwarded upstream."""
+"""CORS at the gateway: preflight answered here, approved origins never forwarded
+upstream."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from flask import Request, Response
 from ..errors import error_response
 
 ALLOW_HEADERS = (
-    "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, X-API-Key, apikey, "
+    "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, X-API-Key, "
+    "apikey, "
     "OpenAI-Beta, x-stainless-arch, x-stainless-lang, x-stainless-os, "
     "x-stainless-package-version, x-stainless-runtime, x-stainless-runtime-version, "
     "x-stainless-async, x-stainless-retry-count, x-stainless-read-timeout, "

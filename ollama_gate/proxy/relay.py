@@ -1,4 +1,5 @@
-"""The streaming relay: bytes go to the client as they arrive; the call is finished after."""
+"""The streaming relay: bytes go to the client as they arrive; the call is finished
+after."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def error_line(call: Call, message: str) -> bytes:
 def relay(
     resp: requests.Response, call: Call, finish: Callable[[Call], None]
 ) -> Iterator[bytes]:
-    """Yield the upstream's chunks unchanged; close the upstream and finish the call at the end.
+    """Yield the upstream's chunks unchanged; close the upstream and finish the call at
+    the end.
 
     ``iter_available`` yields chunks as soon as they are read (every chunk already
     there in one piece), so nothing is held back. When the client goes away, the

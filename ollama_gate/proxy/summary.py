@@ -1,8 +1,9 @@
-"""Reads a finished call's answer once, after the last byte: text, tool calls, token counts.
+"""Reads a finished call's answer once, after the last byte: text, tool calls, token
+counts.
 
 Native streams are NDJSON objects ending in a ``done`` object with Ollama's statistics;
-``/v1`` streams are SSE events with an optional ``usage`` chunk; whole answers are one JSON
-object. The result goes to ``call.stats`` for quotas and history.
+``/v1`` streams are SSE events with an optional ``usage`` chunk; whole answers are one
+JSON object. The result goes to ``call.stats`` for quotas and history.
 """
 
 from __future__ import annotations

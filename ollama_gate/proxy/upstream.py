@@ -1,4 +1,5 @@
-"""The only code that talks HTTP to Ollama: one pooled session, header hygiene, timeouts."""
+"""The only code that talks HTTP to Ollama: one pooled session, header hygiene,
+timeouts."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from ..errors import ApiError
 
-# Hop-by-hop headers (RFC 9110 7.6.1) plus what the gateway itself owns: the upstream's Host,
-# the caller's key headers, Origin (Ollama would 403 origins the gateway already approved),
-# and the body framing that requests recomputes.
+# Hop-by-hop headers (RFC 9110 7.6.1) plus what the gateway itself owns: the upstream's
+# Host, the caller's key headers, Origin (Ollama would 403 origins the gateway already
+# approved), and the body framing that requests recomputes.
 DROP_REQUEST = frozenset(
     {
         "connection",
@@ -85,7 +86,8 @@ class StreamedBody:
         return self.length or 0
 
     def __bool__(self) -> bool:
-        # requests replaces a falsy body with {}; an unknown length must not read as empty
+        # requests replaces a falsy body with {}; an unknown length must not read as
+        # empty
         return True
 
     def __iter__(self) -> Iterator[bytes]:
@@ -238,7 +240,8 @@ class Upstream:
     def send(
         self, method: str, path_qs: str, headers: dict[str, str], body
     ) -> requests.Response:
-        """Send a request upstream and return the response with its body still unread."""
+        """Send a request upstream and return the response with its body still
+        unread."""
         headers = {**DEFAULT_HEADERS, **headers}
         chunked = False
         if isinstance(body, StreamedBody):
@@ -343,7 +346,8 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
 
 
 def _skip_trailers(fp, rest: bytes) -> None:
-    """Read the rest of the trailer section (after the last chunk), to its empty line."""
+    """Read the rest of the trailer section (after the last chunk), to its empty
+    line."""
     while not (rest.startswith(b"\r\n") or b"\r\n\r\n" in rest):
         line = fp.readline(65537)
         if not line:

@@ -17,7 +17,8 @@ from .upstream import StreamedBody, Upstream
 bp = Blueprint("proxy", __name__)
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-# Endpoints whose requests name their model in ``name`` when ``model`` is empty (deprecated).
+# Endpoints whose requests name their model in ``name`` when ``model`` is empty
+# (deprecated).
 NAME_ALIAS = ("/api/show", "/api/pull", "/api/push", "/api/create", "/api/delete")
 
 
@@ -47,7 +48,8 @@ def root():
 @bp.route("/api/<path:rest>", methods=METHODS)
 @bp.route("/v1/<path:rest>", methods=METHODS)
 def proxy(rest: str):
-    """Every ``/api/*`` and ``/v1/*`` call: check the key, then forward to the upstream."""
+    """Every ``/api/*`` and ``/v1/*`` call: check the key, then forward to the
+    upstream."""
     g = gate()
     if request.method == "OPTIONS" and request.headers.get("Origin"):
         return g.cors.preflight(request)
@@ -82,7 +84,8 @@ def proxy(rest: str):
 
 
 def forward(g, call: Call, body) -> Response:
-    """Send the call upstream; relay a stream as it comes, or pass a whole answer at once."""
+    """Send the call upstream; relay a stream as it comes, or pass a whole answer at
+    once."""
     _, key_header = key_from_headers(request.headers)
     headers = Upstream.forward_headers(
         request.headers.items(), drop_authorization=key_header == "Authorization"
@@ -112,7 +115,8 @@ def forward(g, call: Call, body) -> Response:
 
 
 def read_body(call: Call, max_mb: float):
-    """The request body: streamed for blob uploads, else read (bounded) and parsed if JSON."""
+    """The request body: streamed for blob uploads, else read (bounded) and parsed if
+    JSON."""
     if call.endpoint == "/api/blobs/{digest}":
         return (
             StreamedBody(request.stream, request.content_length)
@@ -138,9 +142,9 @@ def read_body(call: Call, max_mb: float):
 def parse_json(data: bytes):
     """The JSON object Ollama's Go decoder would see, or None.
 
-    Go reads the first value and replaces invalid UTF-8, so a body ``json.loads`` refuses
-    (stray bytes, trailing data) still runs upstream; it must still be recorded and
-    checked. The strict parse comes first because it is the common, fast case.
+    Go reads the first value and replaces invalid UTF-8, so a body ``json.loads``
+    refuses (stray bytes, trailing data) still runs upstream; it must still be recorded
+    and checked. The strict parse comes first because it is the common, fast case.
     """
     try:
         return json.loads(data)
@@ -154,7 +158,8 @@ def parse_json(data: bytes):
 
 
 def field(payload: dict, name: str):
-    """A top-level field as Go's decoder reads it: names match case-insensitively, last wins."""
+    """A top-level field as Go's decoder reads it: names match case-insensitively, last
+    wins."""
     value = None
     for key, item in payload.items():
         if key == name or key.casefold() == name:
@@ -163,7 +168,8 @@ def field(payload: dict, name: str):
 
 
 def model_of(endpoint: str, payload: dict) -> str | None:
-    """The model a request names (``model``, or the deprecated ``name`` where allowed)."""
+    """The model a request names (``model``, or the deprecated ``name`` where
+    allowed)."""
     model = field(payload, "model")
     if not model and endpoint in NAME_ALIAS:
         model = field(payload, "name")
@@ -182,7 +188,8 @@ def endpoint_of(path: str) -> str:
 
 
 def upstream_path(environ: dict) -> str:
-    """The raw path and query to forward, exactly as the client sent them (``%2F`` kept)."""
+    """The raw path and query to forward, exactly as the client sent them (``%2F``
+    kept)."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
         if not raw.startswith(
