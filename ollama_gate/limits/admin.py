@@ -16,16 +16,8 @@ from wtforms.validators import Length, NumberRange, Optional, ValidationError
 from ..keys import split_list
 from ..models import ApiKey
 from .access import MANAGE
-from .cli import MAX_COUNT
+from .cli import INT_COLUMNS, MAX_COUNT
 from .rates import check_rate_limit_spec
-
-INT_COLUMNS = (
-    "calls_per_day",
-    "tokens_per_day",
-    "calls_per_month",
-    "tokens_per_month",
-    "max_concurrency",
-)
 
 
 def _count(label: str) -> IntegerField:
