@@ -345,6 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self):
         fake = self.server.fake
         self.fake = fake
+        self.epoch = fake.epoch  # counters ignore requests from before the last reset
         self._headers_sent = False
         self._is_head = self.command == "HEAD"
         raw_path = self.path
@@ -406,7 +407,7 @@ class _Handler(BaseHTTPRequestHandler):
             ConnectionResetError,
             ConnectionAbortedError,
         ):
-            fake._note_disconnect()
+            fake._note_disconnect(self.epoch)
             self.close_connection = True
         except _Aborted:
             self.close_connection = True
@@ -551,7 +552,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self._headers_sent = True
         self.wfile.flush()
-        fake._count("streams_started")
+        fake._count("streams_started", self.epoch)
         n = 0
         err = fake.error_mid_stream
         for payload in payloads:
@@ -578,17 +579,17 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.first_chunk_sent.set()
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
-        fake._count("streams_completed")
+        fake._count("streams_completed", self.epoch)
 
     def _write_chunk(self, data: bytes):
         if self._client_gone(0):
             raise _Disconnected()
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
-        self.fake._count("chunks_sent")
+        self.fake._count("chunks_sent", self.epoch)
 
     def _abort(self):
-        self.fake._count("aborted_count")
+        self.fake._count("aborted_count", self.epoch)
         try:
             self.wfile.flush()
         except OSError:
@@ -1588,6 +1589,7 @@ class FakeOllama:
     def _set_defaults(self):
         with self._lock:
             self.requests.clear()
+            self.epoch = getattr(self, "epoch", 0) + 1
             self.chunk_delay = 0.0
             self.hold_second_chunk = False
             self.fail_mid_stream_after = None
@@ -1759,14 +1761,18 @@ class FakeOllama:
             self.next_status = None
             return ns
 
-    def _note_disconnect(self):
+    def _note_disconnect(self, epoch):
         with self._lock:
+            if epoch != self.epoch:  # a stream from before the last reset
+                return
             self.disconnect_count += 1
         self.disconnected.set()
 
-    def _count(self, attr):
+    def _count(self, attr, epoch):
+        """Count an event of a request that arrived since the last ``reset()``."""
         with self._lock:
-            setattr(self, attr, getattr(self, attr) + 1)
+            if epoch == self.epoch:
+                setattr(self, attr, getattr(self, attr) + 1)
 
     def requests_to(self, path_prefix="", method=None):
         """Recorded requests whose raw path starts with ``path_prefix``."""

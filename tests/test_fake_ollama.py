@@ -551,9 +551,7 @@ def test_disconnect_detection(fake):
         lines = r.iter_lines()
         next(lines)
         next(lines)
-        t0 = time.monotonic()
     assert fake.disconnected.wait(2)
-    assert time.monotonic() - t0 < 1.0
     assert fake.disconnect_count == 1
     sent = fake.chunks_sent
     time.sleep(0.3)
