@@ -106,9 +106,8 @@ class Recorder:
             for hook in self.hooks:
                 try:
                     hook(batch)
-                except (
-                    Exception
-                ):  # a failing hook must not stop the others or the worker
+                # a failing hook must not stop the others or the worker
+                except Exception:
                     log.exception("recorder hook %r failed", hook)
                     _rollback()  # its broken transaction would fail every hook after
 

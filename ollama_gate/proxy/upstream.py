@@ -23,49 +23,39 @@ from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from ..errors import ApiError
 
-# Hop-by-hop headers (RFC 9110 7.6.1) plus what the gateway itself owns: the upstream's
-# Host, the caller's key headers, Origin (Ollama would 403 origins the gateway already
-# approved), and the body framing that requests recomputes.
-DROP_REQUEST = frozenset(
+# Hop-by-hop headers (RFC 9110 7.6.1): never forwarded in either direction.
+HOP_BY_HOP = frozenset(
     {
         "connection",
         "keep-alive",
         "proxy-authenticate",
         "proxy-authorization",
-        "proxy-connection",
         "te",
         "trailer",
         "transfer-encoding",
         "upgrade",
-        "host",
-        "content-length",
-        "origin",
-        "x-api-key",
-        "apikey",
-        "accept-encoding",
-        "cookie",
     }
 )
+# Plus what the gateway itself owns: the upstream's Host, the caller's key headers,
+# Origin (Ollama would 403 origins the gateway already approved), cookies, and the body
+# framing that requests recomputes.
+DROP_REQUEST = HOP_BY_HOP | {
+    "proxy-connection",
+    "host",
+    "content-length",
+    "origin",
+    "x-api-key",
+    "apikey",
+    "accept-encoding",
+    "cookie",
+}
 # What requests' session added to every request; kept so the upstream sees the same.
 DEFAULT_HEADERS = {
     "User-Agent": f"python-requests/{requests.__version__}",
     "Accept": "*/*",
     "Connection": "keep-alive",
 }
-DROP_RESPONSE = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "set-cookie",
-    }
-)
+DROP_RESPONSE = HOP_BY_HOP | {"content-length", "set-cookie"}
 
 
 # Largest read from the upstream socket for a stream.
