@@ -31,6 +31,8 @@ def top(path: Path, n: int) -> str:
     incl, self_, total = Counter(), Counter(), 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # a frame name with spaces in it, cut by py-spy
+            continue
         frames = [
             f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")")
             for f in stack.split(";")
@@ -80,7 +82,8 @@ def main() -> None:
         out.parent.mkdir(exist_ok=True)
         spy = subprocess.Popen(
             [
-                "py-spy",
+                shutil.which("py-spy")
+                or os.path.join(os.path.dirname(sys.executable), "py-spy"),
                 "record",
                 "--pid",
                 str(worker),

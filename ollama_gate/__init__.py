@@ -48,6 +48,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_cli(app)
+    from .proxy import skip_app_hooks
+
+    skip_app_hooks(app)  # after every extension has registered its hooks
     if settings["TRUSTED_PROXIES"]:  # the client's address and scheme from the proxy
         hops = settings["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
@@ -60,8 +63,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     from .limits.rates import limiter_settings
 
-    limiter_settings(app)  # Redis storage and strategy from the settings, when set
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    limiter_settings(app)  # Redis or in-memory storage, and the strategy
     limiter.init_app(app)  # one limiter for the admin login and the per-key limits
 
 

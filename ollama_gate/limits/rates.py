@@ -19,6 +19,9 @@ from limits.strategies import RateLimiter
 
 from ..errors import ApiError
 from ..proxy.call import Call
+from .memory import SweptMemoryStorage
+
+MEMORY_URI = SweptMemoryStorage.STORAGE_SCHEME[0] + "://"  # one worker's own counters
 
 UNLIMITED = ("unlimited", "none", "off")  # a key's own value meaning "no rate limit"
 
@@ -26,7 +29,7 @@ UNLIMITED = ("unlimited", "none", "off")  # a key's own value meaning "no rate l
 def limiter_settings(app: Flask) -> None:
     """Point Flask-Limiter at Redis (or memory) and the strategy; before init."""
     s = app.config["GATE"]
-    app.config.setdefault("RATELIMIT_STORAGE_URI", s["REDIS_URL"] or "memory://")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", s["REDIS_URL"] or MEMORY_URI)
     app.config.setdefault("RATELIMIT_STRATEGY", s["RATE_LIMIT_STRATEGY"])
     if s["REDIS_URL"]:
         app.config.setdefault(

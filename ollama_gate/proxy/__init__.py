@@ -3,6 +3,7 @@ server."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
@@ -10,7 +11,7 @@ from flask import Flask, request
 from sqlalchemy import bindparam, update
 
 from ..config import first_backend
-from ..extensions import db, limiter
+from ..extensions import db
 from ..keys import KeyCache
 from ..models import ApiKey
 from ..recorder import Recorder
@@ -101,17 +102,31 @@ def init_app(app: Flask) -> None:
     gate = Gate(app)
     app.extensions["ollama_gate"] = gate
     app.register_blueprint(bp)
-    global _FILTERED
-    if not _FILTERED:  # the limiter is one object for every app (tests build many)
-        limiter.request_filter(_is_proxy_call)
-        _FILTERED = True
 
 
-_FILTERED = False
+def skip_app_hooks(app: Flask) -> None:
+    """Keep the app-wide request hooks off API calls; call once every extension is in.
 
+    Those hooks belong to the admin UI's extensions: CSRF, Flask-Limiter's per-route
+    limits and headers (the API's limits are per key, in ``limits/``), Flask-Login's
+    remember cookie. An API call carries a key, never a session, so none of them
+    applies, and together they were about 6% of a whole call (bench/PROFILE.md).
+    The proxy blueprint's own hooks (CORS) still run.
+    """
 
-def _is_proxy_call() -> bool:
-    """Flask-Limiter skips proxy calls at once: their limits are per key (limits/)."""
-    # the blueprint is exempt anyway; without this filter Flask-Limiter still resolved
-    # the route's limits on every call before finding the exemption (3-4% of a call)
-    return request.blueprint == "proxy"
+    def unless_proxy(hook: Callable, passes_response: bool) -> Callable:
+        @functools.wraps(hook)
+        def hook_unless_proxy(*args):
+            if request.blueprint == "proxy":
+                return args[0] if passes_response else None
+            return hook(*args)
+
+        return hook_unless_proxy
+
+    for funcs, passes_response in (
+        (app.before_request_funcs, False),
+        (app.after_request_funcs, True),
+        (app.teardown_request_funcs, False),
+    ):
+        if None in funcs:
+            funcs[None] = [unless_proxy(h, passes_response) for h in funcs[None]]
