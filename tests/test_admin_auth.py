@@ -335,3 +335,31 @@ def test_nul_in_admin_forms_is_400_and_changes_nothing(admin_app, client):
         from ollama_gate.models import User
 
         assert db.session.execute(db.select(User)).first() is None
+
+
+def test_api_calls_skip_the_admin_extensions_hooks(admin_app, client, monkeypatch):
+    """CSRF and the login limiter guard the admin pages, not calls that carry a key."""
+    from conftest import add_key
+    from flask import request
+    from flask_wtf.csrf import CSRFProtect
+
+    seen = []
+    protect = CSRFProtect.protect
+    monkeypatch.setattr(
+        CSRFProtect,
+        "protect",
+        lambda self, **kw: (seen.append(request.path), protect(self, **kw))[1],
+    )
+    key = add_key(admin_app)
+    body = {"model": "llama3.2", "prompt": "Hi", "stream": False}
+    for _ in range(7):  # more than the login limit of 5 a minute
+        resp = client.post(
+            "/api/generate", json=body, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert resp.status_code == 200
+        assert "X-RateLimit-Limit" not in resp.headers  # the login limiter's headers
+    assert seen == []
+    assert login(client).status_code == 302  # the admin side still runs them
+    assert seen and set(seen) == {"/admin/login"}
+    resp = client.post("/admin/logout", data={})  # and still refuses a missing token
+    assert resp.status_code == 400

@@ -190,3 +190,42 @@ def test_refuses_to_start_with_two_workers_and_memory_counters(tmp_path, fake_se
         gw.start()
     gw.stop()
     assert "2 workers need OLLAMA_GATE_REDIS_URL" in str(info.value)
+
+
+def test_memory_storage_is_exact_and_starts_no_timer(monkeypatch):
+    """The worker's own storage: exactly N in any window, expired ones let go."""
+    from limits import parse
+    from limits.strategies import MovingWindowRateLimiter
+
+    from ollama_gate.limits import memory
+
+    storage = memory.SweptMemoryStorage("gate-memory://")
+    assert not storage.timer.is_alive()  # limits' 10 ms timer is not running
+    clock = [1000.0]
+    monkeypatch.setattr(memory.time, "time", lambda: clock[0])
+    monkeypatch.setattr("limits.storage.memory.time.time", lambda: clock[0])
+    limiter = MovingWindowRateLimiter(storage)
+    item = parse("3/minute")
+    assert [limiter.hit(item, "key", "1") for _ in range(5)] == [1, 1, 1, 0, 0]
+    assert limiter.hit(item, "key", "2")  # another key has its own window
+    clock[0] += 30
+    assert not limiter.hit(item, "key", "1")  # still inside the minute
+    clock[0] += 30.5
+    assert [limiter.hit(item, "key", "1") for _ in range(4)] == [1, 1, 1, 0]
+    assert len(storage.events[limiter_key(item, "1")]) == 3  # old entries dropped
+    assert not storage.timer.is_alive()
+    clock[0] += 120  # every window expired: a sweep lets the keys go
+    storage.sweep()
+    assert storage.events == {}
+
+
+def limiter_key(item, key: str) -> str:
+    return item.key_for("key", key)
+
+
+def test_memory_storage_is_the_default_without_redis(app):
+    from ollama_gate.extensions import limiter
+    from ollama_gate.limits.memory import SweptMemoryStorage
+
+    with app.app_context():
+        assert isinstance(limiter.storage, SweptMemoryStorage)

@@ -28,15 +28,20 @@ class SweptMemoryStorage(MemoryStorage):
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **_):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **_)
-        self.timer.cancel()  # the parent started one; nothing restarts it
+        self._stop_timer()
         self.lock = threading.Lock()
         self.next_sweep = time.monotonic() + SWEEP_EVERY
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        self.timer.cancel()
+        self._stop_timer()
         self.lock = threading.Lock()
         self.next_sweep = time.monotonic() + SWEEP_EVERY
+
+    def _stop_timer(self) -> None:
+        """End the timer the parent started; nothing here starts another."""
+        self.timer.cancel()
+        self.timer.join()
 
     def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802 (the parent's hook)
         """Called by the parent before every change: sweep if one is due."""
