@@ -51,9 +51,7 @@ def relay(
     """
     keep = call.keep
     try:
-        # an empty first piece makes the server send the status and headers now, as
-        # Ollama does, instead of with the first token (one write less after it)
-        yield b""
+        # the server sends the status and headers with the first piece, in one write
         for chunk in iter_available(resp):
             if call.ttfb is None:
                 call.ttfb = time.perf_counter() - call.t0
