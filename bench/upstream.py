@@ -2,7 +2,8 @@
 
 It speaks the wire format of ``/work/shared/ollama-api.md`` closely enough for a
 proxy: ``/api/generate`` and ``/api/chat`` answer NDJSON with real HTTP/1.1 chunked
-framing (one chunk and one write per token, then a final ``done`` object with its
+framing (one chunk and one write per token, the response head leaving with the first
+one as it does from Ollama's gin ``c.Stream``, then a final ``done`` object with its
 statistics) or one JSON object when ``"stream": false``; ``/v1/chat/completions``
 answers SSE ending in ``data: [DONE]``; ``/api/version`` and ``/`` answer for health
 checks. Connections are kept alive.
@@ -183,7 +184,8 @@ class Handler(asyncio.Protocol):
             out.update(stats)
             self._whole("200 OK", "application/json; charset=utf-8", _dumps(out))
             return
-        self.transport.write(_head("200 OK", "application/x-ndjson", None))
+        # like Ollama (gin's c.Stream), the head leaves with the first token
+        head = _head("200 OK", "application/x-ndjson", None)
         # every line but the token text is the same: build it once per answer
         lead = f'{{"model":{json.dumps(model)},"created_at":"{created}",'.encode()
         if chat:
@@ -196,7 +198,8 @@ class Handler(asyncio.Protocol):
         for i in range(n):
             if not await self._pace(delay):
                 return
-            write(_chunk(lead + json.dumps(token(i)).encode() + tail))
+            write(head + _chunk(lead + json.dumps(token(i)).encode() + tail))
+            head = b""
         final = {"model": model, "created_at": created}
         final.update(
             {"message": {"role": "assistant", "content": ""}}
@@ -204,7 +207,7 @@ class Handler(asyncio.Protocol):
             else {"response": ""}
         )
         final.update(stats)
-        write(_chunk(_dumps(final) + b"\n") + b"0\r\n\r\n")
+        write(head + _chunk(_dumps(final) + b"\n") + b"0\r\n\r\n")
 
     async def _openai(self, req: dict, n: int, delay: float) -> None:
         model = req.get("model", "bench")
@@ -234,7 +237,7 @@ class Handler(asyncio.Protocol):
             }
             self._whole("200 OK", "application/json", _dumps(out))
             return
-        self.transport.write(_head("200 OK", "text/event-stream", None))
+        head = _head("200 OK", "text/event-stream", None)  # with the first token
         lead = (
             f'data: {{"id":"chatcmpl-1","object":"chat.completion.chunk",'
             f'"created":{now},"model":{json.dumps(model)},'
@@ -246,9 +249,12 @@ class Handler(asyncio.Protocol):
         for i in range(n):
             if not await self._pace(delay):
                 return
-            write(_chunk(lead + json.dumps(token(i)).encode() + tail))
+            write(head + _chunk(lead + json.dumps(token(i)).encode() + tail))
+            head = b""
         last = lead.replace(b'"content":', b'"content":""},"finish_reason":"length"}]}')
-        write(_chunk(last + b"\n\n") + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        write(
+            head + _chunk(last + b"\n\n") + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+        )
 
 
 async def serve(host: str, port: int) -> None:
