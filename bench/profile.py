@@ -50,6 +50,49 @@ def top(path: Path, n: int) -> str:
     return "\n".join(out)
 
 
+# The parts of the worker, each owning a frame pattern; a sample belongs to the part of
+# the innermost frame on its stack that matches one (so the recorder's SQLAlchemy time
+# counts as history, the view's urllib3 time as upstream).
+PARTS = [
+    ("recorder: history rows", ("HistoryHook.",)),
+    ("recorder: quota usage", ("Quotas.record",)),
+    ("recorder: summary of the answer", ("summarise", "proxy/summary.py")),
+    ("recorder: keys' last use, batching", ("touch_keys", "Recorder.")),
+    ("limits: rate limit, quotas, access, concurrency", ("Limits.admit",)),
+    ("key lookup (cached)", ("authenticate ",)),
+    ("relay: read the upstream, forward what is there", ("relay ", "iter_available")),
+    (
+        "upstream: request and response head (urllib3, http.client)",
+        ("Upstream.send", "Upstream.read_whole", "proxy/upstream.py"),
+    ),
+    ("proxy views: body, headers, call record", ("ollama_gate/proxy/",)),
+    ("Flask and Werkzeug: contexts, routing, response", ("flask/", "werkzeug/")),
+    ("server: pywsgi / gunicorn, parse and write", ("gevent/pywsgi", "gunicorn")),
+]
+
+
+def parts(path: Path) -> str:
+    """The share of the worker's samples in each part of ``PARTS`` (rest: gevent hub,
+    sockets, and anything unclaimed)."""
+    counts, total = Counter(), 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        frames = stack.split(";")
+        owner = "other: gevent hub and timers, socket calls, garbage collection"
+        for frame in reversed(frames):
+            hit = next((n for n, pats in PARTS if any(p in frame for p in pats)), None)
+            if hit:
+                owner = hit
+                break
+        counts[owner] += int(count)
+    return "\n".join(
+        f"  {100 * c / total:5.1f}%  {name}" for name, c in counts.most_common()
+    )
+
+
 async def drive(gw: Gateway, work: dict, seconds: float) -> dict:
     """Run the workload's load against the gateway for ``seconds``."""
     spec = work["spec"]
@@ -104,6 +147,8 @@ def main() -> None:
         spy.wait(30)
         print({k: v for k, v in res.items() if k != "error_sample"})
         print(top(out, args.top))
+        print("parts of the worker:")
+        print(parts(out))
     finally:
         if gw:
             gw.stop()
