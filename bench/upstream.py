@@ -207,7 +207,8 @@ class Handler(asyncio.Protocol):
             else {"response": ""}
         )
         final.update(stats)
-        write(head + _chunk(_dumps(final) + b"\n") + b"0\r\n\r\n")
+        write(head + _chunk(_dumps(final) + b"\n"))  # flushed by c.Stream, then
+        write(b"0\r\n\r\n")  # Go's server ends the body in a write of its own
 
     async def _openai(self, req: dict, n: int, delay: float) -> None:
         model = req.get("model", "bench")
@@ -252,9 +253,8 @@ class Handler(asyncio.Protocol):
             write(head + _chunk(lead + json.dumps(token(i)).encode() + tail))
             head = b""
         last = lead.replace(b'"content":', b'"content":""},"finish_reason":"length"}]}')
-        write(
-            head + _chunk(last + b"\n\n") + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
-        )
+        write(head + _chunk(last + b"\n\n") + _chunk(b"data: [DONE]\n\n"))
+        write(b"0\r\n\r\n")
 
 
 async def serve(host: str, port: int) -> None:

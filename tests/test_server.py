@@ -1,15 +1,23 @@
 """The serving layer (gunicorn.conf.py): gevent's pywsgi server under gunicorn, with
-an idle timeout taken from gunicorn's keep-alive setting."""
+an idle timeout taken from gunicorn's keep-alive setting, and fewer writes per
+answer."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from conftest import LiveGateway
+
+from ollama_gate.proxy.call import Call
+from ollama_gate.proxy.relay import relay
+from ollama_gate.proxy.upstream import LastPiece, iter_available
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +74,20 @@ def test_idle_keep_alive_connection_is_closed(quick_idle):
         assert time.monotonic() - start < 9
 
 
+def test_no_access_log_unless_asked(quick_idle):
+    """Off by default (``OLLAMA_GATE_ACCESS_LOG``): calls leave no request lines; the
+    Redis tests read the lines a gateway with it on writes."""
+    key = quick_idle.key()
+    for _ in range(3):
+        reply = requests.get(
+            quick_idle.url + "/api/tags", headers={"X-API-Key": key}, timeout=10
+        )
+        assert reply.status_code == 200
+    log = quick_idle.log_path.read_text()
+    assert "Booting worker" in log  # the log is written, just without requests
+    assert "/api/tags" not in log and "GET /" not in log
+
+
 def test_a_slow_stream_outlives_the_idle_timeout(quick_idle, fake):
     """Waiting for the upstream is not idling: a 1.5 s gap between tokens is kept."""
     fake.chunk_delay = 1.5
@@ -86,3 +108,142 @@ def test_a_slow_stream_outlives_the_idle_timeout(quick_idle, fake):
         for line in piece.splitlines()
     ]
     assert lines[-1]["done"] is True and len(lines) == 3
+
+
+def _gunicorn_conf():
+    """``gunicorn.conf.py`` loaded as a module (its name is not importable)."""
+    path = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+    spec = importlib.util.spec_from_file_location("gate_gunicorn_conf", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _writes_of(app) -> tuple[list[bytes], bytes]:
+    """Serve one request to ``app`` with the gateway's handler on a real pywsgi
+    server: every ``sendall`` the handler made, and the bytes the client received."""
+    from gevent import pywsgi
+    from gevent import socket as gsocket
+
+    writes: list[bytes] = []
+
+    class Recording(_gunicorn_conf().GateHandler):
+        def _sendall(self, data):
+            writes.append(bytes(data))
+            super()._sendall(data)
+
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), app, handler_class=Recording, log=None)
+    server.start()
+    try:
+        with gsocket.create_connection(("127.0.0.1", server.server_port)) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: gate\r\nConnection: close\r\n\r\n")
+            received = b""
+            while piece := sock.recv(65536):
+                received += piece
+    finally:
+        server.stop()
+    return writes, received
+
+
+def _streaming_app(pieces):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/x-ndjson")])
+        return iter(pieces)  # no length: sent chunked
+
+    return app
+
+
+def test_head_leaves_with_the_first_piece_and_the_last_piece_ends_the_body():
+    writes, received = _writes_of(_streaming_app([b"one\n", LastPiece(b"two\n")]))
+    assert len(writes) == 2
+    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert writes[0].endswith(b"\r\n\r\n4\r\none\n\r\n")
+    assert writes[1] == b"4\r\ntwo\n\r\n0\r\n\r\n"
+    assert received == b"".join(writes)  # nothing more: the body ended once
+
+
+def test_a_stream_without_a_marked_last_piece_is_ended_after_it():
+    writes, received = _writes_of(_streaming_app([b"one\n", b"two\n"]))
+    assert writes[1:] == [b"4\r\ntwo\n\r\n", b"0\r\n\r\n"]
+    assert received.endswith(b"4\r\none\n\r\n4\r\ntwo\n\r\n0\r\n\r\n")
+
+
+def test_a_whole_answer_and_an_empty_one_are_one_write_each():
+    def whole(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"ok":true}']
+
+    writes, received = _writes_of(whole)
+    assert len(writes) == 1 and writes[0] == received
+    assert b"Content-Length: 11\r\n" in received
+    assert received.endswith(b'\r\n\r\n{"ok":true}')
+
+    def empty(environ, start_response):
+        start_response("200 OK", [])
+        return _streaming_app([])(environ, lambda *a: None)
+
+    writes, received = _writes_of(empty)
+    # an empty chunked body: the head, then the end of the body
+    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"".join(writes).endswith(b"\r\n\r\n0\r\n\r\n")
+    assert received == b"".join(writes)
+
+
+class _Raw:
+    """Just enough of urllib3's chunked response for ``iter_available``: each read
+    returns the next of ``reads``."""
+
+    chunked = True
+
+    def __init__(self, reads: list[bytes]):
+        self._original_response = self
+        self.fp = self
+        self.reads = list(reads)
+
+    def read1(self, n: int) -> bytes:
+        return self.reads.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+def _upstream_answer(reads: list[bytes]):
+    resp = requests.Response()
+    resp.raw = _Raw(reads)
+    return resp
+
+
+def test_upstream_marks_the_piece_that_came_with_the_end_of_the_body():
+    """``iter_available`` marks a piece ``LastPiece`` only when the end of the chunked
+    body was read with it; other pieces stay plain bytes."""
+    together = list(
+        iter_available(
+            _upstream_answer([b"4\r\none\n\r\n", b"4\r\ntwo\n\r\n0\r\n\r\n"])
+        )
+    )
+    assert together == [b"one\n", b"two\n"]
+    assert [type(p) is LastPiece for p in together] == [False, True]
+    apart = list(iter_available(_upstream_answer([b"4\r\none\n\r\n", b"0\r\n\r\n"])))
+    assert apart == [b"one\n"] and type(apart[0]) is bytes
+
+
+def test_a_call_is_finished_before_its_last_piece_is_handed_to_the_server():
+    """The server ends the client's body with the last piece, so the call's slots must
+    be free by then: a client capped at one call may send its next one at once."""
+    call = Call(
+        identity=None,
+        method="POST",
+        path="/api/generate",
+        upstream_path="/api/generate",
+        endpoint="/api/generate",
+    )
+    seen = []
+
+    def finish(c: Call) -> None:
+        c.finished = True
+
+    answer = _upstream_answer([b"4\r\none\n\r\n", b"4\r\ntwo\n\r\n0\r\n\r\n"])
+    for piece in relay(answer, call, finish):
+        seen.append((bytes(piece), call.finished, call.completed))
+    assert seen == [(b"one\n", False, False), (b"two\n", True, True)]
+    assert call.body == b"one\ntwo\n" and not call.disconnected

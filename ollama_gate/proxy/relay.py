@@ -11,7 +11,7 @@ import requests
 
 from ..errors import is_openai_path
 from .call import Call
-from .upstream import iter_available
+from .upstream import LastPiece, iter_available
 
 STREAM_TYPES = ("application/x-ndjson", "text/event-stream")
 
@@ -56,15 +56,26 @@ def relay(
             if call.ttfb is None:
                 call.ttfb = time.perf_counter() - call.t0
             keep(chunk)
+            if type(chunk) is LastPiece:
+                # the server ends the client's body with this piece: the call is over
+                # for the client, so its slots are released before it can call again
+                call.completed = True
+                _end(resp, call, finish)
             yield chunk
         call.completed = True
     except GeneratorExit:
-        call.disconnected = True
+        call.disconnected = not call.finished
         raise
     except (requests.RequestException, OSError) as exc:
         call.error = f"upstream stream failed: {type(exc).__name__}"
         yield error_line(call, call.error)
     finally:
-        resp.close()
-        call.total = time.perf_counter() - call.t0
-        finish(call)
+        if not call.finished:
+            _end(resp, call, finish)
+
+
+def _end(resp: requests.Response, call: Call, finish: Callable[[Call], None]) -> None:
+    """Close the upstream answer and finish the call (once)."""
+    resp.close()
+    call.total = time.perf_counter() - call.t0
+    finish(call)

@@ -62,6 +62,14 @@ DROP_RESPONSE = HOP_BY_HOP | {"content-length", "set-cookie"}
 PIECE = 64 * 1024
 
 
+class LastPiece(bytes):
+    """The final piece of a streamed body. A WSGI server that knows the mark (the
+    handler in ``gunicorn.conf.py``) sends the end of its chunked body in the same
+    write; to any other it is plain bytes."""
+
+    ends_body = True
+
+
 class StreamedBody:
     """A request body read from the client in pieces, never held whole in memory."""
 
@@ -283,7 +291,8 @@ class Upstream:
 
 
 def iter_available(resp: requests.Response) -> Iterator[bytes]:
-    """The streamed body, each piece being every chunk already received, joined.
+    """The streamed body, each piece being every chunk already received, joined; the
+    last piece is a ``LastPiece`` when the end of the body came with it.
 
     Like ``iter_content(chunk_size=None)`` nothing waits for more than is there: each
     step makes at most one socket read. But when several chunks (NDJSON lines, SSE
@@ -327,7 +336,8 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
             pieces.append(buf[eol + 2 : end])
             pos = end + 2
         if pieces:
-            yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            piece = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            yield LastPiece(piece) if last else piece
         if last:
             _skip_trailers(fp, buf[eol + 2 :])
             original.close()  # the whole answer is read: the connection can be reused
