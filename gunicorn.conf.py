@@ -29,6 +29,7 @@ class GateHandler(PyWSGIHandler):
     """
 
     idle_timeout = 75.0  # set from gunicorn's ``keepalive`` by ``GateWorker``
+    body_ended = False  # the chunked body's end has been sent (with a ``LastPiece``)
 
     def handle(self):
         """Serve the connection's requests; none may wait idle past the timeout."""
@@ -48,6 +49,7 @@ class GateHandler(PyWSGIHandler):
         self._sendall(self._framed(data, head))
 
     def _write(self, data):
+        """Send a piece of body (as a chunk, when the body is chunked)."""
         if data:
             self._sendall(self._framed(data, bytearray()))
 
