@@ -74,6 +74,40 @@ def test_idle_keep_alive_connection_is_closed(quick_idle):
         assert time.monotonic() - start < 9
 
 
+@pytest.mark.parametrize(
+    "raw, status",
+    [
+        (  # more header lines than http.client's parser takes
+            b"GET /api/version HTTP/1.1\r\nHost: gate\r\n"
+            + b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+            + b"\r\n",
+            b"400",
+        ),
+        (
+            b"GET /api/version HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n",
+            b"400",
+        ),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: gate\r\n\r\n", b"414"),
+        (b"\x00\x01garbage\r\n\r\n", b"400"),
+    ],
+    ids=["150-headers", "70k-header", "9k-target", "garbage"],
+)
+def test_malformed_http_is_refused_and_the_worker_serves_on(quick_idle, raw, status):
+    addr = urlsplit(quick_idle.url)
+    with socket.create_connection((addr.hostname, addr.port), timeout=10) as sock:
+        sock.sendall(raw)
+        reply = b""
+        while piece := sock.recv(65536):  # the server closes after refusing
+            reply += piece
+    assert reply.startswith(b"HTTP/1.1 " + status), reply[:200]
+    ok = requests.get(
+        quick_idle.url + "/api/version",
+        headers={"X-API-Key": quick_idle.key()},
+        timeout=10,
+    )
+    assert ok.status_code == 200 and "version" in ok.json()
+
+
 def test_no_access_log_unless_asked(quick_idle):
     """Off by default (``OLLAMA_GATE_ACCESS_LOG``): calls leave no request lines; the
     Redis tests read the lines a gateway with it on writes."""
