@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import socket
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +18,7 @@ from conftest import LiveGateway
 
 from ollama_gate.proxy.call import Call
 from ollama_gate.proxy.relay import relay
-from ollama_gate.proxy.upstream import LastPiece, iter_available
+from ollama_gate.proxy.upstream import LastPiece, Upstream, iter_available
 
 
 @pytest.fixture(scope="module")
@@ -281,3 +282,71 @@ def test_a_call_is_finished_before_its_last_piece_is_handed_to_the_server():
         seen.append((bytes(piece), call.finished, call.completed))
     assert seen == [(b"one\n", False, False), (b"two\n", True, True)]
     assert call.body == b"one\ntwo\n" and not call.disconnected
+
+
+class _OneWriteUpstream:
+    """A raw HTTP/1.1 server that answers every request on a connection with one
+    chunked NDJSON stream sent in a single write, its end included (how a busy Ollama's
+    answer can arrive); it counts the connections it accepted."""
+
+    ANSWER = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+        b'f\r\n{"response":1}\n\r\n'
+        b'e\r\n{"done":true}\n\r\n0\r\n\r\n'
+    )
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        with conn:
+            data = b""
+            while True:
+                while b"\r\n\r\n" not in data:
+                    piece = conn.recv(65536)
+                    if not piece:
+                        return
+                    data += piece
+                head, _, data = data.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r")[0])
+                while len(data) < length:
+                    data += conn.recv(65536)
+                data = data[length:]
+                conn.sendall(self.ANSWER)
+
+
+def test_a_stream_ended_with_its_last_piece_leaves_the_connection_pooled():
+    """Reading the upstream to its end before the last piece is handed on: the relay
+    closes the answer at that piece, and the connection must go back to the pool."""
+    upstream = _OneWriteUpstream()
+    try:
+        pool = Upstream(upstream.url, 5, 5, 4)
+        for _ in range(3):
+            call = Call(
+                identity=None,
+                method="POST",
+                path="/api/generate",
+                upstream_path="/api/generate",
+                endpoint="/api/generate",
+            )
+            resp = pool.send("POST", "/api/generate", {}, b"{}")
+            pieces = list(relay(resp, call, lambda c: setattr(c, "finished", True)))
+            assert type(pieces[-1]) is LastPiece  # the end came with the last piece
+            assert b"".join(pieces) == b'{"response":1}\n{"done":true}\n'
+            assert call.completed
+        assert upstream.accepted == 1  # one connection served all three
+    finally:
+        upstream.sock.close()

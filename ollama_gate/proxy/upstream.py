@@ -335,13 +335,14 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
                 break
             pieces.append(buf[eol + 2 : end])
             pos = end + 2
+        if last:  # read to the end first: closing the answer then keeps the connection
+            _skip_trailers(fp, buf[eol + 2 :])
+            original.close()  # the whole answer is read: the connection can be reused
+            resp._content_consumed = True
         if pieces:
             piece = pieces[0] if len(pieces) == 1 else b"".join(pieces)
             yield LastPiece(piece) if last else piece
         if last:
-            _skip_trailers(fp, buf[eol + 2 :])
-            original.close()  # the whole answer is read: the connection can be reused
-            resp._content_consumed = True
             return
 
 
