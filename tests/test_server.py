@@ -4,7 +4,9 @@ answer."""
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
+import io
 import json
 import socket
 import threading
@@ -152,6 +154,45 @@ def _gunicorn_conf():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+HEADER_SECTIONS = {
+    "usual": b"Host: gate\r\nUser-Agent: ollama-python/0.4\r\nAccept: */*\r\n"
+    b"Content-Type: application/json\r\nX-API-Key: og_abc\r\nContent-Length: 2\r\n\r\n",
+    "lf-only, no space, trailing blanks": b"Host:gate\nX-A:  spaced  \n\n",
+    "empty value, repeated names": b"X-Empty:\r\nX-Dup: 1\r\nx-dup: 2\r\n\r\n",
+    "obs-text and tab": b"X-Name: caf\xe9\tbar\r\n\r\n",
+    "folded line": b"X-Long: one\r\n two\r\nHost: gate\r\n\r\n",
+    "bare CR in a value": b"X-A: a\rX-B: b\r\nHost: gate\r\n\r\n",
+    "space before the colon": b"Content-Length : 5\r\nHost: gate\r\n\r\n",
+    "line without a colon": b"Host: gate\r\nnonsense\r\nX-After: 1\r\n\r\n",
+    "empty name": b": nameless\r\nHost: gate\r\n\r\n",
+    "no headers": b"\r\n",
+    "cut short": b"Host: gate\r\nX-A: 1\r\n",
+}
+
+
+@pytest.mark.parametrize("section", HEADER_SECTIONS.values(), ids=HEADER_SECTIONS)
+def test_request_headers_read_as_pywsgi_reads_them(section):
+    """``read_headers`` skips the email parser for plain lines; whatever the section,
+    pywsgi sees the same headers as from its own reader (``http.client``'s)."""
+    from gevent.pywsgi import headers_factory
+
+    ours = _gunicorn_conf().read_headers(io.BytesIO(section + b"BODY"))
+    theirs = headers_factory(io.BytesIO(section + b"BODY"))
+    assert ours.items() == theirs.items()
+    assert list(ours.headers) == list(theirs.headers)  # what pywsgi's environ is from
+    assert (ours.status, ours.typeheader) == (theirs.status, theirs.typeheader)
+    assert [type(d) for d in ours.defects] == [type(d) for d in theirs.defects]
+
+
+def test_request_header_limits_as_pywsgi_applies_them():
+    read_headers = _gunicorn_conf().read_headers
+    many = b"".join(b"X-H%d: v\r\n" % i for i in range(101)) + b"\r\n"
+    with pytest.raises(http.client.HTTPException, match="more than 100 headers"):
+        read_headers(io.BytesIO(many))
+    long = b"X-Long: " + b"a" * 70_000 + b"\r\n\r\n"
+    assert read_headers(io.BytesIO(long)).status == "Line too long"
 
 
 def _writes_of(app) -> tuple[list[bytes], bytes]:
