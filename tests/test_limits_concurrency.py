@@ -17,6 +17,9 @@ def auth(key: str) -> dict[str, str]:
 
 def test_cap_refuses_while_full_and_frees_on_end(app, client, fake):
     key = add_key(app, max_concurrency=2)
+    # the streams wait after their first chunk: in flight until released (an answer
+    # that has all arrived by the client's first read frees its slot with that read)
+    fake.hold_second_chunk = True
     first = client.post("/api/generate", json=STREAM, headers=auth(key), buffered=False)
     second = client.post(
         "/api/generate", json=STREAM, headers=auth(key), buffered=False
@@ -28,6 +31,7 @@ def test_cap_refuses_while_full_and_frees_on_end(app, client, fake):
     assert refused.headers["Retry-After"] == "1"
     other = add_key(app, "bob", max_concurrency=1)  # caps are per key
     assert client.get("/api/tags", headers=auth(other)).status_code == 200
+    fake.release.set()
     first.get_data()  # read to the end: the slot is free again
     first.close()
     third = client.post("/api/generate", json=STREAM, headers=auth(key), buffered=False)
