@@ -2,14 +2,22 @@
 app."""
 
 import gc
+import logging
 
 from gevent import monkey
 
 monkey.patch_all()
 
 from ollama_gate import create_app  # noqa: E402  (must come after monkey-patching)
+from ollama_gate.heap import start_trimming  # noqa: E402
 
 app = create_app()
+# The gateway's own log lines go where gunicorn's go (its error log: stderr by default).
+gate_log = logging.getLogger("ollama_gate")
+if not gate_log.handlers:
+    gate_log.handlers = logging.getLogger("gunicorn.error").handlers
+# In the worker only (not in tests or the CLI): freed memory goes back to the system.
+start_trimming(app.config["GATE"]["HEAP_TRIM_SECONDS"])
 
 # What the app built at import lives as long as the worker: keep it out of the garbage
 # collector's scans, and collect less often (a worker relaying thousands of streams

@@ -111,6 +111,13 @@ SETTINGS: list[tuple[str, Parser, str, str]] = [
     ),
     ("POOL_SIZE", int, "256", "Upstream connections kept open per worker."),
     (
+        "HEAP_TRIM_SECONDS",
+        float,
+        "2",
+        "Seconds between handing a worker's freed memory back to the system (glibc's "
+        "`malloc_trim`); 0 = never.",
+    ),
+    (
         "KEY_CACHE_SECONDS",
         float,
         "5",
