@@ -391,3 +391,52 @@ def test_a_stream_ended_with_its_last_piece_leaves_the_connection_pooled():
         assert upstream.accepted == 1  # one connection served all three
     finally:
         upstream.sock.close()
+
+
+def test_a_loopback_upstream_connection_is_used_at_once():
+    """A handshake that is over when the connect returns is not waited for (gevent
+    would queue the greenlet behind every other); a refused one still raises."""
+    from gevent import socket as gsocket
+
+    from ollama_gate.proxy.upstream import _connected_at_once
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        sock = gsocket.socket()
+        sock.settimeout(5)
+        assert _connected_at_once(sock, listener.getsockname())
+        assert sock.getpeername() == listener.getsockname()
+        sock.close()
+        closed_port = listener.getsockname()
+    finally:
+        listener.close()
+    refused = gsocket.socket()
+    refused.settimeout(5)
+    assert not _connected_at_once(refused, closed_port)
+    with pytest.raises(ConnectionRefusedError):
+        refused.connect(closed_port)  # what the upstream client does next
+    refused.close()
+    plain = socket.socket()  # not gevent's: left to its own blocking connect
+    assert not _connected_at_once(plain, closed_port)
+    plain.close()
+
+
+def test_a_gateway_whose_upstream_is_down_answers_502(tmp_path):
+    """Under gunicorn's gevent worker (the connect path above): a refused upstream
+    connection is Ollama's JSON error with 502, and the worker serves on."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}"  # closed when the test runs
+    gw = LiveGateway(tmp_path, down).start()
+    try:
+        key = gw.key()
+        for _ in range(2):
+            reply = requests.post(
+                gw.url + "/api/generate",
+                json={"model": "llama3.2", "prompt": "Hi"},
+                headers={"X-API-Key": key},
+                timeout=10,
+            )
+            assert reply.status_code == 502
+            assert "unreachable" in reply.json()["error"]
+    finally:
+        gw.stop()
