@@ -15,7 +15,7 @@ app = create_app()
 # The gateway's own log lines go where gunicorn's go (its error log: stderr by default).
 gate_log = logging.getLogger("ollama_gate")
 if not gate_log.handlers:
-    gate_log.handlers = logging.getLogger("gunicorn.error").handlers
+    gate_log.handlers = list(logging.getLogger("gunicorn.error").handlers)
 # In the worker only (not in tests or the CLI): freed memory goes back to the system.
 start_trimming(app.config["GATE"]["HEAP_TRIM_SECONDS"])
 
