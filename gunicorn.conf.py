@@ -84,6 +84,24 @@ class GateHandler(PyWSGIHandler):
         """The request's headers (pywsgi's hook), read by ``read_headers``."""
         return read_headers(rfile)
 
+    def finalize_headers(self):
+        """pywsgi's; and an HTTP/1.0 answer of unknown length (it cannot be chunked)
+        ends by closing the connection, whatever keep-alive the client asked for."""
+        super().finalize_headers()
+        if (
+            self.code not in (204, 304)
+            and not self.response_use_chunked
+            and not self.connection_upgraded
+            and not any(
+                k.lower() == b"content-length" for k, _ in self.response_headers
+            )
+        ):
+            self.close_connection = True
+            self.response_headers = [
+                (name, b"close") if name.lower() == b"connection" else (name, value)
+                for name, value in self.response_headers
+            ]
+
     def _write_with_headers(self, data):
         """Send the status line and headers in the same write as the first piece."""
         self.headers_sent = True

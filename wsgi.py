@@ -16,6 +16,7 @@ app = create_app()
 gate_log = logging.getLogger("ollama_gate")
 if not gate_log.handlers:
     gate_log.handlers = list(logging.getLogger("gunicorn.error").handlers)
+    gate_log.propagate = False  # a root logger with handlers would print them twice
 # In the worker only (not in tests or the CLI): freed memory goes back to the system.
 start_trimming(app.config["GATE"]["HEAP_TRIM_SECONDS"])
 

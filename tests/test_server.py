@@ -195,9 +195,23 @@ def test_request_header_limits_as_pywsgi_applies_them():
     assert read_headers(io.BytesIO(long)).status == "Line too long"
 
 
-def _writes_of(app) -> tuple[list[bytes], bytes]:
-    """Serve one request to ``app`` with the gateway's handler on a real pywsgi
-    server: every ``sendall`` the handler made, and the bytes the client received."""
+class _NoAccessLog:
+    """The part of gunicorn's logger the handler asks: the access log is off."""
+
+    access_log_enabled = False
+
+
+NO_ACCESS_LOG = _NoAccessLog()
+
+
+def _writes_of(
+    app,
+    request: bytes = b"GET / HTTP/1.1\r\nHost: gate\r\nConnection: close\r\n\r\n",
+    timeout: float = 5,
+) -> tuple[list[bytes], bytes]:
+    """Serve ``request`` to ``app`` with the gateway's handler on a real pywsgi server:
+    every ``sendall`` the handler made, and the bytes the client received before the
+    server closed the connection."""
     from gevent import pywsgi
     from gevent import socket as gsocket
 
@@ -209,10 +223,12 @@ def _writes_of(app) -> tuple[list[bytes], bytes]:
             super()._sendall(data)
 
     server = pywsgi.WSGIServer(("127.0.0.1", 0), app, handler_class=Recording, log=None)
+    server.log = NO_ACCESS_LOG  # gunicorn's logger, as the gateway runs it by default
     server.start()
     try:
         with gsocket.create_connection(("127.0.0.1", server.server_port)) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: gate\r\nConnection: close\r\n\r\n")
+            sock.settimeout(timeout)  # a server that keeps the connection open: error
+            sock.sendall(request)
             received = b""
             while piece := sock.recv(65536):
                 received += piece
@@ -242,6 +258,29 @@ def test_a_stream_without_a_marked_last_piece_is_ended_after_it():
     writes, received = _writes_of(_streaming_app([b"one\n", b"two\n"]))
     assert writes[1:] == [b"4\r\ntwo\n\r\n", b"0\r\n\r\n"]
     assert received.endswith(b"4\r\none\n\r\n4\r\ntwo\n\r\n0\r\n\r\n")
+
+
+def test_a_stream_to_an_http10_client_ends_by_closing_even_if_kept_alive():
+    """HTTP/1.0 has no chunks: the end of a body of unknown length is the end of the
+    connection, whatever ``Connection: keep-alive`` the client sent."""
+    writes, received = _writes_of(
+        _streaming_app([b"one\n", b"two\n"]),
+        b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    )
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert b"Connection: close" in head and b"keep-alive" not in head
+    assert b"Transfer-Encoding" not in head
+    assert body == b"one\ntwo\n"  # unframed, and the server closed after it
+
+
+def test_a_whole_answer_to_an_http10_client_stays_kept_alive():
+    def whole(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    request = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    with pytest.raises(TimeoutError):  # still open after the answer: kept alive
+        _writes_of(whole, request, timeout=0.5)
 
 
 def test_a_whole_answer_and_an_empty_one_are_one_write_each():
@@ -301,6 +340,22 @@ def test_upstream_marks_the_piece_that_came_with_the_end_of_the_body():
     assert [type(p) is LastPiece for p in together] == [False, True]
     apart = list(iter_available(_upstream_answer([b"4\r\none\n\r\n", b"0\r\n\r\n"])))
     assert apart == [b"one\n"] and type(apart[0]) is bytes
+
+
+def test_the_last_piece_still_goes_when_the_end_of_the_body_never_comes():
+    """The zero chunk came, the line after it did not: the data already read is
+    passed on, then the failure, as ``iter_content`` reports it."""
+
+    class Stalled(_Raw):
+        def readline(self, limit: int) -> bytes:
+            raise TimeoutError("timed out")
+
+    resp = requests.Response()
+    resp.raw = Stalled([b'e\r\n{"done":true}\n\r\n0\r\n'])
+    pieces = iter_available(resp)
+    assert next(pieces) == b'{"done":true}\n'
+    with pytest.raises(requests.ConnectionError):
+        next(pieces)
 
 
 def test_a_call_is_finished_before_its_last_piece_is_handed_to_the_server():

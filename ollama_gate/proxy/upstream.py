@@ -339,10 +339,8 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
     while True:
         try:
             data = fp.read1(PIECE)
-        except TimeoutError as exc:
-            raise requests.ConnectionError(exc) from None  # as iter_content reports it
         except OSError as exc:
-            raise requests.exceptions.ChunkedEncodingError(exc) from None
+            raise _read_error(exc) from None
         if not data:
             raise requests.exceptions.ChunkedEncodingError("upstream closed the stream")
         buf = buf[pos:] + data if pos < len(buf) else data
@@ -364,7 +362,12 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
             pieces.append(buf[eol + 2 : end])
             pos = end + 2
         if last:  # read to the end first: closing the answer then keeps the connection
-            _skip_trailers(fp, buf[eol + 2 :])
+            try:
+                _skip_trailers(fp, buf[eol + 2 :])
+            except OSError as exc:  # the end never came: what did still goes first
+                if pieces:
+                    yield b"".join(pieces)
+                raise _read_error(exc) from None
             original.close()  # the whole answer is read: the connection can be reused
             resp._content_consumed = True
         if pieces:
@@ -372,6 +375,13 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
             yield LastPiece(piece) if last else piece
         if last:
             return
+
+
+def _read_error(exc: OSError) -> requests.RequestException:
+    """A failed read of a streamed body, as ``iter_content`` reports it."""
+    if isinstance(exc, TimeoutError):
+        return requests.ConnectionError(exc)
+    return requests.exceptions.ChunkedEncodingError(exc)
 
 
 def _skip_trailers(fp, rest: bytes) -> None:
