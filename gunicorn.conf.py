@@ -1,8 +1,6 @@
 """gunicorn settings: gevent workers, bind from $PORT, workers from $WEB_CONCURRENCY."""
 
-import email.parser
 import os
-import re
 from http import client
 from urllib.parse import unquote, urlsplit
 
@@ -19,46 +17,6 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # Idle keep-alive connections are closed after this many seconds (and a client that
 # neither sends nor reads for as long is dropped): gunicorn's --keep-alive.
 keepalive = 75
-
-
-# http.client's limits on a header section, which pywsgi's own reader applies.
-MAX_HEADER_LINE = 65536
-MAX_HEADERS = 100
-# One plain header line: a name of the characters the email parser accepts in one, a
-# colon, the value, no bare CR. Anything else goes to the email parser.
-PLAIN_HEADER = re.compile(rb"([!-9;-~]+):[ \t]*([^\r\n]*)\r?\n")
-
-
-def read_headers(rfile) -> OldMessage:
-    """The request's header section, as pywsgi's reader (``http.client.parse_headers``)
-    returns it, without the email parser for plain lines.
-
-    The email parser is 25-40 us for a client's usual eight headers, a twentieth of a
-    whole call; this is about 11 us. Lines are read with the same limits; a section
-    with any line that is not ``Name: value`` (a folded line, a bare CR, a space before
-    the colon) is given to the email parser whole, so the result is the same either
-    way.
-    """
-    lines = []
-    while True:
-        line = rfile.readline(MAX_HEADER_LINE + 1)
-        if len(line) > MAX_HEADER_LINE:
-            message = OldMessage()
-            message.status = "Line too long"  # pywsgi answers 400
-            return message
-        lines.append(line)
-        if len(lines) > MAX_HEADERS:
-            raise client.HTTPException(f"got more than {MAX_HEADERS} headers")
-        if line in (b"\r\n", b"\n", b""):
-            break
-    message = OldMessage()
-    for line in lines[:-1]:
-        plain = PLAIN_HEADER.fullmatch(line)
-        if plain is None:
-            text = b"".join(lines).decode("iso-8859-1")
-            return email.parser.Parser(_class=OldMessage).parsestr(text)
-        message.set_raw(plain[1].decode("latin-1"), plain[2].decode("latin-1"))
-    return message
 
 
 class GateHandler(PyWSGIHandler):
@@ -81,8 +39,17 @@ class GateHandler(PyWSGIHandler):
         super().handle()
 
     def MessageClass(self, rfile, *args):  # noqa: N802 (pywsgi's name)
-        """The request's headers (pywsgi's hook), read by ``read_headers``."""
-        return read_headers(rfile)
+        """The request's headers (pywsgi's hook), as pywsgi reads them, without the
+        email parser for plain lines (``ollama_gate/headers.py``)."""
+        # imported here: the worker has loaded the app by now; the master must not
+        from ollama_gate.headers import parse_headers
+
+        try:
+            return parse_headers(rfile, OldMessage)
+        except client.LineTooLong:
+            message = OldMessage()
+            message.status = "Line too long"  # pywsgi answers 400
+            return message
 
     def finalize_headers(self):
         """pywsgi's; and an HTTP/1.0 answer of unknown length (it cannot be chunked)

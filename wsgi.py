@@ -8,8 +8,15 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import http.client  # noqa: E402
+
 from ollama_gate import create_app  # noqa: E402  (must come after monkey-patching)
+from ollama_gate.headers import parse_headers  # noqa: E402
 from ollama_gate.heap import start_trimming  # noqa: E402
+
+# The upstream's answer heads are read without the email parser too (same result; see
+# ollama_gate/headers.py); in the worker only, like gevent's patching above.
+http.client.parse_headers = parse_headers
 
 app = create_app()
 # The gateway's own log lines go where gunicorn's go (its error log: stderr by default).

@@ -8,7 +8,10 @@ import http.client
 import importlib.util
 import io
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +21,7 @@ import pytest
 import requests
 from conftest import LiveGateway
 
+from ollama_gate.headers import parse_headers
 from ollama_gate.proxy.call import Call
 from ollama_gate.proxy.relay import relay
 from ollama_gate.proxy.upstream import LastPiece, Upstream, iter_available
@@ -172,27 +176,69 @@ HEADER_SECTIONS = {
 }
 
 
+def _read_by_handler(data: bytes):
+    """The headers as the gateway's handler reads a request's (its ``MessageClass``)."""
+    return _gunicorn_conf().GateHandler.MessageClass(None, io.BytesIO(data))
+
+
 @pytest.mark.parametrize("section", HEADER_SECTIONS.values(), ids=HEADER_SECTIONS)
 def test_request_headers_read_as_pywsgi_reads_them(section):
-    """``read_headers`` skips the email parser for plain lines; whatever the section,
-    pywsgi sees the same headers as from its own reader (``http.client``'s)."""
+    """The handler skips the email parser for plain lines; whatever the section, pywsgi
+    sees the same headers as from its own reader (``http.client``'s)."""
     from gevent.pywsgi import headers_factory
 
-    ours = _gunicorn_conf().read_headers(io.BytesIO(section + b"BODY"))
+    ours = _read_by_handler(section + b"BODY")
     theirs = headers_factory(io.BytesIO(section + b"BODY"))
+    assert type(ours) is type(theirs)
     assert ours.items() == theirs.items()
     assert list(ours.headers) == list(theirs.headers)  # what pywsgi's environ is from
     assert (ours.status, ours.typeheader) == (theirs.status, theirs.typeheader)
     assert [type(d) for d in ours.defects] == [type(d) for d in theirs.defects]
 
 
-def test_request_header_limits_as_pywsgi_applies_them():
-    read_headers = _gunicorn_conf().read_headers
+@pytest.mark.parametrize("section", HEADER_SECTIONS.values(), ids=HEADER_SECTIONS)
+def test_answer_heads_read_as_http_client_reads_them(section):
+    """The worker gives http.client (the upstream's answers) the same reader."""
+    theirs_fp, ours_fp = io.BytesIO(section + b"BODY"), io.BytesIO(section + b"BODY")
+    theirs = http.client.parse_headers(theirs_fp)  # the test process is not patched
+    ours = parse_headers(ours_fp)
+    assert type(ours) is type(theirs) is http.client.HTTPMessage
+    assert ours.items() == theirs.items()
+    assert ours_fp.tell() == theirs_fp.tell()  # both stop at the same place
+
+
+def test_header_limits_as_http_client_and_pywsgi_apply_them():
     many = b"".join(b"X-H%d: v\r\n" % i for i in range(101)) + b"\r\n"
-    with pytest.raises(http.client.HTTPException, match="more than 100 headers"):
-        read_headers(io.BytesIO(many))
+    for read in (_read_by_handler, lambda data: parse_headers(io.BytesIO(data))):
+        with pytest.raises(http.client.HTTPException, match="more than 100 headers"):
+            read(many)
     long = b"X-Long: " + b"a" * 70_000 + b"\r\n\r\n"
-    assert read_headers(io.BytesIO(long)).status == "Line too long"
+    assert _read_by_handler(long).status == "Line too long"  # pywsgi answers 400
+    with pytest.raises(http.client.LineTooLong):
+        parse_headers(io.BytesIO(long))
+
+
+def test_the_worker_reads_answer_heads_with_it(tmp_path):
+    """wsgi.py puts the reader in http.client for the worker (checked in a child
+    process: importing wsgi.py applies gevent's patching)."""
+    code = (
+        "import http.client, wsgi, ollama_gate.headers as h;"
+        "print(http.client.parse_headers is h.parse_headers)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={
+            **os.environ,
+            "OLLAMA_GATE_HEAP_TRIM_SECONDS": "0",
+            "OLLAMA_GATE_SECRET_KEY": "worker-test",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'worker.db'}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]
 
 
 class _NoAccessLog:
