@@ -404,16 +404,21 @@ def test_the_last_piece_still_goes_when_the_end_of_the_body_never_comes():
         next(pieces)
 
 
-def test_a_call_is_finished_before_its_last_piece_is_handed_to_the_server():
-    """The server ends the client's body with the last piece, so the call's slots must
-    be free by then: a client capped at one call may send its next one at once."""
-    call = Call(
+def _generate_call() -> Call:
+    """A ``POST /api/generate`` record, as the relay fills it in (no key needed)."""
+    return Call(
         identity=None,
         method="POST",
         path="/api/generate",
         upstream_path="/api/generate",
         endpoint="/api/generate",
     )
+
+
+def test_a_call_is_finished_before_its_last_piece_is_handed_to_the_server():
+    """The server ends the client's body with the last piece, so the call's slots must
+    be free by then: a client capped at one call may send its next one at once."""
+    call = _generate_call()
     seen = []
 
     def finish(c: Call) -> None:
@@ -477,13 +482,7 @@ def test_a_stream_ended_with_its_last_piece_leaves_the_connection_pooled():
     try:
         pool = Upstream(upstream.url, 5, 5, 4)
         for _ in range(3):
-            call = Call(
-                identity=None,
-                method="POST",
-                path="/api/generate",
-                upstream_path="/api/generate",
-                endpoint="/api/generate",
-            )
+            call = _generate_call()
             resp = pool.send("POST", "/api/generate", {}, b"{}")
             pieces = list(relay(resp, call, lambda c: setattr(c, "finished", True)))
             assert type(pieces[-1]) is LastPiece  # the end came with the last piece
