@@ -1,10 +1,8 @@
 """gunicorn settings: gevent workers, bind from $PORT, workers from $WEB_CONCURRENCY."""
 
 import os
-from http import client
 from urllib.parse import unquote, urlsplit
 
-from gevent.pywsgi import OldMessage
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
 
 bind = (
@@ -37,19 +35,6 @@ class GateHandler(PyWSGIHandler):
         """Serve the connection's requests; none may wait idle past the timeout."""
         self.socket.settimeout(self.idle_timeout or None)  # keepalive 0: no limit
         super().handle()
-
-    def MessageClass(self, rfile, *args):  # noqa: N802 (pywsgi's name)
-        """The request's headers (pywsgi's hook), as pywsgi reads them, without the
-        email parser for plain lines (``ollama_gate/headers.py``)."""
-        # imported here: the worker has loaded the app by now; the master must not
-        from ollama_gate.headers import parse_headers
-
-        try:
-            return parse_headers(rfile, OldMessage)
-        except client.LineTooLong:
-            message = OldMessage()
-            message.status = "Line too long"  # pywsgi answers 400
-            return message
 
     def finalize_headers(self):
         """pywsgi's; and an HTTP/1.0 answer of unknown length (it cannot be chunked)

@@ -14,8 +14,9 @@ from ollama_gate import create_app  # noqa: E402  (must come after monkey-patchi
 from ollama_gate.headers import parse_headers  # noqa: E402
 from ollama_gate.heap import start_trimming  # noqa: E402
 
-# The upstream's answer heads are read without the email parser too (same result; see
-# ollama_gate/headers.py); in the worker only, like gevent's patching above.
+# Header sections, of requests (pywsgi reads them with http.client's parse_headers) and
+# of the upstream's answers, are read without the email parser for plain lines (same
+# result; see ollama_gate/headers.py); in the worker only, like gevent's patching above.
 http.client.parse_headers = parse_headers
 
 app = create_app()

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
@@ -177,14 +178,18 @@ HEADER_SECTIONS = {
 
 
 def _read_by_handler(data: bytes):
-    """The headers as the gateway's handler reads a request's (its ``MessageClass``)."""
-    return _gunicorn_conf().GateHandler.MessageClass(None, io.BytesIO(data))
+    """A request's headers as pywsgi reads them in the worker, where ``wsgi.py`` has
+    given ``http.client`` the gateway's reader."""
+    from gevent.pywsgi import headers_factory
+
+    with mock.patch.object(http.client, "parse_headers", parse_headers):
+        return headers_factory(io.BytesIO(data))
 
 
 @pytest.mark.parametrize("section", HEADER_SECTIONS.values(), ids=HEADER_SECTIONS)
 def test_request_headers_read_as_pywsgi_reads_them(section):
-    """The handler skips the email parser for plain lines; whatever the section, pywsgi
-    sees the same headers as from its own reader (``http.client``'s)."""
+    """The worker's reader skips the email parser for plain lines; whatever the
+    section, pywsgi sees the same headers as from ``http.client``'s own."""
     from gevent.pywsgi import headers_factory
 
     ours = _read_by_handler(section + b"BODY")
