@@ -161,7 +161,7 @@ def test_one_odd_answer_does_not_cost_the_batch_its_statistics(app):
     """summarise fails on an answer of odd types; the other calls keep their tokens."""
     from ollama_gate.keys import Identity
     from ollama_gate.proxy import summarise_calls
-    from ollama_gate.proxy.call import Call
+    from ollama_gate.call import Call
 
     ident = Identity(
         key_id=1,

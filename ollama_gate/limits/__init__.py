@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import ApiError
 from ..extensions import limiter
 from ..models import ApiKey, utcnow
-from ..proxy.call import Call
+from ..call import Call
 from .access import check_access, filter_model_list
 from .concurrency import Concurrency, MemorySlots, RedisSlots
 from .quotas import MemoryCounters, Quotas, RedisCounters, usage_loader

@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 from flask import request
 
 from ..errors import ApiError
-from ..proxy.call import Call
+from ..call import Call
 
 MANAGE = "manage"
 SCOPES = (MANAGE,)  # every scope a key can hold; inference and model lists need none

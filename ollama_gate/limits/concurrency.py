@@ -15,7 +15,7 @@ import time
 import uuid
 
 from ..errors import ApiError
-from ..proxy.call import Call
+from ..call import Call
 
 SLOT = "limits.slot"  # call.extra: the slot this call holds
 LEASE = 3600  # seconds; longer than any sane generation

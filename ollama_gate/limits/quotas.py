@@ -20,7 +20,7 @@ from datetime import datetime
 
 from ..errors import ApiError
 from ..models import utcnow
-from ..proxy.call import Call
+from ..call import Call
 from .access import _normal_path
 from .usage import add_usage, day_period, load_usage, month_period, period_reset
 

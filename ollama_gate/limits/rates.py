@@ -18,7 +18,7 @@ from limits import RateLimitItem, parse_many
 from limits.strategies import RateLimiter
 
 from ..errors import ApiError
-from ..proxy.call import Call
+from ..call import Call
 from .memory import SweptMemoryStorage
 
 MEMORY_URI = SweptMemoryStorage.STORAGE_SCHEME[0] + "://"  # one worker's own counters

@@ -15,7 +15,7 @@ from ..extensions import db
 from ..keys import KeyCache
 from ..models import ApiKey
 from ..recorder import Recorder
-from .call import Call
+from ..call import Call
 from .cors import Cors
 from .summary import summarise
 from .upstream import Upstream

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import requests
 
 from ..errors import is_openai_path
-from .call import Call
+from ..call import Call
 from .upstream import LastPiece, iter_available
 
 STREAM_TYPES = ("application/x-ndjson", "text/event-stream")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .call import Call
+from ..call import Call
 
 DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, request
 
 from ..errors import ApiError
 from ..keys import AuthError, authenticate, key_from_headers
-from .call import Call
+from ..call import Call
 from .relay import is_stream, relay
 from .upstream import StreamedBody, Upstream
 

@@ -1,4 +1,6 @@
-"""The record of one API call as it walks the proxy path: filled in by each step."""
+"""The record of one API call as it walks the pipeline: filled in by each stage.
+
+A neutral core type: it belongs to no feature package, so every stage can import it."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..keys import Identity
-from ..models import utcnow
+from .keys import Identity
+from .models import utcnow
 
 # Stream bytes kept per call for the record; past this the answer is marked truncated.
 MAX_KEPT_BYTES = 8 * 1024 * 1024
