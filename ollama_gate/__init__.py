@@ -68,20 +68,14 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """The proxy surfaces, and JSON or HTML errors."""
-    from . import proxy
+    """The proxy (its pipeline of stages is built in ``proxy.stages``), the admin and
+    history pages, and JSON or HTML errors."""
+    from . import admin, history, limits, proxy
     from .errors import register_error_handlers
 
     proxy.init_app(app)
-    from . import limits  # per-key limits plug into the gateway's hooks
-
     limits.init_app(app)
-    csrf.exempt(proxy.bp)  # API calls carry keys, never session cookies
-    from . import admin
-
     admin.init_app(app)
-    from . import history  # after the proxy: its recorder hook runs after the summary
-
     history.init_app(app)
     register_error_handlers(app)
 

@@ -1,8 +1,8 @@
 """Runs the after-call work (usage, history) off the hot path, in one background worker.
 
-The relay hands each finished ``Call`` to ``Recorder.submit``; a single background
-thread (a greenlet under gevent) summarises it and runs the registered hooks inside an
-app context, so no stream ever waits for a database write.
+The gateway hands each finished ``Call`` to ``Recorder.submit``; a single background
+thread (a greenlet under gevent) runs the pipeline's ``record`` steps on batches of
+them inside an app context, so no stream ever waits for a database write.
 """
 
 from __future__ import annotations
@@ -31,17 +31,13 @@ class Recorder:
     # happens rarely and costs one commit for many calls. ``flush()`` writes at once.
     INTERVAL = 0.5
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, hooks: list[Hook]):
         self.app = app
-        self.hooks: list[Hook] = []  # each takes a list of finished calls
+        self.hooks = hooks  # each takes a list of finished calls, in pipeline order
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._pid = 0  # process the worker thread was started in
-
-    def add_hook(self, hook: Hook) -> None:
-        """Register ``hook(calls)``, run for every batch of finished calls."""
-        self.hooks.append(hook)
 
     def submit(self, call) -> None:
         """Queue a finished call; never blocks the caller."""

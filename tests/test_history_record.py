@@ -408,14 +408,14 @@ def test_nul_characters_and_refused_rows_lose_nothing_on_postgresql(postgres_url
 
 
 def test_one_refused_row_does_not_lose_its_batch(app):
-    from ollama_gate.history.record import HistoryHook
+    from ollama_gate.history.record import HistoryStage
 
     good = {"id": new_id(), "started_at": utcnow(), "user_name": "a"}
     clash = dict(good, user_name="duplicate id")  # refused: the primary key exists
     other = {"id": new_id(), "started_at": utcnow(), "user_name": "b"}
     with app.app_context():
-        HistoryHook().write([good])
-        HistoryHook().write([clash, other])
+        HistoryStage().write([good])
+        HistoryStage().write([clash, other])
     assert sorted(r.user_name for r in records(app)) == ["a", "b"]
 
 

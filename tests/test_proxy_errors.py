@@ -138,15 +138,15 @@ def _history(app) -> list:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_failing_release_hook_loses_neither_answer_nor_record(
+def test_failing_release_step_loses_neither_answer_nor_record(
     app, client, fake, key, stream
 ):
-    """A release hook that fails (limit storage gone) must not turn a 200 into a 500."""
+    """A release step that fails (limit storage gone) must not turn a 200 into a 500."""
 
     def broken(call):
         raise ConnectionError("limit storage unreachable")
 
-    app.extensions["ollama_gate"].release_hooks.insert(0, broken)
+    app.extensions["ollama_gate"].pipeline._release.insert(0, broken)
     resp = client.post(
         "/api/generate",
         headers={"Authorization": f"Bearer {key}"},
@@ -159,9 +159,9 @@ def test_failing_release_hook_loses_neither_answer_nor_record(
 
 def test_one_odd_answer_does_not_cost_the_batch_its_statistics(app):
     """summarise fails on an answer of odd types; the other calls keep their tokens."""
-    from ollama_gate.keys import Identity
-    from ollama_gate.proxy import summarise_calls
     from ollama_gate.call import Call
+    from ollama_gate.keys import Identity
+    from ollama_gate.proxy.stages import Summary
 
     ident = Identity(
         key_id=1,
@@ -180,7 +180,7 @@ def test_one_odd_answer_does_not_cost_the_batch_its_statistics(app):
     good.keep(
         b'{"response": "x", "done": true, "prompt_eval_count": 3, "eval_count": 4}\n'
     )
-    summarise_calls([odd, good])
+    Summary().record([odd, good])
     assert good.stats["total_tokens"] == 7
     assert odd.stats.get("total_tokens", 0) == 0
 

@@ -1,8 +1,8 @@
 """History and usage: every call recorded, searchable, exportable and charted.
 
 ``bp`` (``/history``) holds the admin pages; ``api.bp`` (``/gate/api/history``)
-lets a key holder read their own calls with their key. The recorder hook writes
-the records.
+lets a key holder read their own calls with their key. ``stage`` writes the
+records.
 """
 
 from __future__ import annotations
@@ -12,13 +12,17 @@ from flask import Blueprint, Flask
 bp = Blueprint("history", __name__, url_prefix="/history")
 
 from . import dashboard, views  # noqa: E402,F401  (routes register on ``bp``)
+from .record import HistoryStage  # noqa: E402
+
+
+def stage(app: Flask) -> HistoryStage:
+    """History's stage for ``app``'s pipeline: every finished call recorded."""
+    return HistoryStage()
 
 
 def init_app(app: Flask) -> None:
-    """Register the pages, the key holder's API and the recorder hook on ``app``."""
+    """Register the pages and the key holder's API on ``app``."""
     from .api import bp as api_bp
-    from .record import HistoryHook
 
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
-    app.extensions["ollama_gate"].recorder.add_hook(HistoryHook())

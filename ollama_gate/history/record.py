@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..extensions import db
 from ..models import utcnow
+from ..pipeline import Stage
 from .models import Request, new_id
 
 log = logging.getLogger("ollama_gate.history")
@@ -201,13 +202,15 @@ def purge_before(cutoff: datetime) -> int:
     return result.rowcount or 0
 
 
-class HistoryHook:
-    """Recorder hook: a batch of calls in one transaction; old ones purged hourly."""
+class HistoryStage(Stage):
+    """The record step: a batch of calls in one transaction; old ones purged hourly."""
+
+    name = "history"
 
     def __init__(self) -> None:
         self.last_purge = 0.0
 
-    def __call__(self, calls: list) -> None:
+    def record(self, calls: list) -> None:
         """Record ``calls`` (the recorder has already summarised them)."""
         settings = current_app.config["GATE"]
         default = settings["HISTORY_MODE"]

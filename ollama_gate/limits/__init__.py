@@ -1,7 +1,7 @@
 """Per-key limits: rate limits, quotas, model access, endpoint scopes and concurrency.
 
-``init_app`` plugs one admission check, one release hook, one recorder hook and one
-response filter into the gateway (``Gate``); nothing here runs in the views themselves.
+``stage`` is the limits' stage of the pipeline (admit, filter, release, record);
+nothing here runs in the views themselves.
 Everything a check needs about the key is on its cached ``Identity``, so the hot
 path makes no database query (except once per key and period, to seed the quota
 counters).
@@ -18,10 +18,11 @@ from flask import Flask
 from limits.errors import StorageError
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..call import Call
 from ..errors import ApiError
 from ..extensions import limiter
 from ..models import ApiKey, utcnow
-from ..call import Call
+from ..pipeline import Stage
 from .access import check_access, filter_model_list
 from .concurrency import Concurrency, MemorySlots, RedisSlots
 from .quotas import MemoryCounters, Quotas, RedisCounters, usage_loader
@@ -31,8 +32,11 @@ from .usage import day_period, load_usage, month_period, period_reset
 log = logging.getLogger("ollama_gate.limits")
 
 
-class Limits:
-    """The per-app limit state: rate limiter, quota counters and concurrency slots."""
+class Limits(Stage):
+    """The per-app limit state (rate limiter, quota counters, concurrency slots) and
+    its steps on the path of every call."""
+
+    name = "limits"
 
     def __init__(self, app: Flask):
         s = app.config["GATE"]
@@ -53,7 +57,7 @@ class Limits:
         )
 
     def admit(self, call: Call) -> None:
-        """Admission check: access, concurrency, rate limits, then quotas."""
+        """Access, concurrency, rate limits, then quotas (raise ``ApiError``)."""
         check_access(call)  # refusals here spend nothing
         try:
             self.concurrency(call)
@@ -67,6 +71,18 @@ class Limits:
                 "the gateway's limit storage is unavailable; try again",
                 {"Retry-After": "5"},
             ) from None
+
+    def filter(self, call: Call, body: bytes) -> bytes:
+        """Model lists (tags, ps, /v1/models) cut to the key's allowlist."""
+        return filter_model_list(call, body)
+
+    def release(self, call: Call) -> None:
+        """Give the call's concurrency slot back as soon as it ends."""
+        self.concurrency.release(call)
+
+    def record(self, calls: list[Call]) -> None:
+        """Add the finished calls and their tokens to the quota counters."""
+        self.quotas.record(calls)
 
     def report(self, key: ApiKey, now: datetime | None = None) -> list[dict[str, Any]]:
         """Usage against each quota of a key, for the CLI and the admin pages."""
@@ -101,18 +117,15 @@ class Limits:
         return rows
 
 
-def init_app(app: Flask) -> None:
-    """Register the limits on the gateway of ``app`` (after ``proxy.init_app``)."""
-    from ..proxy.views import bp
-
-    gate = app.extensions["ollama_gate"]
+def stage(app: Flask) -> Limits:
+    """The limits' stage for ``app``'s pipeline, kept for the admin pages too."""
     state = Limits(app)
     app.extensions["ollama_gate_limits"] = state
-    gate.admission_checks.append(state.admit)
-    gate.release_hooks.append(state.concurrency.release)
-    gate.recorder.add_hook(state.quotas.record)
-    gate.response_filters.append(filter_model_list)
-    limiter.exempt(bp)  # the proxy's limits are per key, applied above, not per route
+    return state
+
+
+def init_app(app: Flask) -> None:
+    """The limits' admin helpers (``key_limits`` for the key page)."""
     from .admin import init_app as init_admin_helpers
 
-    init_admin_helpers(app)  # ``key_limits`` for the admin key page
+    init_admin_helpers(app)

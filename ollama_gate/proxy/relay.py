@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import requests
 
-from ..errors import is_openai_path
 from ..call import Call
+from ..errors import is_openai_path
 from .upstream import LastPiece, iter_available
 
 STREAM_TYPES = ("application/x-ndjson", "text/event-stream")
@@ -79,3 +79,23 @@ def _end(resp: requests.Response, call: Call, finish: Callable[[Call], None]) ->
     resp.close()
     call.total = time.perf_counter() - call.t0
     finish(call)
+
+
+def replay(
+    chunks: Iterable[bytes], call: Call, finish: Callable[[Call], None]
+) -> Iterator[bytes]:
+    """A stage's own streamed answer (no upstream), kept and finished as a relay is."""
+    try:
+        for chunk in chunks:
+            if call.ttfb is None:
+                call.ttfb = time.perf_counter() - call.t0
+            call.keep(chunk)
+            yield chunk
+        call.completed = True
+    except GeneratorExit:
+        call.disconnected = True
+        raise
+    finally:
+        if not call.finished:
+            call.total = time.perf_counter() - call.t0
+            finish(call)

@@ -1,0 +1,111 @@
+"""Reading an API request: its body (bounded), its JSON as Ollama would read it, its
+model, and the paths kept for limits, history and the upstream."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote, unquote, urlsplit
+
+from flask import request
+
+from ..call import Call
+from ..errors import ApiError
+from .upstream import StreamedBody
+
+# Endpoints whose requests name their model in ``name`` when ``model`` is empty
+# (deprecated).
+NAME_ALIAS = ("/api/show", "/api/pull", "/api/push", "/api/create", "/api/delete")
+
+
+def read_body(call: Call, max_mb: float):
+    """The request body: streamed for blob uploads, else read (bounded) and parsed if
+    JSON."""
+    if call.endpoint == "/api/blobs/{digest}":
+        return (
+            StreamedBody(request.stream, request.content_length)
+            if call.method == "POST"
+            else None
+        )
+    limit = int(max_mb * 1024 * 1024)
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"request body larger than {max_mb:g} MiB")
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, f"request body larger than {max_mb:g} MiB")
+    if data[:1] == b"{" or data.lstrip(b" \t\r\n")[:1] == b"{":
+        payload = parse_json(data)
+        if isinstance(payload, dict):
+            call.payload = payload
+            call.model = model_of(call.endpoint, payload)
+    elif call.endpoint == "/v1/models/{id}":
+        call.model = call.extra["model_id"] = _model_id(call.upstream_path)
+    return data or None
+
+
+def parse_json(data: bytes):
+    """The JSON object Ollama's Go decoder would see, or None.
+
+    Go reads the first value and replaces invalid UTF-8, so a body ``json.loads``
+    refuses (stray bytes, trailing data) still runs upstream; it must still be recorded
+    and checked. The strict parse comes first because it is the common, fast case.
+    """
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        pass
+    text = data.decode("utf-8", "replace").lstrip(" \t\r\n")
+    try:
+        return json.JSONDecoder().raw_decode(text)[0]
+    except (ValueError, RecursionError):
+        return None  # the upstream answers malformed JSON with its own 400
+
+
+def field(payload: dict, name: str):
+    """A top-level field as Go's decoder reads it: names match case-insensitively, last
+    wins."""
+    value = None
+    for key, item in payload.items():
+        if key == name or key.casefold() == name:
+            value = item  # a later spelling overrides an earlier one, as in Go
+    return value
+
+
+def model_of(endpoint: str, payload: dict) -> str | None:
+    """The model a request names (``model``, or the deprecated ``name`` where
+    allowed)."""
+    model = field(payload, "model")
+    if not model and endpoint in NAME_ALIAS:
+        model = field(payload, "name")
+    if not model and endpoint == "/api/copy":
+        model = field(payload, "source")
+    return model if isinstance(model, str) and model else None
+
+
+def endpoint_of(path: str) -> str:
+    """The request path with its variable part folded, for limits and history."""
+    if path.startswith("/api/blobs/"):
+        return "/api/blobs/{digest}"
+    if path.startswith("/v1/models/"):
+        return "/v1/models/{id}"
+    return path
+
+
+def upstream_path(environ: dict) -> str:
+    """The raw path and query to forward, exactly as the client sent them (``%2F``
+    kept)."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        if not raw.startswith(
+            "/"
+        ):  # absolute-form request target: keep only path and query
+            parts = urlsplit(raw)
+            raw = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return raw
+    path = quote(environ.get("PATH_INFO", "/"), safe="/:@!$&'()*+,;=-._~")
+    query = environ.get("QUERY_STRING")
+    return path + (f"?{query}" if query else "")
+
+
+def _model_id(path_qs: str) -> str:
+    """The model id of ``/v1/models/<id>``, decoded from its one raw path segment."""
+    return unquote(path_qs.split("?", 1)[0][len("/v1/models/") :])

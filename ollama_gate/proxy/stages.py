@@ -1,0 +1,85 @@
+"""The whole path of an API call, in order, in one place; and the gateway's own stages.
+
+Reading ``build_stages`` answers the policy questions: the summary is read before
+anything records (quotas and history need its tokens); limits refuse before any
+answer or upstream; routing comes after every stage that could answer without one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from sqlalchemy import bindparam, update
+
+from .. import history, limits
+from ..call import Call
+from ..extensions import db
+from ..models import ApiKey
+from ..pipeline import Stage
+from .summary import summarise
+
+log = logging.getLogger("ollama_gate.proxy")
+
+
+def build_stages(app: Flask, upstream) -> list[Stage]:
+    """Every stage of the path, in order (the order of each step)."""
+    return [
+        Summary(),
+        TouchKeys(),
+        limits.stage(app),  # access, concurrency, rate limits, quotas
+        # a cache (answer) and routing (route) plug in here, before the fallback
+        OneBackend(upstream),
+        history.stage(app),
+    ]
+
+
+class Summary(Stage):
+    """Read each answer's text and statistics once, for every recorder after it."""
+
+    name = "summary"
+
+    def record(self, calls: list[Call]) -> None:
+        """Summarise a batch; an answer of odd shape does not stop the others."""
+        for call in calls:
+            try:
+                summarise(call)
+            except Exception:
+                log.warning(
+                    "could not summarise the answer of %s", call.path, exc_info=True
+                )
+
+
+class TouchKeys(Stage):
+    """Keep each key's ``last_used_at``, once per batch."""
+
+    name = "touch-keys"
+
+    def record(self, calls: list[Call]) -> None:
+        """Update every used key in one statement."""
+        last: dict[int, object] = {}
+        for call in calls:
+            last[call.identity.key_id] = call.started_at
+        if not last:
+            return
+        table = ApiKey.__table__  # Core executemany: one statement for the batch
+        db.session.execute(
+            update(table)
+            .where(table.c.id == bindparam("key_id"))
+            .values(last_used_at=bindparam("when")),
+            [{"key_id": key_id, "when": when} for key_id, when in last.items()],
+        )
+        db.session.commit()
+
+
+class OneBackend(Stage):
+    """Route every call to the one configured Ollama server (until routing exists)."""
+
+    name = "one-backend"
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+
+    def route(self, call: Call):
+        """The configured upstream, always."""
+        return self.upstream
