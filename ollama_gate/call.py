@@ -14,6 +14,9 @@ from .models import utcnow
 
 # Stream bytes kept per call for the record; past this the answer is marked truncated.
 MAX_KEPT_BYTES = 8 * 1024 * 1024
+# Past that, the answer's last bytes are still kept: its final line carries the token
+# counts that quotas charge.
+TAIL_BYTES = 64 * 1024
 
 
 @dataclass(slots=True, eq=False)
@@ -40,6 +43,8 @@ class Call:
     chunks: list[bytes] = field(default_factory=list)  # the answer as sent (bounded)
     kept_bytes: int = 0
     truncated: bool = False
+    tail: bytes = b""  # the last bytes of a truncated answer
+    dropped_lines: int = 0  # line ends in what was not kept (tokens relayed)
     completed: bool = False  # the upstream finished its answer normally
     disconnected: bool = False  # the client went away before the end
     error: str | None = None
@@ -56,8 +61,10 @@ class Call:
         if self.kept_bytes + len(chunk) <= MAX_KEPT_BYTES:
             self.chunks.append(chunk)
             self.kept_bytes += len(chunk)
-        else:
+        else:  # rare: only answers past the bound pay for the tail and the count
             self.truncated = True
+            self.tail = (self.tail + chunk)[-TAIL_BYTES:]
+            self.dropped_lines += chunk.count(b"\n")
 
     @property
     def body(self) -> bytes:

@@ -12,19 +12,19 @@ import json
 from typing import Any
 
 from ..call import Call
+from .estimate import uncounted
 
 DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 
 
-def _objects(call: Call) -> list[dict[str, Any]]:
+def _objects(body: bytes, content_type: str) -> list[dict[str, Any]]:
     """The JSON objects of the answer, in order, skipping anything unparseable."""
-    body = call.body
     if not body:
         return []
-    if call.content_type.startswith("text/event-stream"):
+    if content_type.startswith("text/event-stream"):
         lines = [ln[5:].strip() for ln in body.split(b"\n") if ln.startswith(b"data:")]
         lines = [ln for ln in lines if ln and ln != b"[DONE]"]
-    elif call.content_type.startswith("application/x-ndjson"):
+    elif content_type.startswith("application/x-ndjson"):
         lines = [ln for ln in body.split(b"\n") if ln.strip()]
     else:
         lines = [body]
@@ -81,7 +81,10 @@ def summarise(call: Call) -> dict[str, Any]:
     thinking: list[str] = []
     tool_calls: list[Any] = []
     stats: dict[str, Any] = {}
-    for obj in _objects(call):
+    objs = _objects(call.body, call.content_type)
+    if call.truncated:  # the kept part ended early: the final line is in the tail
+        objs += _objects(call.tail.partition(b"\n")[2], call.content_type)
+    for obj in objs:
         keys = obj.keys()
         # fast path for the bulk of a stream, plain token lines: a lookup, no dispatch
         if keys == _GENERATE_TOKEN and obj["done"] is False:
@@ -108,6 +111,8 @@ def summarise(call: Call) -> dict[str, Any]:
             _response_object(obj, text, tool_calls, stats)
         else:
             _native(obj, text, thinking, tool_calls, stats)
+    if "prompt_tokens" not in stats and "completion_tokens" not in stats:
+        uncounted(call, text, thinking, stats)
     stats["text"] = "".join(text)
     stats["thinking"] = "".join(thinking)
     stats["tool_calls"] = tool_calls

@@ -13,6 +13,7 @@ from ..keys import AuthError, authenticate, key_from_headers
 from .parsing import endpoint_of, read_body, upstream_path
 from .relay import is_stream, relay, replay
 from .upstream import Upstream
+from .usage import STRIP, ask_for_usage, strip_usage
 
 bp = Blueprint("proxy", __name__)
 
@@ -57,6 +58,7 @@ def proxy(rest: str):
         if answer is not None:
             return answered(g, call, answer)
         upstream = g.pipeline.route(call)  # the backend that serves this model
+        body = ask_for_usage(call, body)  # every /v1 stream reports its tokens
         return forward(g, call, upstream, body)
     except BaseException as exc:
         if not call.finished:  # refused or failed before an answer: finish it here
@@ -98,8 +100,11 @@ def forward(g, call: Call, upstream, body) -> Response:
     out_headers = Upstream.response_headers(resp.headers)
     if is_stream(call.content_type) and call.method != "HEAD":
         call.streamed = True
+        pieces = relay(resp, call, g.finish)
+        if call.extra.get(STRIP):  # the usage the client did not ask for goes
+            pieces = strip_usage(pieces)
         out = Response(
-            relay(resp, call, g.finish),
+            pieces,
             status=resp.status_code,
             headers=out_headers,
             direct_passthrough=True,

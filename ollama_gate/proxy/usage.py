@@ -1,0 +1,69 @@
+"""Every admitted ``/v1`` stream reports its tokens, whether or not the client asked.
+
+The OpenAI SDKs stream without ``stream_options.include_usage``, and then Ollama
+sends no token counts at all: such a stream would never be charged to a token quota.
+So the gateway asks for the usage itself and takes out of the stream what the client
+did not ask for: the final ``choices: []`` usage chunk, and on ``/v1/completions`` the
+zeroed ``usage`` Ollama adds to every chunk. The kept answer (for quotas and
+history) still has them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Generator
+
+from ..call import Call
+from .parsing import field
+
+ASKS_USAGE = ("/v1/chat/completions", "/v1/completions")
+STRIP = "strip_usage"  # in ``call.extra``: the usage in the answer is the gateway's
+
+_USAGE_FIELD = re.compile(rb',"usage":\{[^{}]*\}')
+
+
+def ask_for_usage(call: Call, body):
+    """The body to send upstream: a ``/v1`` stream asks for its usage."""
+    payload = call.payload
+    if call.endpoint not in ASKS_USAGE or payload is None:
+        return body
+    if field(payload, "stream") is not True:
+        return body
+    options = field(payload, "stream_options")
+    if isinstance(options, dict) and field(options, "include_usage") is True:
+        return body  # the client asked: its stream is passed as it comes
+    options = dict(options) if isinstance(options, dict) else {}
+    for name in [k for k in options if k.casefold() == "include_usage"]:
+        del options[name]
+    options["include_usage"] = True
+    # Ollama's decoder matches names case-insensitively: one spelling only
+    rewritten = {k: v for k, v in payload.items() if k.casefold() != "stream_options"}
+    rewritten["stream_options"] = options
+    call.extra[STRIP] = True
+    return json.dumps(rewritten, separators=(",", ":")).encode()
+
+
+def strip_usage(pieces: Generator[bytes]) -> Generator[bytes]:
+    """The relayed pieces without the usage the gateway asked for."""
+    try:
+        for piece in pieces:
+            if b'"usage"' not in piece:  # most pieces: one search, passed as they are
+                yield piece
+                continue
+            *events, rest = piece.split(b"\n\n")  # ``rest``: after the last event
+            out = b"".join(_without_usage(event) for event in events) + rest
+            if out:
+                yield type(piece)(out)  # a LastPiece stays one
+    finally:
+        pieces.close()  # a client that hangs up closes the upstream
+
+
+def _without_usage(event: bytes) -> bytes:
+    """One SSE event (with its blank line back) minus the usage; the usage chunk
+    itself disappears."""
+    if b'"usage"' in event:
+        if b'"choices":[]' in event:
+            return b""
+        event = _USAGE_FIELD.sub(b"", event)
+    return event + b"\n\n"
