@@ -29,6 +29,7 @@ class Call:
     upstream_path: str  # raw path and query forwarded upstream (``%2F`` kept)
     endpoint: str  # path with ids folded, e.g. /api/blobs/{digest}, /v1/models/{id}
     payload: dict[str, Any] | None = None  # parsed JSON body, if it was JSON
+    unparsed: bytes = b""  # the first bytes of a body nothing here could parse
     model: str | None = None
     client_addr: str | None = None
     user_agent: str | None = None

@@ -127,7 +127,7 @@ SETTINGS: list[tuple[str, Parser, str, str]] = [
     (
         "MAX_BODY_MB",
         float,
-        "100",
+        "32",
         "Largest request body accepted, in MiB (blob uploads are streamed and exempt).",
     ),
     (

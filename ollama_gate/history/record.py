@@ -8,9 +8,7 @@ text at all.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
+import copy
 import logging
 import time
 from datetime import datetime, timedelta
@@ -23,12 +21,12 @@ from sqlalchemy.exc import OperationalError
 from ..extensions import db
 from ..models import utcnow
 from ..pipeline import Stage
+from .content import MAX_TEXT, storable, strip_images
 from .models import Request, new_id
 
 log = logging.getLogger("ollama_gate.history")
 
 MODES = ("full", "metadata", "off")
-MAX_TEXT = 1_000_000  # characters kept of any one string of a request
 # a batch is retried on a locked (SQLite) or dropped database connection
 WRITE_ATTEMPTS = 3
 PURGE_EVERY = 3600.0  # seconds between automatic retention purges in one process
@@ -62,35 +60,7 @@ META_KEYS = frozenset(
 # Request fields whose text is searched (prompts, system prompts, messages, inputs).
 TEXT_KEYS = ("system", "instructions", "prompt", "suffix", "input", "messages")
 ANSWER_KEYS = ("text", "thinking", "tool_calls")
-
-
-def image_stub(data: str) -> dict[str, Any]:
-    """What replaces an image payload: its decoded size and SHA-256."""
-    raw_b64 = data.split(";base64,", 1)[1] if data.startswith("data:") else data
-    try:
-        raw = base64.b64decode(raw_b64, validate=False)
-    except (binascii.Error, ValueError):
-        raw = data.encode("utf-8", "surrogateescape")
-    return {"image": True, "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
-
-
-def strip_images(value: Any, key: str = "") -> Any:
-    """A copy of a request with image payloads (``images``, data URLs) replaced."""
-    if isinstance(value, dict):
-        return {storable(k): strip_images(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        if key == "images":
-            return [
-                image_stub(v) if isinstance(v, str) else strip_images(v) for v in value
-            ]
-        return [strip_images(v) for v in value]
-    if isinstance(value, str):
-        if value.startswith("data:") and ";base64," in value[:100]:
-            return image_stub(value)
-        if len(value) > MAX_TEXT:
-            value = value[:MAX_TEXT] + f"…[{len(value) - MAX_TEXT} characters cut]"
-        return storable(value)  # pages and exports must encode it as UTF-8
-    return value
+TOKENS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def _strings(value: Any) -> list[str]:
@@ -165,15 +135,9 @@ def record_values(call, mode: str) -> dict[str, Any]:
         total_ms=None if call.total is None else round(call.total * 1000, 3),
         client_addr=call.client_addr,
         user_agent=(call.user_agent or "")[:300] or None,
-        prompt_text=prompt_text(payload) if full else "",
+        prompt_text=(prompt_text(payload) or raw_text(call)) if full else "",
         answer_text=(stats.get("text") or "")[:MAX_TEXT] if full else "",
-        request=(
-            strip_images(payload)
-            if full
-            else strip_images({k: v for k, v in payload.items() if k in META_KEYS})
-        )
-        if payload
-        else None,
+        request=stored_request(call, payload, full),
         answer=(answer or None) if full else None,
         stats={k: v for k, v in stats.items() if k not in ANSWER_KEYS} or None,
     )
@@ -183,16 +147,32 @@ def record_values(call, mode: str) -> dict[str, Any]:
     return values
 
 
-def storable(text: str) -> str:
-    """``text`` as every database can store it: NUL and lone surrogates as U+FFFD."""
-    if "\x00" in text:  # PostgreSQL text cannot hold NUL characters
-        text = text.replace("\x00", "\ufffd")
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # "\ud800" in the JSON: no driver can encode it
-            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
+def stored_request(call, payload: dict[str, Any] | None, full: bool) -> Any:
+    """The request as its record keeps it (raw and marked when it did not parse)."""
+    if payload:
+        if full:
+            return strip_images(payload)
+        return strip_images({k: v for k, v in payload.items() if k in META_KEYS})
+    raw = raw_text(call)
+    return {"unparsed": True, "raw": raw} if raw and full else None
+
+
+def raw_text(call) -> str:
+    """The first bytes of a body no parser could read, as text ('' if none)."""
+    raw = call.unparsed
+    return storable(raw.decode("utf-8", "replace")) if raw else ""
+
+
+def fallback_values(call, mode: str) -> dict[str, Any]:
+    """A record without the request's content, for a call whose record failed."""
+    bare = copy.copy(call)
+    bare.payload, bare.unparsed, bare.extra, bare.stats = None, b"", {}, {}
+    values = record_values(bare, mode)
+    values["request"] = {"unrecorded": "the request could not be recorded"}
+    values["stats"] = {k: v for k, v in (call.stats or {}).items() if k in TOKENS}
+    for name in TOKENS:
+        values[name] = int((call.stats or {}).get(name) or 0)
+    return values
 
 
 def purge_before(cutoff: datetime) -> int:
@@ -221,8 +201,9 @@ class HistoryStage(Stage):
                 continue
             try:
                 rows.append(record_values(call, mode))
-            except Exception:  # one odd call must not lose the rest of the batch
+            except Exception:  # every call keeps a record, if not all of its content
                 log.exception("could not build a history record for %s", call.path)
+                rows.append(fallback_values(call, mode))
         if rows:
             self.write(rows)
         self.maybe_purge(settings["HISTORY_RETENTION_DAYS"])

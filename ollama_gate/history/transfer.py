@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, select
 from ..extensions import db
 from ..models import ApiKey, User
 from .models import Request, valid_id
-from .record import storable
+from .content import storable
 
 COLUMNS = [c.key for c in Request.__table__.columns]
 # CSV cells starting like a formula are prefixed with a quote so spreadsheets do not

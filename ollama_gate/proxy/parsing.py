@@ -10,11 +10,13 @@ from flask import request
 
 from ..call import Call
 from ..errors import ApiError
+from .lenient import OFF_LOOP_BYTES, off_loop, parse_lenient, top_level_string
 from .upstream import StreamedBody
 
 # Endpoints whose requests name their model in ``name`` when ``model`` is empty
 # (deprecated).
 NAME_ALIAS = ("/api/show", "/api/pull", "/api/push", "/api/create", "/api/delete")
+RAW_KEPT = 64 * 1024  # bytes of an unparseable body kept for its record
 
 
 def read_body(call: Call, max_mb: float):
@@ -37,6 +39,8 @@ def read_body(call: Call, max_mb: float):
         if isinstance(payload, dict):
             call.payload = payload
             call.model = model_of(call.endpoint, payload)
+        else:
+            unparsed(call, data)
     elif call.endpoint == "/v1/models/{id}":
         call.model = call.extra["model_id"] = _model_id(call.upstream_path)
     return data or None
@@ -46,11 +50,17 @@ def parse_json(data: bytes):
     """The JSON object Ollama's Go decoder would see, or None.
 
     Go reads the first value and replaces invalid UTF-8, so a body ``json.loads``
-    refuses (stray bytes, trailing data) still runs upstream; it must still be recorded
-    and checked. The strict parse comes first because it is the common, fast case.
+    refuses (stray bytes, trailing data, a 5,000-digit number) still runs upstream;
+    it must still be recorded and checked. The strict parse comes first because it is
+    the common, fast case; a big body is parsed off the event loop.
     """
+    loads = json.loads if len(data) < OFF_LOOP_BYTES else big_loads
     try:
-        return json.loads(data)
+        return loads(data)
+    except (ValueError, RecursionError):
+        pass
+    try:
+        return parse_lenient(data)
     except (ValueError, RecursionError):
         pass
     text = data.decode("utf-8", "replace").lstrip(" \t\r\n")
@@ -58,6 +68,20 @@ def parse_json(data: bytes):
         return json.JSONDecoder().raw_decode(text)[0]
     except (ValueError, RecursionError):
         return None  # the upstream answers malformed JSON with its own 400
+
+
+def big_loads(data: bytes):
+    """``json.loads`` of a big body, in a thread so other streams keep flowing."""
+    return off_loop(json.loads, data)
+
+
+def unparsed(call: Call, data: bytes) -> None:
+    """What the record keeps of a body no parser here could read: its model, if a
+    top-level field names one, and its first bytes, marked as raw."""
+    call.unparsed = data[:RAW_KEPT]
+    call.model = top_level_string(data, "model") or (
+        top_level_string(data, "name") if call.endpoint in NAME_ALIAS else None
+    )
 
 
 def field(payload: dict, name: str):
