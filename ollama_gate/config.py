@@ -242,15 +242,17 @@ def ensure_secret_key(config: dict[str, Any], instance_path: str) -> None:
     folder."""
     if config.get("SECRET_KEY"):
         return
-    if config.get("ENV") == "production":
+    if config.get("ENV_NAME") == "production":  # the factory's name for ``ENV``
         raise RuntimeError(
             "OLLAMA_GATE_SECRET_KEY is required when OLLAMA_GATE_ENV=production"
         )
     path = Path(instance_path) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        # created private: a write then a chmod would leave it readable a moment
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
     config["SECRET_KEY"] = path.read_text().strip()
 
 

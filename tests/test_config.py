@@ -44,9 +44,35 @@ def test_bad_setting_names_the_variable():
 
 def test_production_needs_a_secret(tmp_path):
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
-        ensure_secret_key({"ENV": "production", "SECRET_KEY": ""}, str(tmp_path))
-    dev = {"ENV": "development", "SECRET_KEY": ""}
+        ensure_secret_key({"ENV_NAME": "production", "SECRET_KEY": ""}, str(tmp_path))
+    dev = {"ENV_NAME": "development", "SECRET_KEY": ""}
     ensure_secret_key(dev, str(tmp_path))
-    again = {"ENV": "development", "SECRET_KEY": ""}
+    again = {"ENV_NAME": "development", "SECRET_KEY": ""}
     ensure_secret_key(again, str(tmp_path))
     assert len(dev["SECRET_KEY"]) > 40 and dev["SECRET_KEY"] == again["SECRET_KEY"]
+
+
+def test_production_without_a_secret_key_refuses_to_start(tmp_path, monkeypatch):
+    """Issue 16: the guard read the wrong config key and let production start."""
+    from ollama_gate import create_app
+
+    monkeypatch.delenv("OLLAMA_GATE_SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY is required"):
+        create_app(
+            {
+                "ENV": "production",
+                "SECRET_KEY": "",
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}",
+            }
+        )
+
+
+def test_development_secret_key_file_is_private(tmp_path):
+    import stat
+
+    from ollama_gate.config import ensure_secret_key
+
+    config: dict = {"ENV_NAME": "development"}
+    ensure_secret_key(config, str(tmp_path))
+    mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
+    assert mode == 0o600 and len(config["SECRET_KEY"]) > 40
