@@ -211,6 +211,11 @@ def embedding_for(text: str, dim: int = EMBED_DIM) -> list:
     return [struct.unpack("<f", struct.pack("<f", v / norm))[0] for v in vals]
 
 
+def _go_int(text: str):
+    """A JSON integer as Go holds one: Python's 4,300-digit limit does not apply."""
+    return int(text) if len(text) < 4000 else float(text)
+
+
 def _word_count(text) -> int:
     if not isinstance(text, str):
         return 0
@@ -620,7 +625,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _BadRequest(400, "EOF")
             raise _BadRequest(400, "missing request body")
         try:
-            obj = json.loads(self.body)
+            # Go reads a number of any length (an ignored field's is skipped)
+            obj = json.loads(self.body, parse_int=_go_int)
         except json.JSONDecodeError as e:
             raise _BadRequest(400, _go_json_error(self.body, e)) from None
         except UnicodeDecodeError:
