@@ -22,8 +22,8 @@ import pytest
 import requests
 from conftest import LiveGateway
 
-from ollama_gate.headers import parse_headers
 from ollama_gate.call import Call
+from ollama_gate.headers import parse_headers
 from ollama_gate.proxy.relay import relay
 from ollama_gate.proxy.upstream import LastPiece, Upstream, iter_available
 

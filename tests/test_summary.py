@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from ollama_gate.keys import Identity
 from ollama_gate.call import Call
+from ollama_gate.keys import Identity
 from ollama_gate.proxy.summary import summarise
 
 IDENT = Identity(1, 1, "alice", "og_abc", "k", "active", None)

@@ -13,8 +13,8 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, select
 
 from ..extensions import db
 from ..models import ApiKey, User
-from .models import Request, valid_id
 from .content import storable
+from .models import Request, valid_id
 
 COLUMNS = [c.key for c in Request.__table__.columns]
 # CSV cells starting like a formula are prefixed with a quote so spreadsheets do not

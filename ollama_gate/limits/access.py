@@ -15,8 +15,8 @@ from fnmatch import fnmatchcase
 
 from flask import request
 
-from ..errors import ApiError
 from ..call import Call
+from ..errors import ApiError
 
 MANAGE = "manage"
 SCOPES = (MANAGE,)  # every scope a key can hold; inference and model lists need none

@@ -14,8 +14,8 @@ import threading
 import time
 import uuid
 
-from ..errors import ApiError
 from ..call import Call
+from ..errors import ApiError
 
 SLOT = "limits.slot"  # call.extra: the slot this call holds
 LEASE = 3600  # seconds; longer than any sane generation

@@ -18,9 +18,9 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from ..call import Call
 from ..errors import ApiError
 from ..models import utcnow
-from ..call import Call
 from .access import _normal_path
 from .usage import add_usage, day_period, load_usage, month_period, period_reset
 

@@ -17,8 +17,8 @@ from flask import Flask
 from limits import RateLimitItem, parse_many
 from limits.strategies import RateLimiter
 
-from ..errors import ApiError
 from ..call import Call
+from ..errors import ApiError
 from .memory import SweptMemoryStorage
 
 MEMORY_URI = SweptMemoryStorage.STORAGE_SCHEME[0] + "://"  # one worker's own counters
@@ -38,6 +38,9 @@ def limiter_settings(app: Flask) -> None:
         )
 
 
+REDIS_TIMEOUT = 3.0  # seconds for one Redis connect or reply
+
+
 def redis_pool(app: Flask) -> redis.BlockingConnectionPool:
     """The worker's one bounded Redis pool, shared by the limiter, quotas and slots.
 
@@ -49,7 +52,13 @@ def redis_pool(app: Flask) -> redis.BlockingConnectionPool:
     if pool is None:
         s = app.config["GATE"]
         pool = redis.BlockingConnectionPool.from_url(
-            s["REDIS_URL"], max_connections=s["REDIS_MAX_CONNECTIONS"], timeout=10
+            s["REDIS_URL"],
+            max_connections=s["REDIS_MAX_CONNECTIONS"],
+            timeout=10,
+            # a Redis that stops answering (host gone, network cut) must give a 503
+            # in seconds, not hold every call for the system's TCP timeout
+            socket_connect_timeout=REDIS_TIMEOUT,
+            socket_timeout=REDIS_TIMEOUT,
         )
         app.extensions["ollama_gate_redis_pool"] = pool
     return pool
