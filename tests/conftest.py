@@ -35,20 +35,74 @@ REDIS_URL = os.environ.get("OLLAMA_GATE_TEST_REDIS_URL", "redis://127.0.0.1:6379
 REQUIRE_SERVICES = os.environ.get("OLLAMA_GATE_TEST_REQUIRE_SERVICES") == "1"
 
 
-def _reachable(port: int) -> bool:
+CHROMIUM = os.environ.get("OLLAMA_GATE_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # as root
+    "--disable-gpu",
+    "--disable-background-networking",  # off the closed network
+    "--disable-component-update",
+    "--disable-sync",
+]
+ENABLE = {
+    "needs_postgres": "start PostgreSQL on 127.0.0.1:5432 with a database `test` and "
+    "trust auth (or set OLLAMA_GATE_TEST_POSTGRES_URL)",
+    "needs_redis": "start Redis on 127.0.0.1:6379 (or set OLLAMA_GATE_TEST_REDIS_URL)",
+    "browser": "install Chromium (`apt-get install chromium`, or set "
+    "OLLAMA_GATE_TEST_CHROMIUM to its path)",
+}
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not os.path.exists(CHROMIUM):
+        return f"no Chromium at {CHROMIUM}"
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (make test installs it)"
+    return None
+
+
+@pytest.fixture()
+def chromium():
+    """The machine's Chromium, headless, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+def _reachable(url: str) -> bool:
+    """True when something listens at the host and port of ``url``."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        address = (parts.hostname or "127.0.0.1", parts.port or 0)
+        socket.create_connection(address, timeout=1).close()
         return True
     except OSError:
         return False
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Skip tests whose service is down, unless CI demands every service."""
-    for marker, port in (("needs_postgres", 5432), ("needs_redis", 6379)):
-        if REQUIRE_SERVICES or _reachable(port):
+    """Skip tests whose service is missing, saying how to enable them, unless CI
+    demands every service (OLLAMA_GATE_TEST_REQUIRE_SERVICES=1: they run and fail)."""
+    if REQUIRE_SERVICES:
+        return
+    missing = {
+        "needs_postgres": None if _reachable(POSTGRES_URL) else "no PostgreSQL",
+        "needs_redis": None if _reachable(REDIS_URL) else "no Redis",
+        "browser": browser_missing(),
+    }
+    for marker, why in missing.items():
+        if why is None:
             continue
-        skip = pytest.mark.skip(reason=f"{marker}: service on port {port} unreachable")
+        skip = pytest.mark.skip(reason=f"{why}; to run these tests, {ENABLE[marker]}")
         for item in items:
             if marker in item.keywords:
                 item.add_marker(skip)

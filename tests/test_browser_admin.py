@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 import requests
-from conftest import ARTIFACTS, REQUIRE_SERVICES
+from conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = ARTIFACTS / "admin"
 
 
 @pytest.fixture()
-def browser():
-    """The machine's Debian Chromium, headless, driven by Playwright."""
-    if not os.path.exists("/usr/bin/chromium") and not REQUIRE_SERVICES:
-        pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
+def browser(chromium):
+    """The machine's Chromium (conftest's ``chromium``; skipped where it is not)."""
+    return chromium
 
 
 def shot(page, name: str) -> None:

@@ -19,29 +19,16 @@ EVIL = (
     '<script>window.__pwned = 1; alert("x")</script><b id="evil-b">bold</b> '
     '<img id="evil-img" src=x onerror="window.__pwned = 2">'
 )
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture()
-def page():
-    """A fresh headless Chromium page (the machine's Debian Chromium)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
-        )
-        pg = browser.new_page()
-        dialogs: list[str] = []
-        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        pg.dialogs = dialogs
-        yield pg
-        browser.close()
+def page(chromium):
+    """A fresh headless Chromium page that notes every dialog it was asked to show."""
+    pg = chromium.new_page()
+    dialogs: list[str] = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.dialogs = dialogs
+    return pg
 
 
 def assert_inert(page) -> None:
