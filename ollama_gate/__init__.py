@@ -1,99 +1,19 @@
 """ollama-gate: an authenticating, limiting, recording gateway in front of Ollama
-servers."""
+servers.
+
+The package itself imports nothing heavy: gunicorn's master imports the worker class
+(``ollama_gate.server.worker``) through it before any gevent patching, so the factory
+lives in ``app.py`` and is imported only when an app is built.
+"""
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import Any
 
-from dotenv import load_dotenv
-from flask import Flask
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import SETTINGS, ensure_secret_key, load_settings
-from .extensions import csrf, db, limiter
+def create_app(overrides: dict[str, Any] | None = None):
+    """Build the gateway app (``app.create_app``); ``flask --app ollama_gate`` calls
+    this."""
+    from .app import create_app as build
 
-SETTING_NAMES = {name for name, *_ in SETTINGS}
-
-
-def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    """Build the gateway app; ``overrides`` replace settings (by name) or Flask config
-    keys."""
-    load_dotenv(override=False)
-    app = Flask(
-        __name__,
-        instance_relative_config=True,
-        template_folder=os.path.join(os.path.dirname(__file__), "..", "templates"),
-    )
-    settings = load_settings()
-    flask_config: dict[str, Any] = {}
-    for key, value in (overrides or {}).items():
-        (settings if key in SETTING_NAMES else flask_config)[key] = value
-    os.makedirs(app.instance_path, exist_ok=True)
-    app.config.update(
-        SQLALCHEMY_DATABASE_URI=settings.pop("SQLALCHEMY_DATABASE_URI", None)
-        or "sqlite:///" + os.path.join(app.instance_path, "ollama_gate.db"),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
-        SECRET_KEY=settings["SECRET_KEY"],
-        ENV_NAME=settings["ENV"],
-    )
-    app.config.update(flask_config)
-    app.config["GATE"] = settings
-    ensure_secret_key(app.config, app.instance_path)
-    logging.getLogger("ollama_gate").setLevel(settings["LOG_LEVEL"].upper())
-
-    register_extensions(app)
-    register_blueprints(app)
-    register_cli(app)
-    from .proxy import skip_app_hooks
-
-    skip_app_hooks(app)  # after every extension has registered its hooks
-    if settings["TRUSTED_PROXIES"]:  # the client's address and scheme from the proxy
-        hops = settings["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
-    return app
-
-
-def register_extensions(app: Flask) -> None:
-    """Bind the extensions created in ``extensions.py``."""
-    db.init_app(app)
-    csrf.init_app(app)
-    from .limits.rates import limiter_settings
-
-    limiter_settings(app)  # Redis or in-memory storage, and the strategy
-    limiter.init_app(app)  # one limiter for the admin login and the per-key limits
-
-
-def register_blueprints(app: Flask) -> None:
-    """The proxy (its pipeline of stages is built in ``proxy.stages``), the admin and
-    history pages, and JSON or HTML errors."""
-    from . import admin, history, limits, proxy
-    from .errors import register_error_handlers
-
-    proxy.init_app(app)
-    limits.init_app(app)
-    admin.init_app(app)
-    history.init_app(app)
-    register_error_handlers(app)
-
-
-def register_cli(app: Flask) -> None:
-    """The ``flask --app ollama_gate`` commands."""
-    from .cli import register
-
-    register(app)
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    """WAL and a busy timeout, so readers never block the history writer on SQLite."""
-    if type(dbapi_conn).__module__.startswith("sqlite3"):
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=5000")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
+    return build(overrides)

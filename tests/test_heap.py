@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from ollama_gate import heap
+from ollama_gate.server import heap
 
 
 def test_glibc_trim_is_found_and_runs():

@@ -1,11 +1,10 @@
-"""The serving layer (gunicorn.conf.py): gevent's pywsgi server under gunicorn, with
+"""The serving layer (ollama_gate/server/): gevent's pywsgi server under gunicorn, with
 an idle timeout taken from gunicorn's keep-alive setting, and fewer writes per
 answer."""
 
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import io
 import json
 import os
@@ -23,9 +22,10 @@ import requests
 from conftest import LiveGateway
 
 from ollama_gate.call import Call
-from ollama_gate.headers import parse_headers
 from ollama_gate.proxy.relay import relay
 from ollama_gate.proxy.upstream import LastPiece, Upstream, iter_available
+from ollama_gate.server.handler import GateHandler
+from ollama_gate.server.headers import parse_headers
 
 
 @pytest.fixture(scope="module")
@@ -152,15 +152,6 @@ def test_a_slow_stream_outlives_the_idle_timeout(quick_idle, fake):
     assert lines[-1]["done"] is True and len(lines) == 3
 
 
-def _gunicorn_conf():
-    """``gunicorn.conf.py`` loaded as a module (its name is not importable)."""
-    path = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
-    spec = importlib.util.spec_from_file_location("gate_gunicorn_conf", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 HEADER_SECTIONS = {
     "usual": b"Host: gate\r\nUser-Agent: ollama-python/0.4\r\nAccept: */*\r\n"
     b"Content-Type: application/json\r\nX-API-Key: og_abc\r\nContent-Length: 2\r\n\r\n",
@@ -227,7 +218,7 @@ def test_the_worker_reads_answer_heads_with_it(tmp_path):
     """wsgi.py puts the reader in http.client for the worker (checked in a child
     process: importing wsgi.py applies gevent's patching)."""
     code = (
-        "import http.client, wsgi, ollama_gate.headers as h;"
+        "import http.client, wsgi, ollama_gate.server.headers as h;"
         "print(http.client.parse_headers is h.parse_headers)"
     )
     out = subprocess.run(
@@ -268,7 +259,7 @@ def _writes_of(
 
     writes: list[bytes] = []
 
-    class Recording(_gunicorn_conf().GateHandler):
+    class Recording(GateHandler):
         def _sendall(self, data):
             writes.append(bytes(data))
             super()._sendall(data)

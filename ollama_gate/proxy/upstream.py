@@ -65,7 +65,7 @@ PIECE = 64 * 1024
 
 class LastPiece(bytes):
     """The final piece of a streamed body. A WSGI server that knows the mark (the
-    handler in ``gunicorn.conf.py``) sends the end of its chunked body in the same
+    handler in ``server/handler.py``) sends the end of its chunked body in the same
     write; to any other it is plain bytes."""
 
     ends_body = True

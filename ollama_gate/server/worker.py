@@ -1,0 +1,23 @@
+"""The gunicorn worker class, named by dotted path in ``gunicorn.conf.py``.
+
+gunicorn imports it in the master, before any gevent patching: it imports nothing of
+the app (no Flask, no database), only gunicorn's own gevent worker and the handler.
+"""
+
+from __future__ import annotations
+
+from gunicorn.workers.ggevent import GeventPyWSGIWorker
+
+from .handler import GateHandler
+
+
+class GateWorker(GeventPyWSGIWorker):
+    """gunicorn's gevent worker on gevent's pywsgi server, with ``GateHandler``."""
+
+    wsgi_handler = GateHandler
+
+    def init_process(self):
+        """In the worker process: the handler's idle timeout is gunicorn's
+        ``keepalive``."""
+        GateHandler.idle_timeout = float(self.cfg.keepalive)
+        super().init_process()

@@ -1,0 +1,61 @@
+"""gunicorn imports the worker class in its master before any gevent patching: the
+worker module must bring in nothing of the app, and gunicorn.conf.py only settings."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def modules_after(statement: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``statement``."""
+    code = f"import sys; {statement}; import json; print(json.dumps(list(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(json.loads(out.stdout))
+
+
+def test_the_worker_module_brings_in_nothing_of_the_app():
+    worker = modules_after("import ollama_gate.server.worker")
+    gunicorns_own = modules_after("import gunicorn.workers.ggevent")
+    for heavy in ("flask", "sqlalchemy", "requests", "ollama_gate.app"):
+        assert heavy not in worker, heavy
+    added = worker - gunicorns_own
+    assert added <= {
+        "ollama_gate",
+        "ollama_gate.server",
+        "ollama_gate.server.worker",
+        "ollama_gate.server.handler",
+    }, added
+    # gevent.pywsgi reads HTTP with http.client, which imports ssl: gunicorn's own
+    # gevent worker loads it too, so the worker adds no ssl of its own
+    assert ("ssl" in worker) == ("ssl" in gunicorns_own)
+
+
+def test_the_package_alone_imports_no_framework():
+    loaded = modules_after("import ollama_gate")
+    assert not {"flask", "ssl", "sqlalchemy", "ollama_gate.app"} & loaded
+
+
+def test_gunicorn_conf_holds_settings_only():
+    tree = ast.parse((ROOT / "gunicorn.conf.py").read_text())
+    kinds = {type(node).__name__ for node in tree.body}
+    assert not kinds & {"ClassDef", "FunctionDef", "AsyncFunctionDef"}, kinds
+    names = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}
+    assert "worker_class" in names
+
+
+def test_a_live_worker_patches_without_warnings(gateway):
+    """The worker class loads in the master, gevent patches in the worker: no
+    MonkeyPatchWarning about modules imported too early."""
+    log = gateway.log_path.read_text()
+    assert "Booting worker" in log and "MonkeyPatchWarning" not in log
