@@ -111,6 +111,25 @@ SETTINGS: list[tuple[str, Parser, str, str]] = [
     ),
     ("POOL_SIZE", int, "256", "Upstream connections kept open per worker."),
     (
+        "HEAD_TIMEOUT",
+        float,
+        "10",
+        "Seconds from a request's first byte to the end of its head; a slower "
+        "client is dropped (slowloris). 0 = no deadline.",
+    ),
+    (
+        "MAX_CONNECTIONS_PER_CLIENT",
+        int,
+        "256",
+        "Open connections per client address, per worker; more get 429. 0 = no cap.",
+    ),
+    (
+        "UNCAPPED_ADDRESSES",
+        parse_list,
+        "127.0.0.1,::1",
+        "Client addresses the cap above does not apply to: your reverse proxy.",
+    ),
+    (
         "HEAP_TRIM_SECONDS",
         float,
         "2",

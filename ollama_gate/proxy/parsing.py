@@ -31,7 +31,13 @@ def read_body(call: Call, max_mb: float):
     limit = int(max_mb * 1024 * 1024)
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"request body larger than {max_mb:g} MiB")
-    data = request.stream.read(limit + 1)
+    try:
+        data = request.stream.read(limit + 1)
+    except (ValueError, OSError):  # a malformed chunked body: the client's fault
+        # what is left of the body cannot be found: this connection ends here
+        raise ApiError(
+            400, "malformed request body (chunked encoding)", {"Connection": "close"}
+        ) from None
     if len(data) > limit:
         raise ApiError(413, f"request body larger than {max_mb:g} MiB")
     if data[:1] == b"{" or data.lstrip(b" \t\r\n")[:1] == b"{":

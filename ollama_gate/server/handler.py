@@ -6,6 +6,20 @@ from urllib.parse import unquote, urlsplit
 
 from gunicorn.workers.ggevent import PyWSGIHandler
 
+from .limits import (
+    HEAD_TIMEOUT,
+    MAX_PER_CLIENT,
+    ConnectionGuard,
+    HeadTimeout,
+    framing_problem,
+    head_deadline,
+)
+
+TOO_MANY = (
+    b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0"
+    b"\r\nRetry-After: 5\r\n\r\n"
+)
+
 
 class GateHandler(PyWSGIHandler):
     """gevent's own HTTP server (pywsgi) as gunicorn runs it, with two things that
@@ -19,12 +33,59 @@ class GateHandler(PyWSGIHandler):
     """
 
     idle_timeout = 75.0  # set from gunicorn's ``keepalive`` by ``GateWorker``
+    head_timeout = HEAD_TIMEOUT  # set from OLLAMA_GATE_HEAD_TIMEOUT by ``GateWorker``
+    guard = ConnectionGuard(MAX_PER_CLIENT)  # replaced by ``GateWorker``
     body_ended = False  # the chunked body's end has been sent (with a ``LastPiece``)
+    _deadline = None  # the running head timer, between a request's first byte and
+    # the end of its head
 
     def handle(self):
         """Serve the connection's requests; none may wait idle past the timeout."""
-        self.socket.settimeout(self.idle_timeout or None)  # keepalive 0: no limit
-        super().handle()
+        address = self.client_address[0] if self.client_address else ""
+        if not self.guard.admit(address):
+            self._sendall(TOO_MANY)  # one address holds too many connections
+            return
+        try:
+            self.socket.settimeout(self.idle_timeout or None)  # keepalive 0: no limit
+            super().handle()
+        finally:
+            self.guard.release(address)
+
+    def read_requestline(self):
+        """The request line; from its first byte, the head has ``head_timeout``."""
+        if not self.rfile.peek(1):  # waits under the idle timeout, as before
+            return ""
+        self._deadline = head_deadline(self.head_timeout)
+        return super().read_requestline()
+
+    def read_request(self, raw_requestline):
+        """pywsgi's, within the head deadline, refusing ambiguous body framing."""
+        try:
+            return super().read_request(raw_requestline)
+        except HeadTimeout:  # a client error (400, no traceback), not a server one
+            raise ValueError("request head too slow") from None
+        finally:
+            self._end_deadline()
+
+    def MessageClass(self, fp, *args):  # noqa: N802 (pywsgi's name)
+        """The header section, refused (400, closed) when its framing is ambiguous."""
+        headers = super().MessageClass(fp, *args)
+        problem = None if headers.status else framing_problem(headers)
+        if problem:
+            raise ValueError(f"ambiguous request framing: {problem}")
+        return headers
+
+    def handle_one_request(self):
+        """pywsgi's; a head that failed leaves no timer behind."""
+        try:
+            return super().handle_one_request()
+        finally:
+            self._end_deadline()
+
+    def _end_deadline(self):
+        if self._deadline is not None:
+            self._deadline.close()
+            self._deadline = None
 
     def finalize_headers(self):
         """pywsgi's; and an HTTP/1.0 answer of unknown length (it cannot be chunked)
@@ -92,7 +153,11 @@ class GateHandler(PyWSGIHandler):
         """Log the request if gunicorn's access log is on; else build nothing."""
         # gunicorn's handler builds the log entry's objects before its logger finds
         # the access log off: about 1.5% of a call
-        if getattr(self.server.log, "access_log_enabled", True):
+        # a request refused before its environ was built (a bad or slow head) has
+        # nothing for gunicorn's access logger, which would fail on it
+        if self.environ is not None and getattr(
+            self.server.log, "access_log_enabled", True
+        ):
             super().log_request()
 
     def get_environ(self):

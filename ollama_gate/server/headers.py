@@ -43,6 +43,17 @@ def parse_headers(fp, _class: type[Message] = client.HTTPMessage) -> Message:
         plain = PLAIN_HEADER.fullmatch(line)
         if plain is None:
             text = b"".join(lines).decode("iso-8859-1")
-            return email.parser.Parser(_class=_class).parsestr(text)
+            parsed = email.parser.Parser(_class=_class).parsestr(text)
+            # the email parser reads a bare CR as a line end; HTTP must refuse it
+            # (a smuggling vector), so the server gets told (``limits.py``)
+            parsed.bare_cr = any(b"\r" in _content(line) for line in lines)
+            return parsed
         message.set_raw(plain[1].decode("latin-1"), plain[2].decode("latin-1"))
     return message
+
+
+def _content(line: bytes) -> bytes:
+    """A header line without its line end (CRLF or LF)."""
+    if line.endswith(b"\r\n"):
+        return line[:-2]
+    return line[:-1] if line.endswith(b"\n") else line
