@@ -8,8 +8,8 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from ..cli import get_key
 from ..extensions import db
+from ..lookups import get_key
 from .models import Request
 from .query import Filters, newest_first, parse_time
 from .record import MODES, purge_before

@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 
 from ..extensions import db
 from ..keys import split_list
+from ..lookups import get_key
 from ..models import ApiKey
 from .access import SCOPES
 from .rates import check_rate_limit_spec
@@ -179,8 +180,6 @@ def _quota(value: int | None, none: str = "no quota") -> str:
 @with_appcontext
 def keys_set(prefix: str, **values: Any) -> None:
     """Change a key's limits; give an option as 'none' (or 'default') to remove it."""
-    from ..cli import get_key  # here: ollama_gate.cli imports this module
-
     key = get_key(prefix)
     if all(v is None for v in values.values()):
         raise click.UsageError("give at least one option to change (see --help)")
@@ -194,6 +193,4 @@ def keys_set(prefix: str, **values: Any) -> None:
 @with_appcontext
 def keys_usage(prefix: str) -> None:
     """Show a key's limits and its usage against each quota (UTC day and month)."""
-    from ..cli import get_key
-
     click.echo("\n".join(describe(get_key(prefix))))
