@@ -58,19 +58,32 @@ def test_session_cookie_is_secure_over_https(admin_app, client):
 
 
 @pytest.mark.parametrize(
-    "name,password",
+    "name,password,target",
     [
-        ("root", "wrong password!"),
-        ("nobody", PASSWORD),
-        ("ROOT", PASSWORD),
+        ("root", "wrong password!", "root"),
+        ("nobody", PASSWORD, "unknown name (6 chars)"),
+        ("ROOT", PASSWORD, "unknown name (4 chars)"),
     ],
 )
-def test_bad_credentials_refused_and_audited(admin_app, client, name, password):
+def test_bad_credentials_refused_and_audited(admin_app, client, name, password, target):
     resp = login(client, name, password)
     assert resp.status_code == 401
     assert "Wrong name or password." in resp.get_data(as_text=True)
     assert client.get("/admin/users").status_code == 302
-    assert audit(admin_app) == [("login_failed", "", name, "127.0.0.1")]
+    assert audit(admin_app) == [("login_failed", "", target, "127.0.0.1")]
+
+
+def test_password_typed_as_name_never_reaches_the_audit_log(admin_app, client):
+    # a password typed into the name field is the classic way one leaks into logs
+    assert login(client, PASSWORD, PASSWORD).status_code == 401
+    with admin_app.app_context():
+        entry = db.session.execute(db.select(AuditLog)).scalar_one()
+        stored = " ".join([entry.target, entry.detail, entry.admin_name])
+    assert PASSWORD not in stored and PASSWORD[:4] not in stored
+    assert entry.target == f"unknown name ({len(PASSWORD)} chars)"
+    login(client)
+    page = client.get("/admin/audit?action=login_failed").get_data(as_text=True)
+    assert "unknown name" in page and PASSWORD not in page
 
 
 def test_lockout_after_repeated_failures_per_address(admin_app, client):

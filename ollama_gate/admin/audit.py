@@ -36,6 +36,12 @@ def client_address() -> str:
     return (request.remote_addr or "")[:64]
 
 
+def unknown_name(text: str) -> str:
+    """How a failed login for a name no admin has is logged: never the text itself."""
+    # people type passwords into the name field; its length tells attempts apart
+    return f"unknown name ({len(text)} chars)"
+
+
 def record(
     action: str,
     target: str = "",

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 from ..extensions import db, limiter
 from ..models import utcnow
 from . import bp
-from .audit import record
+from .audit import record, unknown_name
 from .forms import LoginForm, PasswordForm
 from .models import Admin, burn_password_check
 from .security import is_safe_next
@@ -63,7 +63,8 @@ def login():
             record("login", admin=admin)
             db.session.commit()
             return redirect(_next_url(form.next.data))
-        record("login_failed", target=form.name.data or "", admin_name="")
+        target = admin.name if admin is not None else unknown_name(form.name.data)
+        record("login_failed", target=target, admin_name="")
         db.session.commit()
         flash("Wrong name or password.", "error")
         return render_template("admin/login.html", form=form), 401
