@@ -9,7 +9,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import SETTINGS, ensure_secret_key, load_settings
@@ -31,7 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     flask_config: dict[str, Any] = {}
     for key, value in (overrides or {}).items():
         (settings if key in SETTING_NAMES else flask_config)[key] = value
-    os.makedirs(app.instance_path, exist_ok=True)
+    private_folder(app.instance_path)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=settings.pop("SQLALCHEMY_DATABASE_URI", None)
         or "sqlite:///" + os.path.join(app.instance_path, "ollama_gate.db"),
@@ -41,6 +41,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(flask_config)
     app.config["GATE"] = settings
+    private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
     ensure_secret_key(app.config, app.instance_path)
     logging.getLogger("ollama_gate").setLevel(settings["LOG_LEVEL"].upper())
 
@@ -54,6 +55,27 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         hops = settings["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     return app
+
+
+def private_folder(path: str) -> None:
+    """The instance folder (database, secret key), readable by its owner only."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if os.stat(path).st_mode & 0o077:  # made by an older release, or by hand
+        os.chmod(path, 0o700)
+
+
+def private_sqlite_file(uri: str) -> None:
+    """A SQLite database file created (or tightened to) 0600 before first use;
+    SQLite gives its -wal and -shm files the database file's mode."""
+    url = make_url(uri)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    path = url.database
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    elif os.stat(path).st_mode & 0o077:
+        os.chmod(path, 0o600)
 
 
 def register_extensions(app: Flask) -> None:

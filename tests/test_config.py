@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,38 @@ def test_development_secret_key_file_is_private(tmp_path):
     ensure_secret_key(config, str(tmp_path))
     mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
     assert mode == 0o600 and len(config["SECRET_KEY"]) > 40
+
+
+def test_database_wal_and_instance_folder_are_private(tmp_path):
+    """Issue 16: they were readable by every local user."""
+    import stat
+
+    from ollama_gate import create_app
+    from ollama_gate.extensions import db
+    from ollama_gate.models import User
+
+    path = tmp_path / "data" / "gate.db"
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SECRET_KEY": "s"}
+    )
+    with app.app_context():
+        db.create_all()
+        db.session.add(User(name="someone"))
+        db.session.commit()
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+        db.engine.dispose()
+    assert modes["gate.db"] == 0o600
+    assert all(mode == 0o600 for name, mode in modes.items() if "gate.db" in name)
+    assert stat.S_IMODE(os.stat(app.instance_path).st_mode) == 0o700
+
+
+def test_an_old_world_readable_database_is_tightened(tmp_path):
+    import stat
+
+    from ollama_gate import create_app
+
+    path = tmp_path / "old.db"
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SECRET_KEY": "s"})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
