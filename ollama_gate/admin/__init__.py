@@ -8,23 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import Blueprint, Flask
+from flask import Flask
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-from . import admins, audit, auth, errors, keys, users  # noqa: E402,F401  (routes register on bp)
-from .security import add_security_headers, refuse_nul_characters  # noqa: E402
-
-bp.before_request(refuse_nul_characters)
-bp.after_request(add_security_headers)
+from ..extensions import login_manager
+from . import admins, audit, auth, errors, keys, users  # noqa: F401  (pages on bp)
+from .blueprint import bp
+from .models import admin_from_session_id
+from .security import SessionInterface
 
 
 def init_app(app: Flask) -> None:
     """Register the pages, the login manager and the session rules on ``app``."""
-    from ..extensions import login_manager
-    from .models import admin_from_session_id
-    from .security import SessionInterface
-
     settings = app.config["GATE"]
     login_manager.init_app(app)
     login_manager.login_view = "admin.login"

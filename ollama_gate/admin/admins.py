@@ -6,8 +6,8 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import db
-from . import bp
 from .audit import record
+from .blueprint import bp
 from .forms import AdminForm, ConfirmForm
 from .models import Admin
 from .users import MAX_ID

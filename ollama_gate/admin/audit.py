@@ -6,7 +6,7 @@ from flask import has_request_context, render_template, request
 from flask_login import current_user, login_required
 
 from ..extensions import db
-from . import bp
+from .blueprint import bp
 from .models import Admin, AuditLog
 
 # what each action is called on the audit page

@@ -18,8 +18,8 @@ from werkzeug.wrappers import Response
 
 from ..extensions import db, limiter
 from ..models import utcnow
-from . import bp
 from .audit import record, unknown_name
+from .blueprint import bp
 from .forms import LoginForm, PasswordForm
 from .models import Admin, burn_password_check
 from .security import is_safe_next

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import render_template
 from flask_wtf.csrf import CSRFError
 
-from . import bp
+from .blueprint import bp
 
 
 @bp.errorhandler(CSRFError)

@@ -9,8 +9,8 @@ from ..extensions import db
 from ..keys import create_key
 from ..limits.admin import apply_limit_form, fill_limit_fields
 from ..models import ApiKey, utcnow
-from . import bp
 from .audit import record
+from .blueprint import bp
 from .forms import ConfirmForm, KeyForm, end_of_day
 from .users import MAX_ID, forget_cached_keys, get_user_or_404
 

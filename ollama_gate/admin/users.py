@@ -16,8 +16,8 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import User, utcnow
-from . import bp
 from .audit import page_arg, record
+from .blueprint import bp
 from .forms import ConfirmForm, KeyForm, UserForm
 
 PAGE_SIZE = 100

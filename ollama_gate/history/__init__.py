@@ -7,12 +7,12 @@ records.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Flask
 
-bp = Blueprint("history", __name__, url_prefix="/history")
-
-from . import dashboard, views  # noqa: E402,F401  (routes register on ``bp``)
-from .record import HistoryStage  # noqa: E402
+from . import dashboard, views  # noqa: F401  (their pages register on ``bp``)
+from .api import bp as api_bp
+from .blueprint import bp
+from .record import HistoryStage
 
 
 def stage(app: Flask) -> HistoryStage:
@@ -22,7 +22,5 @@ def stage(app: Flask) -> HistoryStage:
 
 def init_app(app: Flask) -> None:
     """Register the pages and the key holder's API on ``app``."""
-    from .api import bp as api_bp
-
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)

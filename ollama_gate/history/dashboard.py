@@ -11,7 +11,7 @@ from sqlalchemy import case, func, select
 
 from ..extensions import db
 from ..models import utcnow
-from . import bp
+from .blueprint import bp
 from .charts import hbars, stacked_bars
 from .models import Request
 from .query import Filters, error_condition

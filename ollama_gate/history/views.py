@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from ..admin.security import add_security_headers
 from ..extensions import db
-from . import bp
+from .blueprint import bp
 from .conversation import conversation
 from .models import Request, valid_id
 from .query import Filters, newest_first
