@@ -1,0 +1,69 @@
+"""The limits' settings rows (see ``ollama_gate/settings.py``)."""
+
+from __future__ import annotations
+
+from limits import parse_many
+
+from ..settings import Row
+
+
+def parse_rate_limit(value: str) -> str:
+    """Check a rate limit in Flask-Limiter's syntax (``60/minute;5/second``); empty =
+    none."""
+    v = value.strip()
+    if v:
+        try:
+            parse_many(v)
+        except ValueError:
+            raise ValueError(f"not a rate limit (e.g. 60/minute): {value!r}") from None
+    return v
+
+
+def parse_rate_strategy(value: str) -> str:
+    """Parse a rate limiting strategy of the ``limits`` library."""
+    v = value.strip().lower()
+    if v not in ("moving-window", "fixed-window", "sliding-window-counter"):
+        raise ValueError(
+            f"not a strategy (moving-window, fixed-window, "
+            f"sliding-window-counter): {value!r}"
+        )
+    return v
+
+
+ROWS: list[Row] = [
+    (
+        "RATE_LIMIT",
+        parse_rate_limit,
+        "600/minute",
+        "Calls per key for keys without their own limit (`60/minute`, `;` joins "
+        "several; empty: none).",
+    ),
+    (
+        "RATE_LIMIT_STRATEGY",
+        parse_rate_strategy,
+        "moving-window",
+        "How rate limits count: `moving-window` (exact), `fixed-window` or "
+        "`sliding-window-counter`.",
+    ),
+    (
+        "REDIS_URL",
+        str,
+        "",
+        "Redis shared by every worker and host for limits, quotas and concurrency; "
+        "empty: in-process (one worker only).",
+    ),
+    (
+        "REDIS_MAX_CONNECTIONS",
+        int,
+        "64",
+        "Redis connections per worker; calls beyond wait for one instead of "
+        "opening more.",
+    ),
+    (
+        "REDIS_PREFIX",
+        str,
+        "ollama-gate",
+        "Prefix of the gateway's keys in Redis (gateways sharing one Redis use "
+        "different ones).",
+    ),
+]
