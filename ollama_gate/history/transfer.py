@@ -17,9 +17,15 @@ from .content import storable
 from .models import Request, valid_id
 
 COLUMNS = [c.key for c in Request.__table__.columns]
-# CSV cells starting like a formula are prefixed with a quote so spreadsheets do not
-# run them; the import strips exactly one leading quote, so the round trip is exact.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+# A spreadsheet runs a cell that starts like a formula, and it starts a cell after
+# every separator and line break when it misreads the quoting (a ";" locale reading
+# a "," file, a line-based importer). So a formula start at the start of the text or
+# after any of those (spaces and double quotes between skipped) gets a "'" before it;
+# "'" itself is escaped the same way, so the import strips exactly those quotes and
+# the round trip is exact.
+FORMULA_START = frozenset("=+-@\t\r'")
+SEPARATORS = frozenset(",;\t\r\n|")
+SKIPPED = frozenset(' "')
 CHUNK = 500
 
 
@@ -53,7 +59,8 @@ def jsonl_lines(rows: Iterable[Request]) -> Iterator[str]:
 def csv_lines(rows: Iterable[Request]) -> Iterator[str]:
     """A header line, then one CSV line per record (JSON columns as JSON text)."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    # every cell quoted: a bare CR, a separator or a quote never ends a cell early
+    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(COLUMNS)
     for row in rows:
         writer.writerow([_cell(name, value) for name, value in row.to_dict().items()])
@@ -73,17 +80,40 @@ def _cell(name: str, value: Any) -> str:
         return "true" if value else "false"
     else:
         text = str(value)
-    if kind in ("str", "json") and text.startswith(FORMULA_START):
-        text = "'" + text
-    return text
+    return guard(text) if kind in ("str", "json") else text
+
+
+def guard(text: str) -> str:
+    """``text`` with a "'" before every formula start a spreadsheet could see."""
+    out = []
+    at_start = True
+    for ch in text:
+        if at_start and ch in FORMULA_START:
+            out.append("'")
+        out.append(ch)
+        at_start = ch in SEPARATORS or (at_start and ch in SKIPPED)
+    return "".join(out)
+
+
+def unguard(text: str) -> str:
+    """The text ``guard`` was given: the quotes it added removed, no others."""
+    out = []
+    at_start = True
+    for ch in text:
+        if at_start and ch == "'":
+            at_start = False  # the next character is the guarded one, kept as is
+            continue
+        out.append(ch)
+        at_start = ch in SEPARATORS or (at_start and ch in SKIPPED)
+    return "".join(out)
 
 
 def _from_cell(name: str, text: str) -> Any:
     kind = KINDS[name]
-    if kind in ("str", "json") and text.startswith("'"):
-        text = text[1:]
-    elif text == "":
+    if text == "":
         return "" if name in REQUIRED_STR else None
+    if kind in ("str", "json"):
+        text = unguard(text)
     if kind == "json":
         return json.loads(text) if text else None
     return _convert(name, text)
