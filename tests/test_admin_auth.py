@@ -376,3 +376,23 @@ def test_api_calls_skip_the_admin_extensions_hooks(admin_app, client, monkeypatc
     assert seen and set(seen) == {"/admin/login"}
     resp = client.post("/admin/logout", data={})  # and still refuses a missing token
     assert resp.status_code == 400
+
+
+def test_a_cookie_copied_before_logout_stops_working(admin_app, client):
+    """Issue 16: logout ended only the browser's copy of the session."""
+    login(client)
+    copied = client.get_cookie("session").value
+    post(client, "/admin/logout")
+    thief = admin_app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/admin/users").status_code == 302  # back to the login page
+
+
+def test_sessions_end_after_their_absolute_lifetime(admin_app, client):
+    import time
+
+    login(client)
+    assert client.get("/admin/users").status_code == 200
+    with client.session_transaction() as sess:
+        sess["login_at"] = time.time() - 25 * 3600  # active all along, but 25 h old
+    assert client.get("/admin/users").status_code == 302

@@ -6,12 +6,14 @@ manager has no request loader, and the proxy reads keys only.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
-from flask import Flask
+from flask import Flask, session
 
 from ..extensions import login_manager
 from . import admins, audit, auth, errors, keys, users  # noqa: F401  (pages on bp)
+from .auth import LOGIN_AT
 from .blueprint import bp
 from .models import admin_from_session_id
 from .security import SessionInterface
@@ -24,7 +26,7 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "admin.login"
     login_manager.login_message = "Please log in to see that page."
     login_manager.login_message_category = "info"
-    login_manager.user_loader(admin_from_session_id)
+    login_manager.user_loader(session_loader(settings["SESSION_MAX_HOURS"]))
     app.session_interface = SessionInterface()
     app.config.update(
         SESSION_COOKIE_SAMESITE="Lax",
@@ -34,6 +36,21 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(bp)
     app.add_template_filter(when)
+
+
+def session_loader(max_hours: float):
+    """The login manager's loader: the session's admin, unless the session is older
+    than ``max_hours`` since its login, however active (an absolute lifetime)."""
+
+    def load(session_id: str):
+        login_at = session.get(LOGIN_AT)
+        if not isinstance(login_at, (int, float)):
+            return None  # a session from before lifetimes were kept: log in again
+        if max_hours and time.time() - login_at > max_hours * 3600:
+            return None
+        return admin_from_session_id(session_id)
+
+    return load
 
 
 def when(value: datetime | None, empty: str = "never") -> str:

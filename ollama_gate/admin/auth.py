@@ -21,8 +21,10 @@ from ..models import utcnow
 from .audit import record, unknown_name
 from .blueprint import bp
 from .forms import LoginForm, PasswordForm
-from .models import Admin, burn_password_check
+from .models import Admin, burn_password_check, new_session_token
 from .security import is_safe_next
+
+LOGIN_AT = "login_at"  # in the session: when it began (Unix time)
 
 
 def login_limit() -> str:
@@ -59,6 +61,7 @@ def login():
             session.clear()  # nothing from before the login survives it
             login_user(admin)
             session.permanent = True
+            session[LOGIN_AT] = time.time()  # for the absolute lifetime
             admin.last_login_at = utcnow()
             record("login", admin=admin)
             db.session.commit()
@@ -87,8 +90,11 @@ def too_many_logins(exc):
 @bp.post("/logout")
 @login_required
 def logout():
-    """End the session."""
+    """End the session, on the server too: a copy of the cookie stops working."""
     record("logout")
+    # the session id holds the admin's session token: a new one ends every session
+    # of this admin (cookies are signed, not stored, so one alone cannot be revoked)
+    current_user.session_token = new_session_token()
     db.session.commit()
     logout_user()
     session.clear()
@@ -110,6 +116,7 @@ def account():
             record("password_changed", admin.name)
             db.session.commit()
             login_user(admin)  # the session id changed with the password: keep this one
+            session[LOGIN_AT] = time.time()
             flash("Password changed; your other sessions have ended.", "success")
             return redirect(url_for("admin.account"))
     return render_template("admin/account.html", form=form)

@@ -13,6 +13,13 @@ ROWS: list[Row] = [
     ),
     ("SESSION_HOURS", float, "12", "Hours an admin session lasts without activity."),
     (
+        "SESSION_MAX_HOURS",
+        float,
+        "24",
+        "Hours an admin session lasts at most since its login, however active; "
+        "0 = no limit.",
+    ),
+    (
         "SECURE_COOKIES",
         parse_bool,
         "false",
