@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, Text
@@ -14,26 +12,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
 from ..models import utcnow
+from ..offload import off_loop
 
 MIN_PASSWORD_LENGTH = 10
-T = TypeVar("T")
-
-
-def off_loop(fn: Callable[..., T], *args) -> T:
-    """Run a CPU-heavy call (scrypt: ~0.1 s) in a real thread under gevent.
-
-    hashlib's scrypt releases the GIL, so the worker's streams keep flowing meanwhile;
-    run inline, every stream of the worker would stall for the whole hash.
-    """
-    try:
-        from gevent import monkey
-    except ImportError:
-        return fn(*args)
-    if not monkey.is_module_patched("threading"):
-        return fn(*args)
-    import gevent
-
-    return gevent.get_hub().threadpool.apply(fn, args)
 
 
 # checked when the name is unknown: a wrong name costs as long as a wrong password

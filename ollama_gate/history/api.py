@@ -11,9 +11,11 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
+from ..call import Call
 from ..errors import ApiError
 from ..extensions import db
 from ..keys import AuthError, Identity, authenticate
+from .budget import within_budget
 from .models import Request, valid_id
 from .query import Filters
 
@@ -44,13 +46,18 @@ LIST_FIELDS = (
 
 
 def _identity() -> Identity:
-    """The caller's identity from their API key (401/403 as JSON otherwise)."""
+    """The caller's identity from their API key (401/403 as JSON otherwise), counted
+    against the key's rate limit like any API call (429 past it)."""
     try:
-        return authenticate(
+        identity = authenticate(
             request.headers, current_app.extensions["ollama_gate"].key_cache
         )
     except AuthError as exc:
         raise ApiError(exc.status, exc.message) from None
+    path = request.path
+    call = Call(identity, request.method, path, path, "/gate/api/history")
+    current_app.extensions["ollama_gate_limits"].rates(call)
+    return identity
 
 
 @bp.get("")
@@ -80,21 +87,23 @@ def own_list():
             raise ApiError(400, "before must be a record id")
         query = query.where(Request.id < before)
     # ids are ULIDs made from the start time: id order is time order, a stable cursor
-    rows = (
-        db.session.execute(query.order_by(Request.id.desc()).limit(limit + 1))
-        .scalars()
-        .all()
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    query = query.order_by(Request.id.desc()).limit(limit + 1)
+    data = within_budget(current_app._get_current_object(), lambda: listed(query))
+    more = len(data) > limit
+    data = data[:limit]
+    return jsonify({"data": data, "next": data[-1]["id"] if more else None})
+
+
+def listed(query) -> list[dict]:
+    """The rows of ``query`` as the list shows them (built where the query runs)."""
     data = []
-    for row in rows:
+    for row in db.session.execute(query).scalars():
         item = {name: getattr(row, name) for name in LIST_FIELDS}
         item["started_at"] = row.started_at.isoformat()
         item["prompt"] = row.prompt_text[:PREVIEW]
         item["answer"] = row.answer_text[:PREVIEW]
         data.append(item)
-    return jsonify({"data": data, "next": rows[-1].id if more else None})
+    return data
 
 
 @bp.get("/<string:record_id>")
