@@ -167,3 +167,27 @@ def test_user_and_key_commands_are_audited(app, runner):
         ("key_revoked", target, "cli", "local"),
         ("user_deleted", "gus", "cli", "local"),
     ]
+
+
+def test_init_under_systemd_keeps_its_secrets_out_of_the_journal(
+    app, runner, monkeypatch
+):
+    """Issue 16: the password and the manage key went into the journal."""
+    import os
+    import stat
+
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")  # what systemd sets
+    out = runner.invoke(args=["init"]).output
+    path = os.path.join(app.instance_path, "initial-secrets.txt")
+    try:
+        kept = open(path).read()
+        assert "og_" not in out and "og_" in kept
+        lines = kept.splitlines()
+        password = lines[
+            lines.index(next(x for x in lines if "admin 'admin'" in x)) + 1
+        ]
+        assert password not in out and admins(app)["admin"].check_password(password)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert f"written to {path}" in out
+    finally:
+        os.remove(path)

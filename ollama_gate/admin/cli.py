@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from ..extensions import db
 from ..keys import create_key, hash_key
 from ..models import ApiKey, User
+from ..secrets_out import show_secret
 from .audit import record
 from .models import Admin, check_password_strength
 
@@ -51,9 +52,11 @@ def ensure_first_admin() -> None:
     db.session.add(admin)
     record("admin_created", FIRST_ADMIN, "first admin, created by init")
     db.session.commit()
-    click.echo(
+    show_secret(
         f"created admin {FIRST_ADMIN!r} for the web UI at /admin; "
-        f"password (shown only this once): {password}"
+        "password (shown only this once):",
+        password,
+        inline=True,
     )
 
 

@@ -13,6 +13,7 @@ from ..extensions import db
 from ..keys import create_key
 from ..lookups import get_user
 from ..models import User
+from ..secrets_out import show_secret
 
 users_cli = AppGroup("users", help="Manage users (people or apps that own keys).")
 
@@ -41,10 +42,10 @@ def init_command() -> None:
     key, plain = create_key(user, name="initial key")
     key.scopes = "manage"  # the first key of a fresh install may pull models too
     db.session.commit()
-    click.echo(
-        f"created user {user.name!r} with an API key; it is shown only this once:"
+    show_secret(
+        f"created user {user.name!r} with an API key; it is shown only this once:",
+        plain,
     )
-    click.echo(plain)
 
 
 @users_cli.command("create")
