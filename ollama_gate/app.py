@@ -13,9 +13,12 @@ from sqlalchemy.engine import Engine, make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import SETTINGS, ensure_secret_key, load_settings
-from .extensions import csrf, db, limiter
+from .extensions import csrf, db, limiter, migrate
 
 SETTING_NAMES = {name for name, *_ in SETTINGS}
+MIGRATIONS = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "..", "migrations")
+)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -81,6 +84,7 @@ def private_sqlite_file(uri: str) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the extensions created in ``extensions.py``."""
     db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
     csrf.init_app(app)
     from .limits.rates import limiter_settings
 

@@ -3,6 +3,7 @@
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
@@ -13,6 +14,8 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# schema migrations (Alembic scripts in the top-level migrations/ folder)
+migrate = Migrate()
 # admin sessions (Flask-Login): admin pages only; the API authenticates by key alone
 login_manager = LoginManager()
 # CSRF on every form; the key-authenticated API blueprints are exempted where registered

@@ -13,6 +13,7 @@ from ..extensions import db
 from ..keys import create_key
 from ..lookups import get_user
 from ..models import User
+from ..schema import upgrade_database
 from ..secrets_out import show_secret
 
 users_cli = AppGroup("users", help="Manage users (people or apps that own keys).")
@@ -30,9 +31,9 @@ def check_user_name(name: str) -> None:
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
-    """Create the database; on a fresh install also the first admin, one user and one
-    key."""
-    db.create_all()
+    """Create or upgrade the database (migrations); on a fresh install also the
+    first admin, one user and one key."""
+    upgrade_database()  # every migration not yet applied; rows are kept
     ensure_first_admin()  # before the user's key, which stays alone on the last line
     if db.session.execute(db.select(User.id).limit(1)).first() is not None:
         click.echo("database ready; existing users kept")

@@ -1,0 +1,91 @@
+"""The database schema is Alembic's: ``upgrade_database`` brings any database to the
+newest revision in ``migrations/versions/`` (``init`` and the Procfile's ``release``).
+
+Every change to a table (a model's column, index or constraint) ships a migration in
+the same commit; a test fails when the models and the migrations disagree::
+
+    flask --app ollama_gate db migrate -m "keys: add a note"   # autogenerate
+    # review the new file in migrations/versions/: names, server defaults for
+    # columns added to tables with rows (NOT NULL needs one), data to carry over
+    flask --app ollama_gate db upgrade                         # or: init
+    git add migrations/versions/<the new file>
+
+On SQLite, changes run in batch mode (copy the table, move the rows, swap), so a
+column can be altered or dropped there too.
+"""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from alembic import command
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from alembic.script import ScriptDirectory
+
+from .extensions import db, migrate
+
+# the first revision: the schema the last release before migrations made
+BASELINE = "1df09f7be2e7"
+
+
+def upgrade_database(directory: str | None = None) -> str:
+    """Bring the app's database to the newest revision; say what was done.
+
+    Empty: every migration runs. Made by the release before migrations (its tables,
+    no ``alembic_version``): stamped at the baseline, then upgraded. Migrated: the
+    missing revisions run. Needs an app context.
+    """
+    config = migrate.get_config(directory)
+    with db.engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    if "alembic_version" in tables:
+        how = "upgraded"
+    elif tables & set(db.metadata.tables):
+        check_legacy(config, tables)
+        command.stamp(config, BASELINE)
+        how = "adopted the existing tables and upgraded"
+    else:
+        how = "created"
+    command.upgrade(config, "head")
+    # pooled PostgreSQL connections may hold statements prepared on the old tables
+    db.engine.dispose()
+    return how
+
+
+def check_legacy(config, tables: set[str]) -> None:
+    """Refuse to stamp a database that lacks part of the baseline (made by an older
+    release, or by hand): later migrations would fail on it or leave gaps."""
+    missing = []
+    with db.engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        for table, columns in baseline_columns(config).items():
+            if table not in tables:
+                missing.append(table)
+                continue
+            have = {column["name"] for column in inspector.get_columns(table)}
+            missing += [f"{table}.{column}" for column in sorted(columns - have)]
+    if missing:
+        raise click.ClickException(
+            "this database predates migrations but lacks what the first migration "
+            f"makes: {', '.join(missing)}; add them by hand (see "
+            "migrations/versions/*_baseline.py) and run init again"
+        )
+
+
+def baseline_columns(config) -> dict[str, set[str]]:
+    """The baseline's tables and their columns, from running it on an empty SQLite
+    database in memory."""
+    script = ScriptDirectory.from_config(config).get_revision(BASELINE)
+    engine = sa.create_engine("sqlite://")
+    try:
+        with engine.begin() as conn:
+            with Operations.context(MigrationContext.configure(conn)):
+                script.module.upgrade()
+            inspector = sa.inspect(conn)
+            return {
+                table: {c["name"] for c in inspector.get_columns(table)}
+                for table in inspector.get_table_names()
+            }
+    finally:
+        engine.dispose()
