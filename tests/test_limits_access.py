@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import add_key
 
-from ollama_gate.limits.access import model_allowed, split_name
+from ollama_gate.limits.access import model_allowed, name_parts
 
 CHAT = {"messages": [{"role": "user", "content": "Hi"}], "stream": False}
 
@@ -42,9 +42,77 @@ def test_patterns(name, patterns, allowed):
     assert model_allowed(name, patterns) is allowed
 
 
-def test_split_name_keeps_registry_port():
-    assert split_name("myreg:5000/team/model") == ("myreg:5000/team/model", "latest")
-    assert split_name("library/llama3.2:1b") == ("llama3.2", "1b")
+# Ollama reads a name as [host/][namespace/]model[:tag], filling registry.ollama.ai
+# and library; "*" and "?" stay inside one part, so no pattern reaches another host
+@pytest.mark.parametrize(
+    ("name", "pattern", "allowed"),
+    [
+        ("llama3", "llama3*", True),
+        ("llama3:8b", "llama3*", True),
+        ("llama3.2:1b", "llama3*", True),
+        ("library/llama3", "llama3*", True),  # the same model: library is the default
+        ("registry.ollama.ai/library/llama3.2", "llama3*", True),
+        ("llama3.evil.example/x/y", "llama3*", False),  # a pull from another host
+        ("llama3.evil.example/x/y:latest", "llama3*", False),
+        ("llama3/x", "llama3*", False),  # namespace llama3, another model
+        ("someone/llama3", "llama3*", False),
+        ("someone/llama3", "*llama3", False),
+        ("evil.example/library/llama3", "llama3*", False),  # library on another host
+        ("library/team/model", "team/*", False),  # host "library", not team's
+        ("https://llama3.evil.example/x/y", "llama3*", False),
+        ("llama3.evil.example\\x\\y", "llama3*", False),  # Windows: \ is /
+        ("llama3.2", "*", True),  # "*": every model of the default library
+        ("someone/model", "*", False),
+        ("hf.co/a/b", "*", False),
+        ("someone/model", "*/*", True),  # any namespace of the default registry
+        ("hf.co/a/b", "*/*", False),
+        ("hf.co/a/b", "*/*/*", True),  # any registry: say so in full
+        ("https://hf.co/a/b:q4", "*/*/*", True),  # the scheme is no part of the name
+        ("team/model", "team/*", True),  # namespace/*: that namespace's models
+        ("team/model:7b", "team/*", True),
+        ("team/sub/model", "team/*", False),  # host "team": another registry
+        ("evil.example/team/model", "team/*", False),
+        ("hf.co/bartowski/llama3-gguf:q4", "hf.co/bartowski/*", True),
+        ("hf.co/bartowski/x/y", "hf.co/bartowski/*", False),
+        ("hf.co.evil.example/bartowski/x", "hf.co/bartowski/*", False),
+        ("hf.co.evil.example/bartowski/x", "hf.co*/bartowski/*", True),  # as written
+        ("myreg:5000/team/model:v1", "myreg:5000/team/*", True),
+        ("myreg:5000/team/model:v1", "myreg:5000/team/*:v?", True),
+        ("myreg:5000/team/model:v10", "myreg:5000/team/*:v?", False),
+        ("qwen2.5:7b", "qwen2.5:*", True),
+        ("qwen2.5:7b", "qwen*:7b", True),
+        ("qwen2.5-evil:7b", "qwen2.5:*", False),
+        ("QWEN2.5:7B", "Qwen*:7b", True),
+    ],
+)
+def test_star_stays_within_one_part(name, pattern, allowed):
+    assert model_allowed(name, (pattern,)) is allowed
+
+
+def test_manage_key_cannot_pull_from_another_host(app, client, fake):
+    key = add_key(app, model_allowlist="llama3*", scopes="manage")
+    for model in ("llama3.evil.example/x/y", "https://llama3.evil.example/x/y:1"):
+        resp = client.post(
+            "/api/pull", json={"model": model, "stream": False}, headers=auth(key)
+        )
+        assert resp.status_code == 403, model
+    assert not fake.requests
+    resp = client.post(
+        "/api/pull", json={"model": "llama3.2:1b", "stream": False}, headers=auth(key)
+    )
+    assert resp.status_code == 200 and fake.requests[-1].path == "/api/pull"
+
+
+def test_name_parts_fill_defaults_and_keep_registry_port():
+    assert name_parts("myreg:5000/team/model") == (
+        ["myreg:5000", "team", "model"],
+        None,
+    )
+    assert name_parts("library/llama3.2:1B") == (
+        ["registry.ollama.ai", "library", "llama3.2"],
+        "1b",
+    )
+    assert name_parts("x/y/z/w")[0] == ["x", "y", "z", "w"]  # no pattern matches it
 
 
 # (method, path, body) of every model-naming endpoint, with the model in ``{m}``

@@ -1,10 +1,16 @@
 """Model access and endpoint scopes: which models and endpoints a key may use.
 
-A key's allowlist holds shell patterns (``llama3*``, ``qwen2.5:7b``). A pattern with a
-tag is matched against the full ``name:tag`` (``:latest`` when the request names no
-tag); a pattern without a tag matches every tag of the names it matches. Matching is
-case-insensitive and ignores the default ``registry.ollama.ai/library/`` part, as Ollama
-does.
+A key's allowlist holds shell patterns (``llama3*``, ``qwen2.5:7b``). Names and
+patterns are read as Ollama reads a name, ``[host/][namespace/]model[:tag]``, with
+``registry.ollama.ai`` and ``library`` filled in, and compared part by part: ``*`` and
+``?`` match within one part, never across ``/`` or ``:``. So ``llama3*`` allows every
+``llama3...`` model of the official library (``library/llama3`` is the same model) but
+nothing of another namespace or host; ``team/*`` allows the models of namespace
+``team`` on the default registry; ``hf.co/team/*`` those of ``team`` on ``hf.co``;
+``*`` every library model, ``*/*`` every model on the default registry, ``*/*/*``
+every model anywhere. A pattern with a tag is matched against the name's tag
+(``latest`` when the request names none); a pattern without one matches every tag.
+Matching is case-insensitive, as Ollama's is.
 """
 
 from __future__ import annotations
@@ -45,33 +51,40 @@ MODEL_FIELDS = {
 }
 DEFAULT_FIELDS = ("model",)
 LIST_ENDPOINTS = ("/api/tags", "/api/ps", "/v1/models")
-_DEFAULT_NS = ("registry.ollama.ai/library/", "registry.ollama.ai/", "library/")
+_DEFAULT_PARTS = ("registry.ollama.ai", "library")  # what Ollama fills in
 
 
-def split_name(name: str) -> tuple[str, str]:
-    """A model name as (lower-case name without the default namespace, tag)."""
-    n = name.strip().lower()
-    for ns in _DEFAULT_NS:
-        if n.startswith(ns):
-            n = n[len(ns) :]
-            break
+def name_parts(name: str) -> tuple[list[str], str | None]:
+    """A model name or pattern as ([host, namespace, model], tag or None), lower-case.
+
+    Split as Ollama splits a name: a scheme is dropped, ``\\`` is ``/`` (as on
+    Windows), and missing leading parts are the defaults. A name of more than three
+    parts (which Ollama refuses) keeps all of them, so no pattern matches it.
+    """
+    n = name.strip().lower().replace("\\", "/")
+    if "://" in n:
+        n = n.split("://", 1)[1]
     slash = n.rfind("/")
     colon = n.rfind(":")
+    tag = None
     if colon > slash:
-        return n[:colon], n[colon + 1 :] or "latest"
-    return n, "latest"
+        n, tag = n[:colon], n[colon + 1 :]
+    parts = n.split("/")
+    return [*_DEFAULT_PARTS[: max(0, 3 - len(parts))], *parts], tag
 
 
 def model_allowed(name: str, patterns: tuple[str, ...]) -> bool:
     """True if ``name`` matches one of ``patterns`` (none given: every model)."""
     if not patterns:
         return True
-    base, tag = split_name(name)
-    full = f"{base}:{tag}"
+    parts, tag = name_parts(name)
+    tag = tag or "latest"
     for pattern in patterns:
-        p = pattern.lower()
-        if fnmatchcase(full, p) or (
-            ":" not in p.rsplit("/", 1)[-1] and fnmatchcase(base, p)
+        wanted, wanted_tag = name_parts(pattern)
+        if (
+            len(wanted) == len(parts)
+            and all(map(fnmatchcase, parts, wanted))
+            and (wanted_tag is None or fnmatchcase(tag, wanted_tag))
         ):
             return True
     return False
