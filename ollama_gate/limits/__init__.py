@@ -24,6 +24,7 @@ from ..extensions import limiter
 from ..models import ApiKey, utcnow
 from ..pipeline import Stage
 from .access import check_access, filter_model_list
+from .admin import init_app as init_admin_helpers
 from .concurrency import Concurrency, MemorySlots, RedisSlots
 from .quotas import MemoryCounters, Quotas, RedisCounters, usage_loader
 from .rates import Rates, redis_pool
@@ -126,6 +127,4 @@ def stage(app: Flask) -> Limits:
 
 def init_app(app: Flask) -> None:
     """The limits' admin helpers (``key_limits`` for the key page)."""
-    from .admin import init_app as init_admin_helpers
-
     init_admin_helpers(app)

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from ..call import Call
 from ..errors import ApiError
+from ..extensions import db
 from ..models import utcnow
 from .access import _normal_path
 from .usage import add_usage, day_period, load_usage, month_period, period_reset
@@ -277,7 +278,6 @@ def refusal(check: Check, kind: str, used: int) -> ApiError:
 
 def usage_loader(app) -> Callable[[int, str], tuple[int, int]]:
     """``load_usage`` in an app context, releasing the connection at once (hot path)."""
-    from ..extensions import db
 
     def load(key_id: int, period: str) -> tuple[int, int]:
         with app.app_context():
