@@ -60,10 +60,13 @@ PARTS = [
     ("recorder: keys' last use, batching", ("touch_keys", "Recorder.")),
     ("limits: rate limit, quotas, access, concurrency", ("Limits.admit",)),
     ("key lookup (cached)", ("authenticate ",)),
-    ("relay: read the upstream, forward what is there", ("relay ", "iter_available")),
+    (
+        "relay: read the upstream, forward what is there",
+        ("relay ", "iter_available", "upstream/chunked.py"),
+    ),
     (
         "upstream: request and response head (urllib3, http.client)",
-        ("Upstream.send", "Upstream.read_whole", "proxy/upstream.py"),
+        ("Upstream.send", "Upstream.read_whole", "ollama_gate/upstream/"),
     ),
     ("proxy views: body, headers, call record", ("ollama_gate/proxy/",)),
     ("Flask and Werkzeug: contexts, routing, response", ("flask/", "werkzeug/")),

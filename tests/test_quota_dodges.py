@@ -12,8 +12,8 @@ from conftest import add_key
 from test_limits_quotas import auth, lines, usage_rows
 
 import ollama_gate.call
-from ollama_gate.proxy.upstream import LastPiece
 from ollama_gate.proxy.usage import strip_usage
+from ollama_gate.upstream import LastPiece
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "Tell a story"}]}
 

@@ -23,9 +23,9 @@ from conftest import LiveGateway
 
 from ollama_gate.call import Call
 from ollama_gate.proxy.relay import relay
-from ollama_gate.proxy.upstream import LastPiece, Upstream, iter_available
 from ollama_gate.server.handler import GateHandler
 from ollama_gate.server.headers import parse_headers
+from ollama_gate.upstream import LastPiece, Upstream, iter_available
 
 
 @pytest.fixture(scope="module")
@@ -389,8 +389,10 @@ def test_the_last_piece_still_goes_when_the_end_of_the_body_never_comes():
     passed on, then the failure, as ``iter_content`` reports it."""
 
     class Stalled(_Raw):
-        def readline(self, limit: int) -> bytes:
-            raise TimeoutError("timed out")
+        def read1(self, n: int) -> bytes:
+            if self.reads:
+                return self.reads.pop(0)
+            raise TimeoutError("timed out")  # the read for the rest of the trailers
 
     resp = requests.Response()
     resp.raw = Stalled([b'e\r\n{"done":true}\n\r\n0\r\n'])
@@ -494,7 +496,7 @@ def test_a_loopback_upstream_connection_is_used_at_once():
     would queue the greenlet behind every other); a refused one still raises."""
     from gevent import socket as gsocket
 
-    from ollama_gate.proxy.upstream import _connected_at_once
+    from ollama_gate.upstream.connection import _connected_at_once
 
     listener = socket.create_server(("127.0.0.1", 0))
     try:

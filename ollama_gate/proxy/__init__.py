@@ -14,9 +14,9 @@ from ..extensions import csrf, limiter
 from ..keys import KeyCache
 from ..pipeline import Pipeline
 from ..recorder import Recorder
+from ..upstream import Upstream
 from .cors import Cors
 from .stages import build_stages
-from .upstream import Upstream
 from .views import bp
 
 

@@ -11,7 +11,7 @@ import requests
 
 from ..call import Call
 from ..errors import is_openai_path
-from .upstream import LastPiece, iter_available
+from ..upstream import LastPiece, iter_available
 
 STREAM_TYPES = ("application/x-ndjson", "text/event-stream")
 

@@ -10,9 +10,9 @@ from flask import Blueprint, Response, current_app, request
 from ..call import Call
 from ..errors import ApiError
 from ..keys import AuthError, authenticate, key_from_headers
+from ..upstream import forward_headers, response_headers
 from .parsing import endpoint_of, read_body, upstream_path
 from .relay import is_stream, relay, replay
-from .upstream import Upstream
 from .usage import STRIP, ask_for_usage, strip_usage
 
 bp = Blueprint("proxy", __name__)
@@ -35,11 +35,11 @@ def _cors(response: Response) -> Response:
 def root():
     """Ollama's heartbeat (``HEAD /`` from the CLI), answered without a key."""
     g = gate()
-    headers = Upstream.forward_headers(request.headers.items(), drop_authorization=True)
+    headers = forward_headers(request.headers.items(), drop_authorization=True)
     resp = g.upstream.send(request.method, "/", headers, None)
     body = g.upstream.read_whole(resp)
     return Response(
-        body, status=resp.status_code, headers=Upstream.response_headers(resp.headers)
+        body, status=resp.status_code, headers=response_headers(resp.headers)
     )
 
 
@@ -90,14 +90,14 @@ def forward(g, call: Call, upstream, body) -> Response:
     """Send the call upstream; relay a stream as it comes, or pass a whole answer at
     once."""
     _, key_header = key_from_headers(request.headers)
-    headers = Upstream.forward_headers(
+    headers = forward_headers(
         request.headers.items(), drop_authorization=key_header == "Authorization"
     )
     call.backend = upstream.base_url
     resp = upstream.send(call.method, call.upstream_path, headers, body)
     call.status = resp.status_code
     call.content_type = resp.headers.get("Content-Type", "")
-    out_headers = Upstream.response_headers(resp.headers)
+    out_headers = response_headers(resp.headers)
     if is_stream(call.content_type) and call.method != "HEAD":
         call.streamed = True
         pieces = relay(resp, call, g.finish)
