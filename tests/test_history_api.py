@@ -29,7 +29,7 @@ def chat(client, key: str, content: str) -> None:
 
 @pytest.fixture()
 def calls(app, client):
-    """Alice has two keys and three calls; Bob has one call."""
+    """Alice has two keys with three calls and a manage key; Bob has one call."""
     alice1, alice2, bob = (
         add_key(app, "alice"),
         add_key(app, "alice"),
@@ -40,44 +40,67 @@ def calls(app, client):
     chat(client, alice1, "alice third")
     chat(client, bob, "bob private")
     app.extensions["ollama_gate"].recorder.flush()
-    return {"alice": alice1, "alice2": alice2, "bob": bob}
+    manager = add_key(app, "alice", scopes="manage")
+    return {"alice": alice1, "alice2": alice2, "bob": bob, "manager": manager}
 
 
-def test_list_shows_only_own_calls_newest_first(client, calls):
-    resp = client.get("/gate/api/history", headers=auth(calls["alice2"]))
+def prompts(client, key: str, query: str = "") -> list[str]:
+    resp = client.get(f"/gate/api/history{query}", headers=auth(key))
+    assert resp.status_code == 200, resp.get_json()
+    return [d["prompt"] for d in resp.get_json()["data"]]
+
+
+def test_list_shows_only_the_keys_own_calls_newest_first(client, calls):
+    resp = client.get("/gate/api/history", headers=auth(calls["alice"]))
     assert resp.status_code == 200
     data = resp.get_json()
-    assert [d["prompt"] for d in data["data"]] == [
+    assert [d["prompt"] for d in data["data"]] == ["alice third", "alice first"]
+    assert data["next"] is None and data["data"][0]["answer"] == "The quick"
+    assert "bob" not in resp.get_data(as_text=True)
+    # another key of the same user sees its own calls only
+    assert prompts(client, calls["alice2"]) == ["alice second"]
+    assert prompts(client, calls["alice2"], "?keys=own") == ["alice second"]
+    assert prompts(client, calls["bob"]) == ["bob private"]
+    assert prompts(client, calls["manager"]) == []  # the default holds for it too
+
+
+def test_all_of_a_users_keys_need_the_manage_scope(client, calls):
+    for key in ("alice", "alice2", "bob"):
+        refused = client.get("/gate/api/history?keys=all", headers=auth(calls[key]))
+        assert refused.status_code == 403
+        assert "'manage' scope" in refused.get_json()["error"]
+    assert prompts(client, calls["manager"], "?keys=all") == [
         "alice third",
         "alice second",
         "alice first",
-    ]
-    assert data["next"] is None and data["data"][0]["answer"] == "The quick"
-    assert "bob" not in resp.get_data(as_text=True)
-    bob = client.get("/gate/api/history", headers=auth(calls["bob"])).get_json()
-    assert [d["prompt"] for d in bob["data"]] == ["bob private"]
+    ]  # never another user's
+
+
+def test_detail_of_another_key_needs_the_manage_scope(client, calls):
+    (other,) = client.get(
+        "/gate/api/history", headers=auth(calls["alice2"])
+    ).get_json()["data"]
+    resp = client.get(f"/gate/api/history/{other['id']}", headers=auth(calls["alice"]))
+    assert resp.status_code == 404 and "alice second" not in resp.get_data(as_text=True)
+    resp = client.get(
+        f"/gate/api/history/{other['id']}", headers=auth(calls["manager"])
+    )
+    assert resp.status_code == 200 and resp.get_json()["prompt_text"] == "alice second"
 
 
 def test_pagination_and_filters(client, calls):
-    first = client.get(
-        "/gate/api/history?limit=2", headers=auth(calls["alice"])
-    ).get_json()
+    key = auth(calls["manager"])
+    first = client.get("/gate/api/history?keys=all&limit=2", headers=key).get_json()
     assert len(first["data"]) == 2 and first["next"] == first["data"][1]["id"]
     rest = client.get(
-        f"/gate/api/history?limit=2&before={first['next']}",
-        headers=auth(calls["alice"]),
+        f"/gate/api/history?keys=all&limit=2&before={first['next']}", headers=key
     ).get_json()
     assert [d["prompt"] for d in rest["data"]] == ["alice first"] and rest[
         "next"
     ] is None
-    found = client.get(
-        "/gate/api/history?q=SECOND", headers=auth(calls["alice"])
-    ).get_json()
-    assert [d["prompt"] for d in found["data"]] == ["alice second"]
-    none = client.get(
-        "/gate/api/history?endpoint=/api/generate", headers=auth(calls["alice"])
-    ).get_json()
-    assert none["data"] == []
+    assert prompts(client, calls["manager"], "?keys=all&q=SECOND") == ["alice second"]
+    assert prompts(client, calls["alice"], "?q=SECOND") == []  # not this key's
+    assert prompts(client, calls["alice"], "?endpoint=/api/generate") == []
 
 
 def test_detail_own_and_not_others(client, calls):
@@ -119,6 +142,8 @@ def test_detail_own_and_not_others(client, calls):
         "status=%C2%B2%C2%B2%C2%B2",
         "since=0001-01-01T00:00:00%2B01:00",
         "until=9999-12-31T23:00:00-01:00",
+        "keys=mine",
+        "keys=ALL%00",
     ],
 )
 def test_bad_parameters_are_json_400(client, calls, query):

@@ -1,5 +1,9 @@
 """A key holder's own history through the API, authenticated with their key.
 
+A key reads its own calls; with the ``manage`` scope (the key that may already change
+what every other key of the server uses) it may ask for all its user's keys
+(``keys=all``). Another user's calls are never shown.
+
 The paths live under ``/gate/api/`` rather than ``/api/``: everything under
 ``/api/`` and ``/v1/`` belongs to Ollama (unknown paths there are forwarded
 upstream), so a gateway route in that space could shadow a future Ollama
@@ -15,6 +19,7 @@ from ..call import Call
 from ..errors import ApiError
 from ..extensions import db
 from ..keys import AuthError, Identity, authenticate
+from ..limits.access import MANAGE
 from .budget import within_budget
 from .models import Request, valid_id
 from .query import Filters
@@ -62,7 +67,8 @@ def _identity() -> Identity:
 
 @bp.get("")
 def own_list():
-    """The caller's own calls, newest first; ``limit``, ``before`` (an id), filters."""
+    """The key's own calls (``keys=all``: the user's), newest first; ``limit``,
+    ``before`` (an id), filters."""
     identity = _identity()
     try:
         filters = Filters.from_args(
@@ -80,7 +86,7 @@ def own_list():
     ):
         raise ApiError(400, f"limit must be a number from 1 to {MAX_LIMIT}")
     limit = int(raw_limit)
-    query = filters.apply(select(Request).where(Request.user_id == identity.user_id))
+    query = filters.apply(select(Request).where(*_readable(identity)))
     before = request.args.get("before")
     if before:
         if not valid_id(before):
@@ -92,6 +98,29 @@ def own_list():
     more = len(data) > limit
     data = data[:limit]
     return jsonify({"data": data, "next": data[-1]["id"] if more else None})
+
+
+def _readable(identity: Identity) -> tuple:
+    """The records the caller may list: its key's own, or with ``keys=all`` (which
+    needs the ``manage`` scope) those of all the user's keys."""
+    keys = request.args.get("keys", "own")
+    if keys not in ("own", "all"):
+        raise ApiError(400, "keys must be 'own' or 'all'")
+    if keys == "own":
+        return (Request.user_id == identity.user_id, Request.key_id == identity.key_id)
+    if MANAGE not in identity.scopes:
+        raise ApiError(
+            403, f"this API key lacks the '{MANAGE}' scope needed for keys=all"
+        )
+    return (Request.user_id == identity.user_id,)
+
+
+def may_read(identity: Identity, row: Request) -> bool:
+    """True if the caller may read ``row``: its own key's, or any of the user's keys'
+    with the ``manage`` scope (the key a user's other keys answer to)."""
+    if row.user_id != identity.user_id:
+        return False
+    return row.key_id == identity.key_id or MANAGE in identity.scopes
 
 
 def listed(query) -> list[dict]:
@@ -108,10 +137,10 @@ def listed(query) -> list[dict]:
 
 @bp.get("/<string:record_id>")
 def own_detail(record_id: str):
-    """One of the caller's own calls in full; 404 for any other (even if it exists)."""
+    """One call the caller may read in full; 404 for any other (even if it exists)."""
     identity = _identity()
     row = db.session.get(Request, record_id) if valid_id(record_id) else None
-    if row is None or row.user_id != identity.user_id:
+    if row is None or not may_read(identity, row):
         raise ApiError(404, "no such history record")
     data = row.to_dict()
     data.pop("user_id", None)
