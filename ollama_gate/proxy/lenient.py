@@ -5,8 +5,7 @@ levels; Python's ``json`` stops at 4,300 digits and at its recursion limit. Such
 call still runs upstream, so the gateway must still know its model and record it:
 ``parse_lenient`` keeps huge numbers as their text, and ``top_level_string`` finds a
 top-level field without recursion when nothing else can parse the body.
-Bodies past ``OFF_LOOP_BYTES`` are parsed in a thread: a JSON parse holds the GIL but
-gives it back every few milliseconds, so other streams keep flowing meanwhile.
+Bodies past ``OFF_LOOP_BYTES`` are parsed in a thread (``offload.py``).
 """
 
 from __future__ import annotations
@@ -27,17 +26,6 @@ def _int(text: str):
 def parse_lenient(data: bytes):
     """The body parsed with huge integers kept as text (raises like ``json.loads``)."""
     return json.loads(data, parse_int=_int)
-
-
-def off_loop(fn, *args):
-    """``fn(*args)`` in gevent's thread pool when gevent runs the process."""
-    try:
-        from gevent import get_hub, monkey
-    except ImportError:  # pragma: no cover - gevent is a runtime dependency
-        return fn(*args)
-    if not monkey.is_module_patched("socket"):  # tests, the CLI: plain call
-        return fn(*args)
-    return get_hub().threadpool.apply(fn, args)
 
 
 def top_level_string(data: bytes, name: str, limit: int = 200) -> str | None:

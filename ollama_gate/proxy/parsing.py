@@ -10,8 +10,9 @@ from flask import request
 
 from ..call import Call
 from ..errors import ApiError
+from ..offload import off_loop
 from ..upstream import StreamedBody
-from .lenient import OFF_LOOP_BYTES, off_loop, parse_lenient, top_level_string
+from .lenient import OFF_LOOP_BYTES, parse_lenient, top_level_string
 
 # Endpoints whose requests name their model in ``name`` when ``model`` is empty
 # (deprecated).
