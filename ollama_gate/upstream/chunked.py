@@ -26,11 +26,10 @@ class ChunkError(ValueError):
 class ChunkDecoder:
     """One chunked body, fed the bytes read from the upstream in order."""
 
-    __slots__ = ("_buf", "_pos", "held")
+    __slots__ = ("_rest", "held")
 
     def __init__(self):
-        self._buf = b""
-        self._pos = 0  # start of the first chunk not yet taken from ``_buf``
+        self._rest = b""  # the bytes read past the last complete chunk
         # Once the last (zero) chunk came: the chunks before it, joined, held back until
         # the trailer section ends so that they leave as the ``LastPiece``.
         self.held: bytes | None = None
@@ -38,8 +37,7 @@ class ChunkDecoder:
     def feed(self, data: bytes) -> tuple[bytes, bool]:
         """The piece ``data`` completes (every complete chunk joined; ``b""`` if none)
         and whether the body ended with it; the piece is a ``LastPiece`` then."""
-        buf, pos = self._buf, self._pos
-        buf = buf[pos:] + data if pos < len(buf) else data
+        buf = self._rest + data if self._rest else data
         if self.held is not None:
             return self._trailers(buf)
         pos, pieces = 0, []
@@ -59,7 +57,7 @@ class ChunkDecoder:
                 break
             pieces.append(buf[eol + 2 : end])
             pos = end + 2
-        self._buf, self._pos = buf, pos
+        self._rest = buf[pos:] if pos < len(buf) else b""
         if not pieces:
             return b"", False
         return (pieces[0] if len(pieces) == 1 else b"".join(pieces)), False
@@ -74,7 +72,7 @@ class ChunkDecoder:
     def _trailers(self, rest: bytes) -> tuple[bytes, bool]:
         """Past the zero chunk: the held piece once the trailer section has ended."""
         if rest.startswith(b"\r\n") or b"\r\n\r\n" in rest:
-            self._buf, self._pos = b"", 0
+            self._rest = b""
             return (LastPiece(self.held) if self.held else b""), True
-        self._buf, self._pos = rest, 0
+        self._rest = rest
         return b"", False

@@ -151,16 +151,16 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
         yield from resp.iter_content(chunk_size=None)  # not chunked: the plain way
         return
     decoder = ChunkDecoder()
-    ended = False
+    read1, feed, ended = fp.read1, decoder.feed, False
     while not ended:
         try:
-            data = fp.read1(PIECE)
+            data = read1(PIECE)
         except OSError as exc:
             if decoder.held:  # the end never came: what did still goes first
                 yield decoder.held
             raise _read_error(exc) from None
         try:
-            piece, ended = decoder.feed(data) if data else (decoder.close(), True)
+            piece, ended = feed(data) if data else (decoder.close(), True)
         except ChunkError as exc:
             raise requests.exceptions.ChunkedEncodingError(str(exc)) from None
         if ended:  # read to the end first: closing the answer then keeps the connection
