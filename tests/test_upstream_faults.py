@@ -157,3 +157,47 @@ def test_each_upstream_fault_is_answered_released_and_recorded(tmp_path, fault):
         upstream.close()
         with app.app_context():
             db.engine.dispose()
+
+
+def keep_alive_once(conn: socket.socket) -> None:
+    """Answer one request kept alive, then close when the next one arrives: what a
+    server whose idle timeout ran out just after the pool's liveness check does."""
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 11\r\nConnection: keep-alive\r\n\r\n{"done":1}\n'
+    )
+    conn.recv(65536)  # the next request on this connection: close instead of answering
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_stale_pooled_connection_is_retried_not_a_502(tmp_path, stream):
+    """Issue 16 (found by fuzzing): the next call on a connection the backend had
+    closed got a 502."""
+    upstream = BadUpstream(keep_alive_once)
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "t",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 's.db'}",
+            "BACKENDS": [upstream.url],
+            "KEY_CACHE_SECONDS": 0.0,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    key = add_key(app)
+    client = app.test_client()
+    body = {"model": "m", "prompt": "p", "stream": stream}
+    try:
+        statuses = []
+        for _ in range(4):
+            resp = client.post(
+                "/api/generate", headers={"Authorization": f"Bearer {key}"}, json=body
+            )
+            resp.get_data()
+            statuses.append(resp.status_code)
+        assert statuses == [200] * 4
+    finally:
+        upstream.close()
+        with app.app_context():
+            db.engine.dispose()

@@ -4,6 +4,7 @@ timeouts, and its failures mapped to the gateway's 502 and 504."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from http.client import RemoteDisconnected
 from urllib.parse import urlsplit
 
 import requests
@@ -14,6 +15,7 @@ from urllib3.exceptions import (
     HTTPError,
     MaxRetryError,
     NewConnectionError,
+    ProtocolError,
     ReadTimeoutError,
 )
 
@@ -97,24 +99,30 @@ class Upstream:
             headers["Content-Length"] = str(len(body))
         elif method not in ("GET", "HEAD"):
             headers["Content-Length"] = "0"
-        try:
-            raw = self.pool.urlopen(
-                method,
-                self.base_path + path_qs,
-                body=body,
-                headers=headers,
-                redirect=False,
-                assert_same_host=False,
-                preload_content=False,
-                decode_content=False,
-                retries=False,
-                timeout=self.timeout,
-                chunked=chunked,
-            )
-        except MaxRetryError as exc:
-            raise _upstream_error(exc.reason or exc) from None
-        except (HTTPError, OSError) as exc:
-            raise _upstream_error(exc) from None
+        # a body read from the client as it goes cannot be sent twice
+        attempts = 1 if isinstance(body, StreamedBody) else 2
+        for attempt in range(attempts):
+            try:
+                raw = self.pool.urlopen(
+                    method,
+                    self.base_path + path_qs,
+                    body=body,
+                    headers=headers,
+                    redirect=False,
+                    assert_same_host=False,
+                    preload_content=False,
+                    decode_content=False,
+                    retries=False,
+                    timeout=self.timeout,
+                    chunked=chunked,
+                )
+                break
+            except MaxRetryError as exc:
+                raise _upstream_error(exc.reason or exc) from None
+            except (HTTPError, OSError) as exc:
+                if attempt + 1 < attempts and stale_connection(exc):
+                    continue  # the next try takes a fresh connection
+                raise _upstream_error(exc) from None
         resp = requests.Response()
         resp.status_code = raw.status
         resp.headers = CaseInsensitiveDict(raw.headers)
@@ -175,6 +183,19 @@ def _read_error(exc: OSError) -> requests.RequestException:
     if isinstance(exc, TimeoutError):
         return requests.ConnectionError(exc)
     return requests.exceptions.ChunkedEncodingError(exc)
+
+
+def stale_connection(exc: BaseException) -> bool:
+    """True when a pooled keep-alive connection had been closed by the server: the
+    request met a closed socket before any answer, so sending it again is safe.
+
+    The pool checks each connection before reuse, but the server may close it just
+    after (Ollama's idle timeout); without a retry that call got a 502.
+    """
+    cause = exc.args[1] if isinstance(exc, ProtocolError) and len(exc.args) > 1 else exc
+    return isinstance(
+        cause, (RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+    )
 
 
 def _upstream_error(exc: BaseException) -> ApiError:
