@@ -132,3 +132,18 @@ def test_ambiguous_prefix_is_refused(app, runner):
     runner.invoke(args=["keys", "create", "fay"])
     result = runner.invoke(args=["keys", "disable", "og_"])
     assert result.exit_code != 0 and "matches 2 keys" in result.output
+
+
+def test_control_characters_in_names_never_reach_the_terminal(app, runner):
+    """Issue 16: a key name with an escape sequence was printed as it was."""
+    from conftest import add_key
+
+    add_key(app, "mallory", name="\x1b]0;owned\x07\x1b[2J\u202etxt")
+    for args in (["keys", "list"], ["users", "list"]):
+        out = runner.invoke(args=args).output
+        assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    listed = runner.invoke(args=["keys", "list"]).output
+    assert "\\x1b]0;owned\\x07\\x1b[2J\\u202etxt" in listed
+    prefix = listed.split("\t", 1)[0]
+    usage = runner.invoke(args=["keys", "usage", prefix]).output
+    assert "\x1b" not in usage and "\\x1b" in usage

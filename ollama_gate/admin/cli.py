@@ -11,6 +11,7 @@ from ..extensions import db
 from ..keys import create_key, hash_key
 from ..models import ApiKey, User
 from ..secrets_out import show_secret
+from ..text import printable
 from .audit import record
 from .models import Admin, check_password_strength
 
@@ -88,7 +89,7 @@ def admins_list() -> None:
     for admin in db.session.execute(db.select(Admin).order_by(Admin.name)).scalars():
         last = f"{admin.last_login_at:%Y-%m-%d %H:%M}" if admin.last_login_at else "-"
         click.echo(
-            f"{admin.name}\tcreated={admin.created_at:%Y-%m-%d}\tlast_login={last}"
+            f"{printable(admin.name)}\tcreated={admin.created_at:%Y-%m-%d}\tlast_login={last}"
         )
 
 

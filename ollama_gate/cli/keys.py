@@ -11,6 +11,7 @@ from ..keys import create_key
 from ..limits.cli import apply_limits, limit_options
 from ..lookups import get_key, get_user, parse_when
 from ..models import ApiKey, User, utcnow
+from ..text import printable
 
 keys_cli = AppGroup("keys", help="Manage API keys.")
 STATE_ACTIONS = {
@@ -54,8 +55,8 @@ def keys_list(user: str | None) -> None:
             "\t".join(
                 [
                     key.prefix,
-                    key.user.name,
-                    key.name or "-",
+                    printable(key.user.name),
+                    printable(key.name or "-"),
                     key.state(now),
                     f"created={key.created_at:%Y-%m-%d %H:%M}",
                     f"last_used={key.last_used_at:%Y-%m-%d %H:%M}"

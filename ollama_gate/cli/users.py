@@ -15,6 +15,7 @@ from ..lookups import get_user
 from ..models import User
 from ..schema import upgrade_database
 from ..secrets_out import show_secret
+from ..text import printable
 
 users_cli = AppGroup("users", help="Manage users (people or apps that own keys).")
 
@@ -70,7 +71,7 @@ def users_list() -> None:
     for user in db.session.execute(db.select(User).order_by(User.name)).scalars():
         active = sum(1 for k in user.keys if k.state() == "active")
         click.echo(
-            f"{user.name}\tkeys={len(user.keys)}\tactive={active}\t"
+            f"{printable(user.name)}\tkeys={len(user.keys)}\tactive={active}\t"
             f"created={user.created_at:%Y-%m-%d}"
         )
 

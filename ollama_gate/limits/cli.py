@@ -13,6 +13,7 @@ from ..extensions import db
 from ..keys import split_list
 from ..lookups import get_key
 from ..models import ApiKey
+from ..text import printable
 from .access import SCOPES
 from .rates import check_rate_limit_spec
 
@@ -153,7 +154,8 @@ def describe(key: ApiKey) -> list[str]:
     else:
         rate = key.rate_limit
     lines = [
-        f"key {key.prefix} ({key.user.name}{' / ' + key.name if key.name else ''}), "
+        f"key {key.prefix} ({printable(key.user.name)}"
+        f"{' / ' + printable(key.name) if key.name else ''}), "
         f"{key.state()}",
         f"rate limit: {rate}",
         f"models: {key.model_allowlist or 'all'}",
