@@ -119,7 +119,9 @@ def test_disconnect_leaves_a_partial_record(gateway, fake):
     assert len(rec.answer_text) < len(expected_text(2000)) and rec.prompt_text == (
         "a long story"
     )
-    assert rec.done_reason is None and rec.completion_tokens == 0
+    # no final statistics came: charged what was relayed, marked as an estimate
+    assert rec.done_reason is None and rec.stats["estimated"] is True
+    assert 3 <= rec.completion_tokens < 2000
     # the same record, by the key holder through the API and by the admin on the CLI
     mine = requests.get(
         gateway.url + "/gate/api/history", headers={"X-API-Key": key}, timeout=10
