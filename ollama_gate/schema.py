@@ -2,16 +2,20 @@
 newest revision in ``migrations/versions/`` (``init`` and the Procfile's ``release``).
 
 Every change to a table (a model's column, index or constraint) ships a migration in
-the same commit; a test fails when the models and the migrations disagree::
+the same commit; ``tests/test_schema.py`` fails when the models and the migrations
+disagree. Autogenerate compares the models with a database at the newest revision:
 
-    flask --app ollama_gate db migrate -m "keys: add a note"   # autogenerate
-    # review the new file in migrations/versions/: names, server defaults for
-    # columns added to tables with rows (NOT NULL needs one), data to carry over
-    flask --app ollama_gate db upgrade                         # or: init
+    flask --app ollama_gate init                                 # the dev database
+    flask --app ollama_gate db migrate -m "keys: add a note"     # autogenerate
+    # review the new file in migrations/versions/: names, a server default for a
+    # NOT NULL column added to a table with rows, data to carry over, downgrade
+    flask --app ollama_gate db upgrade                           # or: init again
     git add migrations/versions/<the new file>
 
-On SQLite, changes run in batch mode (copy the table, move the rows, swap), so a
-column can be altered or dropped there too.
+Revisions run on SQLite and PostgreSQL alike (the tests run both); on SQLite they
+run in batch mode (copy the table, move the rows, swap), so a column can be altered
+or dropped there too. The baseline revision and ``tests/release_db.py`` describe
+what the last release before migrations made: never edit them.
 """
 
 from __future__ import annotations
