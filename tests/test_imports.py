@@ -127,12 +127,20 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return cycles
 
 
-def import_alone(names: list[str], package: str, path: Path = ROOT) -> dict:
-    """Import each of ``names`` alone (``import_alone.py``, run in ``path``), with
-    the third-party modules the package imports loaded first: name -> error or None."""
+def third_party(package: str, path: Path = ROOT) -> list[str]:
+    """The modules outside ``package`` that its modules import at the top."""
     modules = package_modules(path / package, package)
     named = set().union(*imported_names(modules).values())
-    preload = sorted(n for n in named if n.partition(".")[0] != package)
+    return sorted(n for n in named if n.partition(".")[0] != package)
+
+
+def import_alone(
+    names: list[str], package: str, path: Path = ROOT, preload: list[str] | None = None
+) -> dict:
+    """Import each of ``names`` alone (``import_alone.py``, run in ``path``), with
+    the third-party modules the package imports loaded first: name -> error or None."""
+    if preload is None:
+        preload = third_party(package, path)
     done = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "import_alone.py"), "--preload"]
         + [",".join(preload), *names],
@@ -146,13 +154,23 @@ def import_alone(names: list[str], package: str, path: Path = ROOT) -> dict:
 
 
 MODULES = package_modules(ROOT / PACKAGE, PACKAGE)
+# parsed once at collection, in the main thread: CPython 3.11's ast.parse in a worker
+# thread, late in a suite whose tests change the recursion limit (Hypothesis does),
+# failed with "AST constructor recursion depth mismatch"
+PRELOAD = third_party(PACKAGE)
 
 
 def test_every_module_imports_alone():
     assert len(MODULES) > 40  # the walk found the package's modules
     names = sorted(MODULES)
     with ThreadPoolExecutor(2) as pool:  # two cores: half the modules each
-        halves = pool.map(import_alone, [names[0::2], names[1::2]], [PACKAGE] * 2)
+        halves = pool.map(
+            import_alone,
+            [names[0::2], names[1::2]],
+            [PACKAGE] * 2,
+            [ROOT] * 2,
+            [PRELOAD] * 2,
+        )
         report = {name: error for half in halves for name, error in half.items()}
     assert sorted(report) == names
     errors = [f"{name}:\n{error}" for name, error in report.items() if error]
