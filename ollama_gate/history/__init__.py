@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import dashboard, views  # noqa: F401  (their pages register on ``bp``)
+from . import dashboard, paging, views  # noqa: F401  (their pages register on ``bp``)
 from .api import bp as api_bp
 from .blueprint import bp
 from .record import HistoryStage

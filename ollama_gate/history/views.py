@@ -14,6 +14,7 @@ from ..extensions import db
 from .blueprint import bp
 from .conversation import conversation
 from .models import Request, valid_id
+from .paging import PAGE_CHARS, cut, part_text
 from .query import Filters, newest_first
 from .transfer import csv_lines, jsonl_lines
 
@@ -91,13 +92,17 @@ def detail(record_id: str):
     row = db.session.get(Request, record_id) if valid_id(record_id) else None
     if row is None:
         abort(404)
+    turns = conversation(row)
+    for turn in turns:  # a page shows each text up to PAGE_CHARS; parts hold the rest
+        turn["text"], turn["length"] = cut(turn["text"])
+    request_json, request_length = cut(part_text(row, "request"))
     return render_template(
         "history/detail.html",
         row=row,
-        turns=conversation(row),
-        request_json=json.dumps(row.request, indent=2, ensure_ascii=False)
-        if row.request is not None
-        else "",
+        turns=turns,
+        page_chars=PAGE_CHARS,
+        request_json=request_json,
+        request_length=request_length,
         stats_json=json.dumps(row.stats, indent=2, ensure_ascii=False)
         if row.stats is not None
         else "",
