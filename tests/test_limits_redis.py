@@ -30,68 +30,85 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-@pytest.fixture(scope="module")
-def two_workers(tmp_path_factory, fake_server):
+def two_worker_gateway(tmp, backend: str, **env: str) -> LiveGateway:
     """A live gateway, two gevent workers sharing Redis; logs each call's worker pid."""
     redis.Redis.from_url(TEST_REDIS).flushdb()
-    gw = LiveGateway(
-        tmp_path_factory.mktemp("redis2"),
-        fake_server.url,
+    return LiveGateway(
+        tmp,
+        backend,
         workers=2,
         env={
             "OLLAMA_GATE_REDIS_URL": TEST_REDIS,
             "OLLAMA_GATE_ACCESS_LOG": "1",
             "GUNICORN_CMD_ARGS": "--access-logformat=pid=%(p)s|%(s)s|%(U)s|%(q)s",
+            **env,
         },
     ).start()
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory, fake_server):
+    """Two workers sharing Redis, each with its usual thousands of connections."""
+    gw = two_worker_gateway(tmp_path_factory.mktemp("redis2"), fake_server.url)
     yield gw
     gw.stop()
 
 
-def one_session_per_worker(gw: LiveGateway, key: str) -> list[requests.Session]:
-    """Two keep-alive sessions, each pinned to a different worker.
-
-    The kernel may hand every new connection to one worker, so fresh connections are
-    opened until two workers have answered; a kept-alive connection then stays with
-    its worker, which makes what follows deterministic.
-    """
-    pinned: dict[str, requests.Session] = {}
-    for probe in range(200):
-        session = requests.Session()
-        session.get(
-            f"{gw.url}/api/version?probe={probe}", headers=auth(key), timeout=10
+def answering_pid(gw: LiveGateway, probe: str) -> str:
+    """The pid of the worker that answered ``/api/version?probe=PROBE``."""
+    for _ in range(250):  # the access line is written just after the answer
+        found = re.search(
+            rf"pid=<(\d+)>\|\d+\|/api/version\|probe={probe}\b",
+            gw.log_path.read_text(),
         )
-        for _ in range(50):  # the access line is written just after the answer
-            found = re.search(
-                rf"pid=<(\d+)>\|200\|/api/version\|probe={probe}\b",
-                gw.log_path.read_text(),
-            )
-            if found:
-                break
-            time.sleep(0.02)
-        assert found, "no access line for the probe"
-        if found.group(1) in pinned:
-            session.close()
-        else:
-            pinned[found.group(1)] = session
-        if len(pinned) == 2:
-            return list(pinned.values())
-    raise AssertionError("200 connections all went to one worker")
+        if found:
+            return found.group(1)
+        time.sleep(0.02)
+    raise AssertionError(f"no access line for probe {probe}")
 
 
-def test_two_workers_share_the_rate_limit_deterministically(two_workers):
+def one_session_per_worker(gw: LiveGateway, key: str) -> dict[str, requests.Session]:
+    """Two keep-alive sessions on two different workers, by construction, by pid.
+
+    The gateway's workers hold one connection each (OLLAMA_GATE_WORKER_CONNECTIONS=1)
+    and a full worker stops accepting (gevent's pool), so while the first session
+    stays open on one worker the kernel can give the second connection only to the
+    other: no luck involved, whatever worker the kernel favours.
+    """
+    sessions = {}
+    for probe in ("first", "second"):
+        session = requests.Session()
+        answer = session.get(
+            f"{gw.url}/api/version?probe={probe}", headers=auth(key), timeout=30
+        )
+        assert answer.status_code == 200
+        sessions[answering_pid(gw, probe)] = session
+    assert len(sessions) == 2, "both sessions on one worker"
+    return sessions
+
+
+def test_two_workers_share_the_rate_limit_deterministically(tmp_path, fake_server):
     """Each worker alone would allow 4; shared, the fifth call on either is refused."""
-    probe_key = two_workers.key()  # unlimited: finding the workers spends nothing
-    a, b = one_session_per_worker(two_workers, probe_key)
-    key = two_workers.key(rate_limit="4/minute")
+    gw = two_worker_gateway(
+        tmp_path, fake_server.url, OLLAMA_GATE_WORKER_CONNECTIONS="1"
+    )
+    try:
+        (pid_a, a), (pid_b, b) = one_session_per_worker(gw, gw.key()).items()
+        key = gw.key(rate_limit="4/minute")  # the probes above were another key's
 
-    def status(session):
-        return session.get(
-            two_workers.url + "/api/version", headers=auth(key), timeout=10
-        ).status_code
+        def status(session, call: str) -> int:
+            return session.get(
+                f"{gw.url}/api/version?probe={call}", headers=auth(key), timeout=10
+            ).status_code
 
-    assert [status(a), status(a), status(b), status(b)] == [200] * 4
-    assert [status(a), status(b)] == [429, 429]
+        four = [status(a, "a1"), status(a, "a2"), status(b, "b1"), status(b, "b2")]
+        assert four == [200] * 4
+        assert [status(a, "a3"), status(b, "b3")] == [429, 429]
+        # each call was answered by its session's worker: two processes counted them
+        assert {answering_pid(gw, f"a{n}") for n in (1, 2, 3)} == {pid_a}
+        assert {answering_pid(gw, f"b{n}") for n in (1, 2, 3)} == {pid_b}
+    finally:
+        gw.stop()
 
 
 def burst(fn, n: int) -> list[int]:
