@@ -53,9 +53,11 @@ class GateHandler(PyWSGIHandler):
 
     def read_requestline(self):
         """The request line; from its first byte, the head has ``head_timeout``."""
-        if not self.rfile.peek(1):  # waits under the idle timeout, as before
+        arrived = self.rfile.peek(1)  # waits under the idle timeout, as before
+        if not arrived:
             return ""
-        self._deadline = head_deadline(self.head_timeout)
+        if b"\r\n\r\n" not in arrived:  # the usual head comes whole: no timer
+            self._deadline = head_deadline(self.head_timeout)
         return super().read_requestline()
 
     def read_request(self, raw_requestline):
