@@ -59,9 +59,10 @@ def new_app(dialect, tmp_path, fake):
         app.extensions["ollama_gate"].recorder.flush()
         with app.app_context():
             db.engine.dispose()
-    with admin.connect() as conn:
-        for name in databases:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    if databases:  # SQLite runs need no PostgreSQL, not even to clean up
+        with admin.connect() as conn:
+            for name in databases:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
