@@ -237,7 +237,7 @@ def test_the_examples_run_pasted_into_a_new_shell(tmp_path, fake):
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=900,  # some twenty CLI starts: slow on a loaded machine
         )
         assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
         out = done.stdout
