@@ -177,7 +177,7 @@ def test_an_over_long_header_line_with_the_access_log_on(strict):
 
 
 def test_the_connection_guard_counts_and_releases():
-    guard = ConnectionGuard(2, uncapped="10.0.0.1")
+    guard = ConnectionGuard(2, uncapped=["10.0.0.1"])
     assert guard.admit("a") and guard.admit("a") and not guard.admit("a")
     guard.release("a")
     assert guard.admit("a")

@@ -6,14 +6,7 @@ from urllib.parse import unquote, urlsplit
 
 from gunicorn.workers.ggevent import PyWSGIHandler
 
-from .limits import (
-    HEAD_TIMEOUT,
-    MAX_PER_CLIENT,
-    ConnectionGuard,
-    HeadTimeout,
-    framing_problem,
-    head_deadline,
-)
+from .limits import ConnectionGuard, HeadTimeout, framing_problem, head_deadline
 
 TOO_MANY = (
     b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0"
@@ -33,8 +26,10 @@ class GateHandler(PyWSGIHandler):
     """
 
     idle_timeout = 75.0  # set from gunicorn's ``keepalive`` by ``GateWorker``
-    head_timeout = HEAD_TIMEOUT  # set from OLLAMA_GATE_HEAD_TIMEOUT by ``GateWorker``
-    guard = ConnectionGuard(MAX_PER_CLIENT)  # replaced by ``GateWorker``
+    # both set from the settings by ``tune.tune_worker``; without it: no deadline,
+    # no cap
+    head_timeout = 0.0
+    guard = ConnectionGuard(0)
     body_ended = False  # the chunked body's end has been sent (with a ``LastPiece``)
     _deadline = None  # the running head timer, between a request's first byte and
     # the end of its head

@@ -8,8 +8,10 @@ import logging
 
 from flask import Flask
 
+from .handler import GateHandler
 from .headers import parse_headers
 from .heap import start_trimming
+from .limits import ConnectionGuard
 
 
 def use_fast_header_parsing() -> None:
@@ -41,8 +43,18 @@ def collect_garbage_less() -> None:
     gc.set_threshold(50_000, 20, 10)
 
 
+def guard_connections(settings: dict) -> None:
+    """The handler's head deadline and cap per client address, from the settings
+    (set before the worker accepts its first connection)."""
+    GateHandler.head_timeout = settings["HEAD_TIMEOUT"]
+    GateHandler.guard = ConnectionGuard(
+        settings["MAX_CONNECTIONS_PER_CLIENT"], settings["UNCAPPED_ADDRESSES"]
+    )
+
+
 def tune_worker(app: Flask) -> None:
     """Every process-wide setting of a serving worker (not of tests or the CLI)."""
+    guard_connections(app.config["GATE"])
     use_fast_header_parsing()
     log_where_gunicorn_logs()
     start_trimming(app.config["GATE"]["HEAP_TRIM_SECONDS"])  # freed memory back
