@@ -10,8 +10,8 @@ import time
 
 import pytest
 from conftest import REDIS_URL, add_key
+from test_proxy_errors import make_app
 
-from ollama_gate import create_app
 from ollama_gate.extensions import db
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}
@@ -88,20 +88,13 @@ def timed_post(web, key):
 @pytest.mark.parametrize("fault", ["cut", "silent"])
 def test_redis_gone_is_a_503_then_recovers_without_restart(tmp_path, fake, fault):
     cable = Cable(int(REDIS_URL.rsplit(":", 1)[1].split("/")[0]))
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "s",
-            "KEY_CACHE_SECONDS": 0.0,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'r.db'}",
-            "BACKENDS": [fake.url],
-            "REDIS_URL": f"redis://127.0.0.1:{cable.port}/13",
-            "REDIS_PREFIX": f"og-fault-{fault}",
-        }
+    app = make_app(
+        tmp_path,
+        BACKENDS=[fake.url],
+        REDIS_URL=f"redis://127.0.0.1:{cable.port}/13",
+        REDIS_PREFIX=f"og-fault-{fault}",
     )
     try:
-        with app.app_context():
-            db.create_all()
         key = add_key(app, calls_per_day=100)
         web = app.test_client()
         assert timed_post(web, key)[0].status_code == 200
@@ -120,22 +113,14 @@ def test_redis_gone_is_a_503_then_recovers_without_restart(tmp_path, fake, fault
 
 
 @pytest.mark.needs_postgres
-def test_database_gone_is_a_503_then_recovers_without_restart(postgres_url, fake):
+def test_database_gone_is_a_503_then_recovers_without_restart(
+    tmp_path, postgres_url, fake
+):
     cable = Cable(5432)
     url = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{cable.port}")
     assert url != postgres_url
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "s",
-            "KEY_CACHE_SECONDS": 0.0,
-            "SQLALCHEMY_DATABASE_URI": url,
-            "BACKENDS": [fake.url],
-        }
-    )
+    app = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=url, BACKENDS=[fake.url])
     try:
-        with app.app_context():
-            db.create_all()
         key = add_key(app)
         web = app.test_client()
         assert timed_post(web, key)[0].status_code == 200

@@ -11,8 +11,8 @@ import time
 
 import pytest
 from conftest import add_key
+from test_proxy_errors import make_app
 
-from ollama_gate import create_app
 from ollama_gate.extensions import db
 from ollama_gate.history.models import Request
 
@@ -117,18 +117,7 @@ class BadUpstream:
 def test_each_upstream_fault_is_answered_released_and_recorded(tmp_path, fault):
     behave, status, line = FAULTS[fault]
     upstream = BadUpstream(behave)
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "t",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'f.db'}",
-            "BACKENDS": [upstream.url],
-            "KEY_CACHE_SECONDS": 0.0,
-            "READ_TIMEOUT": 1.0,
-        }
-    )
-    with app.app_context():
-        db.create_all()
+    app = make_app(tmp_path, BACKENDS=[upstream.url], READ_TIMEOUT=1.0)
     key = add_key(app, max_concurrency=1)
     client = app.test_client()
     try:
@@ -174,17 +163,7 @@ def test_a_stale_pooled_connection_is_retried_not_a_502(tmp_path, stream):
     """Issue 16 (found by fuzzing): the next call on a connection the backend had
     closed got a 502."""
     upstream = BadUpstream(keep_alive_once)
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "t",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 's.db'}",
-            "BACKENDS": [upstream.url],
-            "KEY_CACHE_SECONDS": 0.0,
-        }
-    )
-    with app.app_context():
-        db.create_all()
+    app = make_app(tmp_path, BACKENDS=[upstream.url])
     key = add_key(app)
     client = app.test_client()
     body = {"model": "m", "prompt": "p", "stream": stream}
