@@ -29,8 +29,9 @@ class Call:
     upstream_path: str  # raw path and query forwarded upstream (``%2F`` kept)
     endpoint: str  # path with ids folded, e.g. /api/blobs/{digest}, /v1/models/{id}
     payload: dict[str, Any] | None = None  # parsed JSON body, if it was JSON
+    rewritten: bool = False  # a stage changed ``payload``: it is sent, not the body
     unparsed: bytes = b""  # the first bytes of a body nothing here could parse
-    model: str | None = None
+    model: str | None = None  # as the client named it (an alias stays an alias)
     client_addr: str | None = None
     user_agent: str | None = None
     backend: str | None = None

@@ -10,7 +10,7 @@ one place, ``proxy.stages.build_stages``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .call import Call
@@ -18,7 +18,7 @@ from .errors import ApiError
 
 log = logging.getLogger("ollama_gate.pipeline")
 
-STEPS = ("admit", "answer", "route", "filter", "release", "record")
+STEPS = ("admit", "answer", "route", "filter", "stream", "release", "record")
 
 
 class Stage:
@@ -40,6 +40,10 @@ class Stage:
     def filter(self, call: Call, body: bytes) -> bytes:
         """A whole (not streamed) answer, changed or not (model lists, aliases)."""
         return body
+
+    def stream(self, call: Call, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        """A streamed answer's pieces, wrapped or not (aliases); most calls: as is."""
+        return pieces
 
     def release(self, call: Call) -> None:
         """Run exactly once when the call ends, on every path (free its slots)."""
@@ -66,6 +70,7 @@ class Pipeline:
         self._answer = steps["answer"]
         self._route = steps["route"]
         self._filter = steps["filter"]
+        self._stream = steps["stream"]
         self._release = steps["release"]
         self.recorders: list[Callable[[list[Call]], None]] = steps["record"]
 
@@ -95,6 +100,12 @@ class Pipeline:
         for step in self._filter:
             body = step(call, body)
         return body
+
+    def stream(self, call: Call, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        """A streamed answer through every stream step in order."""
+        for step in self._stream:
+            pieces = step(call, pieces)
+        return pieces
 
     def release(self, call: Call) -> None:
         """Every release step; one failing (Redis gone) must not keep the others."""

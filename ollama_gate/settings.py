@@ -57,8 +57,8 @@ ROWS: list[Row] = [
         "BACKENDS",
         parse_list,
         "http://127.0.0.1:11434",
-        "Upstream Ollama servers, comma list of `url` or `name=url` "
-        "(the first is used).",
+        "Backends (Ollama servers or other gateways), comma list of `name=url` or "
+        "`url`; more are added with `flask backends add`.",
     ),
     (
         "CONNECT_TIMEOUT",
@@ -70,7 +70,8 @@ ROWS: list[Row] = [
         "READ_TIMEOUT",
         parse_optional_float,
         "600",
-        "Seconds to wait for upstream bytes before giving up (504); 0 = no limit.",
+        "Seconds to wait for upstream bytes, the first included (a model may load "
+        "for minutes), before giving up (504); 0 = no limit.",
     ),
     ("POOL_SIZE", int, "256", "Upstream connections kept open per worker."),
     (

@@ -149,6 +149,26 @@ def fake(fake_server: FakeOllama) -> FakeOllama:
     return fake_server
 
 
+@pytest.fixture(scope="session")
+def fake_servers() -> Iterator[list[FakeOllama]]:
+    """Three more fake Ollama servers, for a fleet of backends."""
+    servers = [FakeOllama().start() for _ in range(3)]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture()
+def fake_pool(fake_servers: list[FakeOllama]) -> list[FakeOllama]:
+    """The three fleet fakes, each reset (and listening) for this test."""
+    for server in fake_servers:
+        if server._server is None:  # a test stopped it to play a dead backend
+            server.start()
+        server.reset()
+        server.version = "0.33.0"
+    return fake_servers
+
+
 @pytest.fixture()
 def app(tmp_path, fake_server):
     """A gateway app on a fresh SQLite database, pointed at the fake Ollama."""

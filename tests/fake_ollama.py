@@ -31,6 +31,11 @@ Test controls (plain attributes, all reset by ``reset()``):
                             path) gets this status and body once. ``body`` may
                             be a dict/list (sent as JSON), str, bytes or None.
 * ``response_delay``        seconds slept before sending response headers.
+* ``required_token``        when set, every request without ``Authorization:
+                            Bearer <token>`` gets 401 (Ollama behind a proxy's auth,
+                            or another gateway).
+* ``busy``                  when True every POST gets Ollama's 503 "server busy"
+                            (its queue full: ``OLLAMA_MAX_QUEUE``).
 * ``models``                mutable list of /api/tags entries.
 * ``loaded``                mutable list of model names reported by /api/ps.
 
@@ -74,6 +79,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 __all__ = ["FakeOllama", "RecordedRequest", "DEFAULT_MODELS", "WORDS"]
 
 VERSION = "0.33.0"
+BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
 PIECE = 64 * 1024
 HOLD_TIMEOUT = 30.0
 DEFAULT_TOKENS = 8
@@ -401,6 +407,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if fake.response_delay:
                 time.sleep(fake.response_delay)
+            if fake.required_token and self.headers.get("Authorization") != (
+                f"Bearer {fake.required_token}"
+            ):
+                self._send_json(401, {"error": "unauthorized"})
+                return
+            if fake.busy and self.command == "POST":
+                self._send_json(503, {"error": BUSY_MESSAGE})
+                return
             injected = fake._take_next_status()
             if injected is not None:
                 self._send_injected(injected)
@@ -1601,6 +1615,8 @@ class FakeOllama:
             self.fail_mid_stream_after = None
             self.error_mid_stream = None
             self.next_status = None
+            self.required_token = None
+            self.busy = False
             self.response_delay = 0.0
             self.models = copy.deepcopy(DEFAULT_MODELS)
             self.loaded = list(DEFAULT_LOADED)

@@ -46,7 +46,7 @@ class Spy(Stage):
         self.recorded.extend(calls)
 
 
-def with_spy(app, spy: Spy, before: str = "one-backend") -> None:
+def with_spy(app, spy: Spy, before: str = "routing") -> None:
     """Put ``spy`` into the app's pipeline just before the stage named ``before``."""
     gate = app.extensions["ollama_gate"]
     stages = list(gate.pipeline.stages)
@@ -72,7 +72,7 @@ def test_the_path_is_one_list_in_order(app):
     """Summary first (recorders need its tokens), limits before any answer or route."""
     pipeline = app.extensions["ollama_gate"].pipeline
     names = [stage.name for stage in pipeline.stages]
-    assert names == ["summary", "touch-keys", "limits", "one-backend", "history"]
+    assert names == ["summary", "touch-keys", "limits", "aliases", "routing", "history"]
     assert [m.__self__.name for m in pipeline.recorders] == [
         "summary",
         "touch-keys",

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from flask import Flask, request
 
+from .. import routing
 from ..call import Call
-from ..config import first_backend
 from ..extensions import csrf, limiter
 from ..keys import KeyCache
 from ..pipeline import Pipeline
@@ -26,16 +26,19 @@ class Gate:
     def __init__(self, app: Flask):
         s = app.config["GATE"]
         self.settings = s
-        self.upstream = Upstream(
-            first_backend(s["BACKENDS"]),
-            s["CONNECT_TIMEOUT"],
-            s["READ_TIMEOUT"],
-            s["POOL_SIZE"],
-        )
+        self.fleet, self.checker = routing.fleet_of(app)
         self.key_cache = KeyCache(s["KEY_CACHE_SECONDS"])
         self.cors = Cors(s["CORS_ORIGINS"])
         self.recorder = Recorder(app, [])
-        self.set_stages(build_stages(app, self.upstream))
+        self.set_stages(build_stages(app, self.fleet, self.checker))
+
+    @property
+    def upstream(self) -> Upstream:
+        """The default backend's client (management calls; tests that need one)."""
+        state = self.fleet.default()
+        if state is None:
+            raise RuntimeError("no backend is configured")
+        return state.upstream
 
     def set_stages(self, stages: list) -> None:
         """Walk every call through ``stages`` from now on (at start; tests add some)."""

@@ -53,6 +53,14 @@ def read_body(call: Call, max_mb: float):
     return data or None
 
 
+def outgoing_body(call: Call, body):
+    """The body to send upstream: the client's bytes, unless a stage rewrote the
+    payload (an alias, the usage of a stream), which is then sent as JSON once."""
+    if call.rewritten and call.payload is not None:
+        return json.dumps(call.payload, separators=(",", ":")).encode()
+    return body
+
+
 def parse_json(data: bytes):
     """The JSON object Ollama's Go decoder would see, or None.
 

@@ -2,7 +2,8 @@
 
 Reading ``build_stages`` answers the policy questions: the summary is read before
 anything records (quotas and history need its tokens); limits refuse before any
-answer or upstream; routing comes after every stage that could answer without one.
+answer or upstream; aliases are judged by the allowlist as the names clients use;
+routing comes after every stage that could answer without a backend.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from flask import Flask
 from sqlalchemy import bindparam, update
 
-from .. import history, limits
+from .. import history, limits, routing
 from ..call import Call
 from ..extensions import db
 from ..models import ApiKey
@@ -22,14 +23,16 @@ from .summary import summarise
 log = logging.getLogger("ollama_gate.proxy")
 
 
-def build_stages(app: Flask, upstream) -> list[Stage]:
+def build_stages(app: Flask, fleet, checker) -> list[Stage]:
     """Every stage of the path, in order (the order of each step)."""
+    aliases, route = routing.stages(app, fleet, checker)
     return [
         Summary(),
         TouchKeys(),
         limits.stage(app),  # access, concurrency, rate limits, quotas
-        # a cache (answer) and routing (route) plug in here, before the fallback
-        OneBackend(upstream),
+        aliases,  # after limits: an allowlist judges the names clients use
+        # a cache (answer) plugs in here: after limits, before any backend
+        route,  # merged lists (answer), the backend (route), in-flight counts
         history.stage(app),
     ]
 
@@ -70,16 +73,3 @@ class TouchKeys(Stage):
             [{"key_id": key_id, "when": when} for key_id, when in last.items()],
         )
         db.session.commit()
-
-
-class OneBackend(Stage):
-    """Route every call to the one configured Ollama server (until routing exists)."""
-
-    name = "one-backend"
-
-    def __init__(self, upstream):
-        self.upstream = upstream
-
-    def route(self, call: Call):
-        """The configured upstream, always."""
-        return self.upstream

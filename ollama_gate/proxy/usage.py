@@ -10,7 +10,6 @@ history) still has them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Generator
 
@@ -23,16 +22,16 @@ STRIP = "strip_usage"  # in ``call.extra``: the usage in the answer is the gatew
 _USAGE_FIELD = re.compile(rb',"usage":\{[^{}]*\}')
 
 
-def ask_for_usage(call: Call, body):
-    """The body to send upstream: a ``/v1`` stream asks for its usage."""
+def ask_for_usage(call: Call) -> None:
+    """Make a ``/v1`` stream ask for its usage (``call.payload`` is rewritten)."""
     payload = call.payload
     if call.endpoint not in ASKS_USAGE or payload is None:
-        return body
+        return
     if field(payload, "stream") is not True:
-        return body
+        return
     options = field(payload, "stream_options")
     if isinstance(options, dict) and field(options, "include_usage") is True:
-        return body  # the client asked: its stream is passed as it comes
+        return  # the client asked: its stream is passed as it comes
     options = dict(options) if isinstance(options, dict) else {}
     for name in [k for k in options if k.casefold() == "include_usage"]:
         del options[name]
@@ -41,7 +40,7 @@ def ask_for_usage(call: Call, body):
     rewritten = {k: v for k, v in payload.items() if k.casefold() != "stream_options"}
     rewritten["stream_options"] = options
     call.extra[STRIP] = True
-    return json.dumps(rewritten, separators=(",", ":")).encode()
+    call.payload, call.rewritten = rewritten, True
 
 
 def strip_usage(pieces: Generator[bytes]) -> Generator[bytes]:

@@ -10,13 +10,15 @@ from flask import Blueprint, Response, current_app, request
 from ..call import Call
 from ..errors import ApiError
 from ..keys import AuthError, authenticate, key_from_headers
+from ..routing.merged import heartbeat
 from ..upstream import forward_headers, response_headers
-from .parsing import endpoint_of, read_body, upstream_path
+from .parsing import endpoint_of, outgoing_body, read_body, upstream_path
 from .relay import is_stream, relay, replay
 from .usage import STRIP, ask_for_usage, strip_usage
 
 bp = Blueprint("proxy", __name__)
 
+BACKEND_HEADER = "X-Ollama-Gate-Backend"  # which backend answered
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -35,6 +37,9 @@ def _cors(response: Response) -> Response:
 def root():
     """Ollama's heartbeat (``HEAD /`` from the CLI), answered without a key."""
     g = gate()
+    if len(g.fleet.states) > 1:
+        g.checker.ensure_fresh()
+        return heartbeat(g.fleet)
     headers = forward_headers(request.headers.items(), drop_authorization=True)
     resp = g.upstream.send(request.method, "/", headers, None)
     body = g.upstream.read_whole(resp)
@@ -57,9 +62,9 @@ def proxy(rest: str):
         answer = g.pipeline.answer(call)  # e.g. a cache hit: no upstream at all
         if answer is not None:
             return answered(g, call, answer)
-        upstream = g.pipeline.route(call)  # the backend that serves this model
-        body = ask_for_usage(call, body)  # every /v1 stream reports its tokens
-        return forward(g, call, upstream, body)
+        upstream = g.pipeline.route(call)  # the backends that serve it, best first
+        ask_for_usage(call)  # every /v1 stream reports its tokens
+        return forward(g, call, upstream, outgoing_body(call, body))
     except BaseException as exc:
         if not call.finished:  # refused or failed before an answer: finish it here
             if isinstance(exc, ApiError):
@@ -93,14 +98,15 @@ def forward(g, call: Call, upstream, body) -> Response:
     headers = forward_headers(
         request.headers.items(), drop_authorization=key_header == "Authorization"
     )
-    call.backend = upstream.base_url
     resp = upstream.send(call.method, call.upstream_path, headers, body)
+    call.backend = call.backend or upstream.base_url  # a fleet's names its backend
     call.status = resp.status_code
     call.content_type = resp.headers.get("Content-Type", "")
     out_headers = response_headers(resp.headers)
+    out_headers.append((BACKEND_HEADER, call.backend or ""))
     if is_stream(call.content_type) and call.method != "HEAD":
         call.streamed = True
-        pieces = relay(resp, call, g.finish)
+        pieces = g.pipeline.stream(call, relay(resp, call, g.finish))
         if call.extra.get(STRIP):  # the usage the client did not ask for goes
             pieces = strip_usage(pieces)
         out = Response(
@@ -122,7 +128,8 @@ def answered(g, call: Call, response: Response) -> Response:
     call.content_type = response.content_type or ""
     if response.is_streamed:
         call.streamed = True
-        response.response = replay(response.response, call, g.finish)
+        pieces = replay(response.response, call, g.finish)
+        response.response = g.pipeline.stream(call, pieces)
         return response
     data = g.pipeline.filter(call, response.get_data())
     finish_whole(g, call, data)

@@ -59,3 +59,5 @@ def tune_worker(app: Flask) -> None:
     log_where_gunicorn_logs()
     start_trimming(app.config["GATE"]["HEAP_TRIM_SECONDS"])  # freed memory back
     collect_garbage_less()
+    # health checks and model discovery in the background, one loop per worker
+    app.extensions["ollama_gate"].checker.start()

@@ -63,8 +63,12 @@ class Upstream:
         connect_timeout: float,
         read_timeout: float | None,
         pool_size: int,
+        token: str | None = None,
     ):
         self.base_url = base_url.rstrip("/")
+        # a backend behind its own auth (or another gateway) gets its bearer token;
+        # the client's own Authorization never reaches it then
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
         self.netloc = urlsplit(self.base_url).netloc
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         # requests' own pool, called directly: Session.request spent about 0.3 ms per
@@ -89,6 +93,10 @@ class Upstream:
         """Send a request upstream and return the response with its body still
         unread."""
         headers = {**DEFAULT_HEADERS, **headers}
+        if self.auth:
+            for name in [n for n in headers if n.lower() == "authorization"]:
+                del headers[name]
+            headers.update(self.auth)
         chunked = False
         if isinstance(body, StreamedBody):
             if len(body):

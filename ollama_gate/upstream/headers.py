@@ -32,6 +32,7 @@ DROP_REQUEST = HOP_BY_HOP | {
     "apikey",
     "accept-encoding",
     "cookie",
+    "x-ollama-gate-backend",  # the gateway's own choice of backend, not the next's
 }
 # What requests' session added to every request; kept so the upstream sees the same.
 DEFAULT_HEADERS = {
@@ -39,7 +40,8 @@ DEFAULT_HEADERS = {
     "Accept": "*/*",
     "Connection": "keep-alive",
 }
-DROP_RESPONSE = HOP_BY_HOP | {"content-length", "set-cookie"}
+# a chained gateway's backend header is replaced by this gateway's own
+DROP_RESPONSE = HOP_BY_HOP | {"content-length", "set-cookie", "x-ollama-gate-backend"}
 
 
 def forward_headers(

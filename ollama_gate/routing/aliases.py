@@ -1,0 +1,89 @@
+"""Aliases on the path: a call naming an alias runs the real model, and its answer
+(whole, NDJSON or SSE) names the alias again, so the client never sees the switch.
+
+Runs after the limits stage: a key's allowlist applies to the names its clients use
+(an alias the admin made is a name like any other).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from urllib.parse import quote
+
+from ..call import Call
+from ..pipeline import Stage
+from .fleet import Fleet
+
+ALIAS = "routing.alias"  # call.extra: (the model field upstream sends, the alias's)
+# Endpoints whose model an alias may stand for. Never management calls: deleting or
+# copying "an alias" must not touch the model behind it.
+ALIASED = frozenset(
+    {
+        "/api/generate",
+        "/api/chat",
+        "/api/embed",
+        "/api/embeddings",
+        "/api/show",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/responses",
+        "/v1/models/{id}",
+    }
+)
+
+
+class Aliases(Stage):
+    """Rewrite an alias to its model on the way up, and back on the way down."""
+
+    name = "aliases"
+
+    def __init__(self, fleet: Fleet):
+        self.fleet = fleet
+
+    def admit(self, call: Call) -> None:
+        """Point the call at the real model when it names an alias."""
+        if not call.model or call.endpoint not in ALIASED:
+            return
+        real = self.fleet.resolve(call.model)
+        if real is None:
+            return
+        call.extra["upstream_model"] = real
+        if call.endpoint == "/v1/models/{id}":
+            call.upstream_path = "/v1/models/" + quote(real, safe="")
+            names = (b'"id":', real, call.model)
+        else:
+            payload = {k: v for k, v in call.payload.items() if k.casefold() != "model"}
+            call.payload, call.rewritten = {**payload, "model": real}, True
+            names = (b'"model":', real, call.model)
+        field, real, alias = names
+        call.extra[ALIAS] = (
+            field + json.dumps(real).encode(),
+            field + json.dumps(alias).encode(),
+        )
+
+    def filter(self, call: Call, body: bytes) -> bytes:
+        """A whole answer names the alias."""
+        names = call.extra.get(ALIAS)
+        return body.replace(*names) if names else body
+
+    def stream(self, call: Call, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        """Each streamed piece names the alias (only for calls that used one)."""
+        names = call.extra.get(ALIAS)
+        return renamed(pieces, *names) if names else pieces
+
+
+def renamed(pieces: Iterator[bytes], real: bytes, alias: bytes) -> Iterator[bytes]:
+    """``pieces`` with the real model's field replaced by the alias's.
+
+    A JSON string escapes its quotes, so ``"model":"x"`` cannot occur inside a
+    prompt or answer text: only the field itself is replaced.
+    """
+    try:
+        for piece in pieces:
+            yield type(piece)(piece.replace(real, alias)) if real in piece else piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if close:
+            close()  # a client that hangs up closes the upstream

@@ -1,0 +1,209 @@
+"""Commands ``backends list|add|set|disable|enable|remove|route`` and
+``aliases list|add|remove``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from ..text import printable
+from .manage import (
+    FleetError,
+    add_alias,
+    add_backend,
+    remove_alias,
+    remove_backend,
+    set_backend,
+    set_route,
+)
+from .status import fleet_status
+
+backends_cli = AppGroup(
+    "backends", help="Manage the Ollama servers behind the gateway."
+)
+aliases_cli = AppGroup("aliases", help="Manage other names for models.")
+
+
+def _settings() -> dict:
+    return current_app.config["GATE"]
+
+
+def _fail(exc: FleetError):
+    raise click.ClickException(str(exc))
+
+
+def _token(value: str | None) -> str | None:
+    """``--token -`` reads the token from standard input (kept out of shell history)."""
+    if value == "-":
+        return sys.stdin.readline().strip()
+    return value
+
+
+backend_options = [
+    click.option(
+        "--token",
+        default=None,
+        help="Bearer token for this backend only; - reads stdin, '' removes it.",
+    ),
+    click.option(
+        "--weight",
+        type=int,
+        default=None,
+        help="Share of calls among equal backends (default 1).",
+    ),
+    click.option(
+        "--parallel",
+        type=int,
+        default=None,
+        help="Calls of one model it runs at once (0: no cap).",
+    ),
+]
+
+
+def with_backend_options(fn):
+    for option in reversed(backend_options):
+        fn = option(fn)
+    return fn
+
+
+@backends_cli.command("list")
+def backends_list() -> None:
+    """Each backend: state, URL, models, loaded models, calls in flight, last error."""
+    for row in fleet_status(current_app, check=True):
+        click.echo(
+            f"{printable(row['name'])}  {row['state']}  {printable(row['url'])}  "
+            f"from {row['source']}  weight {row['weight']}  token {row['token']}"
+        )
+        click.echo(
+            f"    version: {row['version'] or '-'}  in flight: {row['in_flight']}"
+        )
+        click.echo(f"    models: {printable(', '.join(row['models'])) or '-'}")
+        click.echo(f"    loaded: {printable(', '.join(row['loaded'])) or '-'}")
+        if row["last_error"]:
+            click.echo(f"    last error: {printable(row['last_error'])}")
+
+
+@backends_cli.command("add")
+@click.argument("name")
+@click.argument("url")
+@with_backend_options
+def backends_add(name: str, url: str, token, weight, parallel) -> None:
+    """Add backend NAME at URL (http://host:11434, or another gateway's address)."""
+    try:
+        add_backend(
+            _settings(),
+            name,
+            url,
+            token=_token(token),
+            weight=weight,
+            parallel=parallel,
+        )
+    except FleetError as exc:
+        _fail(exc)
+    click.echo(f"added backend {name} ({url}); workers use it within HEALTH_INTERVAL")
+
+
+@backends_cli.command("set")
+@click.argument("name")
+@click.option("--url", default=None, help="A new address.")
+@with_backend_options
+def backends_set(name: str, url, token, weight, parallel) -> None:
+    """Change backend NAME (one from OLLAMA_GATE_BACKENDS is overridden here)."""
+    try:
+        set_backend(
+            _settings(),
+            name,
+            url=url,
+            token=_token(token),
+            weight=weight,
+            parallel=parallel,
+        )
+    except FleetError as exc:
+        _fail(exc)
+    click.echo(f"changed backend {name}")
+
+
+@backends_cli.command("disable")
+@click.argument("name")
+def backends_disable(name: str) -> None:
+    """Send no more calls to backend NAME (calls in flight finish)."""
+    try:
+        set_backend(_settings(), name, enabled=False)
+    except FleetError as exc:
+        _fail(exc)
+    click.echo(f"disabled backend {name}")
+
+
+@backends_cli.command("enable")
+@click.argument("name")
+def backends_enable(name: str) -> None:
+    """Send calls to backend NAME again."""
+    try:
+        set_backend(_settings(), name, enabled=True)
+    except FleetError as exc:
+        _fail(exc)
+    click.echo(f"enabled backend {name}")
+
+
+@backends_cli.command("remove")
+@click.argument("name")
+def backends_remove(name: str) -> None:
+    """Remove backend NAME and its routes."""
+    try:
+        what = remove_backend(_settings(), name)
+    except FleetError as exc:
+        _fail(exc)
+    click.echo(f"backend {name}: {what}")
+
+
+@backends_cli.command("route")
+@click.argument("model")
+@click.argument("names", nargs=-1)
+def backends_route(model: str, names: tuple[str, ...]) -> None:
+    """Pin MODEL to backends NAMES (none: it goes wherever it is found again)."""
+    known = {b.name for b in current_app.extensions["ollama_gate"].fleet.backends()}
+    current_app.extensions["ollama_gate"].fleet.reload()
+    known |= {b.name for b in current_app.extensions["ollama_gate"].fleet.backends()}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise click.ClickException(f"no backend is named {', '.join(unknown)}")
+    try:
+        set_route(model, list(names))
+    except FleetError as exc:
+        _fail(exc)
+    click.echo(f"{model} -> {' '.join(names) or 'wherever it is found'}")
+
+
+@aliases_cli.command("list")
+def aliases_list() -> None:
+    """Every alias and the model it runs."""
+    fleet = current_app.extensions["ollama_gate"].fleet
+    fleet.reload()
+    for alias, model in sorted(fleet.aliases.items()):
+        click.echo(f"{printable(alias)} -> {printable(model)}")
+
+
+@aliases_cli.command("add")
+@click.argument("alias")
+@click.argument("model")
+def aliases_add(alias: str, model: str) -> None:
+    """Make ALIAS another name for MODEL."""
+    try:
+        add_alias(alias, model)
+    except FleetError as exc:
+        _fail(exc)
+    click.echo(f"{alias} -> {model}")
+
+
+@aliases_cli.command("remove")
+@click.argument("alias")
+def aliases_remove(alias: str) -> None:
+    """Remove ALIAS (one made here; those of OLLAMA_GATE_ALIASES stay)."""
+    try:
+        remove_alias(alias)
+    except FleetError as exc:
+        _fail(exc)
+    click.echo(f"removed alias {alias}")

@@ -1,0 +1,149 @@
+"""Health checks and model discovery: each backend's ``/api/tags``, ``/api/ps`` and
+``/api/version``, every ``HEALTH_INTERVAL`` seconds, with backoff while it is down.
+
+A check that fails marks the backend down until one succeeds; so does a call that
+cannot connect (``mark_failed``). A backend is only ever judged by its own answers:
+a client that hangs up, or a model that takes minutes to load, says nothing of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from flask import Flask
+
+from ..errors import ApiError
+from .backends import BackendState, tags_of
+from .fanout import fan_out
+from .fleet import Fleet
+from .names import canonical
+
+log = logging.getLogger("ollama_gate.routing")
+
+BACKOFF_STEPS = 6  # a down backend is checked at most this many intervals apart
+REFRESH_GAP = 2.0  # seconds between refreshes asked for by unknown model names
+
+
+def get_json(state: BackendState, path: str):
+    """The JSON answer of a probe ``GET``; ApiError or ValueError when it fails."""
+    resp = state.probe.send("GET", path, {}, None)
+    body = state.probe.read_whole(resp)
+    if resp.status_code != 200:
+        raise ApiError(502, f"{path} answered {resp.status_code}")
+    return json.loads(body)
+
+
+def check(state: BackendState, interval: float) -> None:
+    """Check one backend now and keep what it says; never raises."""
+    now = time.monotonic()
+    try:
+        tags = get_json(state, "/api/tags")
+        if not isinstance(tags, dict):
+            raise ValueError("/api/tags is not a JSON object")
+    except (ApiError, ValueError) as exc:
+        mark_failed(state, str(exc), interval)
+        return
+    state.models = tags_of(tags)
+    state.loaded = _loaded(state)
+    state.version = _version(state) or state.version
+    if state.healthy is not True:
+        log.info("backend %s is up (%d models)", state.name, len(state.models))
+    state.healthy, state.last_error, state.failures = True, None, 0
+    state.checked_at, state.next_check = now, now + interval
+
+
+def mark_failed(state: BackendState, reason: str, interval: float) -> None:
+    """A failed check or connection: skip the backend until a check passes."""
+    now = time.monotonic()
+    if state.healthy is not False:
+        log.warning("backend %s is down: %s", state.name, reason)
+    state.healthy, state.last_error = False, reason
+    state.failures += 1
+    wait = interval * min(2 ** (state.failures - 1), BACKOFF_STEPS)
+    state.checked_at, state.next_check = now, now + wait
+
+
+def _loaded(state: BackendState) -> dict[str, dict]:
+    """The models ``/api/ps`` says are in memory (empty when it cannot say)."""
+    try:
+        ps = get_json(state, "/api/ps")
+    except (ApiError, ValueError):
+        return {}
+    models = ps.get("models") if isinstance(ps, dict) else None
+    return {
+        canonical(m.get("name") or m.get("model") or ""): m
+        for m in models or []
+        if isinstance(m, dict) and (m.get("name") or m.get("model"))
+    }
+
+
+def _version(state: BackendState) -> str | None:
+    """The backend's ``/api/version``, or None."""
+    try:
+        version = get_json(state, "/api/version")
+    except (ApiError, ValueError):
+        return None
+    value = version.get("version") if isinstance(version, dict) else None
+    return value if isinstance(value, str) else None
+
+
+class Checker:
+    """Keeps one worker's fleet fresh: a background loop under gunicorn, or checks
+    made on demand (the test client, the CLI)."""
+
+    def __init__(self, app: Flask, fleet: Fleet):
+        self.app = app
+        self.fleet = fleet
+        self.interval = app.config["GATE"]["HEALTH_INTERVAL"]
+        self.running = False
+        self.refreshed_at = 0.0
+
+    def check_due(self, force: bool = False) -> None:
+        """Read the configuration again when due, then check each backend due."""
+        now = time.monotonic()
+        if force or now - self.fleet.loaded_at >= self.interval:
+            with self.app.app_context():
+                try:
+                    self.fleet.reload()
+                except Exception:  # the database away: keep the last configuration
+                    log.warning("could not read the backends' table", exc_info=True)
+        due = [
+            b
+            for b in self.fleet.backends()
+            if force or b.healthy is None or b.next_check <= now
+        ]
+        fan_out(lambda b: check(b, self.interval), due)
+
+    def ensure_fresh(self) -> None:
+        """Without the background loop, check now what is due (a call waits)."""
+        if not self.running:
+            self.check_due()
+
+    def refresh_unknown(self) -> bool:
+        """Check every backend now, for a model none is known to serve; at most
+        once every ``REFRESH_GAP`` seconds, so unknown names cannot flood them."""
+        now = time.monotonic()
+        if now - self.refreshed_at < REFRESH_GAP:
+            return False
+        self.refreshed_at = now
+        self.check_due(force=True)
+        return True
+
+    def start(self) -> None:
+        """Run the checks in the background from now on (one worker, one loop)."""
+        if self.running:
+            return
+        self.running = True
+        threading.Thread(target=self._loop, name="health", daemon=True).start()
+
+    def _loop(self) -> None:
+        tick = min(1.0, max(self.interval / 4, 0.05))
+        while True:
+            try:
+                self.check_due()
+            except Exception:
+                log.exception("health check loop failed; continuing")
+            time.sleep(tick)

@@ -1,0 +1,158 @@
+"""The routing stage: which backend runs a call, the fleet's merged answers, and the
+in-flight counts the choice is made on.
+
+A model's candidates are the usable backends its route names, else those listing
+it; the one that has it loaded comes first, then the fewest calls in flight per
+unit of weight, ties broken at random so equal backends share the load.
+"""
+
+from __future__ import annotations
+
+import random
+
+from flask import Flask, request
+
+from ..call import Call
+from ..errors import ApiError
+from ..limits.access import MANAGE, MANAGE_ENDPOINTS
+from ..pipeline import Stage
+from . import merged
+from .backends import BackendState
+from .failover import Attempts, no_backend
+from .fleet import Fleet
+from .health import Checker
+from .names import canonical
+
+PIN_HEADER = "X-Ollama-Gate-Backend"
+PINNED = "routing.pinned"  # call.extra: the backend a manage key asked for
+SLOT = "routing.slot"  # call.extra: (backend name, in-flight token)
+MANY = 10**9  # in-flight counts are counts, not caps (the scheduler caps)
+
+
+class Routing(Stage):
+    """Choose each call's backend; answer the merged lists; count calls in flight."""
+
+    name = "routing"
+
+    def __init__(self, app: Flask, fleet: Fleet, checker: Checker, slots):
+        s = app.config["GATE"]
+        self.fleet = fleet
+        self.checker = checker
+        self.slots = slots  # limits.concurrency's Memory/RedisSlots, keyed by name
+        self.interval = s["HEALTH_INTERVAL"]
+        self.only_routed = s["LIST_MODELS"] == "routed"
+
+    def admit(self, call: Call) -> None:
+        """A manage key may pick its call's backend (``X-Ollama-Gate-Backend``)."""
+        wanted = request.headers.get(PIN_HEADER)
+        if wanted is None:
+            return
+        if MANAGE not in call.identity.scopes:
+            raise ApiError(403, f"{PIN_HEADER} needs a key with the '{MANAGE}' scope")
+        state = self.fleet.get(wanted.strip())
+        if state is None:
+            raise ApiError(400, f"{PIN_HEADER}: no backend is named {wanted!r}")
+        call.extra[PINNED] = state
+
+    def answer(self, call: Call):
+        """The fleet's merged lists and version (a pinned call asks its backend)."""
+        if (
+            call.method == "GET"
+            and call.path in merged.MERGED
+            and not call.extra.get(PINNED)
+            and self.merges()
+        ):
+            self.checker.ensure_fresh()
+            return merged.answer(self.fleet, call.path, self.only_routed)
+        return None
+
+    def merges(self) -> bool:
+        """True when lists need merging: several backends, aliases, or only routed
+        models listed. A fleet of one passes its answers through byte for byte."""
+        return (
+            len(self.fleet.states) > 1 or bool(self.fleet.aliases) or self.only_routed
+        )
+
+    def route(self, call: Call) -> Attempts:
+        """The call's candidates, best first, to be tried in turn."""
+        model = call.extra.get("upstream_model") or call.model
+        return Attempts(self, call, self.candidates(call, model), model)
+
+    def candidates(self, call: Call, model: str | None) -> list[BackendState]:
+        """Where the call may run, best first; 503 when nowhere."""
+        pinned = call.extra.get(PINNED)
+        if pinned is not None:
+            return [pinned]
+        if len(self.fleet.states) == 1:
+            # no choice to make: the one backend answers, even one marked down (it
+            # may be back; its own failure is the most honest answer)
+            return self.fleet.backends()
+        self.checker.ensure_fresh()
+        if not model or call.endpoint in MANAGE_ENDPOINTS:
+            return self.default_only(model)
+        found = self.fleet.serving(model)
+        if not found and not self.fleet.known(model) and self.checker.refresh_unknown():
+            found = self.fleet.serving(model)
+        if found:
+            return self.ranked(found, model)
+        if self.fleet.known(model):  # listed, but by no backend that is up
+            raise no_backend(model, self.why_not(model))
+        # no backend lists it: the default one answers as Ollama does (404, or a
+        # model pulled a moment ago)
+        return self.default_only(model)
+
+    def default_only(self, model: str | None) -> list[BackendState]:
+        """The default backend, if it is usable."""
+        state = self.fleet.default()
+        if state is None or not state.usable:
+            raise no_backend(model, self.why_not(None))
+        return [state]
+
+    def ranked(self, found: list[BackendState], model: str) -> list[BackendState]:
+        """Loaded first, then the fewest calls in flight per weight, then chance."""
+        if len(found) == 1:
+            return found
+        name = canonical(model)
+        count = self.slots.in_flight
+
+        def key(b: BackendState):
+            return (
+                b.healthy is not True,
+                name not in b.loaded,
+                count(b.name) / b.config.weight,
+                random.random(),
+            )
+
+        return sorted(found, key=key)
+
+    def why_not(self, model: str | None) -> list[str]:
+        """Why each backend cannot take the call, for the 503's message."""
+        name = canonical(model) if model else None
+        reasons = []
+        for b in self.fleet.backends():
+            if not b.config.enabled:
+                reasons.append(f"{b.name} is disabled")
+            elif b.healthy is False:
+                reasons.append(f"{b.name} is down ({b.last_error})")
+            elif name and name not in b.models and name not in self.fleet.routes:
+                reasons.append(f"{b.name} does not have it")
+        return reasons
+
+    def take(self, call: Call, state: BackendState) -> None:
+        """Count the call in flight on ``state`` (before it is sent)."""
+        call.extra[SLOT] = (state.name, self.slots.acquire(state.name, MANY))
+
+    def give_back(self, call: Call) -> None:
+        """Stop counting the call in flight (it ended, or moved on)."""
+        slot = call.extra.pop(SLOT, None)
+        if slot is not None:
+            self.slots.release(*slot)
+
+    def release(self, call: Call) -> None:
+        """On every path: the in-flight count goes back down; a management call
+        that changed a backend's models has it checked again at once."""
+        self.give_back(call)
+        if call.endpoint in MANAGE_ENDPOINTS and call.backend:
+            state = self.fleet.get(call.backend)
+            if state is not None:
+                state.next_check = 0.0

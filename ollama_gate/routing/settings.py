@@ -1,0 +1,54 @@
+"""The routing package's settings rows (``OLLAMA_GATE_BACKENDS`` is a core row)."""
+
+from __future__ import annotations
+
+from ..settings import Row, parse_list
+
+
+def parse_choice(*choices: str):
+    """A parser accepting one of ``choices`` (case-insensitive)."""
+
+    def parse(value: str) -> str:
+        v = value.strip().lower()
+        if v not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return v
+
+    return parse
+
+
+ROWS: list[Row] = [
+    (
+        "ALIASES",
+        parse_list,
+        "",
+        "Other names for models, `alias=model,...`; answers name the alias asked for.",
+    ),
+    (
+        "ROUTES",
+        parse_list,
+        "",
+        "Models pinned to backends, `model=name|name,...`; other models go wherever "
+        "they are found.",
+    ),
+    (
+        "HEALTH_INTERVAL",
+        float,
+        "10",
+        "Seconds between health checks and model discovery of each backend.",
+    ),
+    (
+        "DEFAULT_BACKEND",
+        str,
+        "",
+        "Backend for management calls (pull, create, copy, delete, blobs) and calls "
+        "naming no known model; empty: the first.",
+    ),
+    (
+        "LIST_MODELS",
+        parse_choice("all", "routed"),
+        "all",
+        "Model lists show `all` models of every backend, or only `routed` ones and "
+        "aliases.",
+    ),
+]

@@ -1,0 +1,44 @@
+"""What the backends page and ``backends list`` show of each backend."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def fleet_status(app: Flask, check: bool = False) -> list[dict]:
+    """One row per backend: state, settings, models, loaded models, in flight, error.
+
+    ``check`` asks every backend now (the CLI, which has no background loop).
+    """
+    gate = app.extensions["ollama_gate"]
+    fleet, checker = gate.fleet, gate.checker
+    if check:
+        checker.check_due(force=True)
+    else:
+        checker.ensure_fresh()
+    routing = next(s for s in gate.pipeline.stages if s.name == "routing")
+    rows = []
+    for b in fleet.backends():
+        c = b.config
+        state = (
+            "disabled"
+            if not c.enabled
+            else {True: "up", False: "down", None: "unchecked"}[b.healthy]
+        )
+        rows.append(
+            {
+                "name": c.name,
+                "url": c.url,
+                "state": state,
+                "source": c.source,
+                "weight": c.weight,
+                "parallel": c.parallel,
+                "token": "set" if c.token else "none",
+                "version": b.version,
+                "models": sorted(t.get("name") or n for n, t in b.models.items()),
+                "loaded": sorted(t.get("name") or n for n, t in b.loaded.items()),
+                "in_flight": routing.slots.in_flight(c.name),
+                "last_error": b.last_error,
+            }
+        )
+    return rows
