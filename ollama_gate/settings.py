@@ -58,7 +58,7 @@ ROWS: list[Row] = [
         parse_list,
         "http://127.0.0.1:11434",
         "Backends (Ollama servers or other gateways), comma list of `name=url` or "
-        "`url`; more are added with `flask backends add`.",
+        "`url`; more are added with the `backends` commands.",
     ),
     (
         "CONNECT_TIMEOUT",

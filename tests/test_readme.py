@@ -23,6 +23,7 @@ RUN_SECTIONS = [
     "Managing users and keys",
     "Limits: rate limits, quotas, model access",
     "History and usage",
+    "Many backends",
 ]
 # Commands that work only with the virtualenv activated (or are another install's).
 NEEDS_VENV = {"flask", "python", "python3", "pip", "pip3", "pytest", "gunicorn"}
