@@ -97,6 +97,7 @@ def register_blueprints(app: Flask) -> None:
     history pages, and JSON or HTML errors."""
     from . import admin, history, limits, proxy
     from .errors import register_error_handlers
+    from .routing import pages  # noqa: F401  (the backends page, on admin's blueprint)
 
     proxy.init_app(app)
     limits.init_app(app)

@@ -25,6 +25,12 @@ ACTIONS = {
     "admin_created": "Admin created",
     "admin_deleted": "Admin deleted",
     "password_changed": "Password changed",
+    "backend_added": "Backend added",
+    "backend_changed": "Backend changed",
+    "backend_removed": "Backend removed",
+    "route_set": "Route set",
+    "alias_set": "Alias set",
+    "alias_removed": "Alias removed",
 }
 PAGE_SIZE = 50
 

@@ -183,7 +183,8 @@ def aliases_list() -> None:
     fleet = current_app.extensions["ollama_gate"].fleet
     fleet.reload()
     for alias, model in sorted(fleet.aliases.items()):
-        click.echo(f"{printable(alias)} -> {printable(model)}")
+        written = fleet.aliases.written[alias]
+        click.echo(f"{printable(written)} -> {printable(model)}")
 
 
 @aliases_cli.command("add")

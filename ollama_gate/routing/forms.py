@@ -1,0 +1,64 @@
+"""The backends page's forms (CSRF-protected; checked again in ``manage``)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, PasswordField, StringField, SubmitField
+from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
+
+
+class BackendForm(FlaskForm):
+    """Add a backend, or change one (the name is then fixed)."""
+
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=64)],
+        render_kw={"placeholder": "gpu2"},
+    )
+    url = StringField(
+        "URL",
+        validators=[DataRequired(), URL(require_tld=False), Length(max=300)],
+        render_kw={"placeholder": "http://192.168.1.20:11434"},
+    )
+    token = PasswordField(
+        "Bearer token",
+        validators=[Optional(), Length(max=2000)],
+        render_kw={"placeholder": "only for a backend behind its own auth"},
+    )
+    weight = IntegerField("Weight", validators=[Optional(), NumberRange(1, 1000)])
+    parallel = IntegerField(
+        "Parallel calls per model", validators=[Optional(), NumberRange(0, 10000)]
+    )
+    submit = SubmitField("Add backend")
+
+
+class AliasForm(FlaskForm):
+    """Another name for a model."""
+
+    alias = StringField(
+        "Alias",
+        validators=[DataRequired(), Length(max=200)],
+        render_kw={"placeholder": "gpt-4o"},
+    )
+    model = StringField(
+        "Model",
+        validators=[DataRequired(), Length(max=200)],
+        render_kw={"placeholder": "llama3.2"},
+    )
+    submit = SubmitField("Add alias")
+
+
+class RouteForm(FlaskForm):
+    """Pin a model to backends (names separated by spaces; empty unpins it)."""
+
+    model = StringField(
+        "Model",
+        validators=[DataRequired(), Length(max=200)],
+        render_kw={"placeholder": "llama3:70b"},
+    )
+    backends = StringField(
+        "Backends",
+        validators=[Optional(), Length(max=1000)],
+        render_kw={"placeholder": "gpu1 gpu2 (empty: unpin)"},
+    )
+    submit = SubmitField("Set route")
