@@ -170,6 +170,24 @@ def fake_pool(fake_servers: list[FakeOllama]) -> list[FakeOllama]:
 
 
 @pytest.fixture()
+def pool(fake_pool: list[FakeOllama]) -> list[FakeOllama]:
+    """gpu1: llama3.2, qwen2.5:7b, llama3:8b; gpu2: llama3.2 (loaded), nomic-embed-text,
+    llama3:70b; gpu3: phi3:mini only, an older version."""
+    gpu1, gpu2, gpu3 = fake_pool
+    gpu1.models = [m for m in gpu1.models if not m["name"].startswith("nomic")]
+    gpu1.add_model("llama3:8b")
+    gpu1.loaded = []
+    gpu2.models = [m for m in gpu2.models if not m["name"].startswith("qwen")]
+    gpu2.add_model("llama3:70b")
+    gpu2.loaded = ["llama3.2:latest"]
+    gpu3.models = []
+    gpu3.add_model("phi3:mini")
+    gpu3.loaded = []
+    gpu3.version = "0.9.6"
+    return fake_pool
+
+
+@pytest.fixture()
 def app(tmp_path, fake_server):
     """A gateway app on a fresh SQLite database, pointed at the fake Ollama."""
     app = create_app(

@@ -36,24 +36,6 @@ def make_fleet_app(tmp_path, pool, **settings) -> Flask:
 
 
 @pytest.fixture()
-def pool(fake_pool):
-    """gpu1: llama3.2, qwen2.5:7b, llama3:8b; gpu2: llama3.2 (loaded), nomic-embed-text,
-    llama3:70b; gpu3: phi3:mini only, an older version."""
-    gpu1, gpu2, gpu3 = fake_pool
-    gpu1.models = [m for m in gpu1.models if not m["name"].startswith("nomic")]
-    gpu1.add_model("llama3:8b")
-    gpu1.loaded = []
-    gpu2.models = [m for m in gpu2.models if not m["name"].startswith("qwen")]
-    gpu2.add_model("llama3:70b")
-    gpu2.loaded = ["llama3.2:latest"]
-    gpu3.models = []
-    gpu3.add_model("phi3:mini")
-    gpu3.loaded = []
-    gpu3.version = "0.9.6"
-    return fake_pool
-
-
-@pytest.fixture()
 def fleet_app(tmp_path, pool):
     app = make_fleet_app(tmp_path, pool, ALIASES=["gpt-4o=llama3.2", "fast=phi3:mini"])
     yield app

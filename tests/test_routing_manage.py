@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from admin_helpers import login, make_admin, post
 from conftest import add_key
-from test_routing import make_fleet_app, pool  # noqa: F401  (the fixture)
+from test_routing import make_fleet_app
 
 from ollama_gate.admin.models import AuditLog
 from ollama_gate.extensions import db
