@@ -144,12 +144,12 @@ def test_in_flight_counts_are_shared_by_workers_and_go_back_to_zero(tmp_path, po
             f.hold_second_chunk = True
 
         def held_stream():
-            requests.post(
+            return requests.post(
                 gw.url + "/api/generate",
                 json={"model": "llama3.2", "prompt": "x"},
                 headers={"Authorization": f"Bearer {key}"},
                 timeout=30,
-            ).content
+            ).status_code
 
         threads = [threading.Thread(target=held_stream) for _ in range(6)]
         for t in threads:
