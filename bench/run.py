@@ -173,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
         "instead of history off, and runs every workload",
     )
     parser.add_argument(
+        "--fleet",
+        type=int,
+        metavar="N",
+        help="the second gateway routes over N backends (N names of the same "
+        "upstream) instead of history off, and runs every workload",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help="where to write RESULTS.md and JSON "
@@ -202,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         gw = Gateway("gateway", tmp / "gw", backend, extra).start()
         procs.append(gw)
         targets["gateway"] = gw
+        if args.fleet:  # the cost of choosing among N backends, same capacity behind
+            fleet = ",".join(f"gpu{i}={backend}" for i in range(1, args.fleet + 1))
+            args.second_env = [f"OLLAMA_GATE_BACKENDS={fleet}"]
         if not args.no_history_off:
             second = dict(e.split("=", 1) for e in args.second_env or []) or HISTORY_OFF
             off = Gateway(

@@ -32,6 +32,18 @@ DEFAULT_TOKENS = 64
 WORDS = [" The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog"]
 
 
+TAGS = json.dumps(
+    {
+        "models": [
+            {"name": "llama3.2:latest", "model": "llama3.2:latest", "digest": "a80c"}
+        ]
+    }
+).encode()
+PS = json.dumps(
+    {"models": [{"name": "llama3.2:latest", "model": "llama3.2:latest"}]}
+).encode()
+
+
 def token(i: int) -> str:
     """The text of token ``i`` (the load client checks answers against it)."""
     return WORDS[i % len(WORDS)]
@@ -150,6 +162,10 @@ class Handler(asyncio.Protocol):
             self._whole(
                 "200 OK", "application/json; charset=utf-8", b'{"version":"0.33.0"}'
             )
+        elif path == "/api/tags":  # the gateway's health check and model discovery
+            self._whole("200 OK", "application/json; charset=utf-8", TAGS)
+        elif path == "/api/ps":
+            self._whole("200 OK", "application/json; charset=utf-8", PS)
         elif path == "/":
             self._whole("200 OK", "text/plain; charset=utf-8", b"Ollama is running")
         else:
