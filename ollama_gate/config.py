@@ -19,6 +19,7 @@ from .admin import settings as admin
 from .history import settings as history
 from .limits import settings as limits
 from .routing import settings as routing
+from .scheduler import settings as scheduler
 from .settings import Row
 
 PREFIX = "OLLAMA_GATE_"
@@ -28,6 +29,7 @@ PREFIX = "OLLAMA_GATE_"
 SETTINGS: list[Row] = [
     *core.ROWS,
     *routing.ROWS,
+    *scheduler.ROWS,
     *limits.ROWS,
     *history.ROWS,
     *admin.ROWS,

@@ -49,10 +49,16 @@ def calls_to(fake, path="/api/"):
     return [r for r in fake.requests if r.method == "POST" and r.path.startswith(path)]
 
 
-def chat(client, key, model, **body):
+def chat(client, key, model, content="hi", **body):
+    """A one-turn chat (a new conversation per ``content``: affinity keeps a
+    conversation on its backend)."""
     return client.post(
         "/api/chat",
-        json={"model": model, "messages": [{"role": "user", "content": "hi"}], **body},
+        json={
+            "model": model,
+            "messages": [{"role": "user", "content": content}],
+            **body,
+        },
         headers={"Authorization": f"Bearer {key}"},
     )
 
@@ -194,8 +200,10 @@ def test_load_spreads_across_equal_backends(fleet_app, pool):
     pool[0].loaded = ["llama3.2:latest"]  # now gpu1 and gpu2 are equal for llama3.2
     client, key = fleet_app.test_client(), add_key(fleet_app)
     seen = {
-        chat(client, key, "llama3.2", stream=False).headers["X-Ollama-Gate-Backend"]
-        for _ in range(40)
+        chat(client, key, "llama3.2", f"q{i}", stream=False).headers[
+            "X-Ollama-Gate-Backend"
+        ]
+        for i in range(40)
     }
     assert seen == {"gpu1", "gpu2"}
 
@@ -263,10 +271,13 @@ def test_a_backend_that_dies_is_failed_over_and_used_again_when_back(fleet_app, 
     assert fleet.get("gpu2").healthy is False
     assert "refused" in fleet.get("gpu2").last_error
     gpu2.start()
+    gpu2.loaded = ["llama3.2:latest"]  # as gpu1 has it by now: the two are equal
     fleet.get("gpu2").next_check = 0.0  # its next check is due
     seen = {
-        chat(client, key, "llama3.2", stream=False).headers["X-Ollama-Gate-Backend"]
-        for _ in range(30)  # both have it loaded now: calls spread again
+        chat(client, key, "llama3.2", f"q{i}", stream=False).headers[
+            "X-Ollama-Gate-Backend"
+        ]
+        for i in range(30)  # both have it loaded now: new conversations spread again
     }
     assert seen == {"gpu1", "gpu2"}
     assert fleet.get("gpu2").healthy is True
@@ -282,7 +293,7 @@ def test_server_busy_fails_over_and_a_4xx_never_does(fleet_app, pool):
     assert len(calls_to(gpu2, "/api/chat")) == 1
     gpu2.busy = False
     gpu2.next_status = (400, {"error": "invalid options"})
-    resp = chat(client, key, "llama3.2", stream=False)
+    resp = chat(client, key, "llama3.2", "a new conversation", stream=False)
     assert resp.status_code == 400
     assert len(calls_to(gpu1, "/api/chat")) == 1  # not tried again elsewhere
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from flask import Flask, request
 
-from .. import routing
+from .. import routing, scheduler
 from ..call import Call
 from ..extensions import csrf, limiter
 from ..keys import KeyCache
@@ -27,10 +27,13 @@ class Gate:
         s = app.config["GATE"]
         self.settings = s
         self.fleet, self.checker = routing.fleet_of(app)
+        self.sched = scheduler.make(app, self.fleet)
+        self.checker.on_reload.append(self.sched.policies.reload)
+        self.checker.after_checks.append(self.sched.warmer.tick)
         self.key_cache = KeyCache(s["KEY_CACHE_SECONDS"])
         self.cors = Cors(s["CORS_ORIGINS"])
         self.recorder = Recorder(app, [])
-        self.set_stages(build_stages(app, self.fleet, self.checker))
+        self.set_stages(build_stages(app, self))
 
     @property
     def upstream(self) -> Upstream:

@@ -23,16 +23,18 @@ from .summary import summarise
 log = logging.getLogger("ollama_gate.proxy")
 
 
-def build_stages(app: Flask, fleet, checker) -> list[Stage]:
+def build_stages(app: Flask, gate) -> list[Stage]:
     """Every stage of the path, in order (the order of each step)."""
-    aliases, route = routing.stages(app, fleet, checker)
+    sched = gate.sched
+    aliases, route = routing.stages(app, gate.fleet, gate.checker, sched.scheduler)
     return [
         Summary(),
         TouchKeys(),
         limits.stage(app),  # access, concurrency, rate limits, quotas
         aliases,  # after limits: an allowlist judges the names clients use
+        sched.stage,  # the real model's num_ctx and keep_alive policy
         # a cache (answer) plugs in here: after limits, before any backend
-        route,  # merged lists (answer), the backend (route), in-flight counts
+        route,  # merged lists (answer); backend, slot or queue, affinity (route)
         history.stage(app),
     ]
 

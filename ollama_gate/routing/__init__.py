@@ -24,14 +24,19 @@ def fleet_of(app: Flask) -> tuple[Fleet, Checker]:
     return fleet, Checker(app, fleet)
 
 
-def stages(app: Flask, fleet: Fleet, checker: Checker) -> tuple[Aliases, Routing]:
+def stages(
+    app: Flask, fleet: Fleet, checker: Checker, scheduler
+) -> tuple[Aliases, Routing]:
     """The alias stage (after limits) and the routing stage (after any answer)."""
-    s = app.config["GATE"]
-    slots = (
-        RedisSlots(
-            redis.Redis(connection_pool=redis_pool(app)), s["REDIS_PREFIX"] + ":backend"
-        )
-        if s["REDIS_URL"]
-        else MemorySlots()
+    return Aliases(fleet), Routing(
+        app, fleet, checker, slots(app, "backend"), scheduler
     )
-    return Aliases(fleet), Routing(app, fleet, checker, slots)
+
+
+def slots(app: Flask, name: str):
+    """Counted slots shared by every worker (Redis) or of this worker (memory)."""
+    s = app.config["GATE"]
+    if s["REDIS_URL"]:
+        client = redis.Redis(connection_pool=redis_pool(app))
+        return RedisSlots(client, f"{s['REDIS_PREFIX']}:{name}")
+    return MemorySlots()

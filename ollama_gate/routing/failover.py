@@ -42,8 +42,10 @@ class Attempts:
         reasons = []
         call = self.call
         last = len(self.candidates) - 1
-        for n, state in enumerate(self.candidates):
+        grants = self.router.scheduler.grants(call, self.candidates, self.model)
+        for n, state in enumerate(grants):  # each with a slot held (may wait)
             if n and isinstance(body, StreamedBody):
+                self.router.give_back(call)
                 break  # a body read from the client as it went cannot be sent again
             self.router.take(call, state)
             try:

@@ -100,6 +100,10 @@ class Checker:
         self.interval = app.config["GATE"]["HEALTH_INTERVAL"]
         self.running = False
         self.refreshed_at = 0.0
+        # run with the configuration read again (in an app context): more tables
+        self.on_reload: list = []
+        # run after each round of checks (warm models)
+        self.after_checks: list = []
 
     def check_due(self, force: bool = False) -> None:
         """Read the configuration again when due, then check each backend due."""
@@ -108,6 +112,8 @@ class Checker:
             with self.app.app_context():
                 try:
                     self.fleet.reload()
+                    for hook in self.on_reload:
+                        hook()
                 except Exception:  # the database away: keep the last configuration
                     log.warning("could not read the backends' table", exc_info=True)
         due = [
@@ -116,6 +122,9 @@ class Checker:
             if force or b.healthy is None or b.next_check <= now
         ]
         fan_out(lambda b: check(b, self.interval), due)
+        if due:
+            for hook in self.after_checks:
+                hook()
 
     def ensure_fresh(self) -> None:
         """Without the background loop, check now what is due (a call waits)."""

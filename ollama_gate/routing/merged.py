@@ -73,11 +73,16 @@ def v1_models(fleet: Fleet, only_routed: bool) -> Response:
     return json_response({"object": "list", "data": list(seen.values())})
 
 
-def ps(fleet: Fleet) -> Response:
-    """``/api/ps``: each loaded model once per backend that holds it, naming it."""
+def ps(fleet: Fleet, counts=None) -> Response:
+    """``/api/ps``: each loaded model once per backend that holds it, naming it, with
+    the gateway's own counts of its calls running and waiting (``counts``)."""
     models = []
     for state, doc in ask_all(fleet, "/api/ps"):
         entries = [m for m in doc.get("models") or [] if isinstance(m, dict)]
+        if counts is not None:
+            entries = [
+                {**m, **counts(state.name, m.get("name") or "")} for m in entries
+            ]
         state.loaded = {
             canonical(m.get("name") or m.get("model") or ""): m for m in entries
         }  # noqa: E501
@@ -107,12 +112,12 @@ def heartbeat(fleet: Fleet) -> Response:
     return Response(text, 200 if ok else 503, content_type="text/plain; charset=utf-8")
 
 
-def answer(fleet: Fleet, path: str, only_routed: bool) -> Response:
+def answer(fleet: Fleet, path: str, only_routed: bool, counts=None) -> Response:
     """The merged answer of a ``MERGED`` path."""
     if path == "/api/tags":
         return tags(fleet, only_routed)
     if path == "/v1/models":
         return v1_models(fleet, only_routed)
     if path == "/api/ps":
-        return ps(fleet)
+        return ps(fleet, counts)
     return version(fleet)

@@ -34,11 +34,12 @@ class Routing(Stage):
 
     name = "routing"
 
-    def __init__(self, app: Flask, fleet: Fleet, checker: Checker, slots):
+    def __init__(self, app: Flask, fleet: Fleet, checker: Checker, slots, scheduler):
         s = app.config["GATE"]
         self.fleet = fleet
         self.checker = checker
         self.slots = slots  # limits.concurrency's Memory/RedisSlots, keyed by name
+        self.scheduler = scheduler  # slots per model, the fair queue, affinity
         self.interval = s["HEALTH_INTERVAL"]
         self.only_routed = s["LIST_MODELS"] == "routed"
 
@@ -60,11 +61,19 @@ class Routing(Stage):
             call.method == "GET"
             and call.path in merged.MERGED
             and not call.extra.get(PINNED)
-            and self.merges()
+            and (self.merges() or call.path == "/api/ps")  # ps: the gateway's counts
         ):
             self.checker.ensure_fresh()
-            return merged.answer(self.fleet, call.path, self.only_routed)
+            return merged.answer(self.fleet, call.path, self.only_routed, self.counts)
         return None
+
+    def counts(self, backend: str, model: str) -> dict[str, int]:
+        """The gateway's calls of ``model`` on ``backend``: running, and waiting for
+        any backend of it."""
+        return {
+            "running": self.scheduler.running(backend, model),
+            "waiting": self.scheduler.queue.waiting()[canonical(model)],
+        }
 
     def merges(self) -> bool:
         """True when lists need merging: several backends, aliases, or only routed
@@ -94,7 +103,7 @@ class Routing(Stage):
         if not found and not self.fleet.known(model) and self.checker.refresh_unknown():
             found = self.fleet.serving(model)
         if found:
-            return self.ranked(found, model)
+            return self.scheduler.prefer(call, self.ranked(found, model))
         if self.fleet.known(model):  # listed, but by no backend that is up
             raise no_backend(model, self.why_not(model))
         # no backend lists it: the default one answers as Ollama does (404, or a
@@ -143,15 +152,18 @@ class Routing(Stage):
         call.extra[SLOT] = (state.name, self.slots.acquire(state.name, MANY))
 
     def give_back(self, call: Call) -> None:
-        """Stop counting the call in flight (it ended, or moved on)."""
+        """Stop counting the call in flight and free its slot (it ended, or moved
+        on to another backend)."""
         slot = call.extra.pop(SLOT, None)
         if slot is not None:
             self.slots.release(*slot)
+        self.scheduler.give_back(call)
 
     def release(self, call: Call) -> None:
         """On every path: the in-flight count goes back down; a management call
         that changed a backend's models has it checked again at once."""
         self.give_back(call)
+        self.scheduler.remember(call)  # the conversation's next turn comes back here
         if call.endpoint in MANAGE_ENDPOINTS and call.backend:
             state = self.fleet.get(call.backend)
             if state is not None:

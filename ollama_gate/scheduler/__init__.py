@@ -1,0 +1,58 @@
+"""The scheduler: each backend's real capacity (slots per model), a fair queue across
+keys when every slot is taken, conversation affinity for Ollama's prompt cache, and
+per-model policy (``num_ctx``, ``keep_alive``, warm copies).
+
+``make`` builds a worker's parts (no network call); the routing stage asks the
+``Scheduler`` for slots, ``ModelPolicyStage`` sits before it on the path, and the
+health loop reloads the policies and runs the ``Warmer``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import Flask
+
+from ..limits.concurrency import MemorySlots, RedisSlots
+from ..limits.rates import redis_pool
+from .affinity import MemoryAffinity, RedisAffinity
+from .core import Scheduler
+from .policy import ModelPolicyStage, Policies
+from .queue import FairQueue
+from .warm import Warmer
+
+
+@dataclass
+class Parts:
+    """A worker's scheduler, policies, policy stage and warmer."""
+
+    scheduler: Scheduler
+    policies: Policies
+    stage: ModelPolicyStage
+    warmer: Warmer
+
+
+def make(app: Flask, fleet) -> Parts:
+    """The scheduler's parts for ``app``'s worker, sharing Redis when configured."""
+    s = app.config["GATE"]
+    client = redis.Redis(connection_pool=redis_pool(app)) if s["REDIS_URL"] else None
+    prefix = s["REDIS_PREFIX"]
+    slots = RedisSlots(client, f"{prefix}:model") if client else MemorySlots()
+    ttl = s["AFFINITY_SECONDS"]
+    affinity = None
+    if ttl > 0:
+        affinity = RedisAffinity(client, prefix, ttl) if client else MemoryAffinity(ttl)
+    queue = FairQueue(s["QUEUE_MAX"], s["QUEUE_TIMEOUT"])
+    policies = Policies()
+
+    def claim(key: str, ttl: float) -> bool:
+        return bool(client.set(f"{prefix}:{key}", 1, nx=True, ex=max(1, int(ttl))))
+
+    warmer = Warmer(fleet, policies, s["HEALTH_INTERVAL"], claim if client else None)
+    return Parts(
+        Scheduler(slots, queue, affinity, s["FAIR_BY"]),
+        policies,
+        ModelPolicyStage(policies),
+        warmer,
+    )

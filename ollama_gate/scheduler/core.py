@@ -1,0 +1,129 @@
+"""The scheduler: slots per backend and model, the fair queue when every candidate
+is full, and conversation affinity.
+
+``grants`` hands the routing stage its candidates one at a time, each with a slot
+taken for the call: on a backend with ``parallel`` N, at most N calls of one model
+run at once (counted exactly across workers with Redis); without it, the slot only
+counts. When every candidate left is full, the call waits in the ``FairQueue``.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+from collections.abc import Iterator
+
+from flask import request
+
+from ..call import Call
+from ..routing.names import canonical
+from .affinity import SESSION_HEADER, conversation
+from .queue import ClientGone, FairQueue
+
+SLOT = "scheduler.slot"  # call.extra: (slot key, token, owner)
+CONVERSATION = "scheduler.conversation"  # call.extra: the conversation's name
+UNCAPPED = 10**9
+
+
+class Scheduler:
+    """Slots, queue and affinity of one worker (slots shared through Redis)."""
+
+    def __init__(self, slots, queue: FairQueue, affinity, fair_by: str):
+        self.slots = slots  # limits.concurrency's Memory/RedisSlots, keyed by text
+        self.queue = queue
+        self.affinity = affinity  # None when AFFINITY_SECONDS is 0
+        self.fair_by = fair_by
+
+    @staticmethod
+    def slot_key(backend: str, model: str | None) -> str:
+        """The slots of one model on one backend."""
+        return f"{backend}|{canonical(model) if model else '-'}"
+
+    def owner(self, call: Call):
+        """Whose share a call counts against: its key's, or its user's."""
+        ident = call.identity
+        return ident.user_id if self.fair_by == "user" else ident.key_id
+
+    def running(self, backend: str, model: str | None) -> int:
+        """Calls of ``model`` running on ``backend`` now (every worker with Redis)."""
+        return self.slots.in_flight(self.slot_key(backend, model))
+
+    # -- affinity ----------------------------------------------------------------
+
+    def prefer(self, call: Call, candidates: list) -> list:
+        """The candidates with the backend of the conversation's last turn first."""
+        if self.affinity is None:
+            return candidates
+        name = conversation(call, request.headers.get(SESSION_HEADER))
+        if name is None:
+            return candidates
+        call.extra[CONVERSATION] = name
+        last = self.affinity.get(name)
+        if last is None:
+            return candidates
+        first = [c for c in candidates if c.name == last]
+        return first + [c for c in candidates if c.name != last]
+
+    def remember(self, call: Call) -> None:
+        """After a good turn: its backend serves the conversation's next one."""
+        name = call.extra.get(CONVERSATION)
+        if name and call.backend and call.status == 200 and self.affinity is not None:
+            self.affinity.put(name, call.backend)
+
+    # -- slots and the queue -----------------------------------------------------
+
+    def try_slot(self, call: Call, state, model: str | None) -> bool:
+        """Take a slot for ``call`` on ``state`` if one is free."""
+        key = self.slot_key(state.name, model)
+        token = self.slots.acquire(key, state.config.parallel or UNCAPPED)
+        if token is None:
+            return False
+        owner = self.owner(call)
+        call.extra[SLOT] = (key, token, owner)
+        self.queue.started(owner)
+        return True
+
+    def grants(self, call: Call, candidates: list, model: str | None) -> Iterator:
+        """Each candidate in turn, with a slot held; waits when all are full.
+
+        The caller gives the slot back (``give_back``) before asking for the next.
+        """
+        left = list(candidates)
+        while left:
+            state = next((s for s in left if self.try_slot(call, s, model)), None)
+            if state is None:
+                state = self.queue.wait(
+                    self.owner(call),
+                    canonical(model) if model else "-",
+                    lambda: next(
+                        (s for s in left if self.try_slot(call, s, model)), None
+                    ),
+                    client_gone,
+                )
+            left.remove(state)
+            yield state
+
+    def give_back(self, call: Call) -> None:
+        """Free the call's slot (its last byte, a failure, or a move to another)."""
+        slot = call.extra.pop(SLOT, None)
+        if slot is not None:
+            key, token, owner = slot
+            self.slots.release(key, token)
+            self.queue.ended(owner)
+
+
+def client_gone() -> bool:
+    """True when the waiting call's client has closed its connection."""
+    sock = request.environ.get("gunicorn.sock")
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+__all__ = ["ClientGone", "Scheduler"]

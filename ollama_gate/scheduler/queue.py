@@ -1,0 +1,124 @@
+"""The gateway's queue: calls that find every candidate's slots full wait here, and
+each free slot goes to the waiting call whose owner (key or user) has the fewest
+calls running, the oldest first among equals. So one key's burst of a hundred calls
+cannot starve another key's single call, and no call waits past the queue timeout.
+
+Slots are counted exactly (in Redis across workers and hosts); the queue itself is
+per worker: a slot freed here wakes the waiters at once, one freed elsewhere is seen
+at the next poll.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import ApiError
+
+POLL = 0.1  # seconds between a waiter's own looks (slots freed by other workers)
+
+
+class ClientGone(Exception):
+    """The client hung up while its call waited: it leaves the queue."""
+
+
+@dataclass(eq=False)
+class Waiter:
+    """One waiting call."""
+
+    owner: object
+    group: str  # the model it waits for: only waiters of one model compete
+    since: float = field(default_factory=time.monotonic)
+    order: int = 0
+    wake: threading.Event = field(default_factory=threading.Event)
+
+
+class FairQueue:
+    """Waiting calls, granted by fewest calls running per owner, then age."""
+
+    def __init__(self, max_len: int, timeout: float):
+        self.max_len = max_len
+        self.timeout = timeout
+        self.waiters: list[Waiter] = []
+        self.running: Counter = Counter()  # calls holding a slot, per owner
+        self.waited: list[float] = []  # recent waits, seconds (the backends page)
+        self._order = itertools.count()
+        self._lock = threading.Lock()
+
+    def wait(
+        self,
+        owner,
+        group: str,
+        try_acquire: Callable[[], object],
+        client_gone: Callable[[], bool],
+    ):
+        """Wait for ``try_acquire`` to give a slot on this call's turn; 503 when the
+        queue is full or the wait too long, ``ClientGone`` when the client left."""
+        with self._lock:
+            if len(self.waiters) >= self.max_len:
+                raise ApiError(
+                    503,
+                    f"the gateway's queue is full ({self.max_len} calls waiting); "
+                    "retry shortly",
+                    {"Retry-After": "5"},
+                )
+            me = Waiter(owner, group, order=next(self._order))
+            self.waiters.append(me)
+        deadline = me.since + self.timeout
+        try:
+            while True:
+                if self._my_turn(me):
+                    got = try_acquire()
+                    if got is not None:
+                        self.waited = [*self.waited[-99:], time.monotonic() - me.since]
+                        return got
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ApiError(
+                        503,
+                        f"every backend for model '{group}' stayed busy for "
+                        f"{self.timeout:g} s (the queue timeout); retry later",
+                        {"Retry-After": "10"},
+                    )
+                me.wake.wait(min(POLL, left))
+                me.wake.clear()
+                if client_gone():
+                    raise ClientGone
+        finally:
+            with self._lock:
+                self.waiters.remove(me)
+            self.notify()  # the next in line may take what this one did not
+
+    def _my_turn(self, me: Waiter) -> bool:
+        """True when no waiter of the same model comes before ``me``."""
+        with self._lock:
+            rivals = [w for w in self.waiters if w.group == me.group]
+            best = min(rivals, key=lambda w: (self.running[w.owner], w.order))
+        return best is me
+
+    def notify(self) -> None:
+        """A slot may be free: every waiter looks (the one whose turn it is takes it)."""
+        for w in list(self.waiters):
+            w.wake.set()
+
+    def started(self, owner) -> None:
+        """A call of ``owner`` holds a slot now."""
+        with self._lock:
+            self.running[owner] += 1
+
+    def ended(self, owner) -> None:
+        """A call of ``owner`` gave its slot back."""
+        with self._lock:
+            self.running[owner] -= 1
+            if self.running[owner] <= 0:
+                del self.running[owner]
+        self.notify()
+
+    def waiting(self) -> Counter:
+        """Calls waiting now, per model."""
+        with self._lock:
+            return Counter(w.group for w in self.waiters)
