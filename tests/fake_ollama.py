@@ -36,6 +36,10 @@ Test controls (plain attributes, all reset by ``reset()``):
                             or another gateway).
 * ``busy``                  when True every POST gets Ollama's 503 "server busy"
                             (its queue full: ``OLLAMA_MAX_QUEUE``).
+* ``parallel``              N -> Ollama's scheduler: at most N calls of one model
+                            run at once (``OLLAMA_NUM_PARALLEL``), the rest wait in
+                            order; past ``max_queue`` waiting, "server busy".
+                            ``running`` and ``peak_running`` count per model.
 * ``models``                mutable list of /api/tags entries.
 * ``loaded``                mutable list of model names reported by /api/ps.
 
@@ -60,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import copy
 import datetime as _dt
 import hashlib
@@ -418,6 +423,14 @@ class _Handler(BaseHTTPRequestHandler):
             injected = fake._take_next_status()
             if injected is not None:
                 self._send_injected(injected)
+                return
+            model = parsed.get("model") if isinstance(parsed, dict) else None
+            if fake.parallel and self.command == "POST" and isinstance(model, str):
+                with fake._scheduled(model) as admitted:
+                    if not admitted:  # its queue is full: Ollama's 503
+                        self._send_json(503, {"error": BUSY_MESSAGE})
+                        return
+                    self._route()
                 return
             self._route()
         except (
@@ -1617,6 +1630,11 @@ class FakeOllama:
             self.next_status = None
             self.required_token = None
             self.busy = False
+            self.parallel = None  # calls of one model run at once (the rest queue)
+            self.max_queue = 512  # calls waiting per model; past it, "server busy"
+            self.running = {}  # model -> calls running now
+            self.peak_running = {}  # model -> most calls ever running at once
+            self.model_slots = {}
             self.response_delay = 0.0
             self.models = copy.deepcopy(DEFAULT_MODELS)
             self.loaded = list(DEFAULT_LOADED)
@@ -1776,6 +1794,36 @@ class FakeOllama:
                 self._conns.add(conn)
             else:
                 self._conns.discard(conn)
+
+    @contextlib.contextmanager
+    def _scheduled(self, model: str):
+        """Run one call of ``model`` within its slots (or say it cannot queue)."""
+        key = normalize_model_name(model)
+        with self._lock:
+            slots = self.model_slots.setdefault(
+                key, {"sem": threading.Semaphore(self.parallel), "waiting": 0}
+            )
+            if slots["waiting"] >= self.max_queue:
+                admitted = False
+            else:
+                admitted = True
+                slots["waiting"] += 1
+        if not admitted:
+            yield False
+            return
+        slots["sem"].acquire()
+        with self._lock:
+            slots["waiting"] -= 1
+            self.running[key] = self.running.get(key, 0) + 1
+            self.peak_running[key] = max(
+                self.peak_running.get(key, 0), self.running[key]
+            )
+        try:
+            yield True
+        finally:
+            with self._lock:
+                self.running[key] -= 1
+            slots["sem"].release()
 
     def _take_next_status(self):
         with self._lock:

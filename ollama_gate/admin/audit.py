@@ -31,6 +31,7 @@ ACTIONS = {
     "route_set": "Route set",
     "alias_set": "Alias set",
     "alias_removed": "Alias removed",
+    "model_policy_set": "Model policy set",
 }
 PAGE_SIZE = 50
 

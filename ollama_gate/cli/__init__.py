@@ -14,6 +14,7 @@ from ..admin.cli import admins_cli, keys_import
 from ..history.cli import history_cli
 from ..limits.cli import keys_set, keys_usage
 from ..routing.cli import aliases_cli, backends_cli
+from ..scheduler.cli import models_cli
 from .keys import keys_cli
 from .users import init_command, users_cli
 
@@ -30,3 +31,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(history_cli)
     app.cli.add_command(backends_cli)
     app.cli.add_command(aliases_cli)
+    app.cli.add_command(models_cli)

@@ -101,7 +101,7 @@ class FairQueue:
         return best is me
 
     def notify(self) -> None:
-        """A slot may be free: every waiter looks (the one whose turn it is takes it)."""
+        """A slot may be free: every waiter looks (whose turn it is takes it)."""
         for w in list(self.waiters):
             w.wake.set()
 

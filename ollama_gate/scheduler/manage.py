@@ -1,0 +1,75 @@
+"""Changing model policies, shared by the CLI and the admin UI (checked, audited)."""
+
+from __future__ import annotations
+
+import re
+
+from ..admin.audit import record
+from ..extensions import db
+from ..models import utcnow
+from ..routing.manage import FleetError
+from ..routing.names import canonical
+from .models import ModelPolicy
+
+# Ollama's keep_alive: a Go duration ("30m", "1h30m", "-1s") or a number of seconds
+DURATION = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$|^-?\d+$")
+
+
+def describe(p: ModelPolicy | None) -> str:
+    """A policy for the audit log."""
+    if p is None:
+        return "-"
+    return (
+        f"num_ctx={p.num_ctx or '-'}{' (enforced)' if p.num_ctx_enforced else ''} "
+        f"keep_alive={p.keep_alive or '-'}"
+        f"{' (enforced)' if p.keep_alive_enforced else ''} warm={p.warm}"
+    )
+
+
+def set_policy(model: str, **fields) -> ModelPolicy | None:
+    """Change ``model``'s policy (fields left None stay); a policy left with nothing
+    in it is removed. Returns the row, or None when removed."""
+    name = canonical(model)
+    if not model.strip() or len(name) > 200:
+        raise FleetError("name a model, e.g. llama3.2 or qwen2.5:7b")
+    row = db.session.execute(
+        db.select(ModelPolicy).filter_by(model=name)
+    ).scalar_one_or_none()
+    before = describe(row)
+    if row is None:
+        row = ModelPolicy(
+            model=name, num_ctx_enforced=False, keep_alive_enforced=False, warm=0
+        )
+        db.session.add(row)
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key == "num_ctx" and value < 0:
+            raise FleetError("num_ctx is a number of tokens (0 removes it)")
+        if key == "warm" and not 0 <= value <= 100:
+            raise FleetError("warm is a number of copies, 0 to 100")
+        if key == "keep_alive":
+            value = value.strip()
+            if value and not DURATION.match(value):
+                raise FleetError(
+                    f"keep_alive is a duration (30m, 1h) or seconds, not {value!r}"
+                )
+        setattr(row, key, value or (0 if key == "warm" else None))
+    row.updated_at = utcnow()
+    empty = not row.num_ctx and not row.keep_alive and not row.warm
+    if empty:
+        db.session.delete(row)
+    record(
+        "model_policy_set",
+        name,
+        f"before: {before}; after: {describe(None if empty else row)}",
+    )
+    db.session.commit()
+    return None if empty else row
+
+
+def policies() -> list[ModelPolicy]:
+    """Every model policy, by model name."""
+    return list(
+        db.session.execute(db.select(ModelPolicy).order_by(ModelPolicy.model)).scalars()
+    )
