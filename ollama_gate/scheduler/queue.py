@@ -1,6 +1,7 @@
 """The gateway's queue: calls that find every candidate's slots full wait here, and
 each free slot goes to the waiting call whose owner (key or user) has the fewest
-calls running, the oldest first among equals. So one key's burst of a hundred calls
+calls running; among equals, the owner served longest ago (round robin), then the
+oldest call. So one key's burst of a hundred calls
 cannot starve another key's single call, and no call waits past the queue timeout.
 
 Slots are counted exactly (in Redis across workers and hosts); the queue itself is
@@ -45,6 +46,7 @@ class FairQueue:
         self.timeout = timeout
         self.waiters: list[Waiter] = []
         self.running: Counter = Counter()  # calls holding a slot, per owner
+        self.served: dict = {}  # owner -> when it last got a slot (round robin)
         self.waited: list[float] = []  # recent waits, seconds (the backends page)
         self._order = itertools.count()
         self._lock = threading.Lock()
@@ -97,7 +99,14 @@ class FairQueue:
         """True when no waiter of the same model comes before ``me``."""
         with self._lock:
             rivals = [w for w in self.waiters if w.group == me.group]
-            best = min(rivals, key=lambda w: (self.running[w.owner], w.order))
+            best = min(
+                rivals,
+                key=lambda w: (
+                    self.running[w.owner],
+                    self.served.get(w.owner, 0.0),
+                    w.order,
+                ),
+            )
         return best is me
 
     def notify(self) -> None:
@@ -109,6 +118,11 @@ class FairQueue:
         """A call of ``owner`` holds a slot now."""
         with self._lock:
             self.running[owner] += 1
+            self.served[owner] = time.monotonic()
+            if len(self.served) > 10_000:  # owners long gone
+                self.served = {
+                    o: t for o, t in self.served.items() if o in self.running
+                }
 
     def ended(self, owner) -> None:
         """A call of ``owner`` gave its slot back."""
