@@ -38,6 +38,7 @@ class BackendState:
     last_error: str | None = None
     checked_at: float = 0.0  # time.monotonic() of the last check
     failures: int = 0  # health checks failed in a row (the backoff)
+    up_since: float = 0.0  # time.monotonic() it last came up (warm models reload)
     next_check: float = 0.0
 
     @property

@@ -75,7 +75,8 @@ def backends_list() -> None:
     for row in fleet_status(current_app, check=True):
         click.echo(
             f"{printable(row['name'])}  {row['state']}  {printable(row['url'])}  "
-            f"from {row['source']}  weight {row['weight']}  token {row['token']}"
+            f"from {row['source']}  weight {row['weight']}  "
+            f"parallel {row['parallel'] or '-'}  token {row['token']}"
         )
         click.echo(
             f"    version: {row['version'] or '-'}  in flight: {row['in_flight']}"

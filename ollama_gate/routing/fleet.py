@@ -39,6 +39,7 @@ class Fleet:
         except ValueError as exc:
             raise RuntimeError(f"OLLAMA_GATE_BACKENDS/ALIASES/ROUTES: {exc}") from None
         self.apply(*env)
+        self.loaded_at = 0.0  # the database's rows are not read yet: due at once
 
     # -- configuration -----------------------------------------------------------
 

@@ -51,6 +51,7 @@ def check(state: BackendState, interval: float) -> None:
     state.version = _version(state) or state.version
     if state.healthy is not True:
         log.info("backend %s is up (%d models)", state.name, len(state.models))
+        state.up_since = now
     state.healthy, state.last_error, state.failures = True, None, 0
     state.checked_at, state.next_check = now, now + interval
 
@@ -109,13 +110,7 @@ class Checker:
         """Read the configuration again when due, then check each backend due."""
         now = time.monotonic()
         if force or now - self.fleet.loaded_at >= self.interval:
-            with self.app.app_context():
-                try:
-                    self.fleet.reload()
-                    for hook in self.on_reload:
-                        hook()
-                except Exception:  # the database away: keep the last configuration
-                    log.warning("could not read the backends' table", exc_info=True)
+            self._reload()
         due = [
             b
             for b in self.fleet.backends()
@@ -125,6 +120,16 @@ class Checker:
         if due:
             for hook in self.after_checks:
                 hook()
+
+    def _reload(self) -> None:
+        """Read the backends, aliases, routes and policies again."""
+        with self.app.app_context():
+            try:
+                self.fleet.reload()
+                for hook in self.on_reload:
+                    hook()
+            except Exception:  # the database away: keep the last configuration
+                log.warning("could not read the backends' table", exc_info=True)
 
     def ensure_fresh(self) -> None:
         """Without the background loop, check now what is due (a call waits)."""
@@ -146,6 +151,7 @@ class Checker:
         if self.running:
             return
         self.running = True
+        self._reload()  # the database's backends and policies serve the first call
         threading.Thread(target=self._loop, name="health", daemon=True).start()
 
     def _loop(self) -> None:

@@ -72,8 +72,9 @@ class Warmer:
     def load(self, state, name: str, policy) -> None:
         """Ask ``state`` to load ``name`` (in the background: a load takes minutes)."""
         now = time.monotonic()
-        if now - self.sent.get((state.name, name), -RESEND_GAP) < RESEND_GAP:
-            return  # asked already; it is loading
+        sent = self.sent.get((state.name, name))
+        if sent is not None and sent > state.up_since and now - sent < RESEND_GAP:
+            return  # asked already since it came up; it is loading
         if not self.claim(f"warm:{state.name}:{name}", RESEND_GAP):
             return  # another worker asked
         self.sent[(state.name, name)] = now
