@@ -2,7 +2,7 @@
 
 import os
 
-from ollama_gate.server.guard import refuse_unshared_workers
+from ollama_gate.server import hooks
 
 bind = (
     f"{os.environ.get('OLLAMA_GATE_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
@@ -29,4 +29,7 @@ errorlog = "-"
 loglevel = os.environ.get("OLLAMA_GATE_LOG_LEVEL", "info").lower()
 
 
-on_starting = refuse_unshared_workers  # several workers need OLLAMA_GATE_REDIS_URL
+# several workers need OLLAMA_GATE_REDIS_URL; each run gets a fresh metrics folder
+on_starting = hooks.on_starting
+child_exit = hooks.child_exit  # a dead worker's calls in flight no longer count
+on_exit = hooks.on_exit

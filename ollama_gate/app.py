@@ -95,13 +95,15 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """The proxy (its pipeline of stages is built in ``proxy.stages``), the admin and
     history pages, and JSON or HTML errors."""
-    from . import admin, history, limits, proxy
+    from . import admin, history, limits, metrics, ops, proxy
     from .errors import register_error_handlers
 
     proxy.init_app(app)
     limits.init_app(app)
     admin.init_app(app)
     history.init_app(app)
+    ops.init_app(app)  # /healthz, /readyz, request ids
+    metrics.init_app(app)  # /metrics
     register_error_handlers(app)
 
 

@@ -18,13 +18,22 @@ from . import settings as core
 from .admin import settings as admin
 from .history import settings as history
 from .limits import settings as limits
+from .metrics import settings as metrics
+from .ops import settings as ops
 from .settings import Row
 
 PREFIX = "OLLAMA_GATE_"
 
 
 # every package's rows, core first (names are unique across packages)
-SETTINGS: list[Row] = [*core.ROWS, *limits.ROWS, *history.ROWS, *admin.ROWS]
+SETTINGS: list[Row] = [
+    *core.ROWS,
+    *limits.ROWS,
+    *history.ROWS,
+    *admin.ROWS,
+    *ops.ROWS,
+    *metrics.ROWS,
+]
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import logging
 from flask import Flask
 from sqlalchemy import bindparam, update
 
-from .. import history, limits
+from .. import history, limits, metrics, ops
 from ..call import Call
 from ..extensions import db
 from ..models import ApiKey
@@ -30,6 +30,8 @@ def build_stages(app: Flask, upstream) -> list[Stage]:
         limits.stage(app),  # access, concurrency, rate limits, quotas
         # a cache (answer) and routing (route) plug in here, before the fallback
         OneBackend(upstream),
+        metrics.stage(app),  # in flight once admitted; counts after the summary
+        ops.stage(app),  # the call log: one line per call
         history.stage(app),
     ]
 
