@@ -1,4 +1,5 @@
-"""The gunicorn server hooks named in ``gunicorn.conf.py`` (they run in the master)."""
+"""The gunicorn server hooks named in ``gunicorn.conf.py`` (in the master, except
+``worker_exit``, which runs in the worker as it leaves)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,12 @@ def child_exit(server, worker) -> None:
 def on_exit(server) -> None:
     """The master is stopping: remove the metrics folder it made."""
     metrics_dir.remove(server)
+
+
+def worker_exit(server, worker) -> None:
+    """A worker leaves (SIGTERM: after its calls in flight ended, or the grace ran
+    out): write the records still queued, which its recorder batches for a moment."""
+    extensions = getattr(worker.wsgi, "extensions", None) or {}
+    gate = extensions.get("ollama_gate")
+    if gate is not None:
+        gate.recorder.flush()
