@@ -1,18 +1,21 @@
 """``/metrics`` under real gunicorn with two gevent workers (multiprocess mode): each
 counter, parsed with prometheus_client's own parser, matches the calls made, whichever
-worker answered them and whichever worker is scraped."""
+worker answered them and whichever worker is scraped; a killed worker's calls in
+flight stop counting."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import time
 
 import pytest
 import requests
+from conftest import LiveGateway
 from prometheus_client.parser import text_string_to_metric_families
 from test_limits_redis import auth, one_session_per_worker, two_worker_gateway
-
-pytestmark = pytest.mark.needs_redis
 
 CHAT = {
     "model": "llama3.2",
@@ -74,6 +77,7 @@ def counted(calls: int, **labels: str):
     return lambda found: value(found, "ollama_gate_calls_total", **labels) >= calls
 
 
+@pytest.mark.needs_redis
 def test_metrics_add_up_over_two_workers(tmp_path, fake_server):
     fake_server.reset()
     gw = two_worker_gateway(
@@ -192,3 +196,43 @@ def test_metrics_add_up_over_two_workers(tmp_path, fake_server):
             assert value(found, "ollama_gate_backends_ready") == 1
     finally:
         gw.stop()
+
+
+def test_a_killed_workers_calls_in_flight_no_longer_count(tmp_path, fake):
+    """A worker killed mid-stream never releases its call: gunicorn's master drops
+    its live gauge (``child_exit``), so the new worker reports none in flight."""
+    gw = LiveGateway(tmp_path, fake.url).start()  # one worker: no Redis needed
+    try:
+        key = gw.key()
+        fake.hold_second_chunk = True
+        held = requests.post(
+            gw.url + "/api/generate",
+            json={"model": "llama3.2", "prompt": "Wait"},
+            headers=auth(key),
+            stream=True,
+            timeout=30,
+        )
+        assert fake.first_chunk_sent.wait(10)
+        assert value(scrape(requests, gw.url), "ollama_gate_calls_in_flight") == 1
+        (pid,) = booted(gw)
+        os.kill(int(pid), signal.SIGKILL)
+        held.close()
+        fake.release.set()
+        deadline = time.monotonic() + 30
+        while len(booted(gw)) < 2:  # the master starts a new worker
+            assert time.monotonic() < deadline, gw.log_path.read_text()[-2000:]
+            time.sleep(0.1)
+        found = None
+        while found is None and time.monotonic() < deadline:
+            try:
+                found = scrape(requests, gw.url)
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert found is not None
+        assert value(found, "ollama_gate_calls_in_flight") == 0
+    finally:
+        gw.stop()
+
+
+def booted(gw) -> list[str]:
+    return re.findall(r"Booting worker with pid: (\d+)", gw.log_path.read_text())
