@@ -181,3 +181,13 @@ def test_a_client_chosen_model_name_cannot_break_the_line(tmp_path, fake, caplog
     (record,) = access_records(caplog)
     assert "\n" not in record.getMessage()
     assert 'model="evil\\nstatus=200 \\"x"' in record.getMessage()
+
+
+def test_a_browser_may_read_the_request_id(app, client, key):
+    reply = client.get(
+        "/api/tags",
+        headers={"Authorization": f"Bearer {key}", "Origin": "http://localhost:3000"},
+    )
+    assert reply.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert reply.headers["Access-Control-Expose-Headers"] == "X-Request-ID"
+    assert reply.headers["X-Request-ID"]

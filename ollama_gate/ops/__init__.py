@@ -37,6 +37,8 @@ def _request_id_hook(response: Response) -> Response:
     call = environ.get(ENVIRON_KEY)
     rid = call.request_id if call is not None else request_id(environ)
     response.headers[HEADER] = rid
+    if "Origin" in request.headers:  # a browser may read it where CORS lets it in
+        response.headers.add("Access-Control-Expose-Headers", HEADER)
     if call is None and response.status_code >= 400:
         if request.path.startswith(API_PREFIXES):
             fields = {
