@@ -2,7 +2,7 @@
 
 import os
 
-from ollama_gate.server.guard import refuse_unshared_workers
+from ollama_gate.server import hooks
 
 bind = (
     f"{os.environ.get('OLLAMA_GATE_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
@@ -21,7 +21,9 @@ worker_class = "ollama_gate.server.worker.GateWorker"  # gevent's pywsgi, tuned
 worker_connections = int(os.environ.get("OLLAMA_GATE_WORKER_CONNECTIONS", "4000"))
 # Generations can run for minutes; gevent workers heartbeat independently of requests.
 timeout = 120
-graceful_timeout = 30
+# SIGTERM: streams in flight get this long to finish (and be recorded) before the
+# workers are killed; the systemd unit's TimeoutStopSec is longer
+graceful_timeout = int(os.environ.get("OLLAMA_GATE_GRACEFUL_TIMEOUT", "30"))
 accesslog = (
     "-" if os.environ.get("OLLAMA_GATE_ACCESS_LOG", "") in ("1", "true") else None
 )
@@ -29,4 +31,8 @@ errorlog = "-"
 loglevel = os.environ.get("OLLAMA_GATE_LOG_LEVEL", "info").lower()
 
 
-on_starting = refuse_unshared_workers  # several workers need OLLAMA_GATE_REDIS_URL
+# several workers need OLLAMA_GATE_REDIS_URL; each run gets a fresh metrics folder
+on_starting = hooks.on_starting
+child_exit = hooks.child_exit  # a dead worker's calls in flight no longer count
+on_exit = hooks.on_exit
+worker_exit = hooks.worker_exit  # a stopping worker writes its queued records

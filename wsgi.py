@@ -1,5 +1,6 @@
 """WSGI entry point for gunicorn: gevent patches the standard library first, then the
-app is built and the worker tuned (``ollama_gate/server/tune.py``)."""
+app is built and the worker tuned (``ollama_gate/server/tune.py``: its health checks
+log each backend and whether it answers)."""
 
 from gevent import monkey
 

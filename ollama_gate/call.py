@@ -17,6 +17,9 @@ MAX_KEPT_BYTES = 8 * 1024 * 1024
 # Past that, the answer's last bytes are still kept: its final line carries the token
 # counts that quotas charge.
 TAIL_BYTES = 64 * 1024
+# where the view keeps the open call in the request's WSGI environ (request hooks
+# that run after the view, e.g. the request id's, find it there)
+ENVIRON_KEY = "ollama_gate.call"
 
 
 @dataclass(slots=True, eq=False)
@@ -33,6 +36,7 @@ class Call:
     unparsed: bytes = b""  # the first bytes of a body nothing here could parse
     model: str | None = None  # as the client named it (an alias stays an alias)
     client_addr: str | None = None
+    request_id: str = ""  # X-Request-ID, taken or made (ops.requestid)
     user_agent: str | None = None
     backend: str | None = None
     started_at: datetime = field(default_factory=utcnow)

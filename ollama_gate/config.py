@@ -18,6 +18,8 @@ from . import settings as core
 from .admin import settings as admin
 from .history import settings as history
 from .limits import settings as limits
+from .metrics import settings as metrics
+from .ops import settings as ops
 from .routing import settings as routing
 from .scheduler import settings as scheduler
 from .settings import Row
@@ -33,6 +35,8 @@ SETTINGS: list[Row] = [
     *limits.ROWS,
     *history.ROWS,
     *admin.ROWS,
+    *ops.ROWS,
+    *metrics.ROWS,
 ]
 
 

@@ -79,12 +79,16 @@ def test_the_path_is_one_list_in_order(app):
         "aliases",
         "model-policy",
         "routing",
+        "metrics",
+        "call-log",
         "history",
     ]
     assert [m.__self__.name for m in pipeline.recorders] == [
         "summary",
         "touch-keys",
         "limits",
+        "metrics",
+        "call-log",
         "history",
     ]
 

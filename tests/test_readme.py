@@ -24,6 +24,7 @@ RUN_SECTIONS = [
     "Limits: rate limits, quotas, model access",
     "History and usage",
     "Many backends",
+    "Scheduling: capacity, a fair queue, affinity, model policy",
 ]
 # Commands that work only with the virtualenv activated (or are another install's).
 NEEDS_VENV = {"flask", "python", "python3", "pip", "pip3", "pytest", "gunicorn"}

@@ -13,7 +13,7 @@ import logging
 from flask import Flask
 from sqlalchemy import bindparam, update
 
-from .. import history, limits, routing
+from .. import history, limits, metrics, ops, routing
 from ..call import Call
 from ..extensions import db
 from ..models import ApiKey
@@ -35,6 +35,8 @@ def build_stages(app: Flask, gate) -> list[Stage]:
         sched.stage,  # the real model's num_ctx and keep_alive policy
         # a cache (answer) plugs in here: after limits, before any backend
         route,  # merged lists (answer); backend, slot or queue, affinity (route)
+        metrics.stage(app),  # in flight once admitted; counts after the summary
+        ops.stage(app),  # the call log: one line per call
         history.stage(app),
     ]
 

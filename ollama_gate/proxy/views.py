@@ -7,9 +7,10 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
-from ..call import Call
+from ..call import ENVIRON_KEY, Call
 from ..errors import ApiError
 from ..keys import AuthError, authenticate, key_from_headers
+from ..ops.requestid import request_id
 from ..routing.merged import heartbeat
 from ..upstream import forward_headers, response_headers
 from .parsing import endpoint_of, outgoing_body, read_body, upstream_path
@@ -80,7 +81,7 @@ def start_call(g) -> Call:
         identity = authenticate(request.headers, g.key_cache)
     except AuthError as exc:
         raise ApiError(exc.status, exc.message) from None
-    return Call(
+    call = Call(
         identity=identity,
         method=request.method,
         path=request.path,
@@ -88,7 +89,10 @@ def start_call(g) -> Call:
         endpoint=endpoint_of(request.path),
         client_addr=request.remote_addr,
         user_agent=request.headers.get("User-Agent"),
+        request_id=request_id(request.environ),
     )
+    request.environ[ENVIRON_KEY] = call  # for the hooks after the view
+    return call
 
 
 def forward(g, call: Call, upstream, body) -> Response:

@@ -15,7 +15,6 @@ from .rules import Aliases, aliases_and_routes, parse_aliases, parse_routes
 
 log = logging.getLogger("ollama_gate.routing")
 
-PROBE_TIMEOUT = (2.0, 5.0)  # connect, read: a health check is a small answer
 
 
 class Fleet:
@@ -85,9 +84,10 @@ class Fleet:
             token=config.token,
         )
 
-    @staticmethod
-    def _probe(config: BackendConfig) -> Upstream:
-        return Upstream(config.url, *PROBE_TIMEOUT, 4, token=config.token)
+    def _probe(self, config: BackendConfig) -> Upstream:
+        """A client with the health check's short timeouts (a small answer)."""
+        t = self.settings["PROBE_TIMEOUT"]
+        return Upstream(config.url, t, t, 4, token=config.token)
 
     # -- questions ---------------------------------------------------------------
 

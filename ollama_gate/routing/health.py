@@ -50,7 +50,12 @@ def check(state: BackendState, interval: float) -> None:
     state.loaded = _loaded(state)
     state.version = _version(state) or state.version
     if state.healthy is not True:
-        log.info("backend %s is up (%d models)", state.name, len(state.models))
+        log.info(
+            "backend %s (%s) answers: %d models",
+            state.name,
+            state.config.url,
+            len(state.models),
+        )
         state.up_since = now
     state.healthy, state.last_error, state.failures = True, None, 0
     state.checked_at, state.next_check = now, now + interval
@@ -59,8 +64,16 @@ def check(state: BackendState, interval: float) -> None:
 def mark_failed(state: BackendState, reason: str, interval: float) -> None:
     """A failed check or connection: skip the backend until a check passes."""
     now = time.monotonic()
-    if state.healthy is not False:
-        log.warning("backend %s is down: %s", state.name, reason)
+    if state.healthy is None:  # the worker's first look: say what to check
+        log.warning(
+            "backend %s (%s) does not answer: %s; check OLLAMA_GATE_BACKENDS and "
+            "that Ollama runs there",
+            state.name,
+            state.config.url,
+            reason,
+        )
+    elif state.healthy:
+        log.warning("backend %s (%s) is down: %s", state.name, state.config.url, reason)
     state.healthy, state.last_error = False, reason
     state.failures += 1
     wait = interval * min(2 ** (state.failures - 1), BACKOFF_STEPS)

@@ -38,6 +38,13 @@ ROWS: list[Row] = [
         "Seconds between health checks and model discovery of each backend.",
     ),
     (
+        "PROBE_TIMEOUT",
+        float,
+        "3",
+        "Seconds a health check waits for a backend's answer (behind `/readyz` "
+        "and the metrics' health gauge).",
+    ),
+    (
         "DEFAULT_BACKEND",
         str,
         "",

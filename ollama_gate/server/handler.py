@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from urllib.parse import unquote, urlsplit
 
 from gunicorn.workers.ggevent import PyWSGIHandler
@@ -31,6 +32,11 @@ class GateHandler(PyWSGIHandler):
     head_timeout = 0.0
     guard = ConnectionGuard(0)
     body_ended = False  # the chunked body's end has been sent (with a ``LastPiece``)
+    # graceful shutdown: the worker stops, so kept-alive connections end after their
+    # answer, and those waiting idle for a next request are closed (``drain``);
+    # else one idle client would hold the worker for all of graceful_timeout
+    draining = False
+    idle: set = set()  # the handlers now waiting for a connection's next request
     _deadline = None  # the running head timer, between a request's first byte and
     # the end of its head
 
@@ -46,9 +52,25 @@ class GateHandler(PyWSGIHandler):
         finally:
             self.guard.release(address)
 
+    @classmethod
+    def drain(cls) -> None:
+        """The worker is stopping: close every connection idle between requests."""
+        cls.draining = True
+        for handler in list(cls.idle):
+            try:
+                handler.socket.shutdown(socket.SHUT_RD)  # its wait reads the end
+            except OSError:
+                pass
+
     def read_requestline(self):
         """The request line; from its first byte, the head has ``head_timeout``."""
-        arrived = self.rfile.peek(1)  # waits under the idle timeout, as before
+        if self.draining:
+            return ""
+        self.idle.add(self)
+        try:
+            arrived = self.rfile.peek(1)  # waits under the idle timeout, as before
+        finally:
+            self.idle.discard(self)
         if not arrived:
             return ""
         if b"\r\n\r\n" not in arrived:  # the usual head comes whole: no timer
@@ -88,6 +110,10 @@ class GateHandler(PyWSGIHandler):
         """pywsgi's; and an HTTP/1.0 answer of unknown length (it cannot be chunked)
         ends by closing the connection, whatever keep-alive the client asked for."""
         super().finalize_headers()
+        if self.draining:  # the last answer on this connection
+            self.close_connection = True
+            if not any(k.lower() == b"connection" for k, _ in self.response_headers):
+                self.response_headers.append((b"Connection", b"close"))
         if (
             self.code not in (204, 304)
             and not self.response_use_chunked

@@ -6,6 +6,7 @@ the app (no Flask, no database), only gunicorn's own gevent worker and the handl
 
 from __future__ import annotations
 
+import gevent
 from gunicorn.workers.ggevent import GeventPyWSGIWorker
 
 from .handler import GateHandler
@@ -22,3 +23,9 @@ class GateWorker(GeventPyWSGIWorker):
         settings, in ``tune.tune_worker``)."""
         GateHandler.idle_timeout = float(self.cfg.keepalive)
         super().init_process()
+
+    def handle_exit(self, sig, frame):
+        """SIGTERM: stop as gunicorn does (answers in flight get graceful_timeout),
+        and close the idle kept-alive connections now instead of waiting for them."""
+        super().handle_exit(sig, frame)
+        gevent.spawn(GateHandler.drain)  # out of the signal handler

@@ -1,0 +1,61 @@
+"""The gateway's Prometheus metrics, made once per process.
+
+Under gunicorn each worker writes its values to files in ``PROMETHEUS_MULTIPROC_DIR``
+(set up by ``server/hooks.py`` before the workers start) and ``/metrics`` adds up all
+workers' files; elsewhere (tests, ``flask run``) they live in the default registry.
+Labels are kept bounded: endpoints outside the known API are ``other``, and the model
+is named only on calls the gateway or the backend accepted.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# seconds: from a cached answer's few milliseconds to a long generation's minutes
+TTFB_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+TOTAL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+CALLS = Counter(
+    "ollama_gate_calls",
+    "API calls answered, by endpoint, model, status, backend and cache result.",
+    ["endpoint", "model", "status", "backend", "cache"],
+)
+REFUSALS = Counter(
+    "ollama_gate_refusals",
+    "API calls the gateway refused itself, before any backend (401 no key, 403 not "
+    "allowed, 429 limit, 400/413 bad request), by endpoint and status.",
+    ["endpoint", "status"],
+)
+UPSTREAM_ERRORS = Counter(
+    "ollama_gate_upstream_errors",
+    "Calls a backend failed: 5xx answers, unreachable (502) or slow (504) "
+    "backends, streams broken midway (status=stream).",
+    ["backend", "status"],
+)
+TOKENS = Counter(
+    "ollama_gate_tokens",
+    "Tokens read (in: prompt) and generated (out), by model and backend.",
+    ["direction", "model", "backend"],
+)
+TTFB = Histogram(
+    "ollama_gate_time_to_first_byte_seconds",
+    "Seconds from a call's arrival to its first byte sent back.",
+    ["endpoint"],
+    buckets=TTFB_BUCKETS,
+)
+DURATION = Histogram(
+    "ollama_gate_call_duration_seconds",
+    "Seconds from a call's arrival to its last byte.",
+    ["endpoint"],
+    buckets=TOTAL_BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "ollama_gate_calls_in_flight",
+    "Admitted calls not yet finished, all workers together.",
+    multiprocess_mode="livesum",
+)
+BACKENDS_READY = Gauge(
+    "ollama_gate_backends_ready",
+    "1 when at least one backend answers (as /readyz sees it), else 0.",
+    multiprocess_mode="livemostrecent",  # the last scrape's view
+)
