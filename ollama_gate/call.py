@@ -18,6 +18,10 @@ MAX_KEPT_BYTES = 8 * 1024 * 1024
 # counts that quotas charge.
 TAIL_BYTES = 64 * 1024
 
+# ``call.extra`` keys more than one package reads or writes
+STRIP_USAGE = "strip_usage"  # True: the /v1 usage in the answer is the gateway's own
+ANSWER_HEADERS = "answer_headers"  # {name: value} a stage adds to the call's answer
+
 
 @dataclass(slots=True, eq=False)
 class Call:

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import settings as core
 from .admin import settings as admin
+from .cache import settings as cache
 from .history import settings as history
 from .limits import settings as limits
 from .settings import Row
@@ -24,7 +25,13 @@ PREFIX = "OLLAMA_GATE_"
 
 
 # every package's rows, core first (names are unique across packages)
-SETTINGS: list[Row] = [*core.ROWS, *limits.ROWS, *history.ROWS, *admin.ROWS]
+SETTINGS: list[Row] = [
+    *core.ROWS,
+    *limits.ROWS,
+    *history.ROWS,
+    *admin.ROWS,
+    *cache.ROWS,
+]
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ ACTIONS = {
     "admin_created": "Admin created",
     "admin_deleted": "Admin deleted",
     "password_changed": "Password changed",
+    "cache_cleared": "Cache cleared",
 }
 PAGE_SIZE = 50
 

@@ -2,7 +2,8 @@
 
 This package only collects: the core commands live in ``users`` and ``keys`` here,
 and every feature package owns its own (``limits/cli.py``, ``history/cli.py``,
-``admin/cli.py``); the lookups they share are in ``ollama_gate/lookups.py``.
+``admin/cli.py``, ``cache/cli.py``); the lookups they share are in
+``ollama_gate/lookups.py``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..admin.cli import admins_cli, keys_import
+from ..cache.cli import cache_cli
 from ..history.cli import history_cli
 from ..limits.cli import keys_set, keys_usage
 from .keys import keys_cli
@@ -26,3 +28,4 @@ def register(app: Flask) -> None:
     keys_cli.add_command(keys_import)  # the admin package owns ``keys import``
     app.cli.add_command(admins_cli)
     app.cli.add_command(history_cli)
+    app.cli.add_command(cache_cli)

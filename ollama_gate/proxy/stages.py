@@ -12,7 +12,7 @@ import logging
 from flask import Flask
 from sqlalchemy import bindparam, update
 
-from .. import history, limits
+from .. import cache, history, limits
 from ..call import Call
 from ..extensions import db
 from ..models import ApiKey
@@ -28,7 +28,8 @@ def build_stages(app: Flask, upstream) -> list[Stage]:
         Summary(),
         TouchKeys(),
         limits.stage(app),  # access, concurrency, rate limits, quotas
-        # a cache (answer) and routing (route) plug in here, before the fallback
+        cache.stage(app),  # a hit answers here, after limits admitted the call
+        # routing (route) plugs in here, before the fallback
         OneBackend(upstream),
         history.stage(app),
     ]

@@ -7,7 +7,7 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
-from ..call import Call
+from ..call import ANSWER_HEADERS, Call
 from ..errors import ApiError
 from ..keys import AuthError, authenticate, key_from_headers
 from ..upstream import forward_headers, response_headers
@@ -98,6 +98,11 @@ def forward(g, call: Call, upstream, body) -> Response:
     call.status = resp.status_code
     call.content_type = resp.headers.get("Content-Type", "")
     out_headers = response_headers(resp.headers)
+    own = call.extra.get(ANSWER_HEADERS)
+    if own:  # a stage's headers (the cache's verdict) replace any from upstream
+        names = {name.lower() for name in own}
+        out_headers = [h for h in out_headers if h[0].lower() not in names]
+        out_headers += own.items()
     if is_stream(call.content_type) and call.method != "HEAD":
         call.streamed = True
         pieces = relay(resp, call, g.finish)
@@ -122,7 +127,10 @@ def answered(g, call: Call, response: Response) -> Response:
     call.content_type = response.content_type or ""
     if response.is_streamed:
         call.streamed = True
-        response.response = replay(response.response, call, g.finish)
+        pieces = replay(response.response, call, g.finish)
+        if call.extra.get(STRIP):  # kept for the record, as a relayed stream's is
+            pieces = strip_usage(pieces)
+        response.response = pieces
         return response
     data = g.pipeline.filter(call, response.get_data())
     finish_whole(g, call, data)
