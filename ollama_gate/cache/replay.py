@@ -122,6 +122,14 @@ def _choice(obj: dict) -> dict:
     return choices[0] if isinstance(choices, list) and choices else {}
 
 
+def _head(obj: dict, kind: str) -> dict:
+    """The leading fields of a ``/v1`` answer or chunk of ``kind``, as Ollama's."""
+    out = {"id": obj.get("id"), "object": kind}
+    fields = ("created", "model", "system_fingerprint")
+    out.update({k: obj[k] for k in fields if k in obj})
+    return out
+
+
 def openai_whole(objs: list[dict], framing: str, chat: bool) -> dict:
     """One whole ``/v1`` answer from an SSE stream's chunks (or the whole itself)."""
     if framing == WHOLE:
@@ -131,11 +139,7 @@ def openai_whole(objs: list[dict], framing: str, chat: bool) -> dict:
     finish = next(
         (c["finish_reason"] for c in reversed(choices) if c.get("finish_reason")), None
     )
-    out = {
-        k: first[k]
-        for k in ("id", "created", "model", "system_fingerprint")
-        if k in first
-    }
+    out = _head(first, "chat.completion" if chat else "text_completion")
     if chat:
         deltas = [c.get("delta") or {} for c in choices]
         message = {"role": "assistant", "content": _text(deltas, "content")}
@@ -146,10 +150,8 @@ def openai_whole(objs: list[dict], framing: str, chat: bool) -> dict:
         if tools:
             message["tool_calls"] = tools
         choice = {"index": 0, "message": message, "finish_reason": finish}
-        out["object"] = "chat.completion"
     else:
         choice = {"text": _text(choices, "text"), "index": 0, "finish_reason": finish}
-        out["object"] = "text_completion"
     out["choices"] = [choice]
     usage = _usage(objs)
     if usage is not None:
@@ -163,20 +165,13 @@ def openai_stream(objs: list[dict], framing: str, chat: bool) -> list[dict]:
     if framing == SSE:
         return objs
     whole = objs[0]
-    base = {
-        k: whole[k]
-        for k in ("id", "created", "model", "system_fingerprint")
-        if k in whole
-    }
+    base = _head(whole, "chat.completion.chunk" if chat else "text_completion")
     choice = _choice(whole)
     finish = choice.get("finish_reason")
     usage = whole.get("usage")
     if chat:
-        base["object"] = "chat.completion.chunk"
         delta = dict(choice.get("message") or {"role": "assistant", "content": ""})
-        if isinstance(
-            delta.get("tool_calls"), list
-        ):  # a stream's tool calls are indexed
+        if isinstance(delta.get("tool_calls"), list):  # streamed ones are indexed
             delta["tool_calls"] = [
                 {"index": i, **t} if isinstance(t, dict) else t
                 for i, t in enumerate(delta["tool_calls"])
@@ -186,7 +181,6 @@ def openai_stream(objs: list[dict], framing: str, chat: bool) -> list[dict]:
             dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": finish}]),
         ]
     else:
-        base["object"] = "text_completion"
         zero = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         text = choice.get("text") or ""
         chunks = [
