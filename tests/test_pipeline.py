@@ -72,11 +72,19 @@ def test_the_path_is_one_list_in_order(app):
     """Summary first (recorders need its tokens), limits before any answer or route."""
     pipeline = app.extensions["ollama_gate"].pipeline
     names = [stage.name for stage in pipeline.stages]
-    assert names == ["summary", "touch-keys", "limits", "one-backend", "history"]
+    assert names == [
+        "summary",
+        "touch-keys",
+        "limits",
+        "cache",
+        "one-backend",
+        "history",
+    ]
     assert [m.__self__.name for m in pipeline.recorders] == [
         "summary",
         "touch-keys",
         "limits",
+        "cache",
         "history",
     ]
 
