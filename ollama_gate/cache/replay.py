@@ -25,9 +25,12 @@ JSON_TYPE = "application/json; charset=utf-8"
 _CONTENT = ("response", "thinking", "message", "logprobs", "tool_calls")
 
 
+# one encoder for every line: ``json.dumps`` with options builds a new one per call
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _dumps(obj: Any) -> bytes:
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8", "surrogatepass")
+    return _encode(obj).encode("utf-8", "surrogatepass")
 
 
 def _now() -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -19,6 +19,10 @@ from ..models import utcnow
 from .models import CacheCounter, CacheEntry
 
 EVICT_BATCH = 500  # oldest entries read at a time when over a bound
+_TABLE = CacheEntry.__table__
+_GET = select(_TABLE.c.body).where(  # built once: the lookup is on the hot path
+    _TABLE.c.key == bindparam("key"), _TABLE.c.expires_at > bindparam("now")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +47,9 @@ class DatabaseStore:
 
     def get(self, key: str) -> bytes | None:
         """The body cached under ``key``, unless expired (in an app context)."""
-        table = CacheEntry.__table__
         # a connection of its own, given back at once: a stream must not hold one
         with db.engine.connect() as conn:
-            return conn.execute(
-                select(table.c.body).where(
-                    table.c.key == key, table.c.expires_at > utcnow()
-                )
-            ).scalar()
+            return conn.execute(_GET, {"key": key, "now": utcnow()}).scalar()
 
     def put(self, entries: list[Entry]) -> None:
         """Cache ``entries`` (replacing any under the same keys), then evict."""
