@@ -373,3 +373,18 @@ def test_hits_count_tokens_when_the_setting_says(tmp_path, fake):
         assert rows[1].cache_hit and rows[1].total_tokens == rows[0].total_tokens > 0
         usage = db.session.execute(db.select(Usage)).scalars().first()
         assert usage.tokens == 2 * rows[0].total_tokens
+
+
+def test_keys_whose_history_keeps_no_text_are_never_cached(tmp_path, fake):
+    """Metadata or off history means no answer text is kept: the cache keeps none."""
+    app = make_app(tmp_path, fake, HISTORY_MODE="metadata")
+    path, body = body_for("generate", False)
+    quiet = add_key(app, "alice")
+    assert {verdict(call(app, quiet, path, body)) for _ in range(2)} == {"bypass"}
+    full = add_key(app, "bob", history_mode="full")  # its own mode wins
+    assert [verdict(call(app, full, path, body)) for _ in range(2)] == ["miss", "hit"]
+    with app.app_context():
+        assert app.extensions["ollama_gate_cache"].store.stats()["entries"] == 1
+    off = add_key(app, "bob", history_mode="off")
+    assert verdict(call(app, off, path, body)) == "bypass"
+    app.extensions["ollama_gate"].recorder.flush()

@@ -1,10 +1,12 @@
 """The cache's stage: a hit answers without any upstream; a miss is stored after it.
 
-``answer`` decides per call (policy), builds the key (canonical request, model digest,
-scope), and on a hit returns the replayed answer, which the view finishes and records
-like an upstream's. ``record`` runs in the recorder's background batches: it counts
-hits and misses and stores the answers of misses (``call.body``, as kept for history).
-Every answer says what happened in ``X-Ollama-Gate-Cache``: hit, miss or bypass.
+``answer`` decides per call (the policy; never for a key whose history keeps no
+answer text, ``metadata`` or ``off``, since the cache would keep it), builds the key
+(canonical request, model digest, scope), and on a hit returns the replayed answer,
+which the view finishes and records like an upstream's. ``record`` runs in the
+recorder's background batches: it counts hits and misses and stores the answers of
+misses (``call.body``, as kept for history). Every answer says what happened in
+``X-Ollama-Gate-Cache``: hit, miss or bypass.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import logging
 from flask import Flask, Response, current_app, request
 
 from ..call import ANSWER_HEADERS, STRIP_USAGE, Call
+from ..extensions import db
+from ..history.record import call_mode
 from ..limits.quotas import UNCHARGED_TOKENS
 from ..pipeline import Stage
 from .digest import TagDigests, model_digest
@@ -68,6 +72,7 @@ class CacheStage(Stage):
         self.shared = s["CACHE_SCOPE"] == "shared"
         self.charge_hits = s["CACHE_HITS_COUNT_TOKENS"]
         self.digest_seconds = s["CACHE_DIGEST_SECONDS"]
+        self.history_mode = s["HISTORY_MODE"]
         self.store = make_store(app)
         self.tags: TagDigests | None = None  # made on first use, with the gate
 
@@ -82,6 +87,8 @@ class CacheStage(Stage):
     def _lookup(self, call: Call) -> tuple[str, Response | None]:
         if call.method != "POST" or call.payload is None:
             return "bypass", None
+        if call_mode(call, self.history_mode) != "full":
+            return "bypass", None  # no answer text may be kept for this key
         payload = folded(call.payload)
         if bypass_reason(call.endpoint, payload, self.mode):
             return "bypass", None
@@ -144,7 +151,11 @@ class CacheStage(Stage):
         verdicts = [call.extra.get(VERDICT) for call in calls]
         hits, misses = verdicts.count("hit"), verdicts.count("miss")
         if hits or misses:
-            self.store.count(hits, misses)
+            try:  # the answers below are still stored if the counters fail
+                self.store.count(hits, misses)
+            except Exception:
+                log.warning("cache: counting failed", exc_info=True)
+                db.session.rollback()
         entries = []
         for call in calls:
             key = call.extra.get(KEY)
