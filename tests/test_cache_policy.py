@@ -179,6 +179,8 @@ class Fleet:
 
     def digest(self, model):
         self.asked.append(model)
+        if model == "broken":
+            raise RuntimeError("no backend answers")
         return self.digests.get(model)
 
 
@@ -196,5 +198,7 @@ def test_the_fleets_digest_is_used_when_the_gateway_has_one(tmp_path, fake):
     assert verdict(call(app, key, "/api/generate", body)) == "miss"
     del fleet.digests["llama3.2"]  # no backend knows its digest: never cached
     assert verdict(call(app, key, "/api/generate", body)) == "bypass"
-    assert fleet.asked == ["llama3.2"] * 4
+    broken = call(app, key, "/api/generate", {**body, "model": "broken"})
+    assert verdict(broken) == "bypass"  # a failing lookup is no error of the call
+    assert fleet.asked == ["llama3.2"] * 4 + ["broken"]
     assert fake.requests_to("/api/tags") == []  # the fleet answered, not the upstream

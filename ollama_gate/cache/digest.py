@@ -58,10 +58,10 @@ class TagDigests:
         return out
 
 
-def model_digest(gate, model: str, tags: TagDigests) -> str | None:
+def model_digest(gate, model: str, tags: TagDigests | None) -> str | None:
     """The digest of ``model`` on the backend that would serve it, or None: the
     fleet's when the gateway has one, else the one upstream's (``tags``)."""
     fleet = getattr(gate, "fleet", None)
     if fleet is not None:
         return fleet.digest(model)
-    return tags.get(model)
+    return tags.get(model) if tags is not None else None

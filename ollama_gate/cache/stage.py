@@ -121,11 +121,15 @@ class CacheStage(Stage):
         return "hit", self.replay(call, payload, entry)
 
     def digest(self, model: str) -> str | None:
-        """The model's digest (``digest.model_digest``)."""
+        """The model's digest (``digest.model_digest``); None if it cannot be known."""
         gate = current_app.extensions["ollama_gate"]
-        if self.tags is None:
+        if self.tags is None and getattr(gate, "fleet", None) is None:
             self.tags = TagDigests(gate.upstream, self.digest_seconds)
-        return model_digest(gate, model, self.tags)
+        try:
+            return model_digest(gate, model, self.tags)
+        except Exception:  # a lookup that fails means "not cached", never an error
+            log.warning("cache: no digest for %r", model, exc_info=True)
+            return None
 
     def replay(self, call: Call, payload: dict, entry: dict) -> Response:
         """The hit's answer, in the framing the client asked for."""
