@@ -5,14 +5,17 @@ history and quotas."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from conftest import add_key
 
 from ollama_gate import create_app
+from ollama_gate.cache import store
 from ollama_gate.extensions import db
 from ollama_gate.history.models import Request
 from ollama_gate.limits.usage import Usage
+from ollama_gate.models import utcnow
 
 MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
 # (endpoint, pinned body without ``stream``)
@@ -112,6 +115,9 @@ def test_a_repeated_pinned_call_is_a_hit_like_the_live_answer(
     assert upstream_calls(fake, path) == 1  # the hit reached no backend
     assert second.content_type.split(";")[0] == first.content_type.split(";")[0]
     assert lines(second) == lines(first)  # same objects, statistics included
+    fresh = call(gate, key, path, body, **{"Cache-Control": "no-cache"})
+    assert fresh.status_code == 200 and verdict(fresh) == "bypass"
+    assert upstream_calls(fake, path) == 2 and lines(fresh) == lines(first)
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -159,6 +165,8 @@ def test_embeddings_are_cached_always(gate, fake, key, family):
     assert (verdict(first), verdict(second)) == ("miss", "hit")
     assert second.get_json() == first.get_json()
     assert upstream_calls(fake, path) == 1
+    fresh = call(gate, key, path, body, **{"Cache-Control": "no-cache"})
+    assert verdict(fresh) == "bypass" and upstream_calls(fake, path) == 2
 
 
 def test_v1_stream_usage_is_replayed_only_when_asked(gate, fake, key):
@@ -387,4 +395,27 @@ def test_keys_whose_history_keeps_no_text_are_never_cached(tmp_path, fake):
         assert app.extensions["ollama_gate_cache"].store.stats()["entries"] == 1
     off = add_key(app, "bob", history_mode="off")
     assert verdict(call(app, off, path, body)) == "bypass"
+    app.extensions["ollama_gate"].recorder.flush()
+
+
+def test_the_bounds_evict_the_oldest_answer(tmp_path, fake):
+    app = make_app(tmp_path, fake, CACHE_MAX_ENTRIES=1)
+    key = add_key(app)
+    one, two = ({"model": "nomic-embed-text", "input": text} for text in ("a", "b"))
+    assert verdict(call(app, key, "/api/embed", one)) == "miss"
+    assert verdict(call(app, key, "/api/embed", two)) == "miss"  # one is evicted
+    assert verdict(call(app, key, "/api/embed", two)) == "hit"
+    assert verdict(call(app, key, "/api/embed", one)) == "miss"
+    app.extensions["ollama_gate"].recorder.flush()
+
+
+def test_an_answer_past_its_ttl_misses(tmp_path, fake, monkeypatch):
+    app = make_app(tmp_path, fake, CACHE_TTL_SECONDS=60.0)
+    key = add_key(app)
+    body = {"model": "nomic-embed-text", "input": "a"}
+    assert verdict(call(app, key, "/api/embed", body)) == "miss"
+    assert verdict(call(app, key, "/api/embed", body)) == "hit"
+    later = utcnow() + timedelta(seconds=61)
+    monkeypatch.setattr(store, "utcnow", lambda: later)
+    assert verdict(call(app, key, "/api/embed", body)) == "miss"
     app.extensions["ollama_gate"].recorder.flush()
