@@ -12,6 +12,8 @@ from conftest import add_key
 
 from ollama_gate import create_app
 from ollama_gate.cache import store
+from ollama_gate.cache.entry import pack
+from ollama_gate.cache.models import CacheEntry
 from ollama_gate.extensions import db
 from ollama_gate.history.models import Request
 from ollama_gate.limits.usage import Usage
@@ -419,3 +421,21 @@ def test_an_answer_past_its_ttl_misses(tmp_path, fake, monkeypatch):
     monkeypatch.setattr(store, "utcnow", lambda: later)
     assert verdict(call(app, key, "/api/embed", body)) == "miss"
     app.extensions["ollama_gate"].recorder.flush()
+
+
+def test_a_damaged_entry_is_a_miss_and_replaced(gate, fake, key):
+    path, body = body_for("chat", True)
+    call(gate, key, path, body)
+    with gate.app_context():
+        entries = CacheEntry.__table__
+        bad = pack({"v": 1, "framing": "ndjson", "objs": []})  # no objects at all
+        db.session.execute(entries.update().values(body=bad))
+        db.session.commit()
+    damaged = call(gate, key, path, body)
+    assert (damaged.status_code, verdict(damaged)) == (200, "miss")
+    assert lines(damaged)[-1]["done"] is True
+    with gate.app_context():
+        db.session.execute(entries.update().values(body=b"not zlib"))
+        db.session.commit()
+    assert verdict(call(gate, key, path, body)) == "miss"
+    assert verdict(call(gate, key, path, body)) == "hit"  # the fresh answer replaced it

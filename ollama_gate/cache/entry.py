@@ -79,6 +79,13 @@ def unpack(blob: bytes) -> dict[str, Any] | None:
         entry = json.loads(zlib.decompress(blob).decode("utf-8", "surrogatepass"))
     except (zlib.error, ValueError, UnicodeDecodeError):
         return None
-    if not isinstance(entry, dict) or entry.get("v") != VERSION:
-        return None
+    if (
+        not isinstance(entry, dict)
+        or entry.get("v") != VERSION
+        or entry.get("framing") not in (NDJSON, SSE, WHOLE)
+        or not isinstance(entry.get("objs"), list)
+        or not entry["objs"]
+        or not all(isinstance(obj, dict) for obj in entry["objs"])
+    ):
+        return None  # never a hit that answers nothing
     return entry

@@ -105,11 +105,8 @@ class CacheStage(Stage):
         except (ValueError, TypeError, RecursionError):
             return "bypass", None
         call.extra[KEY] = key  # its fresh answer is stored after it
-        if "no-cache" in directives or "max-age" in directives:
-            return (
-                "bypass",
-                None,
-            )  # asked for a fresh answer (which refreshes the entry)
+        if "no-cache" in directives:  # a fresh answer, which replaces the entry
+            return "bypass", None
         try:
             blob = self.store.get(key)
         except Exception:  # a store that fails must not fail the call
@@ -118,7 +115,14 @@ class CacheStage(Stage):
         entry = unpack(blob) if blob is not None else None
         if entry is None:
             return "miss", None
-        return "hit", self.replay(call, payload, entry)
+        try:
+            return "hit", self.replay(call, payload, entry)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            log.warning("cache: an entry that cannot be replayed", exc_info=True)
+            call.extra.pop(UNCHARGED_TOKENS, None)
+            call.extra.pop(STRIP_USAGE, None)
+            call.extra[KEY] = key  # replaced by the fresh answer
+            return "miss", None
 
     def digest(self, model: str) -> str | None:
         """The model's digest (``digest.model_digest``); None if it cannot be known."""
