@@ -15,7 +15,21 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create the cache's two tables."""
+    """Create the cache's two tables (unless there: a database made by ``create_all``
+    of these models and adopted at the baseline already has them)."""
+    existing = set(sa.inspect(op.get_bind()).get_table_names())
+    if "cache_entries" not in existing:
+        _entries()
+    if "cache_counters" not in existing:
+        op.create_table(
+            "cache_counters",
+            sa.Column("name", sa.String(length=20), nullable=False),
+            sa.Column("value", sa.BigInteger(), nullable=False),
+            sa.PrimaryKeyConstraint("name"),
+        )
+
+
+def _entries() -> None:
     op.create_table(
         "cache_entries",
         sa.Column("key", sa.String(length=64), nullable=False),
@@ -30,12 +44,6 @@ def upgrade() -> None:
     with op.batch_alter_table("cache_entries") as batch:
         batch.create_index("ix_cache_entries_created_at", ["created_at"])
         batch.create_index("ix_cache_entries_expires_at", ["expires_at"])
-    op.create_table(
-        "cache_counters",
-        sa.Column("name", sa.String(length=20), nullable=False),
-        sa.Column("value", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("name"),
-    )
 
 
 def downgrade() -> None:
