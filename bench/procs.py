@@ -167,6 +167,13 @@ class Gateway(Proc):
             raise RuntimeError(f"flask {' '.join(args)} failed: {out.stderr[-2000:]}")
         return out.stdout
 
+    def cache_hits(self) -> int:
+        """The cache hits the gateway has counted (``flask cache stats``)."""
+        stats = dict(
+            line.split("\t") for line in self.flask("cache", "stats").splitlines()
+        )
+        return int(stats["hits"])
+
     def make_keys(self, n: int) -> list[str]:
         """``n`` keys of user ``bench`` in the gateway's database (one process)."""
         code = (

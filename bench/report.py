@@ -65,6 +65,9 @@ def summarise(runs: list[dict]) -> dict:
         "sse64_ratio": _paired(
             table, "sse64", "gateway", "direct", "calls_per_s", ratio
         ),
+        "cachehit_ratio": _paired(
+            table, "cachehit", "gateway", "direct", "total_p50_ms", ratio
+        ),
         "conc_p99_added_ms": _paired(
             table, "conc", "gateway", "direct", "first_p99_ms", delta
         ),
@@ -168,6 +171,8 @@ ROWS = [  # workload, metric, label, format
     ("whole", "cpu_ms_per_call", "CPU ms/call (server processes)", "{:.2f}"),
     ("sse64", "calls_per_s", "calls/s", "{:.0f}"),
     ("sse64", "cpu_ms_per_call", "CPU ms/call (server processes)", "{:.2f}"),
+    ("cachehit", "total_p50_ms", "whole answer p50, ms", "{:.2f}"),
+    ("cachehit", "total_p90_ms", "whole answer p90, ms", "{:.2f}"),
     ("conc", "completed", "completed streams", "{:.0f}"),
     ("conc", "first_p50_ms", "first token p50, ms", "{:.0f}"),
     ("conc", "first_p99_ms", "first token p99, ms", "{:.0f}"),

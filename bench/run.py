@@ -27,7 +27,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from client import Spec  # noqa: E402
 from procs import ROOT, Gateway, Upstream  # noqa: E402
 from report import summarise, write_markdown  # noqa: E402
-from workloads import concurrent, first_token, generate, throughput  # noqa: E402
+from workloads import (  # noqa: E402
+    cache_hit,
+    concurrent,
+    first_token,
+    generate,
+    throughput,
+)
 
 BENCH = ROOT / "bench"
 HISTORY_OFF = {"OLLAMA_GATE_HISTORY_MODE": "off"}
@@ -81,6 +87,19 @@ def plan(quick: bool) -> list[dict]:
             "args": (16, secs, warm),
             "targets": ("direct", "gateway"),
         },
+        {
+            "name": "cachehit",
+            "title": "cache hit: streamed generate, temperature 0, 64 tokens, 1 client",
+            "run": cache_hit,
+            "spec": Spec(
+                "/api/generate",
+                {**generate(64), "options": {"num_predict": 64, "temperature": 0}},
+                64,
+                "ndjson",
+            ),
+            "args": (20 if quick else 200,),
+            "targets": ("direct", "gateway"),
+        },  # the keys are one user's: they share the cached answer (the user scope)
         {
             "name": "conc",
             "title": f"{conc_n} concurrent streams, {conc_tokens} tokens at "

@@ -6,7 +6,7 @@ framing (one chunk and one write per token, the response head leaving with the f
 one as it does from Ollama's gin ``c.Stream``, then a final ``done`` object with its
 statistics) or one JSON object when ``"stream": false``; ``/v1/chat/completions``
 answers SSE ending in ``data: [DONE]``; ``/api/version`` and ``/`` answer for health
-checks. Connections are kept alive.
+checks, ``/api/tags`` lists the one model with its digest. Connections are kept alive.
 
 Pacing comes from the request itself, so one server serves every workload:
 ``options.num_predict`` is the number of tokens (default 64) and
@@ -35,7 +35,7 @@ WORDS = [" The", " quick", " brown", " fox", " jumps", " over", " the", " lazy",
 TAGS = json.dumps(
     {
         "models": [
-            {"name": "llama3.2:latest", "model": "llama3.2:latest", "digest": "a80c"}
+            {"name": "llama3.2:latest", "model": "llama3.2:latest", "digest": "b" * 64}
         ]
     }
 ).encode()
@@ -158,6 +158,8 @@ class Handler(asyncio.Protocol):
                 await self._openai(req, n, delay)
             else:
                 await self._native(req, path == "/api/chat", n, delay)
+        elif path == "/api/tags":  # the models' digests (the gateway's cache keys)
+            self._whole("200 OK", "application/json; charset=utf-8", TAGS)
         elif path == "/api/version":
             self._whole(
                 "200 OK", "application/json; charset=utf-8", b'{"version":"0.33.0"}'

@@ -150,3 +150,38 @@ async def concurrent(target: Proc, spec: Spec, streams: int) -> dict:
         "hwm_mb": memory_mb(target.pids(), "VmHWM"),
         "cpu_ms_per_call": 1000 * (cpu1 - cpu0) / max(len(ok), 1),
     }
+
+
+async def cache_hit(target: Proc, spec: Spec, calls: int) -> dict:
+    """One client calling one deterministic request again and again: once cached, every
+    call is a hit. The whole answer's latency; for a gateway, the hits it counted."""
+    reqs = itertools.cycle(spec.requests(f"127.0.0.1:{target.port}"))
+    conn = await Conn.open("127.0.0.1", target.port)
+    spec.check(await conn.call(next(reqs)))  # the miss, stored in the background
+    await asyncio.sleep(1.5)  # past the recorder's batch interval
+    counted = getattr(target, "cache_hits", None)
+    before = counted() if counted else 0
+    total, errors = [], []
+    for _ in range(calls):
+        res = await conn.call(next(reqs))
+        try:
+            spec.check(res)
+            total.append(1000 * (res.end - res.start))
+        except (BadAnswer, ValueError) as exc:
+            errors.append(str(exc))
+    conn.close()
+    hits = None
+    if counted:
+        await asyncio.sleep(1.0)  # the last hits are counted in the background
+        hits = counted() - before
+        if hits != calls:
+            errors.append(f"{hits} of {calls} calls were cache hits")
+    return {
+        "calls": len(total),
+        "checked": len(total),
+        "errors": len(errors),
+        "error_sample": errors[:3],
+        "total_p50_ms": statistics.median(total) if total else float("nan"),
+        "total_p90_ms": pct(total, 0.9),
+        **({"hits": hits} if hits is not None else {}),
+    }

@@ -21,6 +21,10 @@ TAIL_BYTES = 64 * 1024
 # that run after the view, e.g. the request id's, find it there)
 ENVIRON_KEY = "ollama_gate.call"
 
+# ``call.extra`` keys more than one package reads or writes
+STRIP_USAGE = "strip_usage"  # True: the /v1 usage in the answer is the gateway's own
+ANSWER_HEADERS = "answer_headers"  # {name: value} a stage adds to the call's answer
+
 
 @dataclass(slots=True, eq=False)
 class Call:

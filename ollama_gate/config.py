@@ -16,6 +16,7 @@ from typing import Any
 
 from . import settings as core
 from .admin import settings as admin
+from .cache import settings as cache
 from .history import settings as history
 from .limits import settings as limits
 from .metrics import settings as metrics
@@ -37,6 +38,7 @@ SETTINGS: list[Row] = [
     *admin.ROWS,
     *ops.ROWS,
     *metrics.ROWS,
+    *cache.ROWS,
 ]
 
 

@@ -34,10 +34,12 @@ def test_quick_run_checks_every_answer(tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     seen = {(r["workload"], r["target"]) for r in results["runs"]}
-    for workload in ("stream64", "ttft", "whole", "sse64", "conc"):
+    for workload in ("stream64", "ttft", "whole", "sse64", "cachehit", "conc"):
         assert {(workload, "direct"), (workload, "gateway")} <= seen
     for run in results["runs"]:
         assert run["errors"] == 0 and run["checked"] > 0, run
+    hits = [r for r in results["runs"] if r["workload"] == "cachehit"]
+    assert [r["hits"] for r in hits if r["target"] == "gateway"] == [20]  # all of them
     conc = [r for r in results["runs"] if r["workload"] == "conc"]
     assert all(r["completed"] == r["streams"] for r in conc)
     table = (tmp_path / "RESULTS.md").read_text()

@@ -25,6 +25,7 @@ RUN_SECTIONS = [
     "History and usage",
     "Many backends",
     "Scheduling: capacity, a fair queue, affinity, model policy",
+    "Response cache",
 ]
 # Commands that work only with the virtualenv activated (or are another install's).
 NEEDS_VENV = {"flask", "python", "python3", "pip", "pip3", "pytest", "gunicorn"}
@@ -247,5 +248,6 @@ def test_the_examples_run_pasted_into_a_new_shell(tmp_path, fake):
         assert re.search(r"key og_\S{8} is now revoked", out)
         assert "scopes: manage" in out and "tokens 0 / no quota" in out
         assert '"data":' in out  # the key's own history
+        assert re.search(r"(?i)x-ollama-gate-cache: hit", out)  # the cache's example
     finally:
         gw.stop()

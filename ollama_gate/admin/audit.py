@@ -32,6 +32,7 @@ ACTIONS = {
     "alias_set": "Alias set",
     "alias_removed": "Alias removed",
     "model_policy_set": "Model policy set",
+    "cache_cleared": "Cache cleared",
 }
 PAGE_SIZE = 50
 

@@ -2,7 +2,7 @@
 
 This package only collects: the core commands live in ``users`` and ``keys`` here,
 and every feature package owns its own (``limits/cli.py``, ``history/cli.py``,
-``admin/cli.py``, ``routing/cli.py``); the lookups they share are in
+``admin/cli.py``, ``routing/cli.py``, ``cache/cli.py``); the lookups they share are in
 ``ollama_gate/lookups.py``.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..admin.cli import admins_cli, keys_import
+from ..cache.cli import cache_cli
 from ..history.cli import history_cli
 from ..limits.cli import keys_set, keys_usage
 from ..routing.cli import aliases_cli, backends_cli
@@ -32,3 +33,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(backends_cli)
     app.cli.add_command(aliases_cli)
     app.cli.add_command(models_cli)
+    app.cli.add_command(cache_cli)

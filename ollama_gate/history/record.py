@@ -122,7 +122,7 @@ def record_values(call, mode: str) -> dict[str, Any]:
         completed=call.completed,
         disconnected=call.disconnected,
         truncated=call.truncated,
-        cache_hit=bool(call.extra.get("cache_hit")),
+        cache_hit=call.extra.get("cache") == "hit",
         error=str(error) if error else None,
         mode=mode,
         done_reason=(

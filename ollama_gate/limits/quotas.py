@@ -43,6 +43,9 @@ USAGE = "limits.usage"  # call.extra: admitted inference call, to be counted
 COUNTED = (
     "limits.counted"  # call.extra: periods whose call counter admission already raised
 )
+# call.extra: the call ran no model (a cache hit the settings do not charge): it
+# counts as a call, its tokens count against no token quota
+UNCHARGED_TOKENS = "limits.uncharged_tokens"
 Check = tuple[str, int | None, int | None]  # (period, calls quota, tokens quota)
 
 
@@ -227,7 +230,11 @@ class Quotas:
         for call in calls:
             if not call.extra.get(USAGE):
                 continue
-            tokens = int(call.stats.get("total_tokens") or 0)
+            tokens = (
+                0
+                if call.extra.get(UNCHARGED_TOKENS)
+                else int(call.stats.get("total_tokens") or 0)
+            )
             counted = call.extra.get(COUNTED, ())
             for period in (day_period(call.started_at), month_period(call.started_at)):
                 slot = (call.identity.key_id, period)

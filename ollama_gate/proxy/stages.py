@@ -13,7 +13,7 @@ import logging
 from flask import Flask
 from sqlalchemy import bindparam, update
 
-from .. import history, limits, metrics, ops, routing
+from .. import cache, history, limits, metrics, ops, routing
 from ..call import Call
 from ..extensions import db
 from ..models import ApiKey
@@ -33,7 +33,7 @@ def build_stages(app: Flask, gate) -> list[Stage]:
         limits.stage(app),  # access, concurrency, rate limits, quotas
         aliases,  # after limits: an allowlist judges the names clients use
         sched.stage,  # the real model's num_ctx and keep_alive policy
-        # a cache (answer) plugs in here: after limits, before any backend
+        cache.stage(app),  # a hit answers here: the call as it would go upstream
         route,  # merged lists (answer); backend, slot or queue, affinity (route)
         metrics.stage(app),  # in flight once admitted; counts after the summary
         ops.stage(app),  # the call log: one line per call

@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Generator
 
-from ..call import Call
+from ..call import STRIP_USAGE, Call
 from .parsing import field
 
 ASKS_USAGE = ("/v1/chat/completions", "/v1/completions")
-STRIP = "strip_usage"  # in ``call.extra``: the usage in the answer is the gateway's
+STRIP = STRIP_USAGE  # in ``call.extra``: the usage in the answer is the gateway's
 
 _USAGE_FIELD = re.compile(rb',"usage":\{[^{}]*\}')
 

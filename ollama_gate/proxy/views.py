@@ -7,7 +7,7 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
-from ..call import ENVIRON_KEY, Call
+from ..call import ANSWER_HEADERS, ENVIRON_KEY, Call
 from ..errors import ApiError
 from ..keys import AuthError, authenticate, key_from_headers
 from ..ops.requestid import request_id
@@ -19,7 +19,6 @@ from .usage import STRIP, ask_for_usage, strip_usage
 
 bp = Blueprint("proxy", __name__)
 
-BACKEND_HEADER = "X-Ollama-Gate-Backend"  # which backend answered
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -106,8 +105,7 @@ def forward(g, call: Call, upstream, body) -> Response:
     call.backend = call.backend or upstream.base_url  # a fleet's names its backend
     call.status = resp.status_code
     call.content_type = resp.headers.get("Content-Type", "")
-    out_headers = response_headers(resp.headers)
-    out_headers.append((BACKEND_HEADER, call.backend or ""))
+    out_headers = with_stage_headers(call, response_headers(resp.headers))
     if is_stream(call.content_type) and call.method != "HEAD":
         call.streamed = True
         pieces = g.pipeline.stream(call, relay(resp, call, g.finish))
@@ -126,13 +124,27 @@ def forward(g, call: Call, upstream, body) -> Response:
     return Response(data, status=resp.status_code, headers=out_headers)
 
 
+def with_stage_headers(call: Call, headers: list[tuple[str, str]]) -> list:
+    """The answer's headers with the stages' own (the backend, the cache's verdict),
+    which replace any of the same name from upstream."""
+    own = call.extra.get(ANSWER_HEADERS)
+    if not own:
+        return headers
+    names = {name.lower() for name in own}
+    return [h for h in headers if h[0].lower() not in names] + list(own.items())
+
+
 def answered(g, call: Call, response: Response) -> Response:
     """A stage's own answer (no upstream), finished like an upstream's."""
+    for name, value in call.extra.get(ANSWER_HEADERS, {}).items():
+        response.headers[name] = value
     call.status = response.status_code
     call.content_type = response.content_type or ""
     if response.is_streamed:
         call.streamed = True
         pieces = replay(response.response, call, g.finish)
+        if call.extra.get(STRIP):  # kept for the record, as a relayed stream's is
+            pieces = strip_usage(pieces)
         response.response = g.pipeline.stream(call, pieces)
         return response
     data = g.pipeline.filter(call, response.get_data())

@@ -10,11 +10,13 @@ import json
 
 import requests
 
-from ..call import Call
+from ..call import ANSWER_HEADERS, Call
 from ..errors import ApiError
 from ..upstream import StreamedBody, Upstream
 from .backends import BackendState
 from .health import mark_failed
+
+BACKEND_HEADER = "X-Ollama-Gate-Backend"  # on each answer: the backend that gave it
 
 
 def moves_on(exc: ApiError) -> bool:
@@ -65,6 +67,7 @@ class Attempts:
                 reasons.append(f"{state.name}: {reason}")
                 continue
             call.backend = state.name
+            call.extra.setdefault(ANSWER_HEADERS, {})[BACKEND_HEADER] = state.name
             return resp
         raise no_backend(self.model, reasons)
 

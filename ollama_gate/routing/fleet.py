@@ -16,7 +16,6 @@ from .rules import Aliases, aliases_and_routes, parse_aliases, parse_routes
 log = logging.getLogger("ollama_gate.routing")
 
 
-
 class Fleet:
     """The backends of one worker, kept fresh by ``health.Checker``."""
 

@@ -1,0 +1,64 @@
+"""The cache key: a hash of everything that can change an answer, and of who may see it.
+
+The request's canonical JSON (names as Ollama reads them, keys sorted, integral
+floats as integers) without what only changes framing or residency (``stream``,
+``stream_options``, ``keep_alive``), the endpoint, the model's normalised name and
+its digest (a re-pulled model never answers from the old cache), and the scope: the
+user (by default) or everyone, always with the key's model allowlist, so an answer
+never crosses to a key whose allowlist differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ..keys import Identity
+from ..limits.access import name_parts
+
+# framing and residency only: the same answer either way
+IGNORED = frozenset({"stream", "stream_options", "keep_alive", "model"})
+
+
+def model_name(model: str) -> str:
+    """A model name as Ollama resolves it: ``host/namespace/model:tag``, lower-case."""
+    parts, tag = name_parts(model)
+    return "/".join(parts) + ":" + (tag or "latest")
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 0.0 and 0 are one temperature to Go
+    return value
+
+
+def scope_of(identity: Identity, shared: bool) -> str:
+    """Who may be answered from an entry: the user (or all), and the allowlist."""
+    who = "shared" if shared else f"user:{identity.user_id}"
+    allow = sorted({p.strip().lower() for p in identity.model_patterns})
+    return who + "|allow:" + ",".join(allow)
+
+
+def cache_key(endpoint: str, payload: dict[str, Any], digest: str, scope: str) -> str:
+    """The entry's key: a SHA-256 of the canonical request, model digest and scope
+    (``payload`` already folded)."""
+    request = {k: v for k, v in payload.items() if k not in IGNORED}
+    text = json.dumps(
+        [
+            endpoint,
+            model_name(payload["model"]),
+            digest,
+            scope,
+            _canonical(request),
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=True,
+    )
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,172 @@
+"""The cache's stage: a hit answers without any upstream; a miss is stored after it.
+
+``answer`` decides per call (the policy; never for a key whose history keeps no
+answer text, ``metadata`` or ``off``, since the cache would keep it), builds the key
+(canonical request, model digest, scope), and on a hit returns the replayed answer,
+which the view finishes and records like an upstream's. ``record`` runs in the
+recorder's background batches: it counts hits and misses and stores the answers of
+misses (``call.body``, as kept for history). Every answer says what happened in
+``X-Ollama-Gate-Cache``: hit, miss or bypass.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, current_app, request
+
+from ..call import ANSWER_HEADERS, STRIP_USAGE, Call
+from ..extensions import db
+from ..history.record import call_mode
+from ..limits.quotas import UNCHARGED_TOKENS
+from ..pipeline import Stage
+from .digest import model_digest
+from .entry import capture, pack, unpack
+from .keys import cache_key, scope_of
+from .policy import bypass_reason, folded
+from .replay import JSON_TYPE, render
+from .store import Entry, make_store
+
+log = logging.getLogger("ollama_gate.cache")
+
+HEADER = "X-Ollama-Gate-Cache"
+VERDICT = "cache"  # call.extra: "hit", "miss" or "bypass" (history and metrics read it)
+KEY = "cache.key"  # call.extra: the entry's key, when its answer is to be stored
+
+
+def client_directives() -> set[str]:
+    """The request's cache directives (``Cache-Control`` and ``Pragma``), lower-case."""
+    values = request.headers.getlist("Cache-Control") + request.headers.getlist(
+        "Pragma"
+    )
+    return {
+        part.split("=", 1)[0].strip().lower()
+        for value in values
+        for part in value.split(",")
+    }
+
+
+def wants_stream(endpoint: str, payload: dict) -> bool:
+    """True when the client asked for a stream (native: unless ``stream: false``)."""
+    if endpoint in ("/api/generate", "/api/chat"):
+        return payload.get("stream") is not False
+    if endpoint in ("/v1/chat/completions", "/v1/completions"):
+        return payload.get("stream") is True
+    return False  # embeddings are always whole
+
+
+def wants_usage(payload: dict) -> bool:
+    """True when a ``/v1`` stream asked for its usage chunk."""
+    options = payload.get("stream_options")
+    return isinstance(options, dict) and folded(options).get("include_usage") is True
+
+
+class CacheStage(Stage):
+    """Answers repeated deterministic calls from the store; stores fresh answers."""
+
+    name = "cache"
+
+    def __init__(self, app: Flask):
+        s = app.config["GATE"]
+        self.mode = s["CACHE"]
+        self.shared = s["CACHE_SCOPE"] == "shared"
+        self.charge_hits = s["CACHE_HITS_COUNT_TOKENS"]
+        self.history_mode = s["HISTORY_MODE"]
+        self.store = make_store(app)
+
+    def answer(self, call: Call) -> Response | None:
+        """The cached answer on a hit; else None, the verdict noted on the call."""
+        verdict, response = self._lookup(call)
+        call.extra[VERDICT] = verdict
+        if response is None:
+            call.extra.setdefault(ANSWER_HEADERS, {})[HEADER] = verdict
+        return response
+
+    def _lookup(self, call: Call) -> tuple[str, Response | None]:
+        if call.method != "POST" or call.payload is None:
+            return "bypass", None
+        if call_mode(call, self.history_mode) != "full":
+            return "bypass", None  # no answer text may be kept for this key
+        payload = folded(call.payload)
+        if bypass_reason(call.endpoint, payload, self.mode):
+            return "bypass", None
+        directives = client_directives()
+        if "no-store" in directives:
+            return "bypass", None
+        digest = self.digest(payload["model"])
+        if digest is None:
+            return "bypass", None  # a model no backend lists: never a stale answer
+        try:
+            key = cache_key(
+                call.endpoint, payload, digest, scope_of(call.identity, self.shared)
+            )
+        except (ValueError, TypeError, RecursionError):
+            return "bypass", None
+        call.extra[KEY] = key  # its fresh answer is stored after it
+        if "no-cache" in directives:  # a fresh answer, which replaces the entry
+            return "bypass", None
+        try:
+            blob = self.store.get(key)
+        except Exception:  # a store that fails must not fail the call
+            log.warning("cache: lookup failed", exc_info=True)
+            return "bypass", None
+        entry = unpack(blob) if blob is not None else None
+        if entry is None:
+            return "miss", None
+        try:
+            return "hit", self.replay(call, payload, entry)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            log.warning("cache: an entry that cannot be replayed", exc_info=True)
+            call.extra.pop(UNCHARGED_TOKENS, None)
+            call.extra.pop(STRIP_USAGE, None)
+            call.extra[KEY] = key  # replaced by the fresh answer
+            return "miss", None
+
+    def digest(self, model: str) -> str | None:
+        """The model's digest (``digest.model_digest``); None if it cannot be known."""
+        gate = current_app.extensions["ollama_gate"]
+        try:
+            return model_digest(gate, model)
+        except Exception:  # a lookup that fails means "not cached", never an error
+            log.warning("cache: no digest for %r", model, exc_info=True)
+            return None
+
+    def replay(self, call: Call, payload: dict, entry: dict) -> Response:
+        """The hit's answer, in the framing the client asked for."""
+        call.extra.pop(KEY, None)
+        if not self.charge_hits:
+            call.extra[UNCHARGED_TOKENS] = True
+        stream = wants_stream(call.endpoint, payload)
+        content_type, body = render(entry, call.endpoint, call.model, stream)
+        headers = {HEADER: "hit"}
+        if content_type == JSON_TYPE:
+            return Response(body, content_type=content_type, headers=headers)
+        if call.endpoint.startswith("/v1/") and not wants_usage(payload):
+            call.extra[STRIP_USAGE] = True  # kept for the record, not sent
+        headers["X-Accel-Buffering"] = "no"
+
+        def pieces():
+            yield body  # all of it at once: clients read the lines as they come
+
+        return Response(pieces(), content_type=content_type, headers=headers)
+
+    def record(self, calls: list[Call]) -> None:
+        """Count the batch's hits and misses; store the answers of its misses."""
+        verdicts = [call.extra.get(VERDICT) for call in calls]
+        hits, misses = verdicts.count("hit"), verdicts.count("miss")
+        if hits or misses:
+            try:  # the answers below are still stored if the counters fail
+                self.store.count(hits, misses)
+            except Exception:
+                log.warning("cache: counting failed", exc_info=True)
+                db.session.rollback()
+        entries = []
+        for call in calls:
+            key = call.extra.get(KEY)
+            if key is None:
+                continue
+            entry = capture(call)
+            if entry is not None:
+                entries.append(Entry(key, call.endpoint, call.model or "", pack(entry)))
+        if entries:
+            self.store.put(entries)
