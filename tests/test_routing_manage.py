@@ -142,3 +142,35 @@ def test_admin_ui_manages_backends(tmp_path, pool):
         "alias_set",
         "backend_removed",
     ]
+
+
+def test_admin_ui_sets_model_policies_and_shows_the_queue(tmp_path, pool):
+    app = make_fleet_app(tmp_path, pool[:1], BACKENDS=[f"gpu1={pool[0].url}"])
+    make_admin(app)
+    client = app.test_client()
+    login(client)
+    page = client.get("/admin/backends").get_data(as_text=True)
+    assert "No call is waiting." in page and "Model policies" in page
+    resp = post(
+        client,
+        "/admin/backends/policies",
+        {
+            "policy-model": "llama3.2",
+            "policy-num_ctx": "8192",
+            "policy-num_ctx_enforced": "y",
+            "policy-keep_alive": "1h",
+            "policy-warm": "1",
+        },
+        "/admin/backends",
+    )
+    assert resp.status_code == 302
+    page = client.get("/admin/backends").get_data(as_text=True)
+    assert "num_ctx=8192 (enforced) keep_alive=1h warm=1" in page
+    bad = post(
+        client,
+        "/admin/backends/policies",
+        {"policy-model": "llama3.2", "policy-keep_alive": "soon"},
+        "/admin/backends",
+    )
+    assert bad.status_code == 400 and "duration" in bad.get_data(as_text=True)
+    assert audit(app)[-1][0] == "model_policy_set"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, StringField, SubmitField
+from wtforms import BooleanField, IntegerField, PasswordField, StringField, SubmitField
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
 
@@ -62,3 +62,23 @@ class RouteForm(FlaskForm):
         render_kw={"placeholder": "gpu1 gpu2 (empty: unpin)"},
     )
     submit = SubmitField("Set route")
+
+
+class PolicyForm(FlaskForm):
+    """A model's num_ctx, keep_alive and warm copies (empty: none)."""
+
+    model = StringField(
+        "Model",
+        validators=[DataRequired(), Length(max=200)],
+        render_kw={"placeholder": "llama3.2"},
+    )
+    num_ctx = IntegerField("num_ctx", validators=[Optional(), NumberRange(0, 10**7)])
+    num_ctx_enforced = BooleanField("enforce num_ctx")
+    keep_alive = StringField(
+        "keep_alive",
+        validators=[Optional(), Length(max=40)],
+        render_kw={"placeholder": "30m"},
+    )
+    keep_alive_enforced = BooleanField("enforce keep_alive")
+    warm = IntegerField("Warm copies", validators=[Optional(), NumberRange(0, 100)])
+    submit = SubmitField("Set policy")

@@ -3,6 +3,8 @@ checked here, audited with its before and after, and committed once."""
 
 from __future__ import annotations
 
+import functools
+
 from ..admin.audit import record
 from ..extensions import db
 from ..models import utcnow
@@ -15,6 +17,21 @@ NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.:")
 
 class FleetError(ValueError):
     """A change that cannot be made; its message says why, for the CLI and the UI."""
+
+
+def atomic(change):
+    """A change that is made whole or not at all: a refusal leaves no half-made row
+    in the session for the next query to flush."""
+
+    @functools.wraps(change)
+    def run(*args, **kwargs):
+        try:
+            return change(*args, **kwargs)
+        except FleetError:
+            db.session.rollback()
+            raise
+
+    return run
 
 
 def describe(b: BackendConfig | Backend) -> str:
@@ -49,6 +66,7 @@ def row_of(name: str) -> Backend | None:
     ).scalar_one_or_none()
 
 
+@atomic
 def add_backend(settings: dict, name: str, url: str, **fields) -> Backend:
     """A new backend row (a name from the environment is changed with ``set``)."""
     name = check_name(name)
@@ -62,6 +80,7 @@ def add_backend(settings: dict, name: str, url: str, **fields) -> Backend:
     return row
 
 
+@atomic
 def set_backend(settings: dict, name: str, **fields) -> Backend:
     """Change a backend; one from the environment gets a row that overrides it."""
     row = row_of(name)
@@ -83,6 +102,7 @@ def set_backend(settings: dict, name: str, **fields) -> Backend:
     return row
 
 
+@atomic
 def remove_backend(settings: dict, name: str) -> str:
     """Remove a backend row and its routes; what became of it, in words."""
     row, env = row_of(name), env_config(settings, name)
@@ -101,6 +121,7 @@ def remove_backend(settings: dict, name: str) -> str:
     return "back to its OLLAMA_GATE_BACKENDS settings" if env is not None else "removed"
 
 
+@atomic
 def set_route(model: str, backends: list[str]) -> None:
     """Pin ``model`` to ``backends`` (replacing its route); none: unpin it."""
     name = canonical(model)
@@ -117,6 +138,7 @@ def alias_row(alias: str) -> Alias | None:
     return next((r for r in rows if canonical(r.name) == canonical(alias)), None)
 
 
+@atomic
 def add_alias(alias: str, model: str) -> Alias:
     """Make ``alias`` another name of ``model`` (replacing an alias of that name)."""
     name, model = alias.strip(), model.strip()
@@ -133,6 +155,7 @@ def add_alias(alias: str, model: str) -> Alias:
     return row
 
 
+@atomic
 def remove_alias(alias: str) -> None:
     """Remove an alias made here (those of OLLAMA_GATE_ALIASES stay)."""
     row = alias_row(alias)

@@ -9,7 +9,8 @@ from flask_login import login_required
 
 from ..admin.blueprint import bp
 from ..admin.forms import ConfirmForm
-from .forms import AliasForm, BackendForm, RouteForm
+from ..scheduler.manage import describe, policies, set_policy
+from .forms import AliasForm, BackendForm, PolicyForm, RouteForm
 from .manage import (
     FleetError,
     add_alias,
@@ -19,7 +20,7 @@ from .manage import (
     set_backend,
     set_route,
 )
-from .status import fleet_status
+from .status import fleet_status, queue_status
 
 
 def _gate():
@@ -34,7 +35,9 @@ def _changed(message: str):
     return redirect(url_for("admin.backends"))
 
 
-def _page(form=None, alias_form=None, route_form=None, status: int = 200):
+def _page(
+    form=None, alias_form=None, route_form=None, policy_form=None, status: int = 200
+):
     fleet = _gate().fleet
     fleet.reload()
     return (
@@ -48,6 +51,9 @@ def _page(form=None, alias_form=None, route_form=None, status: int = 200):
             form=form or BackendForm(prefix="add"),
             alias_form=alias_form or AliasForm(prefix="alias"),
             route_form=route_form or RouteForm(prefix="route"),
+            policy_form=policy_form or PolicyForm(prefix="policy"),
+            policies=[(p.model, describe(p)) for p in policies()],
+            queue=queue_status(current_app),
             confirm=ConfirmForm(),
             settings=current_app.config["GATE"],
         ),
@@ -146,3 +152,25 @@ def routes_set():
         return _page(route_form=form, status=400)
     set_route(form.model.data, names)
     return _changed(f"Route for {form.model.data} set.")
+
+
+@bp.post("/backends/policies")
+@login_required
+def policies_set():
+    """Set a model's num_ctx, keep_alive and warm copies (all empty: no policy)."""
+    form = PolicyForm(prefix="policy")
+    if not form.validate_on_submit():
+        return _page(policy_form=form, status=400)
+    try:
+        set_policy(
+            form.model.data,
+            num_ctx=form.num_ctx.data or 0,
+            num_ctx_enforced=form.num_ctx_enforced.data,
+            keep_alive=form.keep_alive.data or "",
+            keep_alive_enforced=form.keep_alive_enforced.data,
+            warm=form.warm.data or 0,
+        )
+    except FleetError as exc:
+        form.model.errors.append(str(exc))
+        return _page(policy_form=form, status=400)
+    return _changed(f"Policy for {form.model.data} set.")

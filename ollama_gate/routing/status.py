@@ -38,7 +38,24 @@ def fleet_status(app: Flask, check: bool = False) -> list[dict]:
                 "models": sorted(t.get("name") or n for n, t in b.models.items()),
                 "loaded": sorted(t.get("name") or n for n, t in b.loaded.items()),
                 "in_flight": routing.slots.in_flight(c.name),
+                "running": {
+                    t.get("name") or n: count
+                    for n, t in b.models.items()
+                    if (count := routing.scheduler.running(c.name, n))
+                },
                 "last_error": b.last_error,
             }
         )
     return rows
+
+
+def queue_status(app: Flask) -> dict:
+    """The gateway's queue in this worker: calls waiting per model, recent waits."""
+    queue = app.extensions["ollama_gate"].sched.scheduler.queue
+    waits = sorted(queue.waited)
+    return {
+        "waiting": dict(queue.waiting()),
+        "waits": len(waits),
+        "wait_p50_ms": round(waits[len(waits) // 2] * 1000) if waits else None,
+        "wait_max_ms": round(waits[-1] * 1000) if waits else None,
+    }

@@ -7,7 +7,7 @@ import re
 from ..admin.audit import record
 from ..extensions import db
 from ..models import utcnow
-from ..routing.manage import FleetError
+from ..routing.manage import FleetError, atomic
 from ..routing.names import canonical
 from .models import ModelPolicy
 
@@ -26,12 +26,14 @@ def describe(p: ModelPolicy | None) -> str:
     )
 
 
+@atomic
 def set_policy(model: str, **fields) -> ModelPolicy | None:
     """Change ``model``'s policy (fields left None stay); a policy left with nothing
     in it is removed. Returns the row, or None when removed."""
     name = canonical(model)
     if not model.strip() or len(name) > 200:
         raise FleetError("name a model, e.g. llama3.2 or qwen2.5:7b")
+    fields = {k: checked(k, v) for k, v in fields.items() if v is not None}
     row = db.session.execute(
         db.select(ModelPolicy).filter_by(model=name)
     ).scalar_one_or_none()
@@ -42,19 +44,7 @@ def set_policy(model: str, **fields) -> ModelPolicy | None:
         )
         db.session.add(row)
     for key, value in fields.items():
-        if value is None:
-            continue
-        if key == "num_ctx" and value < 0:
-            raise FleetError("num_ctx is a number of tokens (0 removes it)")
-        if key == "warm" and not 0 <= value <= 100:
-            raise FleetError("warm is a number of copies, 0 to 100")
-        if key == "keep_alive":
-            value = value.strip()
-            if value and not DURATION.match(value):
-                raise FleetError(
-                    f"keep_alive is a duration (30m, 1h) or seconds, not {value!r}"
-                )
-        setattr(row, key, value or (0 if key == "warm" else None))
+        setattr(row, key, value)
     row.updated_at = utcnow()
     empty = not row.num_ctx and not row.keep_alive and not row.warm
     if empty:
@@ -66,6 +56,26 @@ def set_policy(model: str, **fields) -> ModelPolicy | None:
     )
     db.session.commit()
     return None if empty else row
+
+
+def checked(key: str, value):
+    """A policy field's value as stored, or FleetError saying what is wrong."""
+    if key.endswith("_enforced"):
+        return bool(value)
+    if key == "num_ctx":
+        if value < 0:
+            raise FleetError("num_ctx is a number of tokens (0 removes it)")
+        return value or None
+    if key == "warm":
+        if not 0 <= value <= 100:
+            raise FleetError("warm is a number of copies, 0 to 100")
+        return value
+    value = value.strip()  # keep_alive
+    if value and not DURATION.match(value):
+        raise FleetError(
+            f"keep_alive is a duration (30m, 1h) or seconds, not {value!r}"
+        )
+    return value or None
 
 
 def policies() -> list[ModelPolicy]:
