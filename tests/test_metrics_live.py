@@ -83,7 +83,7 @@ def test_metrics_add_up_over_two_workers(tmp_path, fake_server):
     gw = two_worker_gateway(
         tmp_path, fake_server.url, OLLAMA_GATE_WORKER_CONNECTIONS="1"
     )
-    backend = fake_server.url
+    backend = fake_server.url.split("://", 1)[1]  # a bare URL is named host:port
     try:
         (_, a), (_, b) = one_session_per_worker(gw, gw.key()).items()
         # the counts so far: the start-up's keyless polls (401), the two sessions'

@@ -65,7 +65,15 @@ def test_backends_aliases_and_routes_parse_or_say_why():
 def test_a_malformed_setting_stops_the_start_with_its_name():
     settings = {"BACKENDS": ["http://a:1"], "ALIASES": ["broken"], "ROUTES": []}
     with pytest.raises(RuntimeError, match="ALIASES"):
-        Fleet({**settings, "CONNECT_TIMEOUT": 1, "READ_TIMEOUT": 1, "POOL_SIZE": 1})
+        Fleet(
+            {
+                **settings,
+                "CONNECT_TIMEOUT": 1,
+                "READ_TIMEOUT": 1,
+                "POOL_SIZE": 1,
+                "PROBE_TIMEOUT": 1,
+            }
+        )
 
 
 def test_a_down_backend_is_checked_less_often_up_to_a_cap():
@@ -89,6 +97,7 @@ def test_every_backend_down_is_not_healthy():
             "READ_TIMEOUT": 1,
             "POOL_SIZE": 1,
             "DEFAULT_BACKEND": "",
+            "PROBE_TIMEOUT": 1,
         }
     )
     assert not fleet.any_healthy()  # never checked is not healthy either
