@@ -91,6 +91,7 @@ class Identity:
     key_name: str
     state: str  # active, disabled or revoked; expiry is checked at each call
     expires_at: datetime | None
+    revoke_at: datetime | None = None  # a rotated key's end of grace, checked per call
     history_mode: str | None = None  # the key's own history mode; None: the global one
     # limits (ollama_gate/limits/), copied here so the hot path never asks the database
     rate_limit: str | None = None  # None: the global RATE_LIMIT
@@ -119,6 +120,7 @@ class Identity:
             key_name=key.name,
             state=state,
             expires_at=key.expires_at,
+            revoke_at=key.revoke_at,
             history_mode=key.history_mode,
             rate_limit=key.rate_limit,
             calls_per_day=key.calls_per_day,
@@ -134,7 +136,10 @@ class Identity:
         """Raise ``AuthError`` (403) unless the key may be used now."""
         if self.state != "active":
             raise AuthError(403, f"API key is {self.state}")
-        if self.expires_at is not None and self.expires_at <= utcnow():
+        now = utcnow()
+        if self.revoke_at is not None and self.revoke_at <= now:
+            raise AuthError(403, "API key is revoked (it was rotated)")
+        if self.expires_at is not None and self.expires_at <= now:
             raise AuthError(403, "API key has expired")
 
 

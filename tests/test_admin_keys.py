@@ -36,13 +36,29 @@ def create_key(client, user_id: int, **fields) -> tuple[str, int]:
     """Create a key through the page; return (plain key, key id)."""
     page = f"/admin/users/{user_id}"
     resp = post(client, f"{page}/keys", fields, page)
-    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    assert plain_in_cookie_jar(client) is False
+    resp = client.get(resp.headers["Location"])  # the one-time page
+    assert resp.status_code == 200
     assert resp.headers["Cache-Control"] == "no-store"
     html = resp.get_data(as_text=True)
     assert "you will not see it again" in html
     plain = KEY_RE.search(html).group(1)
     key_id = int(re.search(r'href="/admin/keys/(\d+)"', html).group(1))
     return plain, key_id
+
+
+def plain_in_cookie_jar(client) -> bool:
+    """Whether a key's text can be read in the client's cookies (it must not)."""
+    import base64
+    import zlib
+
+    cookie = client.get_cookie("session")  # itsdangerous: [.]payload.time.signature
+    value = cookie.value.lstrip(".").split(".")[0]
+    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    if cookie.value.startswith("."):
+        raw = zlib.decompress(raw)
+    return b"og_" in raw
 
 
 def actions(app) -> list[tuple[str, str]]:

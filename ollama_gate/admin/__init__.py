@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from flask import Flask, session
 
 from ..extensions import login_manager
-from . import admins, audit, auth, errors, keys, users  # noqa: F401  (pages on bp)
+from . import admins, audit, auth, errors, handout, keys, users  # noqa: F401
 from .auth import LOGIN_AT
 from .blueprint import bp
 from .models import admin_from_session_id

@@ -21,6 +21,7 @@ ACTIONS = {
     "key_disabled": "Key disabled",
     "key_enabled": "Key enabled",
     "key_revoked": "Key revoked",
+    "key_rotated": "Key rotated",
     "keys_imported": "Keys imported",
     "admin_created": "Admin created",
     "admin_deleted": "Admin deleted",

@@ -104,6 +104,13 @@ class ConfirmForm(FlaskForm):
     submit = SubmitField("Confirm")
 
 
+class RotateForm(FlaskForm):
+    """Rotate a key: when the old secret stops working (choices set by the view)."""
+
+    grace = SelectField("Old key stops working", default="1d")
+    submit = SubmitField("Rotate key")
+
+
 class PasswordForm(FlaskForm):
     """Change one's own password."""
 

@@ -1,4 +1,5 @@
-"""The token manager: create a key (shown once), change, disable, enable, revoke."""
+"""The token manager: change, disable, enable, revoke a key (handout.py creates and
+rotates them)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,12 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import login_required
 
 from ..extensions import db
-from ..keys import create_key
 from ..limits.admin import apply_limit_form, fill_limit_fields
 from ..models import ApiKey, utcnow
 from .audit import record
 from .blueprint import bp
 from .forms import ConfirmForm, KeyForm, end_of_day
-from .users import MAX_ID, forget_cached_keys, get_user_or_404
+from .users import MAX_ID, forget_cached_keys
 
 
 def get_key_or_404(key_id: int) -> ApiKey:
@@ -50,28 +50,6 @@ def cache_seconds() -> float:
     return current_app.config["GATE"]["KEY_CACHE_SECONDS"]
 
 
-@bp.post("/users/<int:user_id>/keys")
-@login_required
-def create_user_key(user_id: int):
-    """Create a key and show it once, on a page no cache keeps."""
-    owner = get_user_or_404(user_id)
-    form = KeyForm()
-    if not form.validate_on_submit():
-        return render_template(
-            "admin/user.html",
-            user=owner,
-            form=form,
-            now=utcnow(),
-            confirm=ConfirmForm(),
-        ), 400
-    key, plain = create_key(owner)
-    apply_key_form(form, key)
-    db.session.flush()
-    record("key_created", f"{key.prefix} ({owner.name})", key.name)
-    db.session.commit()
-    return render_template("admin/key_created.html", key=key, plain=plain, user=owner)
-
-
 @bp.route("/keys/<int:key_id>", methods=["GET", "POST"])
 @login_required
 def key(key_id: int):
@@ -79,7 +57,7 @@ def key(key_id: int):
     row = get_key_or_404(key_id)
     form = KeyForm(obj=None)
     if form.validate_on_submit():
-        if row.revoked_at is not None:
+        if row.state(utcnow()) == "revoked":
             flash("A revoked key cannot be changed.", "error")
             return redirect(url_for("admin.key", key_id=row.id))
         changes = apply_key_form(form, row)
@@ -113,7 +91,7 @@ def _set_disabled(key_id: int, disabled: bool):
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    if row.revoked_at is not None:
+    if row.state(utcnow()) == "revoked":
         flash("This key is revoked; that cannot be undone.", "error")
     elif row.disabled != disabled:
         row.disabled = disabled
@@ -152,7 +130,7 @@ def revoke_key(key_id: int):
     """Ask, then revoke a key for good."""
     row = get_key_or_404(key_id)
     form = ConfirmForm()
-    if row.revoked_at is not None:
+    if row.state(utcnow()) == "revoked":
         flash(f"Key {row.prefix} is already revoked.", "info")
         return redirect(url_for("admin.user", user_id=row.user_id))
     if form.validate_on_submit():

@@ -91,11 +91,15 @@ def users():
 @login_required
 def user(user_id: int):
     """One user's keys, and the form to create a key for them."""
-    owner = get_user_or_404(user_id)
+    return user_page(get_user_or_404(user_id), KeyForm())
+
+
+def user_page(owner: User, form: KeyForm) -> str:
+    """The user page with ``form`` as its create-key form (fresh, or with errors)."""
     return render_template(
         "admin/user.html",
         user=owner,
-        form=KeyForm(),
+        form=form,
         now=utcnow(),
         confirm=ConfirmForm(),
     )
