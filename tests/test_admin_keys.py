@@ -83,7 +83,7 @@ def test_empty_states_say_what_to_do(admin):
     assert "alice has no keys yet" in page and "Create key" in page
     assert 'href="/history?user=alice"' in page  # the history pages, filtered
     page = admin.get("/admin/audit?action=key_revoked").get_data(as_text=True)
-    assert "Nothing recorded yet" in page
+    assert "Nothing matches these filters" in page
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,9 @@ def test_key_shown_once_works_and_is_stored_hashed(app, admin, fake):
     listing = admin.get(f"/admin/users/{uid}").get_data(as_text=True)
     assert plain[:11] in listing and "active" in listing
     users = admin.get("/admin/users").get_data(as_text=True)
-    assert re.search(r"alice</strong></a></td>\s*<td>1</td>\s*<td>1</td>", users)
+    assert re.search(
+        r"alice</strong></a></td>\s*<td[^>]*>1</td>\s*<td[^>]*>1</td>", users
+    )
     assert ("key_created", f"{plain[:11]} (alice)") in actions(app)
 
 

@@ -12,7 +12,17 @@ from datetime import datetime, timedelta
 from flask import Flask, session
 
 from ..extensions import login_manager
-from . import admins, audit, auth, errors, handout, keys, users  # noqa: F401
+from . import (  # noqa: F401  (pages on bp)
+    admins,
+    audit,
+    auth,
+    errors,
+    handout,
+    keylist,
+    keys,
+    sorting,
+    users,
+)
 from .auth import LOGIN_AT
 from .blueprint import bp
 from .models import admin_from_session_id
@@ -36,6 +46,8 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(bp)
     app.add_template_filter(when)
+    sorting.init_app(app)
+    keylist.init_app(app)
 
 
 def session_loader(max_hours: float):

@@ -15,10 +15,11 @@ from flask_login import login_required
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import User, utcnow
+from ..models import ApiKey, User, utcnow
 from .audit import page_arg, record
 from .blueprint import bp
 from .forms import ConfirmForm, KeyForm, UserForm
+from .sorting import sort_arg
 
 PAGE_SIZE = 100
 MAX_ID = 2**63 - 1  # larger ids in a URL overflow the database driver: 404, not 500
@@ -60,11 +61,26 @@ def users():
             flash(f"User {name} created. Now create a key for them.", "success")
             return redirect(url_for("admin.user", user_id=user.id))
     search = request.args.get("q", "").strip()[:120]
-    query = (
-        db.select(User)
-        .options(selectinload(User.keys))
-        .order_by(db.func.lower(User.name), User.name)
+    last_used = (
+        db.select(db.func.max(ApiKey.last_used_at))
+        .where(ApiKey.user_id == User.id)
+        .scalar_subquery()
     )
+    key_count = (
+        db.select(db.func.count(ApiKey.id))
+        .where(ApiKey.user_id == User.id)
+        .scalar_subquery()
+    )
+    sort, order = sort_arg(
+        {
+            "name": db.func.lower(User.name),
+            "created": User.created_at,
+            "last_used": last_used,
+            "keys": key_count,
+        },
+        "name",
+    )
+    query = db.select(User).options(selectinload(User.keys)).order_by(*order, User.name)
     if search:
         query = query.where(User.name.icontains(search, autoescape=True))
     page = db.paginate(query, page=page_arg(), per_page=PAGE_SIZE, error_out=False)
@@ -83,7 +99,12 @@ def users():
     ]
     status = 400 if form.errors else 200
     return render_template(
-        "admin/users.html", form=form, summaries=summaries, page=page, search=search
+        "admin/users.html",
+        form=form,
+        summaries=summaries,
+        page=page,
+        search=search,
+        sort=sort,
     ), status
 
 

@@ -10,6 +10,7 @@ from flask_login import login_required
 from sqlalchemy import func, select
 
 from ..admin.security import add_security_headers
+from ..admin.sorting import sort_arg
 from ..extensions import db
 from .blueprint import bp
 from .conversation import conversation
@@ -19,6 +20,13 @@ from .query import Filters, newest_first
 from .transfer import csv_lines, jsonl_lines
 
 PER_PAGE = 50
+SORTS = {  # the list's sortable columns
+    "time": Request.started_at,
+    "tokens": Request.total_tokens,
+    "ttfb": Request.ttfb_ms,
+    "total": Request.total_ms,
+    "status": Request.status,
+}
 EXPORT_BATCH = 500
 
 
@@ -49,9 +57,12 @@ def index():
     ok = page.isascii() and page.isdigit() and 0 < len(page) < 10  # not "²"
     page = min(int(page), pages) if ok else 1
     page = max(page, 1)
+    sort, order = sort_arg(SORTS, "-time")
     rows = (
         db.session.execute(
-            newest_first(query).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+            query.order_by(*order, Request.id.desc())
+            .limit(PER_PAGE)
+            .offset((page - 1) * PER_PAGE)
         )
         .scalars()
         .all()
@@ -63,6 +74,7 @@ def index():
         page=page,
         pages=pages,
         total=total,
+        sort=sort,
         choices=_choices(),
     )
 
