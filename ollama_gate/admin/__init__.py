@@ -27,6 +27,7 @@ from .auth import LOGIN_AT
 from .blueprint import bp
 from .models import admin_from_session_id
 from .security import SessionInterface
+from .summary import defaults
 
 
 def init_app(app: Flask) -> None:
@@ -48,6 +49,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when)
     sorting.init_app(app)
     keylist.init_app(app)
+    app.add_template_global(defaults, "key_defaults")
 
 
 def session_loader(max_hours: float):

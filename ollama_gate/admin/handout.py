@@ -33,7 +33,7 @@ from ..models import utcnow
 from .audit import record
 from .blueprint import bp
 from .forms import KeyForm, RotateForm
-from .keys import apply_key_form, cache_seconds, get_key_or_404
+from .keys import apply_key_form, cache_seconds, get_key_or_404, warn_unmatched
 from .summary import key_summary
 from .users import forget_cached_keys, get_user_or_404, user_page
 
@@ -104,6 +104,7 @@ def create_user_key(user_id: int):
     record("key_created", f"{key.prefix} ({owner.name})", key.name)
     db.session.commit()
     hold_secret(key.id, plain)
+    warn_unmatched(key)
     return redirect(url_for("admin.key_created", key_id=key.id), 303)
 
 

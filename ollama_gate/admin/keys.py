@@ -7,10 +7,12 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import login_required
 
 from ..extensions import db
+from ..keys import split_list
 from ..limits.admin import apply_limit_form, fill_limit_fields
 from ..models import ApiKey, utcnow
 from .audit import record
 from .blueprint import bp
+from .fleet import fleet_model_names, unmatched
 from .forms import ConfirmForm, KeyForm, end_of_day
 from .users import MAX_ID, forget_cached_keys
 
@@ -45,6 +47,17 @@ def apply_key_form(form: KeyForm, key: ApiKey) -> list[str]:
     return changes
 
 
+def warn_unmatched(key: ApiKey) -> None:
+    """Flash a warning for each allowlist pattern that no fleet model matches."""
+    missing = unmatched(split_list(key.model_allowlist), fleet_model_names())
+    if missing:
+        flash(
+            f"No model on the fleet matches {', '.join(missing)}: check the spelling "
+            "(calls for models it does not match are refused).",
+            "warning",
+        )
+
+
 def cache_seconds() -> float:
     """How long a worker may still accept a changed key (KEY_CACHE_SECONDS)."""
     return current_app.config["GATE"]["KEY_CACHE_SECONDS"]
@@ -66,6 +79,7 @@ def key(key_id: int):
             db.session.commit()
             forget_cached_keys()
             flash("Key saved.", "success")
+            warn_unmatched(row)
         else:
             flash("Nothing to change.", "info")
         return redirect(url_for("admin.key", key_id=row.id))
@@ -82,6 +96,7 @@ def key(key_id: int):
         confirm=ConfirmForm(),
         now=utcnow(),
         cache_seconds=cache_seconds(),
+        fleet_models=fleet_model_names(),
     ), status
 
 

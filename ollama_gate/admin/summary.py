@@ -41,7 +41,12 @@ def key_summary(key: ApiKey) -> list[tuple[str, str]]:
             f"{count(key.tokens_per_month, 'tokens')}",
         ),
         ("Models", ", ".join(models) if models else "all models"),
-        ("In flight", count(key.max_concurrency, "calls at once")),
+        (
+            "In flight",
+            "no cap"
+            if key.max_concurrency is None
+            else f"{key.max_concurrency:,} calls at once",
+        ),
         (
             "Scopes",
             "inference, model lists and model management"

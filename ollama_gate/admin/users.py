@@ -18,6 +18,7 @@ from ..extensions import db
 from ..models import ApiKey, User, utcnow
 from .audit import page_arg, record
 from .blueprint import bp
+from .fleet import fleet_model_names
 from .forms import ConfirmForm, KeyForm, UserForm
 from .sorting import sort_arg
 
@@ -123,6 +124,7 @@ def user_page(owner: User, form: KeyForm) -> str:
         form=form,
         now=utcnow(),
         confirm=ConfirmForm(),
+        fleet_models=fleet_model_names(),
     )
 
 
