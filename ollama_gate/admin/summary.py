@@ -19,9 +19,14 @@ def defaults() -> dict[str, str]:
     }
 
 
-def count(value: int | None, unit: str) -> str:
-    """``1,000 calls`` or ``no limit``."""
-    return "no limit" if value is None else f"{value:,} {unit}"
+def per_period(calls: int | None, tokens: int | None) -> str:
+    """``1,000 calls, tokens unlimited`` or ``no limit``."""
+    if calls is None and tokens is None:
+        return "no limit"
+    return ", ".join(
+        f"{unit} unlimited" if value is None else f"{value:,} {unit}"
+        for value, unit in ((calls, "calls"), (tokens, "tokens"))
+    )
 
 
 def key_summary(key: ApiKey) -> list[tuple[str, str]]:
@@ -30,16 +35,8 @@ def key_summary(key: ApiKey) -> list[tuple[str, str]]:
     models = split_list(key.model_allowlist)
     return [
         ("Rate limit", key.rate_limit or f"{usual['rate_limit']} (default)"),
-        (
-            "Per day",
-            f"{count(key.calls_per_day, 'calls')}, "
-            f"{count(key.tokens_per_day, 'tokens')}",
-        ),
-        (
-            "Per month",
-            f"{count(key.calls_per_month, 'calls')}, "
-            f"{count(key.tokens_per_month, 'tokens')}",
-        ),
+        ("Per day", per_period(key.calls_per_day, key.tokens_per_day)),
+        ("Per month", per_period(key.calls_per_month, key.tokens_per_month)),
         ("Models", ", ".join(models) if models else "all models"),
         (
             "In flight",
