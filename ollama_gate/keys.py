@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
+from .failed_keys import FailedKeys
 from .models import ApiKey, User, utcnow
 
 KEY_PREFIX = "og_"
@@ -148,8 +149,9 @@ class KeyCache:
 
     MAX_ENTRIES = 10_000
 
-    def __init__(self, ttl: float):
+    def __init__(self, ttl: float, failures: FailedKeys | None = None):
         self.ttl = ttl
+        self.failures = failures or FailedKeys()  # refused attempts, for the dashboard
         self._entries: dict[str, tuple[float, Identity | None]] = {}
         self._lock = threading.Lock()
 
@@ -202,6 +204,15 @@ def key_from_headers(headers) -> tuple[str | None, str | None]:
 
 def authenticate(headers, cache: KeyCache) -> Identity:
     """The caller's identity, or ``AuthError`` with the status to answer."""
+    try:
+        return _authenticate(headers, cache)
+    except AuthError as exc:
+        if exc.status in (401, 403):
+            cache.failures.note(exc.status)
+        raise
+
+
+def _authenticate(headers, cache: KeyCache) -> Identity:
     key, _ = key_from_headers(headers)
     if not key:
         raise AuthError(

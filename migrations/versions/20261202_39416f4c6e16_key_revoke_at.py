@@ -1,4 +1,5 @@
-"""api_keys.revoke_at: a rotated key works until its grace period ends.
+"""api_keys.revoke_at (a rotated key works until its grace period ends) and
+failed_key_counts (refused key attempts per hour, for the dashboard).
 
 Revision ID: 39416f4c6e16
 Revises: 1df09f7be2e7
@@ -15,12 +16,22 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add api_keys.revoke_at (NULL: no revocation planned)."""
+    """Add api_keys.revoke_at (NULL: no revocation planned) and failed_key_counts."""
     with op.batch_alter_table("api_keys") as batch:
         batch.add_column(sa.Column("revoke_at", sa.DateTime(), nullable=True))
+    op.create_table(
+        "failed_key_counts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("hour", sa.String(length=13), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("hour", "status"),
+    )
 
 
 def downgrade() -> None:
-    """Drop api_keys.revoke_at."""
+    """Drop failed_key_counts and api_keys.revoke_at."""
+    op.drop_table("failed_key_counts")
     with op.batch_alter_table("api_keys") as batch:
         batch.drop_column("revoke_at")
