@@ -121,7 +121,8 @@ def test_key_page_changes_and_clears_limits(app, admin):
             db.select(AuditLog).where(AuditLog.action == "key_updated")
         ).scalar_one()
         assert (
-            "tokens_per_day=50" in audit.detail and "calls_per_day=none" in audit.detail
+            "tokens_per_day: none → 50" in audit.detail
+            and "calls_per_day: 3 → none" in audit.detail
         )
 
 

@@ -26,6 +26,8 @@ ACTIONS = {
     "key_revoked": "Key revoked",
     "key_rotated": "Key rotated",
     "keys_imported": "Keys imported",
+    "history_imported": "History imported",
+    "history_purged": "History purged",
     "admin_created": "Admin created",
     "admin_deleted": "Admin deleted",
     "password_changed": "Password changed",

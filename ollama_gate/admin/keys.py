@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import login_required
 
+from ..changes import diff, snapshot
 from ..extensions import db
 from ..keys import split_list
 from ..limits.admin import apply_limit_form, fill_limit_fields
@@ -30,21 +31,12 @@ def apply_key_form(form: KeyForm, key: ApiKey) -> list[str]:
 
     The per-key settings of the limits work are stored here too.
     """
-    changes = []
-    name = (form.name.data or "").strip()
-    if name != key.name:
-        changes.append(f"name={name!r}")
-        key.name = name
-    expires = end_of_day(form.expires.data) if form.expires.data else None
-    if expires != key.expires_at:
-        changes.append(f"expires={expires:%Y-%m-%d}" if expires else "expires=never")
-        key.expires_at = expires
-    history_mode = form.history_mode.data or None
-    if history_mode != key.history_mode:
-        changes.append(f"history_mode={history_mode or 'default'}")
-        key.history_mode = history_mode
-    changes += apply_limit_form(form, key)  # rate limit, quotas, models, scopes, cap
-    return changes
+    before = snapshot(key)
+    key.name = (form.name.data or "").strip()
+    key.expires_at = end_of_day(form.expires.data) if form.expires.data else None
+    key.history_mode = form.history_mode.data or None
+    apply_limit_form(form, key)  # rate limit, quotas, models, scopes, cap
+    return diff(before, key)
 
 
 def warn_unmatched(key: ApiKey) -> None:
