@@ -95,13 +95,14 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """The proxy (its pipeline of stages is built in ``proxy.stages``), the admin and
     history pages, and JSON or HTML errors."""
-    from . import admin, history, limits, proxy
+    from . import admin, history, limits, proxy, selfserve
     from .errors import register_error_handlers
 
     proxy.init_app(app)
     limits.init_app(app)
     admin.init_app(app)
     history.init_app(app)
+    selfserve.init_app(app)
     register_error_handlers(app)
 
 

@@ -18,13 +18,20 @@ from . import settings as core
 from .admin import settings as admin
 from .history import settings as history
 from .limits import settings as limits
+from .selfserve import settings as selfserve
 from .settings import Row
 
 PREFIX = "OLLAMA_GATE_"
 
 
 # every package's rows, core first (names are unique across packages)
-SETTINGS: list[Row] = [*core.ROWS, *limits.ROWS, *history.ROWS, *admin.ROWS]
+SETTINGS: list[Row] = [
+    *core.ROWS,
+    *limits.ROWS,
+    *history.ROWS,
+    *admin.ROWS,
+    *selfserve.ROWS,
+]
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -88,6 +88,7 @@ def pages(world) -> dict[str, str]:
         "search": f"/history/?user={u}&q=needle",
         "call": f"/history/{world['record']}",
         "dashboard": "/history/dashboard",
+        "my-usage-form": "/gate/usage",
     }
 
 
@@ -112,6 +113,14 @@ def test_every_page_fits_the_screen(browser, gateway, world, size, scheme):
             "document.documentElement.scrollWidth <= window.innerWidth"
         ):
             wide.append(name)
+    page.goto(gateway.url + "/gate/usage")  # a key holder's own page, with the key
+    page.fill("#key", world["plain"])
+    page.click("input[type=submit]")
+    assert page.locator("#usage-day").count() == 1
+    assert world["plain"] not in page.content()
+    shot(page, f"my-usage-{size}-{scheme}")
+    if not page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"):
+        wide.append("my-usage")
     assert wide == []
     if scheme == "dark":
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
