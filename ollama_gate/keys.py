@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .extensions import db
 from .failed_keys import FailedKeys
 from .models import ApiKey, User, utcnow
+from .networks import NetworkTable
 
 KEY_PREFIX = "og_"
 VISIBLE_CHARS = 11  # "og_" plus 8 random characters: enough to tell keys apart in lists
@@ -152,6 +153,7 @@ class KeyCache:
     def __init__(self, ttl: float, failures: FailedKeys | None = None):
         self.ttl = ttl
         self.failures = failures or FailedKeys()  # refused attempts, for the dashboard
+        self.networks = NetworkTable(ttl)  # trusted networks, for calls without a key
         self._entries: dict[str, tuple[float, Identity | None]] = {}
         self._lock = threading.Lock()
 
@@ -182,6 +184,7 @@ class KeyCache:
         """Forget every cached lookup (tests and CLI use this after changes)."""
         with self._lock:
             self._entries.clear()
+        self.networks.clear()
 
 
 AUTH_HEADERS = ("Authorization", "X-API-Key", "apikey")
@@ -202,18 +205,25 @@ def key_from_headers(headers) -> tuple[str | None, str | None]:
     return None, None
 
 
-def authenticate(headers, cache: KeyCache) -> Identity:
-    """The caller's identity, or ``AuthError`` with the status to answer."""
+def authenticate(headers, cache: KeyCache, address: str | None = None) -> Identity:
+    """The caller's identity, or ``AuthError`` with the status to answer; a call
+    without a key from a trusted network (``address``) acts as that network's key."""
     try:
-        return _authenticate(headers, cache)
+        return _authenticate(headers, cache, address)
     except AuthError as exc:
         if exc.status in (401, 403):
             cache.failures.note(exc.status)
         raise
 
 
-def _authenticate(headers, cache: KeyCache) -> Identity:
+def _authenticate(headers, cache: KeyCache, address: str | None) -> Identity:
     key, _ = key_from_headers(headers)
+    if not key and address:
+        trusted = cache.networks.key_hash_for(address)
+        identity = cache.lookup(trusted) if trusted else None
+        if identity is not None:
+            identity.check_usable()
+            return identity
     if not key:
         raise AuthError(
             401,

@@ -1,4 +1,5 @@
-"""api_keys.revoke_at (a rotated key works until its grace period ends) and
+"""api_keys.revoke_at (a rotated key works until its grace period ends),
+api_keys.networks (trusted networks whose calls without a key act as the key) and
 failed_key_counts (refused key attempts per hour, for the dashboard).
 
 Revision ID: 39416f4c6e16
@@ -16,9 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add api_keys.revoke_at (NULL: no revocation planned) and failed_key_counts."""
+    """Add api_keys.revoke_at and .networks (NULL: none), and failed_key_counts."""
     with op.batch_alter_table("api_keys") as batch:
         batch.add_column(sa.Column("revoke_at", sa.DateTime(), nullable=True))
+        batch.add_column(sa.Column("networks", sa.Text(), nullable=True))
     op.create_table(
         "failed_key_counts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -31,7 +33,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop failed_key_counts and api_keys.revoke_at."""
+    """Drop failed_key_counts, api_keys.networks and api_keys.revoke_at."""
     op.drop_table("failed_key_counts")
     with op.batch_alter_table("api_keys") as batch:
+        batch.drop_column("networks")
         batch.drop_column("revoke_at")

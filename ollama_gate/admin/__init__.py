@@ -20,6 +20,7 @@ from . import (  # noqa: F401  (pages on bp)
     handout,
     keylist,
     keys,
+    networks,
     sorting,
     users,
 )

@@ -19,6 +19,7 @@ ACTIONS = {
     "logout": "Logged out",
     "user_created": "User created",
     "user_deleted": "User deleted",
+    "user_networks": "Trusted networks set",
     "key_created": "Key created",
     "key_updated": "Key changed",
     "key_disabled": "Key disabled",

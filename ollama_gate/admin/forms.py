@@ -120,6 +120,17 @@ class KeyForm(LimitFields, FlaskForm):
             raise ValidationError("Pick today or a later date, or leave it empty.")
 
 
+class NetworksForm(FlaskForm):
+    """The networks, comma or space separated; empty removes them."""
+
+    networks = StringField(
+        "Trusted networks",
+        validators=[Optional(), Length(max=2000)],
+        render_kw={"placeholder": "e.g. 192.168.1.0/24 (none)"},
+    )
+    submit = SubmitField("Save networks")
+
+
 class ConfirmForm(FlaskForm):
     """A form with nothing but its CSRF token: for buttons that change state."""
 

@@ -16,10 +16,11 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import ApiKey, User, utcnow
+from ..netkeys import network_key
 from .audit import page_arg, record
 from .blueprint import bp
 from .fleet import fleet_model_names
-from .forms import ConfirmForm, KeyForm, UserForm
+from .forms import ConfirmForm, KeyForm, NetworksForm, UserForm
 from .sorting import sort_arg
 
 PAGE_SIZE = 100
@@ -118,6 +119,11 @@ def user(user_id: int):
 
 def user_page(owner: User, form: KeyForm) -> str:
     """The user page with ``form`` as its create-key form (fresh, or with errors)."""
+    net_key = network_key(owner)
+    net_form = NetworksForm()
+    net_form.networks.data = (
+        (net_key.networks or "").replace(",", ", ") if net_key else ""
+    )
     return render_template(
         "admin/user.html",
         user=owner,
@@ -125,6 +131,8 @@ def user_page(owner: User, form: KeyForm) -> str:
         now=utcnow(),
         confirm=ConfirmForm(),
         fleet_models=fleet_model_names(),
+        net_key=net_key,
+        net_form=net_form,
     )
 
 
