@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import (
     abort,
     current_app,
@@ -24,6 +26,13 @@ from .forms import ConfirmForm, KeyForm, NetworksForm, UserForm
 from .sorting import sort_arg
 
 PAGE_SIZE = 100
+NEVER = datetime.min  # sorts empty times first (last, descending)
+KEY_SORTS = {  # the user page's key table: sort name -> key of sorted()
+    "created": lambda k: k.id,
+    "last_used": lambda k: k.last_used_at or NEVER,
+    "expires": lambda k: k.expires_at or datetime.max,
+    "name": lambda k: k.name.lower(),
+}
 MAX_ID = 2**63 - 1  # larger ids in a URL overflow the database driver: 404, not 500
 
 
@@ -124,9 +133,17 @@ def user_page(owner: User, form: KeyForm) -> str:
     net_form.networks.data = (
         (net_key.networks or "").replace(",", ", ") if net_key else ""
     )
+    sort = request.args.get("sort", "-created")
+    if sort.removeprefix("-") not in KEY_SORTS:
+        sort = "-created"
+    keys = sorted(owner.keys, key=KEY_SORTS[sort.removeprefix("-")])
+    if sort.startswith("-"):
+        keys.reverse()
     return render_template(
         "admin/user.html",
         user=owner,
+        keys=keys,
+        sort=sort,
         form=form,
         now=utcnow(),
         confirm=ConfirmForm(),

@@ -187,25 +187,40 @@ def dashboard():
 
 
 def _groups(window: list, base: dict[str, str]) -> list[dict]:
-    """Calls and tokens per model, per user and per key (the top ones)."""
+    """Calls and tokens per model, per user and per key (the top ones); a key is
+    shown with its owner and name, and each bar leads to its calls."""
     out = []
     for title, col in (
         ("model", Request.model),
         ("user", Request.user_name),
         ("key", Request.key_prefix),
     ):
-
-        def link(name: str, title: str = title) -> str | None:
-            return None if name == "(none)" else history_link(base, **{title: name})
-
         rows = db.session.execute(
-            select(col, func.count().label("n"), func.sum(Request.total_tokens))
+            select(
+                col,
+                func.count().label("n"),
+                func.sum(Request.total_tokens),
+                func.max(Request.user_name),
+                func.max(Request.key_name),
+            )
             .where(*window)
             .group_by(col)
             .order_by(func.count().desc())
             .limit(TOP)
         ).all()
-        named = [(name or "(none)", n, tokens or 0) for name, n, tokens in rows]
+        values: dict[str, str] = {}  # bar label -> the filter value it stands for
+        named = []
+        for value, n, tokens, user, key_name in rows:
+            label = value or "(none)"
+            if title == "key" and value:
+                label = f"{value} {user}" + (f"/{key_name}" if key_name else "")
+            values[label] = value
+            named.append((label, n, tokens or 0))
+
+        def link(label: str, title: str = title, values=values) -> str | None:
+            value = values.get(label)
+            return history_link(base, **{title: value}) if value else None
+
         out.append(
             {
                 "title": title,
