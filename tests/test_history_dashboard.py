@@ -30,6 +30,8 @@ def test_refusals_apart_from_errors_and_bars_lead_to_calls(app, admin):  # noqa:
     assert "status=refused" in href and "user=alice" in href
     listed = admin.get(href).text
     assert "2 calls." in listed
+    total = re.search(r'<a class="stat" href="([^"]+)" id="refused"', html)[1]
+    assert "2 calls." in admin.get(total.replace("&amp;", "&")).text  # up to now
     model_bar = next(h for h, _ in links if "model=llama3.2" in h)
     assert "5 calls." not in admin.get(model_bar.replace("&amp;", "&")).text
     assert "Time to first byte (ms)" in html and "polyline" in html
@@ -62,3 +64,14 @@ def test_failed_key_attempts_are_counted(app, admin, key):  # noqa: F811
     ok = client.get("/api/tags", headers={"Authorization": f"Bearer {key}"})
     assert ok.status_code == 200
     assert stat(admin.get("/history/dashboard").text, "failed-keys") == 3
+
+
+def test_per_backend_bars_lead_to_their_calls(app, admin):  # noqa: F811
+    seed(app, 2, backend="http://gpu-a:11434")
+    seed(app, 1, backend="http://gpu-b:11434")
+    html = admin.get("/history/dashboard").text
+    assert "Calls per backend" in html
+    link = re.search(
+        r'<a href="(/history/\?[^"]*backend=http%3A%2F%2Fgpu-a[^"]*)"', html
+    )[1]
+    assert "2 calls." in admin.get(link.replace("&amp;", "&")).text

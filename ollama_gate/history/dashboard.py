@@ -96,7 +96,7 @@ def dashboard():
         unit = "day"
     try:
         filters = Filters.from_args(
-            {k: request.args.get(k) for k in ("user", "key", "model")}
+            {k: request.args.get(k) for k in ("user", "key", "model", "backend")}
         )
     except ValueError as exc:
         abort(400, description=str(exc))
@@ -156,7 +156,9 @@ def dashboard():
     )
     total_calls = int(sum(col[0]))
     total_refused, total_errors = int(sum(col[1])), int(sum(col[2]))
-    period = {"since": f"{start:%Y-%m-%dT%H:%M}", "until": f"{end:%Y-%m-%dT%H:%M}"}
+    # whole minutes, ``until`` rounded up: it is exclusive, and the window ends now
+    later = end + timedelta(minutes=1)
+    period = {"since": f"{start:%Y-%m-%dT%H:%M}", "until": f"{later:%Y-%m-%dT%H:%M}"}
     return render_template(
         "history/dashboard.html",
         span=span,
@@ -187,13 +189,14 @@ def dashboard():
 
 
 def _groups(window: list, base: dict[str, str]) -> list[dict]:
-    """Calls and tokens per model, per user and per key (the top ones); a key is
+    """Calls and tokens per model, user, key and backend (the top ones); a key is
     shown with its owner and name, and each bar leads to its calls."""
     out = []
     for title, col in (
         ("model", Request.model),
         ("user", Request.user_name),
         ("key", Request.key_prefix),
+        ("backend", Request.backend),  # one bar until routing spreads the calls
     ):
         rows = db.session.execute(
             select(

@@ -36,6 +36,7 @@ class Filters:
     key: str = ""  # key prefix, or its start
     model: str = ""
     endpoint: str = ""
+    backend: str = ""  # the upstream that served the call, exact
     status: str = ""  # ok, error, refused (401/403/429), failed, or a status
     since: str = ""  # date or datetime, inclusive
     until: str = ""  # date (inclusive day) or datetime (exclusive)
@@ -99,6 +100,8 @@ class Filters:
             conds.append(Request.model == self.model)
         if self.endpoint:
             conds.append(Request.endpoint == self.endpoint)
+        if self.backend:
+            conds.append(Request.backend == self.backend)
         if self.status == "ok":
             conds.append(
                 and_(
