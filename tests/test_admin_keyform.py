@@ -7,7 +7,7 @@ import pytest
 from admin_helpers import login, make_admin, post
 from test_admin_keys import create_user
 
-from ollama_gate.admin.fleet import fleet_model_names, unmatched
+from ollama_gate.admin.fleet import fleet_model_names, forget, unmatched
 from ollama_gate.extensions import db
 from ollama_gate.models import ApiKey
 
@@ -69,6 +69,11 @@ def test_model_lookup_prefers_the_fleet_and_never_fails(app, fake):
             assert fleet_model_names() == []
         finally:
             del gate.fleet
+        fake.models.append({**fake.models[0], "name": "new:1", "model": "new:1"})
+        assert "new:1" not in fleet_model_names()  # kept for CACHE_SECONDS
+        forget()
+        assert "new:1" in fleet_model_names()
+        forget()
         fake.next_status = (500, {"error": "boom"})
         assert fleet_model_names() == []
     assert unmatched(["llama3*", "x"], ["llama3.2:latest"]) == ["x"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import urllib3
 from flask import current_app
@@ -17,17 +18,34 @@ from ..limits.access import model_allowed
 
 log = logging.getLogger(__name__)
 TIMEOUT = urllib3.Timeout(connect=1.0, read=2.0)
+# an upstream's answer (or failure) is kept this long per process: asking took ~45 ms
+# a page view, and a down upstream would cost its timeout on every view
+CACHE_SECONDS = 30.0
+CACHE = "ollama_gate_fleet_models"  # in app.extensions: (expiry, names)
 
 
 def fleet_model_names() -> list[str]:
     """Every model name the fleet serves, sorted; [] when it cannot be asked."""
     gate = current_app.extensions["ollama_gate"]
+    if hasattr(gate, "fleet"):  # the routing work's inventory, already in memory
+        return _names(gate.fleet.model_names)
+    cached = current_app.extensions.get(CACHE)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    names = _names(lambda: _tags(gate.upstream))
+    current_app.extensions[CACHE] = (time.monotonic() + CACHE_SECONDS, names)
+    return names
+
+
+def forget() -> None:
+    """Ask the upstream again at the next lookup (tests, after a change)."""
+    current_app.extensions.pop(CACHE, None)
+
+
+def _names(source) -> list[str]:
+    """The sorted, distinct names ``source()`` gives; [] if it fails."""
     try:
-        if hasattr(gate, "fleet"):
-            names = gate.fleet.model_names()
-        else:
-            names = _tags(gate.upstream)
-        return sorted({str(name) for name in names if name})
+        return sorted({str(name) for name in source() if name})
     except Exception as exc:  # suggestions only: a broken fleet must not break pages
         log.info("no model suggestions: %s", exc)
         return []
