@@ -95,7 +95,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """The proxy (its pipeline of stages is built in ``proxy.stages``), the admin and
     history pages, and JSON or HTML errors."""
-    from . import admin, cache, history, limits, metrics, ops, proxy
+    from . import admin, cache, history, limits, metrics, ops, proxy, selfserve
     from .errors import register_error_handlers
     from .routing import pages  # noqa: F401  (the backends page, on admin's blueprint)
 
@@ -106,6 +106,7 @@ def register_blueprints(app: Flask) -> None:
     cache.init_app(app)
     ops.init_app(app)  # /healthz, /readyz, request ids
     metrics.init_app(app)  # /metrics
+    selfserve.init_app(app)
     register_error_handlers(app)
 
 

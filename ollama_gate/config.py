@@ -23,6 +23,7 @@ from .metrics import settings as metrics
 from .ops import settings as ops
 from .routing import settings as routing
 from .scheduler import settings as scheduler
+from .selfserve import settings as selfserve
 from .settings import Row
 
 PREFIX = "OLLAMA_GATE_"
@@ -39,6 +40,7 @@ SETTINGS: list[Row] = [
     *ops.ROWS,
     *metrics.ROWS,
     *cache.ROWS,
+    *selfserve.ROWS,
 ]
 
 

@@ -18,7 +18,9 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
+from .failed_keys import FailedKeys
 from .models import ApiKey, User, utcnow
+from .networks import NetworkTable
 
 KEY_PREFIX = "og_"
 VISIBLE_CHARS = 11  # "og_" plus 8 random characters: enough to tell keys apart in lists
@@ -91,6 +93,7 @@ class Identity:
     key_name: str
     state: str  # active, disabled or revoked; expiry is checked at each call
     expires_at: datetime | None
+    revoke_at: datetime | None = None  # a rotated key's end of grace, checked per call
     history_mode: str | None = None  # the key's own history mode; None: the global one
     # limits (ollama_gate/limits/), copied here so the hot path never asks the database
     rate_limit: str | None = None  # None: the global RATE_LIMIT
@@ -119,6 +122,7 @@ class Identity:
             key_name=key.name,
             state=state,
             expires_at=key.expires_at,
+            revoke_at=key.revoke_at,
             history_mode=key.history_mode,
             rate_limit=key.rate_limit,
             calls_per_day=key.calls_per_day,
@@ -134,7 +138,10 @@ class Identity:
         """Raise ``AuthError`` (403) unless the key may be used now."""
         if self.state != "active":
             raise AuthError(403, f"API key is {self.state}")
-        if self.expires_at is not None and self.expires_at <= utcnow():
+        now = utcnow()
+        if self.revoke_at is not None and self.revoke_at <= now:
+            raise AuthError(403, "API key is revoked (it was rotated)")
+        if self.expires_at is not None and self.expires_at <= now:
             raise AuthError(403, "API key has expired")
 
 
@@ -143,8 +150,10 @@ class KeyCache:
 
     MAX_ENTRIES = 10_000
 
-    def __init__(self, ttl: float):
+    def __init__(self, ttl: float, failures: FailedKeys | None = None):
         self.ttl = ttl
+        self.failures = failures or FailedKeys()  # refused attempts, for the dashboard
+        self.networks = NetworkTable(ttl)  # trusted networks, for calls without a key
         self._entries: dict[str, tuple[float, Identity | None]] = {}
         self._lock = threading.Lock()
 
@@ -175,6 +184,7 @@ class KeyCache:
         """Forget every cached lookup (tests and CLI use this after changes)."""
         with self._lock:
             self._entries.clear()
+        self.networks.clear()
 
 
 AUTH_HEADERS = ("Authorization", "X-API-Key", "apikey")
@@ -195,9 +205,25 @@ def key_from_headers(headers) -> tuple[str | None, str | None]:
     return None, None
 
 
-def authenticate(headers, cache: KeyCache) -> Identity:
-    """The caller's identity, or ``AuthError`` with the status to answer."""
+def authenticate(headers, cache: KeyCache, address: str | None = None) -> Identity:
+    """The caller's identity, or ``AuthError`` with the status to answer; a call
+    without a key from a trusted network (``address``) acts as that network's key."""
+    try:
+        return _authenticate(headers, cache, address)
+    except AuthError as exc:
+        if exc.status in (401, 403):
+            cache.failures.note(exc.status)
+        raise
+
+
+def _authenticate(headers, cache: KeyCache, address: str | None) -> Identity:
     key, _ = key_from_headers(headers)
+    if not key and address:
+        trusted = cache.networks.key_hash_for(address)
+        identity = cache.lookup(trusted) if trusted else None
+        if identity is not None:
+            identity.check_usable()
+            return identity
     if not key:
         raise AuthError(
             401,

@@ -46,6 +46,8 @@ class ApiKey(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     disabled: Mapped[bool] = mapped_column(default=False)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # a rotated key keeps working until then (the grace period), and never after
+    revoke_at: Mapped[datetime | None] = mapped_column(default=None)
     # history of this key's calls: full, metadata or off; None follows HISTORY_MODE
     history_mode: Mapped[str | None] = mapped_column(String(10), default=None)
     # per-key limits (ollama_gate/limits/); None: the global RATE_LIMIT, or no limit
@@ -58,15 +60,21 @@ class ApiKey(db.Model):
     model_allowlist: Mapped[str | None] = mapped_column(Text, default=None)
     scopes: Mapped[str] = mapped_column(String(200), default="")  # e.g. "manage"
     max_concurrency: Mapped[int | None] = mapped_column(default=None)
+    # client networks (CIDR, comma separated) whose calls without a key act as this
+    # key: for clients that cannot send one (the ollama CLI); None: none
+    networks: Mapped[str | None] = mapped_column(Text, default=None)
 
     user: Mapped[User] = relationship(back_populates="keys")
 
     def state(self, now: datetime | None = None) -> str:
         """One of ``active``, ``disabled``, ``revoked`` or ``expired``."""
-        if self.revoked_at is not None:
+        now = now or utcnow()
+        if self.revoked_at is not None or (
+            self.revoke_at is not None and self.revoke_at <= now
+        ):
             return "revoked"
         if self.disabled:
             return "disabled"
-        if self.expires_at is not None and self.expires_at <= (now or utcnow()):
+        if self.expires_at is not None and self.expires_at <= now:
             return "expired"
         return "active"

@@ -91,7 +91,7 @@ def test_prompt_with_script_is_shown_escaped_everywhere(gateway, fake, page):
     turns = page.locator(".turn pre.text").all_inner_texts()
     assert turns[:2] == [EVIL, EVIL] and turns[2] == "The quick brown"
     assert (
-        json.loads(page.locator("pre.json").first.inner_text())["messages"][1][
+        json.loads(page.locator("pre.json").first.text_content())["messages"][1][
             "content"
         ]
         == EVIL

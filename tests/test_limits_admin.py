@@ -51,8 +51,8 @@ def test_create_key_with_limits_and_use_it(app, admin, fake):
         },
         page,
     )
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    html = resp.get_data(as_text=True)
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    html = client.get(resp.headers["Location"]).get_data(as_text=True)
     plain = KEY_RE.search(html).group(1)
     key_id = int(re.search(r'href="/admin/keys/(\d+)"', html).group(1))
     row = key_row(app, key_id)
@@ -93,7 +93,7 @@ def test_key_page_changes_and_clears_limits(app, admin):
         {"name": "k", "calls_per_day": "3", "models": "llama3*"},
         page,
     )
-    key_id = int(re.search(r'href="/admin/keys/(\d+)"', resp.get_data(as_text=True))[1])
+    key_id = int(re.search(r"/admin/keys/(\d+)/created", resp.headers["Location"])[1])
     key_page = f"/admin/keys/{key_id}"
     resp = post(
         client,
@@ -121,7 +121,8 @@ def test_key_page_changes_and_clears_limits(app, admin):
             db.select(AuditLog).where(AuditLog.action == "key_updated")
         ).scalar_one()
         assert (
-            "tokens_per_day=50" in audit.detail and "calls_per_day=none" in audit.detail
+            "tokens_per_day: none → 50" in audit.detail
+            and "calls_per_day: 3 → none" in audit.detail
         )
 
 

@@ -12,11 +12,23 @@ from datetime import datetime, timedelta
 from flask import Flask, session
 
 from ..extensions import login_manager
-from . import admins, audit, auth, errors, keys, users  # noqa: F401  (pages on bp)
+from . import (  # noqa: F401  (pages on bp)
+    admins,
+    audit,
+    auth,
+    errors,
+    handout,
+    keylist,
+    keys,
+    networks,
+    sorting,
+    users,
+)
 from .auth import LOGIN_AT
 from .blueprint import bp
 from .models import admin_from_session_id
 from .security import SessionInterface
+from .summary import defaults
 
 
 def init_app(app: Flask) -> None:
@@ -36,6 +48,9 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(bp)
     app.add_template_filter(when)
+    sorting.init_app(app)
+    keylist.init_app(app)
+    app.add_template_global(defaults, "key_defaults")
 
 
 def session_loader(max_hours: float):

@@ -10,6 +10,7 @@ from .audit import record
 from .blueprint import bp
 from .forms import AdminForm, ConfirmForm
 from .models import Admin
+from .sorting import sort_arg
 from .users import MAX_ID
 
 
@@ -30,10 +31,18 @@ def admins():
             db.session.commit()
             flash(f"Admin {name} created; give them the password in person.", "success")
             return redirect(url_for("admin.admins"))
-    rows = db.session.execute(db.select(Admin).order_by(Admin.name)).scalars().all()
+    sort, order = sort_arg(
+        {
+            "name": db.func.lower(Admin.name),
+            "created": Admin.created_at,
+            "last_login": Admin.last_login_at,
+        },
+        "name",
+    )
+    rows = db.session.execute(db.select(Admin).order_by(*order)).scalars().all()
     status = 400 if form.errors else 200
     return render_template(
-        "admin/admins.html", form=form, admins=rows, confirm=ConfirmForm()
+        "admin/admins.html", form=form, admins=rows, confirm=ConfirmForm(), sort=sort
     ), status
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+
 from flask import has_request_context, render_template, request
 from flask_login import current_user, login_required
 
 from ..extensions import db
 from .blueprint import bp
 from .models import Admin, AuditLog
+from .sorting import sort_arg
 
 # what each action is called on the audit page
 ACTIONS = {
@@ -16,12 +19,16 @@ ACTIONS = {
     "logout": "Logged out",
     "user_created": "User created",
     "user_deleted": "User deleted",
+    "user_networks": "Trusted networks set",
     "key_created": "Key created",
     "key_updated": "Key changed",
     "key_disabled": "Key disabled",
     "key_enabled": "Key enabled",
     "key_revoked": "Key revoked",
+    "key_rotated": "Key rotated",
     "keys_imported": "Keys imported",
+    "history_imported": "History imported",
+    "history_purged": "History purged",
     "admin_created": "Admin created",
     "admin_deleted": "Admin deleted",
     "password_changed": "Password changed",
@@ -78,19 +85,65 @@ def record(
     return entry
 
 
+def day_arg(name: str) -> date | None:
+    """A ``YYYY-MM-DD`` query argument, or None when missing or not a date."""
+    try:
+        return date.fromisoformat(request.args.get(name, "").strip())
+    except ValueError:
+        return None
+
+
 @bp.get("/audit")
 @login_required
 def audit_log():
-    """Every admin action, newest first, optionally one kind of action."""
+    """Every admin action, newest first; by action, admin, target and dates."""
+    sort, order = sort_arg(
+        {
+            "at": AuditLog.at,
+            "admin": AuditLog.admin_name,
+            "action": AuditLog.action,
+            "target": AuditLog.target,
+        },
+        "-at",
+    )
+    query = db.select(AuditLog).order_by(*order, AuditLog.id.desc())
     action = request.args.get("action", "")
-    query = db.select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc())
     if action in ACTIONS:
         query = query.where(AuditLog.action == action)
     else:
         action = ""
+    who = request.args.get("admin", "").strip()[:80]
+    if who:
+        query = query.where(AuditLog.admin_name == who)
+    target = request.args.get("target", "").strip()[:200]
+    if target:
+        query = query.where(AuditLog.target.icontains(target, autoescape=True))
+    since, until = day_arg("since"), day_arg("until")
+    if since:
+        query = query.where(AuditLog.at >= datetime.combine(since, time.min))
+    if until:
+        query = query.where(AuditLog.at < datetime.combine(until, time.max))
     page = db.paginate(query, page=page_arg(), per_page=PAGE_SIZE, error_out=False)
+    names = db.session.execute(
+        db.select(AuditLog.admin_name).distinct().order_by(AuditLog.admin_name)
+    ).scalars()
+    filters = {
+        "action": action,
+        "admin": who,
+        "target": target,
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+    }
     return render_template(
-        "admin/audit.html", page=page, action=action, actions=ACTIONS
+        "admin/audit.html",
+        page=page,
+        action=action,
+        actions=ACTIONS,
+        admins=[n for n in names if n],
+        filters=filters,
+        filtered=any(filters.values()),
+        sort=sort,
+        args={k: v for k, v in {**filters, "sort": sort}.items() if v},
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
+from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -22,6 +23,7 @@ from wtforms.validators import (
     Regexp,
     ValidationError,
 )
+from wtforms.widgets import TextInput
 
 from ..limits.admin import LimitFields
 from ..models import utcnow
@@ -79,11 +81,20 @@ class KeyForm(LimitFields, FlaskForm):
         validators=[Optional(), Length(max=120)],
         render_kw={"placeholder": "what uses it, e.g. obsidian"},
     )
-    expires = DateField("Expires (UTC, end of day)", validators=[Optional()])
+    expires = DateField(
+        "Expires",
+        validators=[Optional()],
+        widget=TextInput(),  # ISO dates on every browser, not the locale's mm/dd/yyyy
+        render_kw={
+            "placeholder": "YYYY-MM-DD (never)",
+            "pattern": r"\d{4}-\d{2}-\d{2}",
+            "inputmode": "numeric",
+        },
+    )
     history_mode = SelectField(
         "History",
         choices=[
-            SelectChoice("", "global default (OLLAMA_GATE_HISTORY_MODE)"),
+            SelectChoice("", "default"),
             SelectChoice("full", "full: prompts, answers and metadata"),
             SelectChoice("metadata", "metadata only: no prompt or answer text"),
             SelectChoice("off", "off: nothing recorded"),
@@ -92,16 +103,45 @@ class KeyForm(LimitFields, FlaskForm):
     )
     submit = SubmitField("Create key")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        gate = current_app.config["GATE"]  # hints name the defaults, not settings
+        self.history_mode.choices = [
+            SelectChoice("", f"default ({gate['HISTORY_MODE']})"),
+            *self.history_mode.choices[1:],
+        ]
+        self.rate_limit.render_kw = {
+            "placeholder": f"default: {gate['RATE_LIMIT'] or 'unlimited'}"
+        }
+
     def validate_expires(self, field: DateField) -> None:
         """No expiry in the past: such a key would be dead on arrival."""
         if field.data and end_of_day(field.data) <= utcnow():
             raise ValidationError("Pick today or a later date, or leave it empty.")
 
 
+class NetworksForm(FlaskForm):
+    """The networks, comma or space separated; empty removes them."""
+
+    networks = StringField(
+        "Trusted networks",
+        validators=[Optional(), Length(max=2000)],
+        render_kw={"placeholder": "e.g. 192.168.1.0/24 (none)"},
+    )
+    submit = SubmitField("Save networks")
+
+
 class ConfirmForm(FlaskForm):
     """A form with nothing but its CSRF token: for buttons that change state."""
 
     submit = SubmitField("Confirm")
+
+
+class RotateForm(FlaskForm):
+    """Rotate a key: when the old secret stops working (choices set by the view)."""
+
+    grace = SelectField("Old key stops working", default="1d")
+    submit = SubmitField("Rotate key")
 
 
 class PasswordForm(FlaskForm):

@@ -1,18 +1,21 @@
-"""The token manager: create a key (shown once), change, disable, enable, revoke."""
+"""The token manager: change, disable, enable, revoke a key (handout.py creates and
+rotates them)."""
 
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import login_required
 
+from ..changes import diff, snapshot
 from ..extensions import db
-from ..keys import create_key
+from ..keys import split_list
 from ..limits.admin import apply_limit_form, fill_limit_fields
 from ..models import ApiKey, utcnow
 from .audit import record
 from .blueprint import bp
+from .fleet import fleet_model_names, unmatched
 from .forms import ConfirmForm, KeyForm, end_of_day
-from .users import MAX_ID, forget_cached_keys, get_user_or_404
+from .users import MAX_ID, forget_cached_keys
 
 
 def get_key_or_404(key_id: int) -> ApiKey:
@@ -28,48 +31,28 @@ def apply_key_form(form: KeyForm, key: ApiKey) -> list[str]:
 
     The per-key settings of the limits work are stored here too.
     """
-    changes = []
-    name = (form.name.data or "").strip()
-    if name != key.name:
-        changes.append(f"name={name!r}")
-        key.name = name
-    expires = end_of_day(form.expires.data) if form.expires.data else None
-    if expires != key.expires_at:
-        changes.append(f"expires={expires:%Y-%m-%d}" if expires else "expires=never")
-        key.expires_at = expires
-    history_mode = form.history_mode.data or None
-    if history_mode != key.history_mode:
-        changes.append(f"history_mode={history_mode or 'default'}")
-        key.history_mode = history_mode
-    changes += apply_limit_form(form, key)  # rate limit, quotas, models, scopes, cap
-    return changes
+    before = snapshot(key)
+    key.name = (form.name.data or "").strip()
+    key.expires_at = end_of_day(form.expires.data) if form.expires.data else None
+    key.history_mode = form.history_mode.data or None
+    apply_limit_form(form, key)  # rate limit, quotas, models, scopes, cap
+    return diff(before, key)
+
+
+def warn_unmatched(key: ApiKey) -> None:
+    """Flash a warning for each allowlist pattern that no fleet model matches."""
+    missing = unmatched(split_list(key.model_allowlist), fleet_model_names())
+    if missing:
+        flash(
+            f"No model on the fleet matches {', '.join(missing)}: check the spelling "
+            "(calls for models it does not match are refused).",
+            "warning",
+        )
 
 
 def cache_seconds() -> float:
     """How long a worker may still accept a changed key (KEY_CACHE_SECONDS)."""
     return current_app.config["GATE"]["KEY_CACHE_SECONDS"]
-
-
-@bp.post("/users/<int:user_id>/keys")
-@login_required
-def create_user_key(user_id: int):
-    """Create a key and show it once, on a page no cache keeps."""
-    owner = get_user_or_404(user_id)
-    form = KeyForm()
-    if not form.validate_on_submit():
-        return render_template(
-            "admin/user.html",
-            user=owner,
-            form=form,
-            now=utcnow(),
-            confirm=ConfirmForm(),
-        ), 400
-    key, plain = create_key(owner)
-    apply_key_form(form, key)
-    db.session.flush()
-    record("key_created", f"{key.prefix} ({owner.name})", key.name)
-    db.session.commit()
-    return render_template("admin/key_created.html", key=key, plain=plain, user=owner)
 
 
 @bp.route("/keys/<int:key_id>", methods=["GET", "POST"])
@@ -79,7 +62,7 @@ def key(key_id: int):
     row = get_key_or_404(key_id)
     form = KeyForm(obj=None)
     if form.validate_on_submit():
-        if row.revoked_at is not None:
+        if row.state(utcnow()) == "revoked":
             flash("A revoked key cannot be changed.", "error")
             return redirect(url_for("admin.key", key_id=row.id))
         changes = apply_key_form(form, row)
@@ -88,6 +71,7 @@ def key(key_id: int):
             db.session.commit()
             forget_cached_keys()
             flash("Key saved.", "success")
+            warn_unmatched(row)
         else:
             flash("Nothing to change.", "info")
         return redirect(url_for("admin.key", key_id=row.id))
@@ -104,6 +88,7 @@ def key(key_id: int):
         confirm=ConfirmForm(),
         now=utcnow(),
         cache_seconds=cache_seconds(),
+        fleet_models=fleet_model_names(),
     ), status
 
 
@@ -113,7 +98,7 @@ def _set_disabled(key_id: int, disabled: bool):
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    if row.revoked_at is not None:
+    if row.state(utcnow()) == "revoked":
         flash("This key is revoked; that cannot be undone.", "error")
     elif row.disabled != disabled:
         row.disabled = disabled
@@ -152,7 +137,7 @@ def revoke_key(key_id: int):
     """Ask, then revoke a key for good."""
     row = get_key_or_404(key_id)
     form = ConfirmForm()
-    if row.revoked_at is not None:
+    if row.state(utcnow()) == "revoked":
         flash(f"Key {row.prefix} is already revoked.", "info")
         return redirect(url_for("admin.user", user_id=row.user_id))
     if form.validate_on_submit():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import (
     abort,
     current_app,
@@ -15,12 +17,22 @@ from flask_login import login_required
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import User, utcnow
+from ..models import ApiKey, User, utcnow
+from ..netkeys import network_key
 from .audit import page_arg, record
 from .blueprint import bp
-from .forms import ConfirmForm, KeyForm, UserForm
+from .fleet import fleet_model_names
+from .forms import ConfirmForm, KeyForm, NetworksForm, UserForm
+from .sorting import sort_arg
 
 PAGE_SIZE = 100
+NEVER = datetime.min  # sorts empty times first (last, descending)
+KEY_SORTS = {  # the user page's key table: sort name -> key of sorted()
+    "created": lambda k: k.id,
+    "last_used": lambda k: k.last_used_at or NEVER,
+    "expires": lambda k: k.expires_at or datetime.max,
+    "name": lambda k: k.name.lower(),
+}
 MAX_ID = 2**63 - 1  # larger ids in a URL overflow the database driver: 404, not 500
 
 
@@ -60,11 +72,26 @@ def users():
             flash(f"User {name} created. Now create a key for them.", "success")
             return redirect(url_for("admin.user", user_id=user.id))
     search = request.args.get("q", "").strip()[:120]
-    query = (
-        db.select(User)
-        .options(selectinload(User.keys))
-        .order_by(db.func.lower(User.name), User.name)
+    last_used = (
+        db.select(db.func.max(ApiKey.last_used_at))
+        .where(ApiKey.user_id == User.id)
+        .scalar_subquery()
     )
+    key_count = (
+        db.select(db.func.count(ApiKey.id))
+        .where(ApiKey.user_id == User.id)
+        .scalar_subquery()
+    )
+    sort, order = sort_arg(
+        {
+            "name": db.func.lower(User.name),
+            "created": User.created_at,
+            "last_used": last_used,
+            "keys": key_count,
+        },
+        "name",
+    )
+    query = db.select(User).options(selectinload(User.keys)).order_by(*order, User.name)
     if search:
         query = query.where(User.name.icontains(search, autoescape=True))
     page = db.paginate(query, page=page_arg(), per_page=PAGE_SIZE, error_out=False)
@@ -83,7 +110,12 @@ def users():
     ]
     status = 400 if form.errors else 200
     return render_template(
-        "admin/users.html", form=form, summaries=summaries, page=page, search=search
+        "admin/users.html",
+        form=form,
+        summaries=summaries,
+        page=page,
+        search=search,
+        sort=sort,
     ), status
 
 
@@ -91,13 +123,33 @@ def users():
 @login_required
 def user(user_id: int):
     """One user's keys, and the form to create a key for them."""
-    owner = get_user_or_404(user_id)
+    return user_page(get_user_or_404(user_id), KeyForm())
+
+
+def user_page(owner: User, form: KeyForm) -> str:
+    """The user page with ``form`` as its create-key form (fresh, or with errors)."""
+    net_key = network_key(owner)
+    net_form = NetworksForm()
+    net_form.networks.data = (
+        (net_key.networks or "").replace(",", ", ") if net_key else ""
+    )
+    sort = request.args.get("sort", "-created")
+    if sort.removeprefix("-") not in KEY_SORTS:
+        sort = "-created"
+    keys = sorted(owner.keys, key=KEY_SORTS[sort.removeprefix("-")])
+    if sort.startswith("-"):
+        keys.reverse()
     return render_template(
         "admin/user.html",
         user=owner,
-        form=KeyForm(),
+        keys=keys,
+        sort=sort,
+        form=form,
         now=utcnow(),
         confirm=ConfirmForm(),
+        fleet_models=fleet_model_names(),
+        net_key=net_key,
+        net_form=net_form,
     )
 
 

@@ -1,4 +1,5 @@
-"""Commands ``init`` (first admin, user and key) and ``users create|list|delete``."""
+"""Commands ``init`` (first admin, user and key) and ``users create|set|list|
+delete``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..extensions import db
 from ..keys import create_key
 from ..lookups import get_user
 from ..models import User
+from ..netkeys import set_networks
 from ..schema import upgrade_database
 from ..secrets_out import show_secret
 from ..text import printable
@@ -50,19 +52,72 @@ def init_command() -> None:
     )
 
 
+NETWORK_OPTION = click.option(
+    "--network",
+    "networks",
+    multiple=True,
+    help="A trusted network (CIDR, e.g. 192.168.1.0/24) whose calls without a key "
+    "act as this user; repeat for several.",
+)
+
+
 @users_cli.command("create")
 @click.argument("name")
-def users_create(name: str) -> None:
+@NETWORK_OPTION
+def users_create(name: str, networks: tuple[str, ...]) -> None:
     """Create a user."""
     check_user_name(name)
     if db.session.execute(
         db.select(User).where(User.name == name)
     ).scalar_one_or_none():
         raise click.ClickException(f"user {name!r} already exists")
-    db.session.add(User(name=name))
+    user = User(name=name)
+    db.session.add(user)
     record("user_created", name)
+    if networks:
+        db.session.flush()
+        _set_networks(user, list(networks))
     db.session.commit()
     click.echo(f"created user {name!r}")
+
+
+@users_cli.command("set")
+@click.argument("name")
+@NETWORK_OPTION
+@click.option("--no-network", is_flag=True, help="Remove every trusted network.")
+def users_set(name: str, networks: tuple[str, ...], no_network: bool) -> None:
+    """Set a user's trusted networks (they replace the ones before)."""
+    if bool(networks) == no_network:
+        raise click.UsageError("give --network (one or more) or --no-network")
+    user = get_user(name)
+    _set_networks(user, list(networks))
+    db.session.commit()
+
+
+def _set_networks(user: User, networks: list[str]) -> None:
+    """Store and audit ``user``'s trusted networks; say what calls now do."""
+    try:
+        key, before, after = set_networks(user, networks)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--network") from None
+    if before == after:
+        click.echo(f"{printable(user.name)}: networks unchanged")
+        return
+    db.session.flush()
+    record(
+        "user_networks",
+        user.name,
+        f"networks: {before or 'none'} → {after or 'none'} (key {key.prefix})",
+    )
+    if after:
+        click.echo(
+            f"calls without a key from {after} act as {printable(user.name)} "
+            f"(key {key.prefix}: its limits and history apply)"
+        )
+    else:
+        click.echo(
+            f"{printable(user.name)}: no trusted network; key {key.prefix} revoked"
+        )
 
 
 @users_cli.command("list")

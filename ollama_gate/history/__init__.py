@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import dashboard, paging, views  # noqa: F401  (their pages register on ``bp``)
+from . import dashboard, highlight, paging, views  # noqa: F401  (pages on ``bp``)
 from .api import bp as api_bp
 from .blueprint import bp
 from .record import HistoryStage
@@ -24,3 +24,4 @@ def init_app(app: Flask) -> None:
     """Register the pages and the key holder's API on ``app``."""
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
+    highlight.init_app(app)

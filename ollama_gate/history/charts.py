@@ -24,6 +24,7 @@ class Chart:
     yticks: list[dict] = field(default_factory=list)
     xlabels: list[dict] = field(default_factory=list)
     legend: list[tuple[str, str]] = field(default_factory=list)
+    lines: list[dict] = field(default_factory=list)  # polylines (``lines``)
     empty: bool = False
     wide: bool = False  # spans the whole row of the chart grid
 
@@ -43,8 +44,10 @@ def stacked_bars(
     title: str,
     labels: list[str],
     series: list[tuple[str, str, list[float]]],
+    href=None,
 ) -> Chart:
-    """Stacked bars over time; ``series`` holds (name, css class, values per label)."""
+    """Stacked bars over time; ``series`` holds (name, css class, values per label);
+    ``href(label, css class)``, if given, is where each bar leads."""
     chart = Chart(title, legend=[(name, cls) for name, cls, _ in series])
     totals = [sum(vals[i] for _, _, vals in series) for i in range(len(labels))]
     if not labels or not any(totals):
@@ -68,6 +71,7 @@ def stacked_bars(
                         "h": round(h, 2),
                         "cls": cls,
                         "title": f"{label}: {name} {fmt(vals[i])}",
+                        "href": href(label, cls) if href else None,
                     }
                 )
     every = max(1, len(labels) // 8)
@@ -83,8 +87,11 @@ def stacked_bars(
     return chart
 
 
-def hbars(title: str, items: list[tuple[str, float]], cls: str = "calls") -> Chart:
-    """Horizontal bars, one per named item (per model, user or key)."""
+def hbars(
+    title: str, items: list[tuple[str, float]], cls: str = "calls", href=None
+) -> Chart:
+    """Horizontal bars, one per named item (per model, user or key); ``href(name)``,
+    if given, is where each bar leads."""
     row = 22
     chart = Chart(title, width=BAR_WIDTH, height=max(len(items), 1) * row + 8)
     if not items or not any(v for _, v in items):
@@ -105,6 +112,7 @@ def hbars(title: str, items: list[tuple[str, float]], cls: str = "calls") -> Cha
                 "label": name if len(name) <= 24 else name[:23] + "…",
                 "value": fmt(value),
                 "vx": round(label_w + w + 6, 2),
+                "href": href(name) if href else None,
             }
         )
     return chart
@@ -119,3 +127,48 @@ def fmt(value: float) -> str:
     if value >= 1e3:
         return f"{value / 1e3:.1f}k"
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def lines(
+    title: str, labels: list[str], series: list[tuple[str, str, list[float | None]]]
+) -> Chart:
+    """One polyline per series over time (gaps where a value is None)."""
+    chart = Chart(title, legend=[(name, cls) for name, cls, _ in series], wide=True)
+    values = [v for _, _, vals in series for v in vals if v is not None]
+    if not labels or not values or not any(values):
+        chart.empty = True
+        return chart
+    top = nice_max(max(values))
+    plot_w, plot_h = WIDTH - LEFT - 36, HEIGHT - BOTTOM - TOP
+    slot = plot_w / len(labels)
+    for name, cls, vals in series:
+        points = [
+            (round(LEFT + (i + 0.5) * slot, 2), round(TOP + plot_h * (1 - v / top), 2))
+            for i, v in enumerate(vals)
+            if v is not None
+        ]
+        chart.lines.append(
+            {
+                "cls": cls,
+                "points": " ".join(f"{x},{y}" for x, y in points),
+                "dots": [
+                    {"x": x, "y": y, "title": f"{labels[i]}: {name} {fmt(v)}"}
+                    for (x, y), (i, v) in zip(
+                        points,
+                        [(i, v) for i, v in enumerate(vals) if v is not None],
+                        strict=True,
+                    )
+                ],
+            }
+        )
+    every = max(1, len(labels) // 8)
+    chart.xlabels = [
+        {"x": round(LEFT + (i + 0.5) * slot, 2), "text": label}
+        for i, label in enumerate(labels)
+        if i % every == 0
+    ]
+    chart.yticks = [
+        {"y": round(TOP + plot_h * (1 - f), 2), "text": fmt(top * f)}
+        for f in (0, 0.5, 1)
+    ]
+    return chart

@@ -8,6 +8,8 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from ..admin.audit import record
+from ..changes import diff, snapshot
 from ..extensions import db
 from ..lookups import get_key
 from .models import Request
@@ -32,6 +34,10 @@ def purge(before: str) -> None:
     except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+01:00
         raise click.BadParameter(f"not a date: {before!r} (use YYYY-MM-DD)") from None
     deleted = purge_before(cutoff)
+    record(
+        "history_purged", "", f"before {cutoff:%Y-%m-%d %H:%M:%S}: {deleted} deleted"
+    )
+    db.session.commit()
     click.echo(
         f"deleted {deleted} records that started before {cutoff:%Y-%m-%d %H:%M:%S} UTC"
     )
@@ -97,6 +103,8 @@ def import_(file: str, fmt: str | None) -> None:
     finally:
         if stream is not sys.stdin:
             stream.close()
+    record("history_imported", file[:200], f"{added} added, {skipped} skipped")
+    db.session.commit()
     click.echo(f"imported {added} records, skipped {skipped} already present")
 
 
@@ -106,7 +114,11 @@ def import_(file: str, fmt: str | None) -> None:
 def mode(prefix: str, mode: str) -> None:
     """Set a key's history mode (full, metadata, off), or ``default`` (the setting)."""
     key = get_key(prefix)
+    before = snapshot(key)
     key.history_mode = None if mode == "default" else mode
+    changes = diff(before, key)
+    if changes:
+        record("key_updated", f"{key.prefix} ({key.user.name})", ", ".join(changes))
     db.session.commit()
     click.echo(
         f"key {key.prefix}: history {mode}"

@@ -36,7 +36,8 @@ class Filters:
     key: str = ""  # key prefix, or its start
     model: str = ""
     endpoint: str = ""
-    status: str = ""  # ok, error, or an HTTP status code
+    backend: str = ""  # the upstream that served the call, exact
+    status: str = ""  # ok, error, refused (401/403/429), failed, or a status
     since: str = ""  # date or datetime, inclusive
     until: str = ""  # date (inclusive day) or datetime (exclusive)
     q: str = ""  # text searched in prompts and answers
@@ -53,10 +54,12 @@ class Filters:
         """Raise ValueError with a clear message for a value that cannot be used."""
         if any("\x00" in getattr(self, f.name) for f in fields(self)):
             raise ValueError("filters must not contain NUL characters")
-        if self.status not in ("", "ok", "error") and not (
+        if self.status not in ("", "ok", "error", "refused", "failed") and not (
             self.status.isascii() and self.status.isdigit() and len(self.status) == 3
         ):
-            raise ValueError("status must be ok, error or an HTTP status code")
+            raise ValueError(
+                "status must be ok, error, refused, failed or an HTTP status code"
+            )
         for name in ("since", "until"):
             value = getattr(self, name)
             if value:
@@ -97,6 +100,8 @@ class Filters:
             conds.append(Request.model == self.model)
         if self.endpoint:
             conds.append(Request.endpoint == self.endpoint)
+        if self.backend:
+            conds.append(Request.backend == self.backend)
         if self.status == "ok":
             conds.append(
                 and_(
@@ -106,6 +111,10 @@ class Filters:
             )
         elif self.status == "error":
             conds.append(error_condition())
+        elif self.status == "refused":
+            conds.append(refused_condition())
+        elif self.status == "failed":  # errors other than refusals
+            conds.append(and_(error_condition(), ~refused_condition()))
         elif self.status:
             conds.append(Request.status == int(self.status))
         if self.since:
@@ -120,6 +129,14 @@ class Filters:
 def error_condition():
     """SQL condition for a failed call (error status or error message)."""
     return or_(Request.error.is_not(None), Request.status >= 400)
+
+
+REFUSED = (401, 403, 429)  # the gateway's own refusals: keys, allowlists, limits
+
+
+def refused_condition():
+    """SQL condition for a call the gateway itself refused."""
+    return Request.status.in_(REFUSED)
 
 
 def search_condition(text: str):

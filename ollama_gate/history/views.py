@@ -7,9 +7,10 @@ from datetime import datetime
 
 from flask import Response, abort, render_template, request, stream_with_context
 from flask_login import login_required
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from ..admin.security import add_security_headers
+from ..admin.sorting import sort_arg
 from ..extensions import db
 from .blueprint import bp
 from .conversation import conversation
@@ -17,8 +18,16 @@ from .models import Request, valid_id
 from .paging import PAGE_CHARS, cut, part_text
 from .query import Filters, newest_first
 from .transfer import csv_lines, jsonl_lines
+from .units import stats_facts
 
 PER_PAGE = 50
+SORTS = {  # the list's sortable columns
+    "time": Request.started_at,
+    "tokens": Request.total_tokens,
+    "ttfb": Request.ttfb_ms,
+    "total": Request.total_ms,
+    "status": Request.status,
+}
 EXPORT_BATCH = 500
 
 
@@ -49,9 +58,12 @@ def index():
     ok = page.isascii() and page.isdigit() and 0 < len(page) < 10  # not "²"
     page = min(int(page), pages) if ok else 1
     page = max(page, 1)
+    sort, order = sort_arg(SORTS, "-time")
     rows = (
         db.session.execute(
-            newest_first(query).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+            query.order_by(*order, Request.id.desc())
+            .limit(PER_PAGE)
+            .offset((page - 1) * PER_PAGE)
         )
         .scalars()
         .all()
@@ -63,6 +75,7 @@ def index():
         page=page,
         pages=pages,
         total=total,
+        sort=sort,
         choices=_choices(),
     )
 
@@ -96,9 +109,14 @@ def detail(record_id: str):
     for turn in turns:  # a page shows each text up to PAGE_CHARS; parts hold the rest
         turn["text"], turn["length"] = cut(turn["text"])
     request_json, request_length = cut(part_text(row, "request"))
+    filters = _filters()
     return render_template(
         "history/detail.html",
         row=row,
+        filters=filters,
+        newer=neighbour(row, filters, newer=True),
+        older=neighbour(row, filters, newer=False),
+        facts=stats_facts(row.stats),
         turns=turns,
         page_chars=PAGE_CHARS,
         request_json=request_json,
@@ -107,6 +125,19 @@ def detail(record_id: str):
         if row.stats is not None
         else "",
     )
+
+
+def neighbour(row: Request, filters: Filters, newer: bool) -> str | None:
+    """The id of the next newer (or older) call in the filtered list, or None."""
+    at, rid = Request.started_at, Request.id
+    if newer:
+        after = or_(at > row.started_at, and_(at == row.started_at, rid > row.id))
+        order = (at.asc(), rid.asc())
+    else:
+        after = or_(at < row.started_at, and_(at == row.started_at, rid < row.id))
+        order = (at.desc(), rid.desc())
+    query = filters.apply(select(Request.id)).where(after).order_by(*order).limit(1)
+    return db.session.execute(query).scalar()
 
 
 @bp.get("/export.<any(jsonl, csv):fmt>")

@@ -9,6 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..changes import diff, snapshot
 from ..extensions import db
 from ..keys import split_list
 from ..lookups import get_key
@@ -182,10 +183,16 @@ def _quota(value: int | None, none: str = "no quota") -> str:
 @with_appcontext
 def keys_set(prefix: str, **values: Any) -> None:
     """Change a key's limits; give an option as 'none' (or 'default') to remove it."""
+    from ..admin.audit import record  # here: admin's forms import this module
+
     key = get_key(prefix)
     if all(v is None for v in values.values()):
         raise click.UsageError("give at least one option to change (see --help)")
+    before = snapshot(key)
     apply_limits(key, **values)
+    changes = diff(before, key)
+    if changes:
+        record("key_updated", f"{key.prefix} ({key.user.name})", ", ".join(changes))
     db.session.commit()
     click.echo("\n".join(describe(key)))
 

@@ -77,7 +77,7 @@ def proxy(rest: str):
 def start_call(g) -> Call:
     """Authenticate the caller and open the call's record."""
     try:
-        identity = authenticate(request.headers, g.key_cache)
+        identity = authenticate(request.headers, g.key_cache, request.remote_addr)
     except AuthError as exc:
         raise ApiError(exc.status, exc.message) from None
     call = Call(

@@ -39,3 +39,19 @@
     }
   });
 })();
+
+// The key form's model suggestions: a click adds the model to the allowlist field.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var chip = event.target.closest("[data-add-model]");
+    if (!chip) { return; }
+    var field = document.getElementById(chip.getAttribute("data-target"));
+    if (!field) { return; }
+    var name = chip.getAttribute("data-add-model");
+    var have = field.value.split(/[,\s]+/).filter(Boolean);
+    if (have.indexOf(name) < 0) { have.push(name); }
+    field.value = have.join(", ");
+    field.focus();
+  });
+})();

@@ -1,0 +1,49 @@
+"""What changed on a key, as the audit log states it: ``column: before → after``.
+
+Shared by the admin pages and the CLI, so a change reads the same from either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import ApiKey
+
+# a key's settings an admin may change (the audit log names them so)
+SETTINGS = (
+    "name",
+    "expires_at",
+    "history_mode",
+    "rate_limit",
+    "calls_per_day",
+    "tokens_per_day",
+    "calls_per_month",
+    "tokens_per_month",
+    "model_allowlist",
+    "scopes",
+    "max_concurrency",
+)
+
+
+def snapshot(key: ApiKey) -> dict[str, Any]:
+    """The key's settings now."""
+    return {column: getattr(key, column) for column in SETTINGS}
+
+
+def shown(value: Any) -> str:
+    """A setting's value in the audit log (empty: ``none``)."""
+    if value is None or value == "":
+        return "none"
+    if hasattr(value, "strftime"):
+        return f"{value:%Y-%m-%d}"
+    return repr(value) if isinstance(value, str) and " " in value else str(value)
+
+
+def diff(before: dict[str, Any], key: ApiKey) -> list[str]:
+    """``column: before → after`` for each setting of ``key`` that changed."""
+    after = snapshot(key)
+    return [
+        f"{column}: {shown(before[column])} → {shown(after[column])}"
+        for column in SETTINGS
+        if before[column] != after[column]
+    ]

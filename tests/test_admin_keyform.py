@@ -1,0 +1,101 @@
+"""The short key form: defaults named in the hints, ISO dates, the fleet's models
+offered and a warning for an allowlist pattern that matches none of them."""
+
+from __future__ import annotations
+
+import pytest
+from admin_helpers import login, make_admin, post
+from test_admin_keys import create_user
+
+from ollama_gate.admin.fleet import fleet_model_names, forget, unmatched
+from ollama_gate.extensions import db
+from ollama_gate.models import ApiKey
+
+
+@pytest.fixture()
+def admin(app, client):
+    """A logged-in admin ``root``; returns the client."""
+    make_admin(app)
+    assert login(client).status_code == 302
+    return client
+
+
+def test_form_is_short_and_names_the_defaults(app, admin, fake):
+    app.config["GATE"]["RATE_LIMIT"] = "600/minute"
+    uid = create_user(admin, "alice")
+    html = admin.get(f"/admin/users/{uid}").text
+    form = html[html.index("Create a key") :]
+    assert form.index('id="name"') < form.index('id="expires"') < form.index("<details")
+    assert form.index("<details") < form.index('id="rate_limit"')
+    assert "the default, 600/minute" in form and "default (full)" in form
+    assert "OLLAMA_GATE_" not in form  # no variable names in the hints
+    assert 'placeholder="YYYY-MM-DD (never)"' in form and 'type="date"' not in form
+    for name in ("llama3.2:latest", "qwen2.5:7b"):
+        assert f'data-add-model="{name}"' in form  # the fake's models
+
+
+def test_iso_expiry_and_a_warning_for_a_pattern_matching_no_model(app, admin, fake):
+    uid = create_user(admin, "bob")
+    page = f"/admin/users/{uid}"
+    fields = {"expires": "2999-01-31", "models": "llama3*, lama3.2"}
+    resp = post(admin, f"{page}/keys", fields, page)
+    html = admin.get(resp.headers["Location"]).text
+    assert "No model on the fleet matches lama3.2: check" in html
+    with app.app_context():
+        row = db.session.execute(db.select(ApiKey)).scalar_one()
+        assert f"{row.expires_at:%Y-%m-%d}" == "2999-01-31"
+    bad = post(admin, f"{page}/keys", {"expires": "31/01/2999"}, page)
+    assert bad.status_code == 400
+
+
+def test_model_lookup_prefers_the_fleet_and_never_fails(app, fake):
+    with app.test_request_context():
+        assert "llama3.2:latest" in fleet_model_names()  # the one upstream's tags
+        gate = app.extensions["ollama_gate"]
+
+        class Fleet:
+            def model_names(self):
+                return ["b:1", "a:2", "b:1"]
+
+        gate.fleet = Fleet()
+        try:
+            assert fleet_model_names() == ["a:2", "b:1"]
+
+            class Broken:
+                def model_names(self):
+                    raise RuntimeError("backend table not ready")
+
+            gate.fleet = Broken()
+            assert fleet_model_names() == []
+        finally:
+            del gate.fleet
+        fake.models.append({**fake.models[0], "name": "new:1", "model": "new:1"})
+        assert "new:1" not in fleet_model_names()  # kept for CACHE_SECONDS
+        forget()
+        assert "new:1" in fleet_model_names()
+        forget()
+        fake.next_status = (500, {"error": "boom"})
+        assert fleet_model_names() == []
+    assert unmatched(["llama3*", "x"], ["llama3.2:latest"]) == ["x"]
+    assert unmatched(["x"], []) == []  # unknown fleet: no warning
+
+
+def test_pages_work_with_the_upstream_down(tmp_path, fake):
+    from ollama_gate import create_app
+
+    dead = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "t",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'd.db'}",
+            "BACKENDS": ["http://127.0.0.1:9"],
+        }
+    )
+    with dead.app_context():
+        db.create_all()
+    make_admin(dead)
+    client = dead.test_client()
+    login(client)
+    uid = create_user(client, "carol")
+    html = client.get(f"/admin/users/{uid}").text
+    assert "Create a key" in html and "data-add-model" not in html
