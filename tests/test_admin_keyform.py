@@ -7,7 +7,7 @@ import pytest
 from admin_helpers import login, make_admin, post
 from test_admin_keys import create_user
 
-from ollama_gate.admin.fleet import fleet_model_names, forget, unmatched
+from ollama_gate.admin.fleet import fleet_model_names, unmatched
 from ollama_gate.extensions import db
 from ollama_gate.models import ApiKey
 
@@ -48,33 +48,15 @@ def test_iso_expiry_and_a_warning_for_a_pattern_matching_no_model(app, admin, fa
     assert bad.status_code == 400
 
 
-def test_model_lookup_prefers_the_fleet_and_never_fails(app, fake):
+def test_model_lookup_is_the_fleets_and_never_fails(app, fake):
     with app.test_request_context():
-        assert "llama3.2:latest" in fleet_model_names()  # the one upstream's tags
+        assert "llama3.2:latest" in fleet_model_names()  # the backend's tags
         gate = app.extensions["ollama_gate"]
-
-        class Fleet:
-            def model_names(self):
-                return ["b:1", "a:2", "b:1"]
-
-        gate.fleet = Fleet()
-        try:
-            assert fleet_model_names() == ["a:2", "b:1"]
-
-            class Broken:
-                def model_names(self):
-                    raise RuntimeError("backend table not ready")
-
-            gate.fleet = Broken()
-            assert fleet_model_names() == []
-        finally:
-            del gate.fleet
         fake.models.append({**fake.models[0], "name": "new:1", "model": "new:1"})
-        assert "new:1" not in fleet_model_names()  # kept for CACHE_SECONDS
-        forget()
+        assert "new:1" not in fleet_model_names()  # until the next health check
+        gate.fleet.get(gate.fleet.backends()[0].name).next_check = 0.0
         assert "new:1" in fleet_model_names()
-        forget()
-        fake.next_status = (500, {"error": "boom"})
+        gate.fleet.model_names = lambda: 1 / 0  # a broken fleet: no suggestions
         assert fleet_model_names() == []
     assert unmatched(["llama3*", "x"], ["llama3.2:latest"]) == ["x"]
     assert unmatched(["x"], []) == []  # unknown fleet: no warning
