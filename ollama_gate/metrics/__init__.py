@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 
 from ..call import ENVIRON_KEY
+from .fleet import QueueObserver, backend_gauges
 from .stage import Metrics, count_refused
 from .views import bp
 
@@ -13,6 +14,13 @@ from .views import bp
 def stage(app: Flask) -> Metrics:
     """The metrics' stage for ``app``'s pipeline."""
     return Metrics()
+
+
+def watch(gate) -> None:
+    """Feed the fleet's and the queue's gauges from ``gate``'s health loop and
+    scheduler."""
+    gate.checker.after_checks.append(backend_gauges(gate.fleet))
+    gate.sched.scheduler.queue.observer = QueueObserver()
 
 
 def init_app(app: Flask) -> None:

@@ -59,3 +59,21 @@ BACKENDS_READY = Gauge(
     "1 when at least one backend answers (as /readyz sees it), else 0.",
     multiprocess_mode="livemostrecent",  # the last scrape's view
 )
+BACKEND_UP = Gauge(
+    "ollama_gate_backend_up",
+    "1 while a backend is enabled and passed its last health check, by backend "
+    "(the most hopeful worker's view).",
+    ["backend"],
+    multiprocess_mode="livemax",
+)
+QUEUE_WAITING = Gauge(
+    "ollama_gate_queue_waiting",
+    "Calls waiting in the gateway for a backend slot, by model, all workers together.",
+    ["model"],
+    multiprocess_mode="livesum",
+)
+QUEUE_WAIT = Histogram(
+    "ollama_gate_queue_wait_seconds",
+    "Seconds a call waited in the gateway's queue for a slot (calls that waited).",
+    buckets=TOTAL_BUCKETS,
+)

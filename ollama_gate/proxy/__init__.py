@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from flask import Flask, request
 
-from .. import routing, scheduler
+from .. import metrics, routing, scheduler
 from ..call import Call
 from ..extensions import csrf, limiter
 from ..keys import KeyCache
@@ -30,6 +30,7 @@ class Gate:
         self.sched = scheduler.make(app, self.fleet)
         self.checker.on_reload.append(self.sched.policies.reload)
         self.checker.after_checks.append(self.sched.warmer.tick)
+        metrics.watch(self)  # backend health and queue gauges as they change
         self.key_cache = KeyCache(s["KEY_CACHE_SECONDS"])
         self.cors = Cors(s["CORS_ORIGINS"])
         self.recorder = Recorder(app, [])

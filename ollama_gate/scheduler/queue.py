@@ -41,7 +41,8 @@ class Waiter:
 class FairQueue:
     """Waiting calls, granted by fewest calls running per owner, then age."""
 
-    def __init__(self, max_len: int, timeout: float):
+    def __init__(self, max_len: int, timeout: float, observer=None):
+        self.observer = observer  # told of each wait (the metrics), or None
         self.max_len = max_len
         self.timeout = timeout
         self.waiters: list[Waiter] = []
@@ -70,13 +71,18 @@ class FairQueue:
                 )
             me = Waiter(owner, group, order=next(self._order))
             self.waiters.append(me)
+        if self.observer is not None:
+            self.observer.waiting(group, 1)
         deadline = me.since + self.timeout
         try:
             while True:
                 if self._my_turn(me):
                     got = try_acquire()
                     if got is not None:
-                        self.waited = [*self.waited[-99:], time.monotonic() - me.since]
+                        waited = time.monotonic() - me.since
+                        self.waited = [*self.waited[-99:], waited]
+                        if self.observer is not None:
+                            self.observer.waited(waited)
                         return got
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -93,6 +99,8 @@ class FairQueue:
         finally:
             with self._lock:
                 self.waiters.remove(me)
+            if self.observer is not None:
+                self.observer.waiting(group, -1)
             self.notify()  # the next in line may take what this one did not
 
     def _my_turn(self, me: Waiter) -> bool:
