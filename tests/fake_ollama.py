@@ -36,6 +36,9 @@ Test controls (plain attributes, all reset by ``reset()``):
                             or another gateway).
 * ``busy``                  when True every POST gets Ollama's 503 "server busy"
                             (its queue full: ``OLLAMA_MAX_QUEUE``).
+* ``prompt_cache_delay``    seconds a chat waits before answering when this server
+                            has not seen its conversation (its opening messages):
+                            Ollama's prompt cache, kept per server.
 * ``parallel``              N -> Ollama's scheduler: at most N calls of one model
                             run at once (``OLLAMA_NUM_PARALLEL``), the rest wait in
                             order; past ``max_queue`` waiting, "server busy".
@@ -424,6 +427,8 @@ class _Handler(BaseHTTPRequestHandler):
             if injected is not None:
                 self._send_injected(injected)
                 return
+            if fake.prompt_cache_delay and isinstance(parsed, dict):
+                fake._prompt_cache(parsed)
             model = parsed.get("model") if isinstance(parsed, dict) else None
             if fake.parallel and self.command == "POST" and isinstance(model, str):
                 with fake._scheduled(model) as admitted:
@@ -1631,6 +1636,8 @@ class FakeOllama:
             self.required_token = None
             self.busy = False
             self.parallel = None  # calls of one model run at once (the rest queue)
+            self.prompt_cache_delay = 0.0  # seconds to read a prompt not cached here
+            self.prompt_cache = set()  # conversations whose prefix this server holds
             self.max_queue = 512  # calls waiting per model; past it, "server busy"
             self.running = {}  # model -> calls running now
             self.peak_running = {}  # model -> most calls ever running at once
@@ -1794,6 +1801,18 @@ class FakeOllama:
                 self._conns.add(conn)
             else:
                 self._conns.discard(conn)
+
+    def _prompt_cache(self, req: dict) -> None:
+        """Wait ``prompt_cache_delay`` for a conversation this server has not seen."""
+        messages = req.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return
+        opening = json.dumps(messages[:1], sort_keys=True)  # the conversation
+        with self._lock:
+            cold = opening not in self.prompt_cache
+            self.prompt_cache.add(opening)
+        if cold:
+            time.sleep(self.prompt_cache_delay)
 
     @contextlib.contextmanager
     def _scheduled(self, model: str):
