@@ -38,6 +38,7 @@ def test_manage_backends_in_the_browser(tmp_path, pool, chromium):
         page.wait_for_url("**/admin/backends")
         rows = page.locator("table.list").first.locator("tbody tr")
         assert rows.count() == 2
+        assert page.title() == "Backends · ollama-gate"
         assert "llama3:70b" in rows.nth(1).inner_text()
         assert "up" in rows.nth(0).locator(".badge").inner_text()
         shot(page, "01-backends")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 from flask import current_app
@@ -27,12 +28,20 @@ backends_cli = AppGroup(
 aliases_cli = AppGroup("aliases", help="Manage other names for models.")
 
 
+def change(make: Callable, *args, **kwargs):
+    """Make a change (``manage``); a refusal ends the command with its reason."""
+    try:
+        return make(*args, **kwargs)
+    except FleetError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _settings() -> dict:
     return current_app.config["GATE"]
 
 
-def _fail(exc: FleetError):
-    raise click.ClickException(str(exc))
+def _fleet():
+    return current_app.extensions["ollama_gate"].fleet
 
 
 def _token(value: str | None) -> str | None:
@@ -42,29 +51,27 @@ def _token(value: str | None) -> str | None:
     return value
 
 
-backend_options = [
-    click.option(
-        "--token",
-        default=None,
-        help="Bearer token for this backend only; - reads stdin, '' removes it.",
-    ),
-    click.option(
-        "--weight",
-        type=int,
-        default=None,
-        help="Share of calls among equal backends (default 1).",
-    ),
-    click.option(
-        "--parallel",
-        type=int,
-        default=None,
-        help="Calls of one model it runs at once (0: no cap).",
-    ),
-]
-
-
-def with_backend_options(fn):
-    for option in reversed(backend_options):
+def backend_options(fn):
+    """The options ``add`` and ``set`` share."""
+    for option in (
+        click.option(
+            "--parallel",
+            type=int,
+            default=None,
+            help="Calls of one model it runs at once (0: no cap).",
+        ),
+        click.option(
+            "--weight",
+            type=int,
+            default=None,
+            help="Share of calls among equal backends (default 1).",
+        ),
+        click.option(
+            "--token",
+            default=None,
+            help="Bearer token for this backend only; - reads stdin, '' removes it.",
+        ),
+    ):
         fn = option(fn)
     return fn
 
@@ -90,40 +97,36 @@ def backends_list() -> None:
 @backends_cli.command("add")
 @click.argument("name")
 @click.argument("url")
-@with_backend_options
+@backend_options
 def backends_add(name: str, url: str, token, weight, parallel) -> None:
     """Add backend NAME at URL (http://host:11434, or another gateway's address)."""
-    try:
-        add_backend(
-            _settings(),
-            name,
-            url,
-            token=_token(token),
-            weight=weight,
-            parallel=parallel,
-        )
-    except FleetError as exc:
-        _fail(exc)
+    change(
+        add_backend,
+        _settings(),
+        name,
+        url,
+        token=_token(token),
+        weight=weight,
+        parallel=parallel,
+    )
     click.echo(f"added backend {name} ({url}); workers use it within HEALTH_INTERVAL")
 
 
 @backends_cli.command("set")
 @click.argument("name")
 @click.option("--url", default=None, help="A new address.")
-@with_backend_options
+@backend_options
 def backends_set(name: str, url, token, weight, parallel) -> None:
     """Change backend NAME (one from OLLAMA_GATE_BACKENDS is overridden here)."""
-    try:
-        set_backend(
-            _settings(),
-            name,
-            url=url,
-            token=_token(token),
-            weight=weight,
-            parallel=parallel,
-        )
-    except FleetError as exc:
-        _fail(exc)
+    change(
+        set_backend,
+        _settings(),
+        name,
+        url=url,
+        token=_token(token),
+        weight=weight,
+        parallel=parallel,
+    )
     click.echo(f"changed backend {name}")
 
 
@@ -131,10 +134,7 @@ def backends_set(name: str, url, token, weight, parallel) -> None:
 @click.argument("name")
 def backends_disable(name: str) -> None:
     """Send no more calls to backend NAME (calls in flight finish)."""
-    try:
-        set_backend(_settings(), name, enabled=False)
-    except FleetError as exc:
-        _fail(exc)
+    change(set_backend, _settings(), name, enabled=False)
     click.echo(f"disabled backend {name}")
 
 
@@ -142,10 +142,7 @@ def backends_disable(name: str) -> None:
 @click.argument("name")
 def backends_enable(name: str) -> None:
     """Send calls to backend NAME again."""
-    try:
-        set_backend(_settings(), name, enabled=True)
-    except FleetError as exc:
-        _fail(exc)
+    change(set_backend, _settings(), name, enabled=True)
     click.echo(f"enabled backend {name}")
 
 
@@ -153,11 +150,7 @@ def backends_enable(name: str) -> None:
 @click.argument("name")
 def backends_remove(name: str) -> None:
     """Remove backend NAME and its routes."""
-    try:
-        what = remove_backend(_settings(), name)
-    except FleetError as exc:
-        _fail(exc)
-    click.echo(f"backend {name}: {what}")
+    click.echo(f"backend {name}: {change(remove_backend, _settings(), name)}")
 
 
 @backends_cli.command("route")
@@ -165,27 +158,21 @@ def backends_remove(name: str) -> None:
 @click.argument("names", nargs=-1)
 def backends_route(model: str, names: tuple[str, ...]) -> None:
     """Pin MODEL to backends NAMES (none: it goes wherever it is found again)."""
-    known = {b.name for b in current_app.extensions["ollama_gate"].fleet.backends()}
-    current_app.extensions["ollama_gate"].fleet.reload()
-    known |= {b.name for b in current_app.extensions["ollama_gate"].fleet.backends()}
-    unknown = [n for n in names if n not in known]
+    _fleet().reload()
+    unknown = [n for n in names if _fleet().get(n) is None]
     if unknown:
         raise click.ClickException(f"no backend is named {', '.join(unknown)}")
-    try:
-        set_route(model, list(names))
-    except FleetError as exc:
-        _fail(exc)
+    change(set_route, model, list(names))
     click.echo(f"{model} -> {' '.join(names) or 'wherever it is found'}")
 
 
 @aliases_cli.command("list")
 def aliases_list() -> None:
     """Every alias and the model it runs."""
-    fleet = current_app.extensions["ollama_gate"].fleet
+    fleet = _fleet()
     fleet.reload()
     for alias, model in sorted(fleet.aliases.items()):
-        written = fleet.aliases.written[alias]
-        click.echo(f"{printable(written)} -> {printable(model)}")
+        click.echo(f"{printable(fleet.aliases.written[alias])} -> {printable(model)}")
 
 
 @aliases_cli.command("add")
@@ -193,10 +180,7 @@ def aliases_list() -> None:
 @click.argument("model")
 def aliases_add(alias: str, model: str) -> None:
     """Make ALIAS another name for MODEL."""
-    try:
-        add_alias(alias, model)
-    except FleetError as exc:
-        _fail(exc)
+    change(add_alias, alias, model)
     click.echo(f"{alias} -> {model}")
 
 
@@ -204,8 +188,5 @@ def aliases_add(alias: str, model: str) -> None:
 @click.argument("alias")
 def aliases_remove(alias: str) -> None:
     """Remove ALIAS (one made here; those of OLLAMA_GATE_ALIASES stay)."""
-    try:
-        remove_alias(alias)
-    except FleetError as exc:
-        _fail(exc)
+    change(remove_alias, alias)
     click.echo(f"removed alias {alias}")
