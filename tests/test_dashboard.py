@@ -35,6 +35,8 @@ def exposed(app, key) -> dict[str, set[str]]:
 def test_every_query_names_a_metric_and_labels_it_has(app, key, fake):
     names = exposed(app, key)
     names["ollama_gate_upstream_errors_total"] = {"backend", "status"}  # none yet
+    names["ollama_gate_queue_waiting"] = {"model"}  # no call has waited here
+    names["ollama_gate_backend_up"] = {"backend"}  # set by the health loop
     assert len(exprs()) >= 15
     for expr in exprs():
         metrics = re.findall(r"\bollama_gate_\w+", expr)
