@@ -104,6 +104,7 @@ class Identity:
     model_patterns: tuple[str, ...] = ()  # empty: every model
     scopes: frozenset[str] = frozenset()
     max_concurrency: int | None = None
+    queue_weight: int = 1  # its share of slots when calls wait (the scheduler)
 
     @classmethod
     def from_key(cls, key: ApiKey) -> Identity:
@@ -132,6 +133,7 @@ class Identity:
             model_patterns=tuple(split_list(key.model_allowlist)),
             scopes=frozenset(split_list(key.scopes)),
             max_concurrency=key.max_concurrency,
+            queue_weight=max(1, key.queue_weight or 1),
         )
 
     def check_usable(self) -> None:

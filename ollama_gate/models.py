@@ -60,6 +60,8 @@ class ApiKey(db.Model):
     model_allowlist: Mapped[str | None] = mapped_column(Text, default=None)
     scopes: Mapped[str] = mapped_column(String(200), default="")  # e.g. "manage"
     max_concurrency: Mapped[int | None] = mapped_column(default=None)
+    # its share of backend slots when calls wait in the gateway's queue; None: 1
+    queue_weight: Mapped[int | None] = mapped_column(default=None)
     # client networks (CIDR, comma separated) whose calls without a key act as this
     # key: for clients that cannot send one (the ollama CLI); None: none
     networks: Mapped[str | None] = mapped_column(Text, default=None)

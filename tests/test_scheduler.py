@@ -222,3 +222,37 @@ def test_policies_are_checked_and_audited(tmp_path, pool):
     assert (
         len(details) == 2 and "before: -" in details[0] and "num_ctx=8192" in details[0]
     )
+
+
+def test_a_heavier_key_gets_its_share_of_the_slots(tmp_path, pool):
+    """Weight 3 against weight 1, both keys bursting on one slot: about 3 turns to 1."""
+    gpu1 = pool[0]
+    app = one_backend(tmp_path, pool, parallel=1)
+    heavy, light = add_key(app, "heavy", queue_weight=3), add_key(app, "light")
+    gpu1.chunk_delay = 0.02
+    gpu1.hold_second_chunk = True  # the first call holds the slot while both queue up
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def call(key, who):
+        assert generate(app, key, who, stream=True).status_code == 200
+        with lock:
+            order.append(who)
+
+    first = in_threads([lambda: call(light, "first")])
+    assert gpu1.first_chunk_sent.wait(10)
+    rest = in_threads(
+        [lambda i=i: call(heavy, f"h{i}") for i in range(8)]
+        + [lambda i=i: call(light, f"l{i}") for i in range(8)]
+    )
+    queue = app.extensions["ollama_gate"].sched.scheduler.queue
+    deadline = time.monotonic() + 10
+    while sum(queue.waiting().values()) < 16 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gpu1.hold_second_chunk = False
+    gpu1.release.set()
+    for t in first + rest:
+        t.join(30)
+    served = order[1:9]  # the first eight turns after the held call
+    assert sum(w.startswith("h") for w in served) >= 5, order
+    assert any(w.startswith("l") for w in served), order  # the light key still moves

@@ -52,6 +52,7 @@ class LimitFields:
     )
     manage = BooleanField("May manage models (pull, push, create, copy, delete, blobs)")
     max_concurrency = _count("Calls in flight at once")
+    queue_weight = _count("Queue weight")
 
     def validate_rate_limit(self, field: StringField) -> None:
         """Flask-Limiter syntax, or ``unlimited``."""

@@ -26,6 +26,7 @@ INT_COLUMNS = (
     "calls_per_month",
     "tokens_per_month",
     "max_concurrency",
+    "queue_weight",
 )
 
 
@@ -102,6 +103,13 @@ def limit_options(command: Callable) -> Callable:
             default=None,
             help="Calls of this key in flight at once ('none': no cap).",
         ),
+        click.option(
+            "--queue-weight",
+            type=count,
+            default=None,
+            help="Its share of backend slots when calls wait, e.g. 3: three times "
+            "a key of weight 1 ('none': 1).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -162,6 +170,7 @@ def describe(key: ApiKey) -> list[str]:
         f"models: {key.model_allowlist or 'all'}",
         f"scopes: {key.scopes or '-'} (inference and model lists need none)",
         f"max concurrency: {_quota(key.max_concurrency, '-')}",
+        f"queue weight: {key.queue_weight or 1}",
     ]
     state = current_app.extensions["ollama_gate_limits"]
     for row in state.report(key):

@@ -72,15 +72,16 @@ class Scheduler:
 
     # -- slots and the queue -----------------------------------------------------
 
-    def try_slot(self, call: Call, state, model: str | None) -> bool:
-        """Take a slot for ``call`` on ``state`` if one is free."""
+    def try_slot(self, call: Call, state, model: str | None, waiter=None) -> bool:
+        """Take a slot for ``call`` on ``state`` if one is free (``waiter``: the
+        call's place in the queue, whose turn it uses)."""
         key = self.slot_key(state.name, model)
         token = self.slots.acquire(key, state.config.parallel or UNCAPPED)
         if token is None:
             return False
         owner = self.owner(call)
         call.extra[SLOT] = (key, token, owner)
-        self.queue.started(owner)
+        self.queue.started(owner, call.identity.queue_weight, waiter)
         return True
 
     def grants(self, call: Call, candidates: list, model: str | None) -> Iterator:
@@ -95,10 +96,11 @@ class Scheduler:
                 state = self.queue.wait(
                     self.owner(call),
                     canonical(model) if model else "-",
-                    lambda: next(
-                        (s for s in left if self.try_slot(call, s, model)), None
+                    lambda me: next(
+                        (s for s in left if self.try_slot(call, s, model, me)), None
                     ),
                     client_gone,
+                    call.identity.queue_weight,
                 )
             left.remove(state)
             yield state

@@ -1,8 +1,10 @@
 """The gateway's queue: calls that find every candidate's slots full wait here, and
 each free slot goes to the waiting call whose owner (key or user) has the fewest
-calls running; among equals, the owner served longest ago (round robin), then the
-oldest call. So one key's burst of a hundred calls
-cannot starve another key's single call, and no call waits past the queue timeout.
+calls running per unit of its weight; among equals, the owner whose next turn comes
+first in a weighted round robin (start-time fair queuing: an owner of weight 3 gets
+three turns to another's one), then the oldest call. So one key's burst of a hundred
+calls cannot starve another key's single call, and no call waits past the queue
+timeout.
 
 Slots are counted exactly (in Redis across workers and hosts); the queue itself is
 per worker: a slot freed here wakes the waiters at once, one freed elsewhere is seen
@@ -33,6 +35,8 @@ class Waiter:
 
     owner: object
     group: str  # the model it waits for: only waiters of one model compete
+    weight: int = 1
+    start: float = 0.0  # its virtual start: the fair order among owners
     since: float = field(default_factory=time.monotonic)
     order: int = 0
     wake: threading.Event = field(default_factory=threading.Event)
@@ -47,7 +51,8 @@ class FairQueue:
         self.timeout = timeout
         self.waiters: list[Waiter] = []
         self.running: Counter = Counter()  # calls holding a slot, per owner
-        self.served: dict = {}  # owner -> when it last got a slot (round robin)
+        self.finish: dict = {}  # owner -> virtual time its last turn ended
+        self.vclock = 0.0  # virtual time of the last turn given
         self.waited: list[float] = []  # recent waits, seconds (the backends page)
         self._order = itertools.count()
         self._lock = threading.Lock()
@@ -56,11 +61,13 @@ class FairQueue:
         self,
         owner,
         group: str,
-        try_acquire: Callable[[], object],
+        try_acquire: Callable[[Waiter], object],
         client_gone: Callable[[], bool],
+        weight: int = 1,
     ):
-        """Wait for ``try_acquire`` to give a slot on this call's turn; 503 when the
-        queue is full or the wait too long, ``ClientGone`` when the client left."""
+        """Wait for ``try_acquire(waiter)`` to give a slot on this call's turn; 503
+        when the queue is full or the wait too long, ``ClientGone`` when the client
+        left."""
         with self._lock:
             if len(self.waiters) >= self.max_len:
                 raise ApiError(
@@ -69,7 +76,8 @@ class FairQueue:
                     "retry shortly",
                     {"Retry-After": "5"},
                 )
-            me = Waiter(owner, group, order=next(self._order))
+            me = Waiter(owner, group, weight, order=next(self._order))
+            me.start = self._take_turn(owner, weight)
             self.waiters.append(me)
         if self.observer is not None:
             self.observer.waiting(group, 1)
@@ -77,7 +85,7 @@ class FairQueue:
         try:
             while True:
                 if self._my_turn(me):
-                    got = try_acquire()
+                    got = try_acquire(me)
                     if got is not None:
                         waited = time.monotonic() - me.since
                         self.waited = [*self.waited[-99:], waited]
@@ -109,11 +117,7 @@ class FairQueue:
             rivals = [w for w in self.waiters if w.group == me.group]
             best = min(
                 rivals,
-                key=lambda w: (
-                    self.running[w.owner],
-                    self.served.get(w.owner, 0.0),
-                    w.order,
-                ),
+                key=lambda w: (self.running[w.owner] / w.weight, w.start, w.order),
             )
         return best is me
 
@@ -122,15 +126,25 @@ class FairQueue:
         for w in list(self.waiters):
             w.wake.set()
 
-    def started(self, owner) -> None:
-        """A call of ``owner`` holds a slot now."""
+    def _take_turn(self, owner, weight: int) -> float:
+        """The virtual start of ``owner``'s next turn, which is then taken: after its
+        last turn, never before now (an owner that was away banks no turns). Called
+        with the lock held."""
+        start = max(self.finish.get(owner, 0.0), self.vclock)
+        self.finish[owner] = start + 1 / max(1, weight)
+        if len(self.finish) > 10_000:  # owners long gone
+            self.finish = {o: t for o, t in self.finish.items() if t > self.vclock}
+        return start
+
+    def started(self, owner, weight: int = 1, waiter: Waiter | None = None) -> None:
+        """A call of ``owner`` holds a slot now (a waiter's turn comes from its tag;
+        a call that did not wait takes a turn now)."""
         with self._lock:
             self.running[owner] += 1
-            self.served[owner] = time.monotonic()
-            if len(self.served) > 10_000:  # owners long gone
-                self.served = {
-                    o: t for o, t in self.served.items() if o in self.running
-                }
+            self.vclock = max(
+                self.vclock,
+                waiter.start if waiter else self._take_turn(owner, weight),
+            )
 
     def ended(self, owner) -> None:
         """A call of ``owner`` gave its slot back."""

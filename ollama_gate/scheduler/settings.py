@@ -24,7 +24,7 @@ ROWS: list[Row] = [
         parse_choice("key", "user"),
         "key",
         "Waiting calls are shared out by `key` or by `user`: the one with the fewest "
-        "calls running goes next.",
+        "calls running goes next, then turns by weight (`--queue-weight`).",
     ),
     (
         "AFFINITY_SECONDS",
