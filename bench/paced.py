@@ -23,11 +23,15 @@ def plan(quick: bool) -> list[dict]:
     """The paced workloads: 200 and 500 streams at 20 ms a token, 1,000 at 1 s."""
     if quick:
         sets = [(20, 10, 0.02, 0.2, 1), (40, 10, 0.02, 0.2, 1), (60, 2, 0.2, 0.2, 1)]
-    else:
-        sets = [(200, 50, 0.02, 1.0, 2), (500, 50, 0.02, 1.0, 2), (1000, 5, 1.0, 2.0, 1)]
+    else:  # streams, tokens, seconds a token, ramp, streams per connection
+        sets = [
+            (200, 50, 0.02, 1.0, 2),
+            (500, 50, 0.02, 1.0, 2),
+            (1000, 5, 1.0, 2.0, 1),
+        ]
     work = []
     for name, (streams, tokens, delay, ramp, rounds) in zip(
-        ("paced200", "paced500", "paced1000"), sets
+        ("paced200", "paced500", "paced1000"), sets, strict=True
     ):
         work.append(
             {
@@ -108,7 +112,7 @@ async def paced(
     gaps = []
     for r in ok:
         times = token_times(r, spec.tokens)
-        gaps += [1000 * (b - a) for a, b in zip(times, times[1:])]
+        gaps += [1000 * (b - a) for a, b in zip(times, times[1:], strict=False)]
     cpu_ms = 1000 * (cpu1 - cpu0)
     return {
         "calls": len(ok),
@@ -126,4 +130,3 @@ async def paced(
         "gap_p99_ms": pct(gaps, 0.99),
         "peak_rss_mb": peak["rss"],
     }
-

@@ -4,7 +4,7 @@ round)."""
 
 from __future__ import annotations
 
-from report import _fmt, _paired, _by
+from report import _by, _fmt, _paired
 
 HEADING = "## Paced streams (issue 18)"
 TARGETS = ("direct", "nginx", "gateway", "gateway_nohist")
@@ -134,7 +134,8 @@ def markdown(meta: dict, summary: dict, work: list[dict]) -> str:
     for w in med:
         for metric, label, fmt in ROWS:
             cells = [_fmt(fmt, med[w].get(t, {}).get(metric)) for t in shown]
-            lines.append(f"| {titles.get(w, w)} | {label} | " + " | ".join(cells) + " |")
+            row = f"| {titles.get(w, w)} | {label} | " + " | ".join(cells)
+            lines.append(row + " |")
     lines += [
         "",
         "Ratios: "

@@ -27,8 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from client import Spec  # noqa: E402
 from nginx import Nginx, nginx_binary  # noqa: E402
 from paced import plan as paced_plan  # noqa: E402
-from paced_report import HEADING, markdown as paced_markdown  # noqa: E402
-from paced_report import summarise_paced  # noqa: E402
+from paced_report import HEADING, summarise_paced  # noqa: E402
+from paced_report import markdown as paced_markdown  # noqa: E402
 from procs import ROOT, Gateway, Upstream  # noqa: E402
 from report import markdown, summarise  # noqa: E402
 from workloads import concurrent, first_token, generate, throughput  # noqa: E402
