@@ -8,6 +8,7 @@ from gunicorn.workers.ggevent import PyWSGIHandler
 
 from .limits import ConnectionGuard, HeadTimeout, framing_problem, head_deadline
 
+REQUEST_BUFFER = 2048  # bytes of a connection's request reader (pywsgi's: 8192)
 TOO_MANY = (
     b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0"
     b"\r\nRetry-After: 5\r\n\r\n"
@@ -33,6 +34,15 @@ class GateHandler(PyWSGIHandler):
     body_ended = False  # the chunked body's end has been sent (with a ``LastPiece``)
     _deadline = None  # the running head timer, between a request's first byte and
     # the end of its head
+
+    def __init__(self, sock, address, server, rfile=None):
+        # pywsgi's reader of requests has an 8 KB buffer, kept for the connection's
+        # life: a quarter of the memory of a stream in flight. A usual request head is
+        # well under 2 KB; a longer one takes more reads, and bodies are read past the
+        # buffer in any case.
+        if rfile is None:
+            rfile = sock.makefile("rb", REQUEST_BUFFER)
+        super().__init__(sock, address, server, rfile)
 
     def handle(self):
         """Serve the connection's requests; none may wait idle past the timeout."""

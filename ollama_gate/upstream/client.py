@@ -166,7 +166,8 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
         yield from resp.iter_content(chunk_size=None)  # not chunked: the plain way
         return
     decoder = ChunkDecoder()
-    read, stop = body_reader(fp)  # one wake-up and one read per chunk (reader.py)
+    fp = None  # the reader may replace it (reader.py); no reference kept here
+    read, stop = body_reader(original)  # one wake-up, one read per chunk (reader.py)
     feed, ended = decoder.feed, False
     try:
         while not ended:
