@@ -43,6 +43,9 @@ class GateHandler(PyWSGIHandler):
         if rfile is None:
             rfile = sock.makefile("rb", REQUEST_BUFFER)
         super().__init__(sock, address, server, rfile)
+        # the non-blocking socket under gevent's, for sends that need no wait
+        raw = getattr(sock, "_sock", None)
+        self._raw = raw if raw is not None and raw.gettimeout() == 0.0 else None
 
     def handle(self):
         """Serve the connection's requests; none may wait idle past the timeout."""
@@ -150,8 +153,8 @@ class GateHandler(PyWSGIHandler):
 
         gevent's ``sendall`` asks the socket for its buffer size and reads the clock
         before every send: two calls more per token of a stream (issue 18)."""
-        raw = getattr(self.socket, "_sock", None)  # gevent's socket wraps the real one
-        if raw is None or raw.gettimeout() != 0.0:
+        raw = self._raw
+        if raw is None:
             return super()._sendall(data)
         try:
             sent = raw.send(data)
