@@ -31,6 +31,8 @@ class Result:
     end: float = 0.0
     status: int = 0
     body: bytes = b""
+    # when timed per token: (arrival, line ends) of each body chunk, in order
+    marks: list | None = None
 
 
 @dataclass
@@ -125,15 +127,17 @@ class Conn(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    async def call(self, request: bytes) -> Result:
-        """Send one request; return its answer (status, timings, body)."""
-        self.res = Result(time.perf_counter())
+    async def call(self, request: bytes, marks: bool = False) -> Result:
+        """Send one request; return its answer (status, timings, body; with ``marks``
+        the arrival of every chunk too)."""
+        self.res = Result(time.perf_counter(), marks=[] if marks else None)
         self.waiter = asyncio.get_running_loop().create_future()
         self.state, self.parts = "head", []
         self.transport.write(request)
         return await self.waiter
 
     def data_received(self, data: bytes) -> None:
+        self.now = time.perf_counter()  # one clock read per arrival, for every chunk
         self.buf += data
         while self._step():
             pass
@@ -182,7 +186,10 @@ class Conn(asyncio.Protocol):
                 del buf[:2]
                 self._done()
                 return True
-            self.parts.append(bytes(buf[: self.need]))
+            part = bytes(buf[: self.need])
+            self.parts.append(part)
+            if res.marks is not None:
+                res.marks.append((self.now, part.count(b"\n")))
             del buf[: self.need + 2]
             self.state = "chunk-size"
             return True

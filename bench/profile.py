@@ -21,6 +21,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from client import Spec  # noqa: E402
+from paced import paced  # noqa: E402
+from paced import plan as paced_plan  # noqa: E402
 from procs import ROOT, Gateway, Upstream, children  # noqa: E402
 from run import plan  # noqa: E402
 from workloads import concurrent, throughput  # noqa: E402
@@ -29,7 +31,7 @@ from workloads import concurrent, throughput  # noqa: E402
 def top(path: Path, n: int) -> str:
     """The ``n`` functions with most samples (inclusive, self) in collapsed stacks."""
     incl, self_, total = Counter(), Counter(), 0
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():  # a frame name with spaces in it, cut by py-spy
             continue
@@ -62,7 +64,7 @@ PARTS = [
     ("key lookup (cached)", ("authenticate ",)),
     (
         "relay: read the upstream, forward what is there",
-        ("relay ", "iter_available", "upstream/chunked.py"),
+        ("relay ", "iter_available", "upstream/chunked.py", "upstream/reader.py"),
     ),
     (
         "upstream: request and response head (urllib3, http.client)",
@@ -70,7 +72,10 @@ PARTS = [
     ),
     ("proxy views: body, headers, call record", ("ollama_gate/proxy/",)),
     ("Flask and Werkzeug: contexts, routing, response", ("flask/", "werkzeug/")),
-    ("server: pywsgi / gunicorn, parse and write", ("gevent/pywsgi", "gunicorn")),
+    (
+        "server: pywsgi / gunicorn, parse and write",
+        ("gevent/pywsgi", "gunicorn", "ollama_gate/server/"),
+    ),
 ]
 
 
@@ -78,7 +83,7 @@ def parts(path: Path) -> str:
     """The share of the worker's samples in each part of ``PARTS`` (rest: gevent hub,
     sockets, and anything unclaimed)."""
     counts, total = Counter(), 0
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
@@ -100,6 +105,10 @@ async def drive(gw: Gateway, work: dict, seconds: float) -> dict:
     """Run the workload's load against the gateway for ``seconds``."""
     spec = work["spec"]
     spec = Spec(spec.path, spec.body, spec.tokens, spec.mode, tuple(gw.keys))
+    if work["name"].startswith("paced"):  # as many rounds as fill the seconds
+        streams, ramp, _ = work["args"]
+        await asyncio.sleep(0.5)  # let py-spy attach
+        return await paced(gw, spec, streams, ramp, max(1, int(seconds) - 1))
     if work["name"] == "conc":
         await asyncio.sleep(0.5)  # let py-spy attach
         return await concurrent(gw, spec, *work["args"])
@@ -109,14 +118,16 @@ async def drive(gw: Gateway, work: dict, seconds: float) -> dict:
 def main() -> None:
     """Command line entry."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workload", choices=["stream64", "whole", "sse64", "conc"])
+    names = ["stream64", "whole", "sse64", "conc", "paced200", "paced500", "paced1000"]
+    parser.add_argument("workload", choices=names)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--rate", type=int, default=500, help="py-spy samples a second")
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for the gateway"
     )
     args = parser.parse_args()
-    work = {w["name"]: w for w in plan(False)}[args.workload]
+    work = {w["name"]: w for w in plan(False) + paced_plan(False)}[args.workload]
     env = dict(e.split("=", 1) for e in args.env)
     tmp = Path(tempfile.mkdtemp(prefix="ollama-gate-profile-"))
     up = Upstream().start()
@@ -136,7 +147,7 @@ def main() -> None:
                 "--format",
                 "raw",
                 "--rate",
-                "500",
+                str(args.rate),
                 "--duration",
                 str(int(args.seconds)),
                 "--output",

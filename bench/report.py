@@ -186,6 +186,11 @@ def _fmt(fmt: str, value) -> str:
 
 def write_markdown(path: Path, meta: dict, summary: dict, work: list[dict]) -> None:
     """Write the results table, the targets and how the run was made."""
+    path.write_text(markdown(meta, summary, work))
+
+
+def markdown(meta: dict, summary: dict, work: list[dict]) -> str:
+    """The results table, the targets and how the run was made (the burst set)."""
     titles = {w["name"]: w["title"] for w in work}
     med = summary["medians"]
     lines = [
@@ -239,4 +244,4 @@ def write_markdown(path: Path, meta: dict, summary: dict, work: list[dict]) -> N
         ),
         "",
     ]
-    path.write_text("\n".join(lines))
+    return "\n".join(lines)

@@ -25,8 +25,12 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from client import Spec  # noqa: E402
+from nginx import Nginx, nginx_binary  # noqa: E402
+from paced import plan as paced_plan  # noqa: E402
+from paced_report import HEADING, summarise_paced  # noqa: E402
+from paced_report import markdown as paced_markdown  # noqa: E402
 from procs import ROOT, Gateway, Upstream  # noqa: E402
-from report import summarise, write_markdown  # noqa: E402
+from report import markdown, summarise  # noqa: E402
 from workloads import (  # noqa: E402
     cache_hit,
     concurrent,
@@ -40,7 +44,7 @@ HISTORY_OFF = {"OLLAMA_GATE_HISTORY_MODE": "off"}
 
 
 def plan(quick: bool) -> list[dict]:
-    """The workloads: name, what to run, against which targets."""
+    """The burst workloads (issue 6): name, what to run, against which targets."""
     secs, warm = (0.6, 0.2) if quick else (3.0, 0.5)
     conc_n, conc_tokens, conc_delay = (100, 2, 0.2) if quick else (2000, 5, 1.0)
     return [
@@ -135,6 +139,7 @@ async def run_all(
                     continue
                 t = targets[name]
                 spec = w["spec"]
+                await asyncio.sleep(0.3)  # the last workload's sockets are closed
                 # the same request bytes both ways: the upstream ignores the keys
                 spec = Spec(
                     spec.path,
@@ -173,6 +178,19 @@ def main(argv: list[str] | None = None) -> int:
         "--only", help="comma list of workloads (stream64,ttft,whole,...)"
     )
     parser.add_argument(
+        "--paced",
+        action="store_true",
+        help="only the paced streams (issue 18): 200, 500 and 1,000 streams",
+    )
+    parser.add_argument(
+        "--burst", action="store_true", help="only the burst workloads (issue 6)"
+    )
+    parser.add_argument(
+        "--no-nginx",
+        action="store_true",
+        help="no nginx beside the paced streams, even where it is installed",
+    )
+    parser.add_argument(
         "--no-history-off",
         action="store_true",
         help="skip the second gateway with history off",
@@ -205,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "(default bench/, or a temporary folder with --quick)",
     )
     args = parser.parse_args(argv)
-    repeats = args.repeats or (1 if args.quick else 5)
+    repeats = args.repeats or (1 if args.quick else 3 if args.paced else 5)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     out_dir = args.out or (
@@ -213,6 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(",")) if args.only else None
+    work = [] if args.paced else plan(args.quick)
+    work += [] if args.burst else paced_plan(args.quick)
+    if only:
+        work = [w for w in work if w["name"] in only]
+    paced_on = any(w.get("paced") for w in work)
+    if args.paced or (paced_on and not any(not w.get("paced") for w in work)):
+        args.no_history_off = args.no_history_off or not (
+            args.second_env or args.fleet
+        )  # the paced set compares direct, nginx and the gateway
 
     def log(msg: str) -> None:
         print(msg, flush=True)
@@ -238,16 +265,20 @@ def main(argv: list[str] | None = None) -> int:
             ).start()
             procs.append(off)
             targets["gateway_nohist"] = off
+        if paced_on and not args.no_nginx and nginx_binary():
+            ng = Nginx(tmp / "nginx", up.port).start()
+            procs.append(ng)
+            targets["nginx"] = ng
         log(
-            f"upstream :{up.port}, gateways "
+            f"upstream :{up.port}, then "
             + ", ".join(f"{t.name} :{t.port}" for t in procs[1:])
         )
         started = time.time()
-        work = plan(args.quick)
-        if args.second_env:
+        if args.second_env or args.fleet:
             for w in work:
-                w["targets"] = (*w["targets"], "gateway_nohist")[:3]
-        runs = asyncio.run(run_all(targets, work, repeats, only, log))
+                if "gateway_nohist" not in w["targets"]:
+                    w["targets"] = (*w["targets"], "gateway_nohist")
+        runs = asyncio.run(run_all(targets, work, repeats, None, log))
     finally:
         for p in reversed(procs):
             p.stop()
@@ -268,17 +299,33 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg": os.getloadavg(),
     }
     summary = summarise(runs)
+    paced_names = {w["name"] for w in work if w.get("paced")}
+    burst_runs = [r for r in runs if r["workload"] not in paced_names]
+    paced_runs = [r for r in runs if r["workload"] in paced_names]
     raw_dir = BENCH / "raw"
     raw_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
     (raw_dir / f"{stamp}{'-quick' if args.quick else ''}.json").write_text(
         json.dumps({"meta": meta, "runs": runs}, indent=1)
     )
-    (out_dir / "results.json").write_text(
-        json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=1)
-    )
-    write_markdown(out_dir / "RESULTS.md", meta, summary, plan(args.quick))
-    log(f"wrote {out_dir / 'RESULTS.md'}")
+    path = out_dir / "RESULTS.md"
+    old = path.read_text() if path.exists() else ""
+    old_burst, _, old_paced = old.partition(HEADING)
+    text_burst = old_burst.rstrip() + "\n" if old_burst.strip() else ""
+    text_paced = HEADING + old_paced
+    if burst_runs:
+        (out_dir / "results.json").write_text(
+            json.dumps({"meta": meta, "summary": summary, "runs": burst_runs}, indent=1)
+        )
+        text_burst = markdown(meta, summary, plan(args.quick))
+    if paced_runs:
+        paced = summarise_paced(paced_runs, summary["medians"])
+        (out_dir / "paced.json").write_text(
+            json.dumps({"meta": meta, "summary": paced, "runs": paced_runs}, indent=1)
+        )
+        text_paced = paced_markdown(meta, paced, paced_plan(args.quick))
+    path.write_text(text_burst + ("\n" + text_paced if text_paced != HEADING else ""))
+    log(f"wrote {path}")
     return 1 if any(r["errors"] for r in runs) else 0
 
 

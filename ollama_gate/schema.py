@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import click
 import sqlalchemy as sa
-from alembic import command
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
-from alembic.script import ScriptDirectory
 
 from .extensions import db, migrate
+
+# Alembic is imported where it is used: the serving worker imports this module (with
+# the CLI commands) but never migrates, and Alembic with Mako and Pygments costs it
+# about 11 MB (extensions.LazyMigrate).
 
 # the first revision: the schema the last release before migrations made
 BASELINE = "1df09f7be2e7"
@@ -40,6 +40,8 @@ def upgrade_database(directory: str | None = None) -> str:
     no ``alembic_version``): stamped at the baseline, then upgraded. Migrated: the
     missing revisions run. Needs an app context.
     """
+    from alembic import command
+
     config = migrate.get_config(directory)
     with db.engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
@@ -99,6 +101,10 @@ def check_legacy(config, tables: set[str]) -> None:
 def baseline_columns(config) -> dict[str, set[str]]:
     """The baseline's tables and their columns, from running it on an empty SQLite
     database in memory."""
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(config).get_revision(BASELINE)
     engine = sa.create_engine("sqlite://")
     try:

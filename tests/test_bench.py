@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from client import BadAnswer, Result, Spec  # noqa: E402
+from nginx import nginx_binary  # noqa: E402
 from upstream import expected_text  # noqa: E402
 
 
@@ -22,6 +23,7 @@ def test_quick_run_checks_every_answer(tmp_path):
             sys.executable,
             str(ROOT / "bench" / "run.py"),
             "--quick",
+            "--burst",
             "--no-history-off",
             "--out",
             str(tmp_path),
@@ -44,6 +46,42 @@ def test_quick_run_checks_every_answer(tmp_path):
     assert all(r["completed"] == r["streams"] for r in conc)
     table = (tmp_path / "RESULTS.md").read_text()
     assert "| streamed 64 tokens, 16 clients: throughput |" in table
+
+
+def test_quick_paced_run_times_every_token_beside_direct_and_nginx(tmp_path):
+    """The paced set (issue 18) in its quick form: every stream complete and checked,
+    each token timed, beside direct (and nginx where it is installed); RESULTS.md
+    gets its paced section and keeps the burst figures it had."""
+    (tmp_path / "RESULTS.md").write_text("# Benchmark results\n\nthe burst table\n")
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--paced"]
+        + ["--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    results = json.loads((tmp_path / "paced.json").read_text())
+    targets = ["direct", "gateway"] + (["nginx"] if nginx_binary() else [])
+    seen = {(r["workload"], r["target"]) for r in results["runs"]}
+    for workload in ("paced200", "paced500", "paced1000"):
+        assert {(workload, t) for t in targets} <= seen
+    for run in results["runs"]:
+        assert run["errors"] == 0 and run["completed"] == run["streams"] > 0, run
+        assert run["gap_p99_ms"] == run["gap_p99_ms"]  # tokens were timed (not NaN)
+    table = (tmp_path / "RESULTS.md").read_text()
+    assert "## Paced streams (issue 18)" in table
+    assert "| 200 streams: token gap p99 over direct's |" in table
+    assert table.startswith("# Benchmark results\n\nthe burst table\n")
+    assert not (tmp_path / "results.json").exists()  # no burst figures were made
+
+
+def test_paced_token_times_count_every_line_of_a_chunk():
+    from paced import token_times
+
+    res = Result(0.0, marks=[(1.0, 1), (2.0, 2), (3.0, 1)])
+    assert token_times(res, 3) == [1.0, 2.0, 2.0]  # two tokens came in one chunk
 
 
 def _stream(n: int, final: dict) -> bytes:

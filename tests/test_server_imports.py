@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 
@@ -60,3 +61,25 @@ def test_a_live_worker_patches_without_warnings(gateway):
     MonkeyPatchWarning about modules imported too early."""
     log = gateway.log_path.read_text()
     assert "Booting worker" in log and "MonkeyPatchWarning" not in log
+
+
+def test_the_serving_app_leaves_alembic_out_until_a_migration_needs_it(tmp_path):
+    """Alembic, Mako and Pygments (about 11 MB a worker) stay out of the app that
+    gunicorn serves; the ``db`` commands and ``init`` bring them in and work."""
+    env = f"import os; os.environ['DATABASE_URL'] = 'sqlite:///{tmp_path / 'g.db'}'"
+    served = modules_after(f"{env}; from ollama_gate import create_app; create_app()")
+    assert not {"alembic", "flask_migrate", "mako", "pygments"} & served
+    migrated = modules_after(
+        f"{env}; from ollama_gate import create_app; "
+        "from ollama_gate.schema import upgrade_database; app = create_app(); "
+        "ctx = app.app_context(); ctx.push(); upgrade_database()"
+    )
+    assert {"alembic", "flask_migrate"} <= migrated
+    out = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "ollama_gate", "db", "current"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}"},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0 and "(head)" in out.stdout, out.stderr[-2000:]

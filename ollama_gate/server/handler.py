@@ -9,6 +9,7 @@ from gunicorn.workers.ggevent import PyWSGIHandler
 
 from .limits import ConnectionGuard, HeadTimeout, framing_problem, head_deadline
 
+REQUEST_BUFFER = 2048  # bytes of a connection's request reader (pywsgi's: 8192)
 TOO_MANY = (
     b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0"
     b"\r\nRetry-After: 5\r\n\r\n"
@@ -39,6 +40,18 @@ class GateHandler(PyWSGIHandler):
     idle: set = set()  # the handlers now waiting for a connection's next request
     _deadline = None  # the running head timer, between a request's first byte and
     # the end of its head
+
+    def __init__(self, sock, address, server, rfile=None):
+        # pywsgi's reader of requests has an 8 KB buffer, kept for the connection's
+        # life: a quarter of the memory of a stream in flight. A usual request head is
+        # well under 2 KB; a longer one takes more reads, and bodies are read past the
+        # buffer in any case.
+        if rfile is None:
+            rfile = sock.makefile("rb", REQUEST_BUFFER)
+        super().__init__(sock, address, server, rfile)
+        # the non-blocking socket under gevent's, for sends that need no wait
+        raw = getattr(sock, "_sock", None)
+        self._raw = raw if raw is not None and raw.gettimeout() == 0.0 else None
 
     def handle(self):
         """Serve the connection's requests; none may wait idle past the timeout."""
@@ -160,17 +173,58 @@ class GateHandler(PyWSGIHandler):
             self.body_ended = True
         return out
 
+    def _sendall(self, data):
+        """One ``send`` on the socket itself when it takes everything (the usual
+        piece); pywsgi's (gevent's ``sendall``, which waits) for what is left.
+
+        gevent's ``sendall`` asks the socket for its buffer size and reads the clock
+        before every send: two calls more per token of a stream (issue 18)."""
+        raw = self._raw
+        if raw is None:
+            return super()._sendall(data)
+        try:
+            sent = raw.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as ex:  # as pywsgi's: the client went away
+            self.status = f"socket error: {ex}"
+            if self.code > 0:
+                self.code = -self.code
+            raise
+        self.response_length += sent
+        if sent < len(data):
+            super()._sendall(memoryview(data)[sent:])
+
     def process_result(self):
         """Write the application's pieces; end a chunked body unless its last piece
         already did."""
         self.body_ended = False
-        for data in self.result:
+        pieces = iter(self.result)
+        for data in pieces:
             if data:
-                self.write(data)
+                self.write(data)  # pywsgi's checks, the head with the first piece
+                break
+        if self.headers_sent and self.response_use_chunked:
+            self._relay(pieces)  # a stream's every other piece: one frame, one send
+        else:
+            for data in pieces:
+                if data:
+                    self.write(data)
         if self.status and not self.headers_sent:
             self.write(b"")  # an empty body: the head still goes
         if self.response_use_chunked and not self.body_ended:
             self._sendall(b"0\r\n\r\n")
+
+    def _relay(self, pieces) -> None:
+        """The rest of a chunked body: each piece framed in one step and sent."""
+        send = self._sendall
+        for data in pieces:
+            if not data:
+                continue
+            if type(data) is bytes:
+                send(b"%x\r\n%b\r\n" % (len(data), data))
+            else:  # a LastPiece (its terminator), or another bytes-like
+                send(self._framed(data, bytearray()))
 
     def log_request(self):
         """Log the request if gunicorn's access log is on; else build nothing."""

@@ -37,6 +37,16 @@ class ChunkDecoder:
     def feed(self, data: bytes) -> tuple[bytes, bool]:
         """The piece ``data`` completes (every complete chunk joined; ``b""`` if none)
         and whether the body ended with it; the piece is a ``LastPiece`` then."""
+        if not self._rest and self.held is None:  # a paced stream: one whole chunk
+            eol = data.find(b"\r\n")
+            end = len(data) - 2
+            if 0 < eol < 9:  # a bare size line (extensions take the long way)
+                try:
+                    size = int(data[:eol], 16)
+                except ValueError:
+                    size = -1
+                if size > 0 and eol + 2 + size == end:
+                    return data[eol + 2 : end], False
         buf = self._rest + data if self._rest else data
         if self.held is not None:
             return self._trailers(buf)

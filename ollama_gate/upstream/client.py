@@ -23,9 +23,7 @@ from ..errors import ApiError
 from .chunked import ChunkDecoder, ChunkError
 from .connection import PooledConnection
 from .headers import DEFAULT_HEADERS
-
-# Largest read from the upstream socket for a stream.
-PIECE = 64 * 1024
+from .reader import PIECE, body_reader
 
 
 class StreamedBody:
@@ -157,7 +155,8 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
     last piece is a ``LastPiece`` when the end of the body came with it.
 
     Like ``iter_content(chunk_size=None)`` nothing waits for more than is there: each
-    step makes at most one socket read, which ``ChunkDecoder`` cuts into one piece.
+    step waits for the socket, then makes one read, which ``ChunkDecoder`` cuts into
+    one piece.
     Failures are raised as requests' exceptions, as ``iter_content`` raises them.
     """
     raw = resp.raw
@@ -167,23 +166,28 @@ def iter_available(resp: requests.Response) -> Iterator[bytes]:
         yield from resp.iter_content(chunk_size=None)  # not chunked: the plain way
         return
     decoder = ChunkDecoder()
-    read1, feed, ended = fp.read1, decoder.feed, False
-    while not ended:
-        try:
-            data = read1(PIECE)
-        except OSError as exc:
-            if decoder.held:  # the end never came: what did still goes first
-                yield decoder.held
-            raise _read_error(exc) from None
-        try:
-            piece, ended = feed(data) if data else (decoder.close(), True)
-        except ChunkError as exc:
-            raise requests.exceptions.ChunkedEncodingError(str(exc)) from None
-        if ended:  # read to the end first: closing the answer then keeps the connection
-            original.close()  # the whole answer is read: the connection can be reused
-            resp._content_consumed = True
-        if piece:
-            yield piece
+    fp = None  # the reader may replace it (reader.py); no reference kept here
+    read, stop = body_reader(original)  # one wake-up, one read per chunk (reader.py)
+    feed, ended = decoder.feed, False
+    try:
+        while not ended:
+            try:
+                data = read(PIECE)
+            except OSError as exc:
+                if decoder.held:  # the end never came: what did still goes first
+                    yield decoder.held
+                raise _read_error(exc) from None
+            try:
+                piece, ended = feed(data) if data else (decoder.close(), True)
+            except ChunkError as exc:
+                raise requests.exceptions.ChunkedEncodingError(str(exc)) from None
+            if ended:  # read to the end first: closing the answer keeps the connection
+                original.close()  # the whole answer is read: the connection is reused
+                resp._content_consumed = True
+            if piece:
+                yield piece
+    finally:
+        stop()
 
 
 def _read_error(exc: OSError) -> requests.RequestException:

@@ -1,0 +1,133 @@
+"""Reads of a streamed body straight from the upstream socket: one wake-up and one
+read per chunk the upstream sent, and one read deadline per stream, not per read.
+
+Through http.client and gevent's socket, each token of a paced stream cost a read that
+found nothing (``EAGAIN`` and its exception), a ``Timeout`` started and cancelled for
+the read timeout, the wait, then the read that got the token. Here a read waits for
+the socket to be readable first, then reads once; the read timeout is one timer per
+stream that looks at how long the current wait has lasted (``bench/``, issue 18).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+PIECE = 64 * 1024  # largest read from the upstream socket for a stream
+# One read buffer per hub (per thread running streams): a read lands in it and leaves
+# as bytes of its exact size. ``recv(PIECE)`` allocated 64 KB per read and shrank it;
+# the relay keeps every token for the record, and each kept token held two touched
+# pages of its allocation, about 40 KB of resident memory per 5-token stream.
+_BUFFERS: dict = {}
+
+
+def body_reader(response) -> tuple[Callable[[int], bytes], Callable[[], None]]:
+    """``(read, close)`` for the rest of a body whose head http.client's ``response``
+    has read: ``read(n)`` returns at most ``n`` bytes once some are there, ``b""`` at
+    the end; ``close`` stops the stream's timer."""
+    fp = response.fp
+    gsock = getattr(getattr(fp, "raw", None), "_sock", None)
+    raw = getattr(gsock, "_sock", None)
+    watcher = getattr(gsock, "_read_event", None)
+    if raw is None or watcher is None or raw.gettimeout() != 0.0:
+        return fp.read1, _nothing  # not gevent's socket (tests): the buffered reader
+    return SocketReader(response, gsock, raw, watcher).pair()
+
+
+def _nothing() -> None:
+    pass
+
+
+class SocketReader:
+    """The wait-then-read loop of one streamed body on gevent's socket."""
+
+    __slots__ = (
+        "response",
+        "fp",
+        "raw",
+        "watcher",
+        "hub",
+        "loop",
+        "timeout",
+        "since",
+        "timer",
+        "fresh",
+        "buf",
+    )
+
+    def __init__(self, response, gsock, raw, watcher):
+        from gevent import get_hub  # only under gevent, where the socket is gevent's
+
+        self.response = response
+        self.fp = response.fp
+        self.raw = raw
+        self.watcher = watcher
+        self.hub = get_hub()
+        self.loop = self.hub.loop
+        self.timeout = gsock.timeout  # urllib3 set the read timeout on it (or None)
+        self.since: float | None = None  # when the current wait began (None: no wait)
+        self.timer = None
+        self.fresh = True  # the buffered reader has not been read from yet
+        buf = _BUFFERS.get(self.hub)
+        if buf is None:
+            buf = _BUFFERS[self.hub] = memoryview(bytearray(PIECE))
+        self.buf = buf
+
+    def pair(self) -> tuple[Callable[[int], bytes], Callable[[], None]]:
+        """The read and close functions of this body."""
+        return self.read, self.close
+
+    def read(self, n: int) -> bytes:
+        """Wait until the socket is readable, then read what is there (up to ``n``)."""
+        if self.fresh:
+            # The first read goes through the buffered reader, which may hold the start
+            # of the body (read with the head). read1 returns only what is buffered
+            # when anything is (a buffer is never larger than PIECE), else it makes one
+            # read of the socket itself: either way the buffer is empty after it, so
+            # the next reads can go to the socket.
+            self.fresh = False
+            data = self.fp.read1(n)
+            # Then the buffered reader is done with: http.client is given its raw
+            # socket file instead (which it flushes and closes at the end as it would
+            # the buffered one), and the reader goes with its 8 KB buffer.
+            self.response.fp = self.fp.detach()
+            self.fp = None
+            return data
+        if self.timeout is not None and self.timer is None:
+            self._arm(self.timeout)
+        while True:
+            self.since = self.loop.now()
+            try:
+                self.hub.wait(self.watcher)
+            finally:
+                self.since = None
+            try:
+                got = self.raw.recv_into(self.buf, n)
+            except BlockingIOError:  # woken with nothing to read after all
+                continue
+            return self.buf[:got].tobytes()  # no switch since the read: still ours
+
+    def _arm(self, seconds: float) -> None:
+        from gevent import getcurrent
+
+        self.timer = self.loop.timer(seconds)
+        self.timer.start(self._check, getcurrent())
+
+    def _check(self, greenlet) -> None:
+        """The stream's timer: fail the wait that lasted the read timeout, else look
+        again when the current wait (or a new one) could reach it."""
+        self.timer.close()
+        self.timer = None
+        if self.since is None:  # not waiting for the upstream now (writing to the
+            self._arm(self.timeout)  # client, say): a wait starts no sooner than this
+            return
+        waited = self.loop.now() - self.since
+        if waited >= self.timeout:
+            greenlet.throw(TimeoutError("timed out"))
+        else:
+            self._arm(self.timeout - waited)
+
+    def close(self) -> None:
+        """Stop the stream's timer."""
+        if self.timer is not None:
+            self.timer.close()
+            self.timer = None

@@ -1,0 +1,83 @@
+"""The streamed body's reader on gevent's sockets (as the worker runs it): what was
+buffered with the head first, then one read per wake-up, the buffered reader let go,
+and the read timeout counted over waits for the upstream only."""
+
+from __future__ import annotations
+
+import io
+import socket
+
+import gevent
+import pytest
+from gevent import socket as gsocket
+
+from ollama_gate.upstream.reader import SocketReader, body_reader
+
+
+class Answer:
+    """Just what the reader takes from http.client's response: its ``fp``."""
+
+    def __init__(self, fp):
+        self.fp = fp
+
+
+@pytest.fixture
+def pair():
+    """An upstream socket (gevent's, read timeout 0.3 s) and the server's end."""
+    ours, theirs = gsocket.socketpair()
+    ours.settimeout(0.3)
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+def test_the_buffered_start_comes_first_then_one_read_per_arrival(pair):
+    ours, theirs = pair
+    fp = ours.makefile("rb")
+    theirs.sendall(b"HEAD\r\n" + b"first")
+    assert fp.readline() == b"HEAD\r\n"  # http.client reads the head; "first" stays
+    answer = Answer(fp)
+    read, stop = body_reader(answer)
+    assert isinstance(read.__self__, SocketReader)
+    assert read(65536) == b"first"  # from the buffer, without waiting
+    assert isinstance(answer.fp, io.RawIOBase)  # the buffered reader is let go
+
+    def later():
+        gevent.sleep(0.05)
+        theirs.sendall(b"second")
+
+    gevent.spawn(later)
+    assert read(65536) == b"second"  # waited for it, then one read
+    theirs.sendall(b"third")
+    assert read(65536) == b"third"
+    theirs.close()
+    assert read(65536) == b""  # the end
+    stop()
+    answer.fp.close()  # what http.client does at the end: the socket stays open
+    assert ours.fileno() != -1
+
+
+def test_a_wait_past_the_read_timeout_fails_and_time_spent_elsewhere_does_not(pair):
+    ours, theirs = pair
+    answer = Answer(ours.makefile("rb"))
+    read, stop = body_reader(answer)
+    theirs.sendall(b"a")
+    assert read(10) == b"a"
+    gevent.sleep(0.5)  # busy elsewhere (writing to a slow client) past the timeout
+    theirs.sendall(b"b")
+    assert read(10) == b"b"  # the wait itself was short: no timeout
+    with pytest.raises(TimeoutError):
+        read(10)  # nothing comes: the wait fails after the read timeout
+    stop()
+
+
+def test_outside_gevent_the_buffered_reader_is_used():
+    a, b = socket.socketpair()
+    try:
+        fp = a.makefile("rb")
+        read, stop = body_reader(Answer(fp))
+        assert read == fp.read1
+        stop()
+    finally:
+        a.close()
+        b.close()
