@@ -109,6 +109,9 @@ class SocketReader:
     def _arm(self, seconds: float) -> None:
         from gevent import getcurrent
 
+        # the loop's clock is the time of its last iteration: after the hub sat idle
+        # it is old, and a timer (and a wait's start) read from it would end early
+        self.loop.update_now()
         self.timer = self.loop.timer(seconds)
         self.timer.start(self._check, getcurrent())
 
