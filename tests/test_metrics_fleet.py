@@ -6,11 +6,13 @@ from __future__ import annotations
 import threading
 import time
 
+from admin_helpers import login, make_admin
 from conftest import add_key
 from prometheus_client.parser import text_string_to_metric_families
 from test_routing import make_fleet_app
 
 from ollama_gate.routing.manage import set_backend
+from ollama_gate.routing.status import queue_status
 
 
 def scrape(app) -> dict[tuple, float]:
@@ -73,3 +75,12 @@ def test_the_queue_is_a_gauge_and_its_waits_a_histogram(tmp_path, pool):
     after = scrape(app)
     assert after[waiting] == 0
     assert after[waits] == before + 1
+    with app.app_context():  # the backends page's queue table, per model
+        (row,) = queue_status(app)
+    assert (row["model"], row["waiting"], row["waits"]) == ("llama3.2:latest", 0, 1)
+    assert row["p50_ms"] == row["max_ms"] and row["max_ms"] >= 0
+    make_admin(app)
+    client = app.test_client()
+    login(client)
+    page = client.get("/admin/backends").get_data(as_text=True)
+    assert f"{row['p50_ms']} ms" in page

@@ -150,7 +150,8 @@ def test_admin_ui_sets_model_policies_and_shows_the_queue(tmp_path, pool):
     client = app.test_client()
     login(client)
     page = client.get("/admin/backends").get_data(as_text=True)
-    assert "No call is waiting." in page and "Model policies" in page
+    assert "No call is waiting, and none has waited yet." in page
+    assert "Model policies" in page
     resp = post(
         client,
         "/admin/backends/policies",

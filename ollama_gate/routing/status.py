@@ -49,13 +49,21 @@ def fleet_status(app: Flask, check: bool = False) -> list[dict]:
     return rows
 
 
-def queue_status(app: Flask) -> dict:
-    """The gateway's queue in this worker: calls waiting per model, recent waits."""
+def queue_status(app: Flask) -> list[dict]:
+    """The gateway's queue in this worker, per model: calls waiting now, and the last
+    waits' median and longest."""
     queue = app.extensions["ollama_gate"].sched.scheduler.queue
-    waits = sorted(queue.waited)
-    return {
-        "waiting": dict(queue.waiting()),
-        "waits": len(waits),
-        "wait_p50_ms": round(waits[len(waits) // 2] * 1000) if waits else None,
-        "wait_max_ms": round(waits[-1] * 1000) if waits else None,
-    }
+    waiting = queue.waiting()
+    rows = []
+    for model in sorted(set(waiting) | set(queue.waited)):
+        waits = sorted(queue.waited.get(model, ()))
+        rows.append(
+            {
+                "model": model,
+                "waiting": waiting.get(model, 0),
+                "waits": len(waits),
+                "p50_ms": round(waits[len(waits) // 2] * 1000) if waits else None,
+                "max_ms": round(waits[-1] * 1000) if waits else None,
+            }
+        )
+    return rows

@@ -16,13 +16,14 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import ApiError
 
 POLL = 0.1  # seconds between a waiter's own looks (slots freed by other workers)
+RECENT = 100  # waits kept per model for the backends page
 
 
 class ClientGone(Exception):
@@ -53,7 +54,8 @@ class FairQueue:
         self.running: Counter = Counter()  # calls holding a slot, per owner
         self.finish: dict = {}  # owner -> virtual time its last turn ended
         self.vclock = 0.0  # virtual time of the last turn given
-        self.waited: list[float] = []  # recent waits, seconds (the backends page)
+        # the last waits per model, seconds (the backends page)
+        self.waited: dict[str, deque[float]] = {}
         self._order = itertools.count()
         self._lock = threading.Lock()
 
@@ -88,7 +90,7 @@ class FairQueue:
                     got = try_acquire(me)
                     if got is not None:
                         waited = time.monotonic() - me.since
-                        self.waited = [*self.waited[-99:], waited]
+                        self.recent(group).append(waited)
                         if self.observer is not None:
                             self.observer.waited(waited)
                         return got
@@ -120,6 +122,13 @@ class FairQueue:
                 key=lambda w: (self.running[w.owner] / w.weight, w.start, w.order),
             )
         return best is me
+
+    def recent(self, group: str) -> deque[float]:
+        """The last waits of calls of model ``group``."""
+        waits = self.waited.get(group)
+        if waits is None:
+            waits = self.waited[group] = deque(maxlen=RECENT)
+        return waits
 
     def notify(self) -> None:
         """A slot may be free: every waiter looks (whose turn it is takes it)."""
