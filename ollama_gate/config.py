@@ -84,12 +84,3 @@ def ensure_secret_key(config: dict[str, Any], instance_path: str) -> None:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(48))
     config["SECRET_KEY"] = path.read_text().strip()
-
-
-def first_backend(backends: list[str]) -> str:
-    """The upstream base URL of the first ``url`` or ``name=url`` entry."""
-    if not backends:
-        raise RuntimeError("OLLAMA_GATE_BACKENDS is empty")
-    entry = backends[0]
-    url = entry.split("=", 1)[1] if "=" in entry.split("://", 1)[0] else entry
-    return url.rstrip("/")

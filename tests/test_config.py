@@ -10,9 +10,9 @@ import pytest
 from ollama_gate.config import (
     SETTINGS,
     ensure_secret_key,
-    first_backend,
     load_settings,
 )
+from ollama_gate.routing.backends import parse_backends
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -34,7 +34,10 @@ def test_defaults_and_overlay():
         }
     )
     assert s["READ_TIMEOUT"] is None
-    assert first_backend(s["BACKENDS"]) == "http://x:1"
+    assert [(b.name, b.url) for b in parse_backends(s["BACKENDS"])] == [
+        ("a", "http://x:1"),
+        ("b", "http://y:2"),
+    ]
     assert s["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
 
 

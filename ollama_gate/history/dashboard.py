@@ -196,7 +196,7 @@ def _groups(window: list, base: dict[str, str]) -> list[dict]:
         ("model", Request.model),
         ("user", Request.user_name),
         ("key", Request.key_prefix),
-        ("backend", Request.backend),  # one bar until routing spreads the calls
+        ("backend", Request.backend),  # one bar per backend that answered
     ):
         rows = db.session.execute(
             select(
