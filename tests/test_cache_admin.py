@@ -121,3 +121,13 @@ def test_the_page_in_a_browser_clears_the_cache(gateway, fake, chromium):
     )
     assert again.headers["X-Ollama-Gate-Cache"] == "miss"
     assert problems == []
+
+
+def test_the_dashboard_shows_the_hit_rate_per_model_and_key(cached, key):
+    make_admin(cached)
+    client = cached.test_client()
+    login(client)
+    page = client.get("/history/dashboard?range=24h").get_data(as_text=True)
+    section = page[page.index("<h2>Cache hits</h2>") :]
+    assert "model nomic-embed-text" in section and "50.0%" in section  # 1 of 2
+    assert f"key {key[:11]}" in section

@@ -13,6 +13,7 @@ from ..failed_keys import failed_key_attempts
 from ..models import utcnow
 from .blueprint import bp
 from .charts import hbars, stacked_bars
+from .hit_rates import hit_rates
 from .models import Request
 from .query import Filters, error_condition, parse_time, refused_condition
 from .trends import (
@@ -184,6 +185,7 @@ def dashboard():
         },
         groups=_groups(window, {**base, **period}),
         ttfb=_ttfb(window),
+        hit_rates=hit_rates(window),
         failed_keys=failed_key_attempts(start, end),
     )
 
