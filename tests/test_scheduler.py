@@ -256,3 +256,36 @@ def test_a_heavier_key_gets_its_share_of_the_slots(tmp_path, pool):
     served = order[1:9]  # the first eight turns after the held call
     assert sum(w.startswith("h") for w in served) >= 5, order
     assert any(w.startswith("l") for w in served), order  # the light key still moves
+
+
+def test_a_calls_wait_is_recorded_and_on_the_dashboard(tmp_path, pool):
+    from admin_helpers import login, make_admin
+
+    from ollama_gate.history.models import Request
+
+    gpu1 = pool[0]
+    app = one_backend(tmp_path, pool, parallel=1)
+    key = add_key(app)
+    gpu1.hold_second_chunk = True
+    threads = in_threads([lambda: generate(app, key, "held", stream=True).get_data()])
+    assert gpu1.first_chunk_sent.wait(10)
+    threads += in_threads([lambda: generate(app, key, "waits")])
+    queue = app.extensions["ollama_gate"].sched.scheduler.queue
+    deadline = time.monotonic() + 10
+    while not queue.waiting() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # it waits a while
+    gpu1.release.set()
+    for t in threads:
+        t.join(10)
+    app.extensions["ollama_gate"].recorder.flush()
+    with app.app_context():
+        rows = db.session.execute(db.select(Request)).scalars().all()
+        waited = {r.prompt_text: r.queue_ms for r in rows}
+    assert waited["held"] is None and waited["waits"] >= 100
+    make_admin(app)
+    client = app.test_client()
+    login(client)
+    page = client.get("/history/dashboard?range=24h").get_data(as_text=True)
+    section = page[page.index("Waits for a backend slot") :]
+    assert "model llama3.2" in section and "backend gpu1" in section

@@ -23,6 +23,7 @@ from .trends import (
     percentile,
     speed_chart,
 )
+from .waits import queue_waits
 
 RANGES = {
     "24h": timedelta(hours=24),
@@ -186,6 +187,7 @@ def dashboard():
         groups=_groups(window, {**base, **period}),
         ttfb=_ttfb(window),
         hit_rates=hit_rates(window),
+        queue_waits=queue_waits(window),
         failed_keys=failed_key_attempts(start, end),
     )
 

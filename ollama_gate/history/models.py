@@ -72,6 +72,8 @@ class Request(db.Model):
     completion_tokens: Mapped[int] = mapped_column(default=0)
     total_tokens: Mapped[int] = mapped_column(default=0)
     ttfb_ms: Mapped[float | None] = mapped_column(default=None)
+    # how long it waited in the gateway's queue for a backend slot (None: no wait)
+    queue_ms: Mapped[float | None] = mapped_column(default=None)
     total_ms: Mapped[float | None] = mapped_column(default=None)
     client_addr: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(300), default=None)

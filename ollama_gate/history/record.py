@@ -132,6 +132,11 @@ def record_values(call, mode: str) -> dict[str, Any]:
         completion_tokens=int(stats.get("completion_tokens") or 0),
         total_tokens=int(stats.get("total_tokens") or 0),
         ttfb_ms=None if call.ttfb is None else round(call.ttfb * 1000, 3),
+        queue_ms=(
+            round(call.extra["queue_wait"] * 1000, 3)
+            if "queue_wait" in call.extra
+            else None
+        ),
         total_ms=None if call.total is None else round(call.total * 1000, 3),
         client_addr=call.client_addr,
         user_agent=(call.user_agent or "")[:300] or None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import select
 import socket
+import time
 from collections.abc import Iterator
 
 from flask import request
@@ -22,6 +23,7 @@ from .queue import ClientGone, FairQueue
 
 SLOT = "scheduler.slot"  # call.extra: (slot key, token, owner)
 CONVERSATION = "scheduler.conversation"  # call.extra: the conversation's name
+WAITED = "queue_wait"  # call.extra: seconds the call waited for a slot (history)
 UNCAPPED = 10**9
 
 
@@ -93,6 +95,7 @@ class Scheduler:
         while left:
             state = next((s for s in left if self.try_slot(call, s, model)), None)
             if state is None:
+                began = time.monotonic()
                 state = self.queue.wait(
                     self.owner(call),
                     canonical(model) if model else "-",
@@ -102,6 +105,8 @@ class Scheduler:
                     client_gone,
                     call.identity.queue_weight,
                 )
+                waited = call.extra.get(WAITED, 0.0) + time.monotonic() - began
+                call.extra[WAITED] = waited  # history keeps it
             left.remove(state)
             yield state
 
