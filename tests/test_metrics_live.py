@@ -81,7 +81,15 @@ def counted(calls: int, **labels: str):
 def test_metrics_add_up_over_two_workers(tmp_path, fake_server):
     fake_server.reset()
     gw = two_worker_gateway(
-        tmp_path, fake_server.url, OLLAMA_GATE_WORKER_CONNECTIONS="1"
+        tmp_path,
+        fake_server.url,
+        OLLAMA_GATE_WORKER_CONNECTIONS="1",
+        # the health loop checks at start only: a later check could take the 500
+        # this test hands the next request to (the fake's next_status)
+        OLLAMA_GATE_HEALTH_INTERVAL="3600",
+        # the gauge as the worker sees it now (a worker's first health check runs
+        # while it already serves: a cached "not yet" would outlast this test)
+        OLLAMA_GATE_READY_CACHE_SECONDS="0",
     )
     backend = fake_server.url.split("://", 1)[1]  # a bare URL is named host:port
     try:
@@ -193,7 +201,9 @@ def test_metrics_add_up_over_two_workers(tmp_path, fake_server):
                 )
                 == 2
             )
-            assert value(found, "ollama_gate_backends_ready") == 1
+            # a gauge: its value now, not a difference since ``before``
+            ready = scrape(session, gw.url)
+            assert value(ready, "ollama_gate_backends_ready") == 1
     finally:
         gw.stop()
 
