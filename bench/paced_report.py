@@ -116,7 +116,8 @@ def markdown(meta: dict, summary: dict, work: list[dict]) -> str:
         "`proxy_buffering off`, kept-alive upstream connections. CPU is the "
         "upstream's own for direct, nginx's or the gateway's otherwise, over the "
         "whole window; the token gap is between one token line and the next as the "
-        "client receives them.",
+        "client receives them. Where the time goes, before and after, and what the "
+        'unmet targets would take: [PROFILE.md](PROFILE.md), "Paced streams".',
         "",
         "| target | measured | goal | met |",
         "|---|---|---|---|",

@@ -18,6 +18,10 @@ PIECE = 64 * 1024  # largest read from the upstream socket for a stream
 # the relay keeps every token for the record, and each kept token held two touched
 # pages of its allocation, about 40 KB of resident memory per 5-token stream.
 _BUFFERS: dict = {}
+# A read this large means several chunks had piled up (a token line is 100-250 bytes):
+# the upstream is ahead of the relay, so the next read is tried before waiting; a
+# paced stream (one chunk a read) waits first, as a read tried first would fail.
+EAGER = 512
 
 
 def body_reader(response) -> tuple[Callable[[int], bytes], Callable[[], None]]:
@@ -52,6 +56,7 @@ class SocketReader:
         "timer",
         "fresh",
         "buf",
+        "eager",
     )
 
     def __init__(self, response, gsock, raw, watcher):
@@ -67,6 +72,7 @@ class SocketReader:
         self.since: float | None = None  # when the current wait began (None: no wait)
         self.timer = None
         self.fresh = True  # the buffered reader has not been read from yet
+        self.eager = False  # try a read before waiting (see EAGER)
         buf = _BUFFERS.get(self.hub)
         if buf is None:
             buf = _BUFFERS[self.hub] = memoryview(bytearray(PIECE))
@@ -92,9 +98,20 @@ class SocketReader:
             self.response.fp = self.fp.detach()
             self.fp = None
             return data
+        if self.eager:  # the upstream is ahead: what it sent is likely there already
+            try:
+                got = self.raw.recv_into(self.buf, n)
+            except BlockingIOError:
+                self.eager = False
+            else:
+                self.eager = got >= EAGER
+                return self.buf[:got].tobytes()
         if self.timeout is not None and self.timer is None:
             self._arm(self.timeout)
         while True:
+            # the loop's clock is read at each of its turns: a greenlet that ran long
+            # since then would count that time as waiting
+            self.loop.update_now()
             self.since = self.loop.now()
             try:
                 self.hub.wait(self.watcher)
@@ -104,16 +121,19 @@ class SocketReader:
                 got = self.raw.recv_into(self.buf, n)
             except BlockingIOError:  # woken with nothing to read after all
                 continue
+            self.eager = got >= EAGER
             return self.buf[:got].tobytes()  # no switch since the read: still ours
 
-    def _arm(self, seconds: float) -> None:
-        from gevent import getcurrent
+    def _arm(self, seconds: float, greenlet=None) -> None:
+        """Start the stream's timer; it fails the waits of ``greenlet`` (the stream's,
+        the current one when first armed: a re-arm runs in the hub)."""
+        if greenlet is None:
+            from gevent import getcurrent
 
-        # the loop's clock is the time of its last iteration: after the hub sat idle
-        # it is old, and a timer (and a wait's start) read from it would end early
-        self.loop.update_now()
+            greenlet = getcurrent()
+        self.loop.update_now()  # the timer runs from now, not from the loop's turn
         self.timer = self.loop.timer(seconds)
-        self.timer.start(self._check, getcurrent())
+        self.timer.start(self._check, greenlet)
 
     def _check(self, greenlet) -> None:
         """The stream's timer: fail the wait that lasted the read timeout, else look
@@ -121,13 +141,13 @@ class SocketReader:
         self.timer.close()
         self.timer = None
         if self.since is None:  # not waiting for the upstream now (writing to the
-            self._arm(self.timeout)  # client, say): a wait starts no sooner than this
+            self._arm(self.timeout, greenlet)  # client, say): no wait ends sooner
             return
         waited = self.loop.now() - self.since
         if waited >= self.timeout:
             greenlet.throw(TimeoutError("timed out"))
         else:
-            self._arm(self.timeout - waited)
+            self._arm(self.timeout - waited, greenlet)
 
     def close(self) -> None:
         """Stop the stream's timer."""
