@@ -268,6 +268,10 @@ class LiveGateway:
             "OLLAMA_GATE_SECRET_KEY": "live-test-secret",
             "OLLAMA_GATE_KEY_CACHE_SECONDS": "0",
             "DATABASE_URL": self.db_url,
+            # health checks at start only, unless a test asks for more: a live
+            # gateway's later checks of a shared fake would take the error another
+            # test hands that fake's next request (``next_status``)
+            "OLLAMA_GATE_HEALTH_INTERVAL": "3600",
             **(env or {}),
         }
         self.log_path = tmp / "gunicorn.log"
