@@ -1863,6 +1863,15 @@ class FakeOllama:
             if epoch == self.epoch:
                 setattr(self, attr, getattr(self, attr) + 1)
 
+    def calls(self):
+        """The requests other than a gateway's health checks (``GET`` of /api/tags,
+        /api/ps, /api/version), which a live gateway of another test may make."""
+        health = ("/api/tags", "/api/ps", "/api/version")
+        with self._lock:
+            return [
+                r for r in self.requests if not (r.method == "GET" and r.path in health)
+            ]
+
     def requests_to(self, path_prefix="", method=None):
         """Recorded requests whose raw path starts with ``path_prefix``."""
         with self._lock:

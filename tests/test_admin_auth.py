@@ -209,7 +209,7 @@ def test_admin_session_never_authorises_api_calls(admin_app, client, fake):
         client.post("/api/generate", json={"model": "m", "prompt": "hi"}).status_code
         == 401
     )
-    assert fake.requests == []
+    assert fake.calls() == []
 
 
 def test_api_key_never_opens_admin_pages(admin_app, client, key):

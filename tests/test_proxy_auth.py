@@ -57,7 +57,7 @@ def test_missing_or_unknown_key_is_401(client, fake, headers, status, message):
     assert resp.status_code == status
     assert resp.mimetype == "application/json"
     assert message in resp.get_json()["error"]
-    assert fake.requests == []  # nothing reached the upstream
+    assert fake.calls() == []  # nothing reached the upstream
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_unusable_key_is_403(app, client, fake, key, values, word):
     assert v1.status_code == 403
     err = v1.get_json()["error"]
     assert word in err["message"] and err["type"] == "permission_error"
-    assert fake.requests == []
+    assert fake.calls() == []
 
 
 def test_future_expiry_and_reenabled_key_work(app, client, fake):

@@ -64,7 +64,7 @@ def test_body_too_large_is_413(tmp_path, fake):
     )
     assert resp.status_code == 413
     assert "larger than" in resp.get_json()["error"]
-    assert fake.requests == []
+    assert fake.calls() == []
 
 
 @pytest.mark.parametrize(
