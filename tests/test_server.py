@@ -22,7 +22,7 @@ import requests
 from conftest import LiveGateway
 
 from ollama_gate.call import Call
-from ollama_gate.proxy.relay import relay
+from ollama_gate.proxy.relay import Relay
 from ollama_gate.server.handler import GateHandler
 from ollama_gate.server.headers import parse_headers
 from ollama_gate.upstream import LastPiece, Upstream, iter_available
@@ -429,7 +429,7 @@ def test_a_call_is_finished_before_its_last_piece_is_handed_to_the_server():
         c.finished = True
 
     answer = _upstream_answer([b"4\r\none\n\r\n", b"4\r\ntwo\n\r\n0\r\n\r\n"])
-    for piece in relay(answer, call, finish):
+    for piece in Relay(answer, call, finish):
         seen.append((bytes(piece), call.finished, call.completed))
     assert seen == [(b"one\n", False, False), (b"two\n", True, True)]
     assert call.body == b"one\ntwo\n" and not call.disconnected
@@ -488,7 +488,7 @@ def test_a_stream_ended_with_its_last_piece_leaves_the_connection_pooled():
         for _ in range(3):
             call = _generate_call()
             resp = pool.send("POST", "/api/generate", {}, b"{}")
-            pieces = list(relay(resp, call, lambda c: setattr(c, "finished", True)))
+            pieces = list(Relay(resp, call, lambda c: setattr(c, "finished", True)))
             assert type(pieces[-1]) is LastPiece  # the end came with the last piece
             assert b"".join(pieces) == b'{"response":1}\n{"done":true}\n'
             assert call.completed

@@ -85,3 +85,62 @@ def test_outside_gevent_the_buffered_reader_is_used():
     finally:
         a.close()
         b.close()
+
+
+def test_the_pump_hands_each_read_on_in_the_hub_until_told_to_stop(pair):
+    ours, theirs = pair
+    answer = Answer(ours.makefile("rb"))
+    read, stop = body_reader(answer)
+    reader = read.__self__
+    theirs.sendall(b"first")
+    assert read(10) == b"first"  # the buffered start goes by read() first
+    seen = []
+
+    def on_data(data: bytes) -> bool:
+        assert gevent.getcurrent() is gevent.get_hub()  # no switch to the stream's
+        seen.append(data)
+        return data == b"stop"
+
+    def later():
+        for piece in (b"a", b"b", b"stop"):
+            gevent.sleep(0.02)
+            theirs.sendall(piece)
+
+    gevent.spawn(later)
+    reader.pump(on_data)
+    assert seen == [b"a", b"b", b"stop"]
+    theirs.sendall(b"after")
+    assert read(10) == b"after"  # the greenlet reads on as before
+    theirs.close()
+    reader.pump(on_data)  # the end is handed on, and stops the pump
+    assert seen[-1] == b""
+    stop()
+
+
+def test_the_pump_fails_after_the_read_timeout_and_a_hub_error_reaches_it(pair):
+    ours, theirs = pair
+    answer = Answer(ours.makefile("rb"))
+    read, stop = body_reader(answer)
+    reader = read.__self__
+    theirs.sendall(b"x")
+    read(10)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        reader.pump(lambda data: False)  # nothing more comes
+    assert time.monotonic() - started >= 0.29
+    theirs.sendall(b"y")
+
+    def broken(data: bytes) -> bool:
+        raise ValueError("in the hub")
+
+    with pytest.raises(ValueError):
+        reader.pump(broken)  # raised in the stream's greenlet, not the hub's log
+    stop()
+
+
+def test_the_pump_refuses_before_the_buffered_start_was_read(pair):
+    ours, _ = pair
+    read, stop = body_reader(Answer(ours.makefile("rb")))
+    with pytest.raises(RuntimeError):
+        read.__self__.pump(lambda data: True)
+    stop()

@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from ..extensions import db
 from ..models import utcnow
 from ..pipeline import Stage
+from ..recorder import in_turns
 from .content import MAX_TEXT, storable, strip_images
 from .models import Request, new_id
 
@@ -200,7 +201,7 @@ class HistoryStage(Stage):
         settings = current_app.config["GATE"]
         default = settings["HISTORY_MODE"]
         rows = []
-        for call in calls:
+        for call in in_turns(calls):
             mode = call_mode(call, default)
             if mode == "off":
                 continue

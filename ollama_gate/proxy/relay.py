@@ -38,21 +38,66 @@ def error_line(call: Call, message: str) -> bytes:
     return json.dumps({"error": message}).encode() + b"\n"
 
 
-def relay(
-    resp: requests.Response, call: Call, finish: Callable[[Call], None]
+class Relay:
+    """A streamed answer on its way to the client: an iterator of the upstream's
+    pieces, as any WSGI server takes it, with a fast lane for the gateway's own
+    (``pump``)."""
+
+    __slots__ = ("pieces", "call", "steps")
+
+    def __init__(
+        self, resp: requests.Response, call: Call, finish: Callable[[Call], None]
+    ):
+        self.pieces = iter_available(resp)
+        self.call = call
+        self.steps = _relay(resp, self.pieces, call, finish)
+
+    def __iter__(self) -> Relay:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self.steps)
+
+    def close(self) -> None:
+        """The server is done with the answer (at its end, or the client went away)."""
+        self.steps.close()
+
+    def pump(self, deliver: Callable[[bytes], bool]) -> bool:
+        """Hand the pieces between the first and the last to ``deliver`` in the hub
+        as they are read (``StreamedPieces.pump``), each kept for the record first.
+        True: ``deliver`` stopped it; False: iterating gives what is left (the last
+        piece, a failure's error line). Only once the first piece was taken, so the
+        time to the first byte and the record's start are the iterator's."""
+        pump = getattr(self.pieces, "pump", None)
+        if pump is None or self.call.ttfb is None or self.call.finished:
+            return False
+        keep = self.call.keep
+
+        def kept(piece: bytes) -> bool:
+            keep(piece)
+            return deliver(piece)
+
+        return pump(kept)
+
+
+def _relay(
+    resp: requests.Response,
+    pieces: Iterator[bytes],
+    call: Call,
+    finish: Callable[[Call], None],
 ) -> Iterator[bytes]:
     """Yield the upstream's chunks unchanged; close the upstream and finish the call at
     the end.
 
-    ``iter_available`` yields chunks as soon as they are read (every chunk already
-    there in one piece), so nothing is held back. When the client goes away, the
-    WSGI server closes this generator (``GeneratorExit`` at the ``yield``) and the
-    ``finally`` closes the upstream at once, which makes Ollama stop generating.
+    ``pieces`` yields chunks as soon as they are read (every chunk already there in
+    one piece), so nothing is held back. When the client goes away, the WSGI server
+    closes this generator (``GeneratorExit`` at the ``yield``) and the ``finally``
+    closes the upstream at once, which makes Ollama stop generating.
     """
     keep = call.keep
     try:
         # the server sends the status and headers with the first piece, in one write
-        for chunk in iter_available(resp):
+        for chunk in pieces:
             if call.ttfb is None:
                 call.ttfb = time.perf_counter() - call.t0
             keep(chunk)
@@ -70,6 +115,9 @@ def relay(
         call.error = f"upstream stream failed: {type(exc).__name__}"
         yield error_line(call, call.error)
     finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()  # its read timer
         if not call.finished:
             _end(resp, call, finish)
 

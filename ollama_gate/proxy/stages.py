@@ -9,7 +9,6 @@ routing comes after every stage that could answer without a backend.
 from __future__ import annotations
 
 import logging
-import time
 
 from flask import Flask
 from sqlalchemy import bindparam, update
@@ -19,6 +18,7 @@ from ..call import Call
 from ..extensions import db
 from ..models import ApiKey
 from ..pipeline import Stage
+from ..recorder import in_turns
 from .summary import summarise
 
 log = logging.getLogger("ollama_gate.proxy")
@@ -49,9 +49,7 @@ class Summary(Stage):
 
     def record(self, calls: list[Call]) -> None:
         """Summarise a batch; an answer of odd shape does not stop the others."""
-        for n, call in enumerate(calls):
-            if n and not n % 20:
-                time.sleep(0)  # under gevent: let the streams' tokens through
+        for call in in_turns(calls):
             try:
                 summarise(call)
             except Exception:

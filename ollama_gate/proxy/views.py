@@ -14,7 +14,7 @@ from ..ops.requestid import request_id
 from ..routing.merged import heartbeat
 from ..upstream import forward_headers, response_headers
 from .parsing import endpoint_of, outgoing_body, read_body, upstream_path
-from .relay import is_stream, relay, replay
+from .relay import Relay, is_stream, replay
 from .usage import STRIP, ask_for_usage, strip_usage
 
 bp = Blueprint("proxy", __name__)
@@ -108,7 +108,7 @@ def forward(g, call: Call, upstream, body) -> Response:
     out_headers = with_stage_headers(call, response_headers(resp.headers))
     if is_stream(call.content_type) and call.method != "HEAD":
         call.streamed = True
-        pieces = g.pipeline.stream(call, relay(resp, call, g.finish))
+        pieces = g.pipeline.stream(call, Relay(resp, call, g.finish))
         if call.extra.get(STRIP):  # the usage the client did not ask for goes
             pieces = strip_usage(pieces)
         out = Response(

@@ -205,6 +205,8 @@ class GateHandler(PyWSGIHandler):
                 self.write(data)  # pywsgi's checks, the head with the first piece
                 break
         if self.headers_sent and self.response_use_chunked:
+            if self._raw is not None and hasattr(self.result, "pump"):
+                self._pump(self.result)  # the gateway's relay: the middle in the hub
             self._relay(pieces)  # a stream's every other piece: one frame, one send
         else:
             for data in pieces:
@@ -214,6 +216,38 @@ class GateHandler(PyWSGIHandler):
             self.write(b"")  # an empty body: the head still goes
         if self.response_use_chunked and not self.body_ended:
             self._sendall(b"0\r\n\r\n")
+
+    def _pump(self, relay) -> None:
+        """A relayed stream's pieces after the first, framed and sent from the hub's
+        callback as each is read (``Relay.pump``): no greenlet switch per token. What
+        the socket could not take at once is sent from here, waiting, and the pump
+        goes on; the last piece (and a failure) is left to ``_relay``."""
+        raw = self._raw
+        left: list = []  # what the callback could not send: the rest, or the error
+
+        def deliver(piece: bytes) -> bool:
+            frame = b"%x\r\n%b\r\n" % (len(piece), piece)
+            try:
+                sent = raw.send(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                left.append(exc)
+                return True
+            self.response_length += sent
+            if sent < len(frame):
+                left.append(memoryview(frame)[sent:])
+                return True
+            return False
+
+        while relay.pump(deliver):
+            rest = left.pop()
+            if isinstance(rest, OSError):
+                self.status = f"socket error: {rest}"  # as pywsgi's: the client left
+                if self.code > 0:
+                    self.code = -self.code
+                raise rest
+            super()._sendall(rest)  # waits until the client takes it
 
     def _relay(self, pieces) -> None:
         """The rest of a chunked body: each piece framed in one step and sent."""

@@ -20,10 +20,8 @@ from urllib3.exceptions import (
 )
 
 from ..errors import ApiError
-from .chunked import ChunkDecoder, ChunkError
 from .connection import PooledConnection
 from .headers import DEFAULT_HEADERS
-from .reader import PIECE, body_reader
 
 
 class StreamedBody:
@@ -148,53 +146,6 @@ class Upstream:
             raise ApiError(502, f"upstream connection failed: {_reason(exc)}") from None
         finally:
             resp.close()
-
-
-def iter_available(resp: requests.Response) -> Iterator[bytes]:
-    """The streamed body, each piece being every chunk already received, joined; the
-    last piece is a ``LastPiece`` when the end of the body came with it.
-
-    Like ``iter_content(chunk_size=None)`` nothing waits for more than is there: each
-    step waits for the socket, then makes one read, which ``ChunkDecoder`` cuts into
-    one piece.
-    Failures are raised as requests' exceptions, as ``iter_content`` raises them.
-    """
-    raw = resp.raw
-    original = getattr(raw, "_original_response", None)
-    fp = getattr(original, "fp", None)
-    if not raw.chunked or fp is None or not hasattr(fp, "read1"):
-        yield from resp.iter_content(chunk_size=None)  # not chunked: the plain way
-        return
-    decoder = ChunkDecoder()
-    fp = None  # the reader may replace it (reader.py); no reference kept here
-    read, stop = body_reader(original)  # one wake-up, one read per chunk (reader.py)
-    feed, ended = decoder.feed, False
-    try:
-        while not ended:
-            try:
-                data = read(PIECE)
-            except OSError as exc:
-                if decoder.held:  # the end never came: what did still goes first
-                    yield decoder.held
-                raise _read_error(exc) from None
-            try:
-                piece, ended = feed(data) if data else (decoder.close(), True)
-            except ChunkError as exc:
-                raise requests.exceptions.ChunkedEncodingError(str(exc)) from None
-            if ended:  # read to the end first: closing the answer keeps the connection
-                original.close()  # the whole answer is read: the connection is reused
-                resp._content_consumed = True
-            if piece:
-                yield piece
-    finally:
-        stop()
-
-
-def _read_error(exc: OSError) -> requests.RequestException:
-    """A failed read of a streamed body, as ``iter_content`` reports it."""
-    if isinstance(exc, TimeoutError):
-        return requests.ConnectionError(exc)
-    return requests.exceptions.ChunkedEncodingError(exc)
 
 
 def stale_connection(exc: BaseException) -> bool:

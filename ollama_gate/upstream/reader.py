@@ -28,13 +28,21 @@ def body_reader(response) -> tuple[Callable[[int], bytes], Callable[[], None]]:
     """``(read, close)`` for the rest of a body whose head http.client's ``response``
     has read: ``read(n)`` returns at most ``n`` bytes once some are there, ``b""`` at
     the end; ``close`` stops the stream's timer."""
-    fp = response.fp
-    gsock = getattr(getattr(fp, "raw", None), "_sock", None)
+    reader = socket_reader(response)
+    if reader is None:
+        return response.fp.read1, _nothing  # not gevent's socket: the buffered reader
+    return reader.pair()
+
+
+def socket_reader(response) -> SocketReader | None:
+    """The ``SocketReader`` of ``response``'s body, or None when its socket is not
+    gevent's (tests outside gevent)."""
+    gsock = getattr(getattr(response.fp, "raw", None), "_sock", None)
     raw = getattr(gsock, "_sock", None)
     watcher = getattr(gsock, "_read_event", None)
     if raw is None or watcher is None or raw.gettimeout() != 0.0:
-        return fp.read1, _nothing  # not gevent's socket (tests): the buffered reader
-    return SocketReader(response, gsock, raw, watcher).pair()
+        return None
+    return SocketReader(response, gsock, raw, watcher)
 
 
 def _nothing() -> None:
@@ -123,6 +131,55 @@ class SocketReader:
                 continue
             self.eager = got >= EAGER
             return self.buf[:got].tobytes()  # no switch since the read: still ours
+
+    def pump(self, on_data: Callable[[bytes], bool]) -> None:
+        """Read in the hub, with no switch per read: ``on_data(data)`` is called in the
+        hub's loop with each read's bytes and returns True to stop; the end (``b""``)
+        is handed on and stops it too. Returns once stopped; raises what a read or
+        ``on_data`` raised (the read timeout included).
+
+        A paced stream's token woke its greenlet, which read it, handed it on, and
+        went back to the hub to wait for the next one: two switches, a waiter and a
+        watcher started and stopped a token. Here the watcher stays on for the stream
+        and the read, the cut and the send to the client all happen in its callback
+        (issue 18). ``on_data`` must not block or switch.
+        """
+        if self.fresh:
+            raise RuntimeError("the buffered start is read first, by read()")
+        from gevent.hub import Waiter
+
+        waiter = Waiter(self.hub)
+        raw, buf, loop = self.raw, self.buf, self.loop
+
+        def readable():
+            try:
+                got = raw.recv_into(buf)
+            except BlockingIOError:  # woken with nothing to read after all
+                return
+            except OSError as exc:
+                waiter.switch(exc)
+                return
+            self.since = loop.now()  # a read: the read timeout counts from here
+            try:
+                stop = on_data(buf[:got].tobytes() if got else b"")
+            except BaseException as exc:  # noqa: BLE001 (raised in the greenlet)
+                waiter.switch(exc)
+                return
+            if stop or not got:  # at the end the socket stays readable: stop there
+                waiter.switch(None)
+
+        if self.timeout is not None and self.timer is None:
+            self._arm(self.timeout)
+        loop.update_now()
+        self.since = loop.now()
+        self.watcher.start(readable)
+        try:
+            failed = waiter.get()
+        finally:
+            self.watcher.stop()
+            self.since = None
+        if failed is not None:
+            raise failed
 
     def _arm(self, seconds: float, greenlet=None) -> None:
         """Start the stream's timer; it fails the waits of ``greenlet`` (the stream's,
