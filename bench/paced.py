@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 
 from client import Conn, Result, Spec
 from procs import Proc, cpu_seconds, memory_mb
 from workloads import generate, pct
+
+# Tokens a stream of paced200 and paced500 (50 by default). Runs at 2 and at 50 give
+# a stream's fixed cost and a token's apart (PROFILE.md, "Paced streams").
+TOKENS = int(os.environ.get("BENCH_PACED_TOKENS", "50"))
 
 
 def plan(quick: bool) -> list[dict]:
@@ -25,8 +30,8 @@ def plan(quick: bool) -> list[dict]:
         sets = [(20, 10, 0.02, 0.2, 1), (40, 10, 0.02, 0.2, 1), (60, 2, 0.2, 0.2, 1)]
     else:  # streams, tokens, seconds a token, ramp, streams per connection
         sets = [
-            (200, 50, 0.02, 1.0, 2),
-            (500, 50, 0.02, 1.0, 2),
+            (200, TOKENS, 0.02, 1.0, 2),
+            (500, TOKENS, 0.02, 1.0, 2),
             (1000, 5, 1.0, 2.0, 1),
         ]
     work = []
