@@ -10,7 +10,7 @@ one place, ``proxy.stages.build_stages``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .call import Call
@@ -41,9 +41,15 @@ class Stage:
         """A whole (not streamed) answer, changed or not (model lists, aliases)."""
         return body
 
-    def stream(self, call: Call, pieces: Iterator[bytes]) -> Iterator[bytes]:
-        """A streamed answer's pieces, wrapped or not (aliases); most calls: as is."""
-        return pieces
+    def stream(self, call: Call) -> Callable[[bytes], bytes] | None:
+        """A function every piece of the call's streamed answer passes through on its
+        way to the client (after it was kept for the record), or None (most calls).
+
+        A function per piece, not a wrapper of the stream: the relay applies it
+        wherever the piece goes, in the event loop's callback (``Relay.pump``) or in
+        the stream's greenlet. It must keep a ``LastPiece``'s type, and may return
+        ``b""`` to send nothing."""
+        return None
 
     def release(self, call: Call) -> None:
         """Run exactly once when the call ends, on every path (free its slots)."""
@@ -101,11 +107,9 @@ class Pipeline:
             body = step(call, body)
         return body
 
-    def stream(self, call: Call, pieces: Iterator[bytes]) -> Iterator[bytes]:
-        """A streamed answer through every stream step in order."""
-        for step in self._stream:
-            pieces = step(call, pieces)
-        return pieces
+    def stream(self, call: Call) -> list[Callable[[bytes], bytes]]:
+        """The stream steps' functions for this call's pieces, in order."""
+        return [f for f in (step(call) for step in self._stream) if f is not None]
 
     def release(self, call: Call) -> None:
         """Every release step; one failing (Redis gone) must not keep the others."""

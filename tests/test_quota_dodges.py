@@ -145,7 +145,7 @@ def test_strip_usage_keeps_events_whole_and_the_last_piece_marked():
         b'data: {"choices":[1]}\n\ndata: {"ch',
         LastPiece(finish + usage + b"data: [DONE]\n\n"),
     ]
-    out = list(strip_usage(piece for piece in pieces))
+    out = [strip_usage(piece) for piece in pieces]
     assert out[0] == b'data: {"choices":[{"text":"a"}]}\n\n'
     assert out[1] == pieces[1]  # no usage in it: passed as it came, partial event too
     assert out[2] == finish + b"data: [DONE]\n\n" and type(out[2]) is LastPiece

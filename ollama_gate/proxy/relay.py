@@ -14,6 +14,8 @@ from ..errors import is_openai_path
 from ..upstream import LastPiece, iter_available
 
 STREAM_TYPES = ("application/x-ndjson", "text/event-stream")
+# what a stream step makes of a piece on its way to the client (``Stage.stream``)
+Piecewise = Callable[[bytes], bytes]
 
 
 def is_stream(content_type: str) -> bool:
@@ -43,14 +45,19 @@ class Relay:
     pieces, as any WSGI server takes it, with a fast lane for the gateway's own
     (``pump``)."""
 
-    __slots__ = ("pieces", "call", "steps")
+    __slots__ = ("pieces", "call", "passes", "steps")
 
     def __init__(
-        self, resp: requests.Response, call: Call, finish: Callable[[Call], None]
+        self,
+        resp: requests.Response,
+        call: Call,
+        finish: Callable[[Call], None],
+        passes: list[Piecewise] = (),
     ):
         self.pieces = iter_available(resp)
         self.call = call
-        self.steps = _relay(resp, self.pieces, call, finish)
+        self.passes = passes  # each piece passes through these after it was kept
+        self.steps = _relay(resp, self.pieces, call, finish, passes)
 
     def __iter__(self) -> Relay:
         return self
@@ -71,11 +78,13 @@ class Relay:
         pump = getattr(self.pieces, "pump", None)
         if pump is None or self.call.ttfb is None or self.call.finished:
             return False
-        keep = self.call.keep
+        keep, passes = self.call.keep, self.passes
 
         def kept(piece: bytes) -> bool:
             keep(piece)
-            return deliver(piece)
+            for step in passes:
+                piece = step(piece)
+            return deliver(piece) if piece else False
 
         return pump(kept)
 
@@ -85,9 +94,10 @@ def _relay(
     pieces: Iterator[bytes],
     call: Call,
     finish: Callable[[Call], None],
+    passes: list[Piecewise],
 ) -> Iterator[bytes]:
-    """Yield the upstream's chunks unchanged; close the upstream and finish the call at
-    the end.
+    """Yield the upstream's chunks (through ``passes``); close the upstream and finish
+    the call at the end.
 
     ``pieces`` yields chunks as soon as they are read (every chunk already there in
     one piece), so nothing is held back. When the client goes away, the WSGI server
@@ -106,7 +116,10 @@ def _relay(
                 # for the client, so its slots are released before it can call again
                 call.completed = True
                 _end(resp, call, finish)
-            yield chunk
+            for step in passes:
+                chunk = step(chunk)
+            if chunk:
+                yield chunk
         call.completed = True
     except GeneratorExit:
         call.disconnected = not call.finished
@@ -130,7 +143,10 @@ def _end(resp: requests.Response, call: Call, finish: Callable[[Call], None]) ->
 
 
 def replay(
-    chunks: Iterable[bytes], call: Call, finish: Callable[[Call], None]
+    chunks: Iterable[bytes],
+    call: Call,
+    finish: Callable[[Call], None],
+    passes: list[Piecewise] = (),
 ) -> Iterator[bytes]:
     """A stage's own streamed answer (no upstream), kept and finished as a relay is."""
     try:
@@ -138,7 +154,10 @@ def replay(
             if call.ttfb is None:
                 call.ttfb = time.perf_counter() - call.t0
             call.keep(chunk)
-            yield chunk
+            for step in passes:
+                chunk = step(chunk)
+            if chunk:
+                yield chunk
         call.completed = True
     except GeneratorExit:
         call.disconnected = True

@@ -11,7 +11,6 @@ history) still has them.
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
 
 from ..call import STRIP_USAGE, Call
 from .parsing import field
@@ -43,19 +42,14 @@ def ask_for_usage(call: Call) -> None:
     call.payload, call.rewritten = rewritten, True
 
 
-def strip_usage(pieces: Generator[bytes]) -> Generator[bytes]:
-    """The relayed pieces without the usage the gateway asked for."""
-    try:
-        for piece in pieces:
-            if b'"usage"' not in piece:  # most pieces: one search, passed as they are
-                yield piece
-                continue
-            *events, rest = piece.split(b"\n\n")  # ``rest``: after the last event
-            out = b"".join(_without_usage(event) for event in events) + rest
-            if out:
-                yield type(piece)(out)  # a LastPiece stays one
-    finally:
-        pieces.close()  # a client that hangs up closes the upstream
+def strip_usage(piece: bytes) -> bytes:
+    """A relayed piece without the usage the gateway asked for (a stream step's
+    function: ``Stage.stream``)."""
+    if b'"usage"' not in piece:  # most pieces: one search, passed as they are
+        return piece
+    *events, rest = piece.split(b"\n\n")  # ``rest``: after the last event
+    out = b"".join(_without_usage(event) for event in events) + rest
+    return type(piece)(out)  # a LastPiece stays one (b"" when nothing is left)
 
 
 def _without_usage(event: bytes) -> bytes:

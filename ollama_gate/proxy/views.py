@@ -108,11 +108,8 @@ def forward(g, call: Call, upstream, body) -> Response:
     out_headers = with_stage_headers(call, response_headers(resp.headers))
     if is_stream(call.content_type) and call.method != "HEAD":
         call.streamed = True
-        pieces = g.pipeline.stream(call, Relay(resp, call, g.finish))
-        if call.extra.get(STRIP):  # the usage the client did not ask for goes
-            pieces = strip_usage(pieces)
         out = Response(
-            pieces,
+            Relay(resp, call, g.finish, stream_steps(g, call)),
             status=resp.status_code,
             headers=out_headers,
             direct_passthrough=True,
@@ -142,15 +139,23 @@ def answered(g, call: Call, response: Response) -> Response:
     call.content_type = response.content_type or ""
     if response.is_streamed:
         call.streamed = True
-        pieces = replay(response.response, call, g.finish)
-        if call.extra.get(STRIP):  # kept for the record, as a relayed stream's is
-            pieces = strip_usage(pieces)
-        response.response = g.pipeline.stream(call, pieces)
+        response.response = replay(
+            response.response, call, g.finish, stream_steps(g, call)
+        )
         return response
     data = g.pipeline.filter(call, response.get_data())
     finish_whole(g, call, data)
     response.set_data(data)
     return response
+
+
+def stream_steps(g, call: Call) -> list:
+    """What each piece of the call's streamed answer passes through after it was
+    kept: the stages' stream steps, then the usage the client did not ask for goes."""
+    steps = g.pipeline.stream(call)
+    if call.extra.get(STRIP):
+        steps.append(strip_usage)
+    return steps
 
 
 def finish_whole(g, call: Call, data: bytes) -> None:

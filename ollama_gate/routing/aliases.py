@@ -8,7 +8,7 @@ Runs after the limits stage: a key's allowlist applies to the names its clients 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from urllib.parse import quote
 
 from ..call import Call
@@ -68,22 +68,20 @@ class Aliases(Stage):
         names = call.extra.get(ALIAS)
         return body.replace(*names) if names else body
 
-    def stream(self, call: Call, pieces: Iterator[bytes]) -> Iterator[bytes]:
+    def stream(self, call: Call) -> Callable[[bytes], bytes] | None:
         """Each streamed piece names the alias (only for calls that used one)."""
         names = call.extra.get(ALIAS)
-        return renamed(pieces, *names) if names else pieces
+        return renaming(*names) if names else None
 
 
-def renamed(pieces: Iterator[bytes], real: bytes, alias: bytes) -> Iterator[bytes]:
-    """``pieces`` with the real model's field replaced by the alias's.
+def renaming(real: bytes, alias: bytes) -> Callable[[bytes], bytes]:
+    """A piece with the real model's field replaced by the alias's.
 
     A JSON string escapes its quotes, so ``"model":"x"`` cannot occur inside a
     prompt or answer text: only the field itself is replaced.
     """
-    try:
-        for piece in pieces:
-            yield type(piece)(piece.replace(real, alias)) if real in piece else piece
-    finally:
-        close = getattr(pieces, "close", None)
-        if close:
-            close()  # a client that hangs up closes the upstream
+
+    def renamed(piece: bytes) -> bytes:
+        return type(piece)(piece.replace(real, alias)) if real in piece else piece
+
+    return renamed
