@@ -83,3 +83,19 @@ def test_the_serving_app_leaves_alembic_out_until_a_migration_needs_it(tmp_path)
         text=True,
     )
     assert out.returncode == 0 and "(head)" in out.stdout, out.stderr[-2000:]
+
+
+def test_the_serving_app_imports_redis_only_when_configured(tmp_path):
+    """redis-py (about 7 MB a worker) is imported only with OLLAMA_GATE_REDIS_URL:
+    without it every counter is in memory and nothing uses it."""
+    env = (
+        "import os; os.environ.pop('OLLAMA_GATE_REDIS_URL', None); "
+        f"os.environ['DATABASE_URL'] = 'sqlite:///{tmp_path / 'g.db'}'"
+    )
+    served = modules_after(f"{env}; from ollama_gate import create_app; create_app()")
+    assert "redis" not in served
+    shared = modules_after(
+        f"{env}; os.environ['OLLAMA_GATE_REDIS_URL'] = 'redis://127.0.0.1:9/0'; "
+        "from ollama_gate import create_app; create_app()"
+    )
+    assert "redis" in shared

@@ -13,7 +13,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import redis
 from flask import Flask
 from limits.errors import StorageError
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +26,7 @@ from .access import check_access, filter_model_list
 from .admin import init_app as init_admin_helpers
 from .concurrency import Concurrency, MemorySlots, RedisSlots
 from .quotas import MemoryCounters, Quotas, RedisCounters, usage_loader
-from .rates import Rates, redis_pool
+from .rates import Rates, redis_client, redis_errors
 from .usage import day_period, load_usage, month_period, period_reset
 
 log = logging.getLogger("ollama_gate.limits")
@@ -42,9 +41,10 @@ class Limits(Stage):
     def __init__(self, app: Flask):
         s = app.config["GATE"]
         self.shared = bool(s["REDIS_URL"])  # counters shared by every worker and host
-        self.redis = (
-            redis.Redis(connection_pool=redis_pool(app)) if self.shared else None
-        )
+        self.redis = redis_client(app) if self.shared else None
+        # Redis' errors (OSError alone without Redis, which is then never imported)
+        self.storage_errors = (*redis_errors(app), StorageError, SQLAlchemyError)
+        self.counter_errors = redis_errors(app)
         load = usage_loader(app)
         prefix = s["REDIS_PREFIX"]
         self.rates = Rates(limiter.limiter, s["RATE_LIMIT"])
@@ -64,7 +64,7 @@ class Limits(Stage):
             self.concurrency(call)
             self.rates(call)
             self.quotas(call)  # last: it counts the call
-        except (redis.RedisError, StorageError, OSError, SQLAlchemyError) as exc:
+        except self.storage_errors as exc:
             # SQLAlchemyError: the quota seed query (database locked or gone)
             log.error("limit storage failed: %s", exc)
             raise ApiError(
@@ -101,7 +101,7 @@ class Limits(Stage):
             live = None
             try:
                 live = self.quotas.counters.current(key.id, period)
-            except (redis.RedisError, OSError):
+            except self.counter_errors:
                 pass
             calls, tokens = live if live is not None else load_usage(key.id, period)
             rows.append(

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import redis
 from flask import Flask
 from limits import RateLimitItem, parse_many
 from limits.strategies import RateLimiter
@@ -20,6 +20,9 @@ from limits.strategies import RateLimiter
 from ..call import Call
 from ..errors import ApiError
 from .memory import SweptMemoryStorage
+
+if TYPE_CHECKING:
+    import redis
 
 MEMORY_URI = SweptMemoryStorage.STORAGE_SCHEME[0] + "://"  # one worker's own counters
 
@@ -50,6 +53,8 @@ def redis_pool(app: Flask) -> redis.BlockingConnectionPool:
     """
     pool = app.extensions.get("ollama_gate_redis_pool")
     if pool is None:
+        import redis  # only with REDIS_URL: about 7 MB of every worker otherwise
+
         s = app.config["GATE"]
         pool = redis.BlockingConnectionPool.from_url(
             s["REDIS_URL"],
@@ -62,6 +67,23 @@ def redis_pool(app: Flask) -> redis.BlockingConnectionPool:
         )
         app.extensions["ollama_gate_redis_pool"] = pool
     return pool
+
+
+def redis_client(app: Flask) -> redis.Redis:
+    """A client on the worker's shared pool (``redis_pool``); with REDIS_URL only."""
+    import redis  # imported on use, like the pool's
+
+    return redis.Redis(connection_pool=redis_pool(app))
+
+
+def redis_errors(app: Flask) -> tuple[type[Exception], ...]:
+    """What a limit counter raises when its storage fails: Redis' errors with
+    REDIS_URL (Redis is imported only then), and socket errors."""
+    if not app.config["GATE"]["REDIS_URL"]:
+        return (OSError,)
+    import redis
+
+    return (redis.RedisError, OSError)
 
 
 def check_rate_limit_spec(spec: str) -> str:

@@ -7,11 +7,10 @@ gives the two stages ``proxy.stages.build_stages`` puts on the path.
 
 from __future__ import annotations
 
-import redis
 from flask import Flask
 
 from ..limits.concurrency import MemorySlots, RedisSlots
-from ..limits.rates import redis_pool
+from ..limits.rates import redis_client
 from .aliases import Aliases
 from .fleet import Fleet
 from .health import Checker
@@ -37,6 +36,6 @@ def slots(app: Flask, name: str):
     """Counted slots shared by every worker (Redis) or of this worker (memory)."""
     s = app.config["GATE"]
     if s["REDIS_URL"]:
-        client = redis.Redis(connection_pool=redis_pool(app))
+        client = redis_client(app)
         return RedisSlots(client, f"{s['REDIS_PREFIX']}:{name}")
     return MemorySlots()

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
 from flask import Flask
 
 from ..limits.concurrency import MemorySlots, RedisSlots
-from ..limits.rates import redis_pool
+from ..limits.rates import redis_client
 from .affinity import MemoryAffinity, RedisAffinity
 from .core import Scheduler
 from .policy import ModelPolicyStage, Policies
@@ -36,7 +35,7 @@ class Parts:
 def make(app: Flask, fleet) -> Parts:
     """The scheduler's parts for ``app``'s worker, sharing Redis when configured."""
     s = app.config["GATE"]
-    client = redis.Redis(connection_pool=redis_pool(app)) if s["REDIS_URL"] else None
+    client = redis_client(app) if s["REDIS_URL"] else None
     prefix = s["REDIS_PREFIX"]
     slots = RedisSlots(client, f"{prefix}:model") if client else MemorySlots()
     ttl = s["AFFINITY_SECONDS"]
