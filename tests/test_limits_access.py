@@ -96,11 +96,11 @@ def test_manage_key_cannot_pull_from_another_host(app, client, fake):
             "/api/pull", json={"model": model, "stream": False}, headers=auth(key)
         )
         assert resp.status_code == 403, model
-    assert not fake.requests
+    assert not fake.calls()
     resp = client.post(
         "/api/pull", json={"model": "llama3.2:1b", "stream": False}, headers=auth(key)
     )
-    assert resp.status_code == 200 and fake.requests[-1].path == "/api/pull"
+    assert resp.status_code == 200 and fake.calls()[-1].path == "/api/pull"
 
 
 def test_name_parts_fill_defaults_and_keep_registry_port():
@@ -195,7 +195,7 @@ def test_bodies_are_checked_as_ollama_reads_them(app, client, fake, raw, status)
         headers={**auth(key), "Content-Type": "application/json"},
     )
     assert resp.status_code == status
-    assert not fake.requests
+    assert not fake.calls()
 
 
 def test_copy_and_create_check_every_model_they_name(app, client, fake):
@@ -231,7 +231,7 @@ def test_copy_field_names_fold_as_go_folds_them(app, client, fake, body):
         "/api/copy", data=raw, headers={**auth(key), "Content-Type": "application/json"}
     )
     assert resp.status_code == 403
-    assert not fake.requests
+    assert not fake.calls()
 
 
 def _names(resp, field="models", name="name"):
@@ -287,11 +287,11 @@ def test_management_needs_the_manage_scope(app, client, fake, method, path, body
     refused = client.open(path, method=method, json=body, headers=auth(plain))
     assert refused.status_code == 403
     assert "'manage' scope" in refused.get_json()["error"]
-    assert not fake.requests
+    assert not fake.calls()
     manager = add_key(app, "ops", scopes="manage")
     resp = client.open(path, method=method, json=body, headers=auth(manager))
     assert resp.status_code != 403
-    assert fake.requests and fake.requests[-1].method == method
+    assert fake.calls() and fake.calls()[-1].method == method
 
 
 @pytest.mark.parametrize("method", ["HEAD", "POST"])
@@ -314,7 +314,7 @@ def test_blobs_need_the_manage_scope(app, client, fake, method):
 def test_scope_check_survives_odd_paths(app, client, fake, path):
     resp = client.post(path, json={"model": "llama3.2"}, headers=auth(add_key(app)))
     assert resp.status_code in (403, 308)  # werkzeug redirects // to the checked path
-    assert not fake.requests
+    assert not fake.calls()
 
 
 @pytest.mark.parametrize(
@@ -336,7 +336,7 @@ def test_dot_segments_never_reach_the_upstream(app, client, fake, path):
         environ_overrides={"RAW_URI": path},
     )
     assert resp.status_code == 400 and "segments" in resp.get_data(as_text=True)
-    assert not fake.requests
+    assert not fake.calls()
 
 
 @pytest.mark.parametrize(

@@ -159,7 +159,7 @@ def test_openai_model_id_keeps_encoded_slash(clients, fake):
     fake.add_model("myorg/coder:7b")
     model = through.models.retrieve("myorg/coder:7b")
     assert model.id == "myorg/coder:7b"
-    assert fake.requests[-1].path == "/v1/models/myorg%2Fcoder:7b"
+    assert fake.calls()[-1].path == "/v1/models/myorg%2Fcoder:7b"
 
 
 def test_unknown_paths_pass_through_with_auth(gateway, fake):
@@ -168,7 +168,7 @@ def test_unknown_paths_pass_through_with_auth(gateway, fake):
         gateway.url + "/v1/systemone", headers={"X-API-Key": gateway.key()}
     )
     assert resp.status_code == 404 and resp.text == "404 page not found"
-    assert fake.requests[-1].path == "/v1/systemone"
+    assert fake.calls()[-1].path == "/v1/systemone"
 
 
 def read_line(chunks) -> bytes:
