@@ -87,13 +87,18 @@ def test_outside_gevent_the_buffered_reader_is_used():
         b.close()
 
 
-def test_the_pump_hands_each_read_on_in_the_hub_until_told_to_stop(pair):
+def past_the_start(pair, start: bytes):
+    """``(read, stop, reader)`` of a body whose buffered start has been read."""
     ours, theirs = pair
-    answer = Answer(ours.makefile("rb"))
-    read, stop = body_reader(answer)
-    reader = read.__self__
-    theirs.sendall(b"first")
-    assert read(10) == b"first"  # the buffered start goes by read() first
+    read, stop = body_reader(Answer(ours.makefile("rb")))
+    theirs.sendall(start)
+    assert read(10) == start  # the buffered start goes by read() first
+    return read, stop, read.__self__
+
+
+def test_the_pump_hands_each_read_on_in_the_hub_until_told_to_stop(pair):
+    _, theirs = pair
+    read, stop, reader = past_the_start(pair, b"first")
     seen = []
 
     def on_data(data: bytes) -> bool:
@@ -118,12 +123,8 @@ def test_the_pump_hands_each_read_on_in_the_hub_until_told_to_stop(pair):
 
 
 def test_the_pump_fails_after_the_read_timeout_and_a_hub_error_reaches_it(pair):
-    ours, theirs = pair
-    answer = Answer(ours.makefile("rb"))
-    read, stop = body_reader(answer)
-    reader = read.__self__
-    theirs.sendall(b"x")
-    read(10)
+    _, theirs = pair
+    _, stop, reader = past_the_start(pair, b"x")
     started = time.monotonic()
     with pytest.raises(TimeoutError):
         reader.pump(lambda data: False)  # nothing more comes

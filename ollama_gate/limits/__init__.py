@@ -43,8 +43,8 @@ class Limits(Stage):
         self.shared = bool(s["REDIS_URL"])  # counters shared by every worker and host
         self.redis = redis_client(app) if self.shared else None
         # Redis' errors (OSError alone without Redis, which is then never imported)
-        self.storage_errors = (*redis_errors(app), StorageError, SQLAlchemyError)
         self.counter_errors = redis_errors(app)
+        self.storage_errors = (*self.counter_errors, StorageError, SQLAlchemyError)
         load = usage_loader(app)
         prefix = s["REDIS_PREFIX"]
         self.rates = Rates(limiter.limiter, s["RATE_LIMIT"])

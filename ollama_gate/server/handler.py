@@ -186,10 +186,8 @@ class GateHandler(PyWSGIHandler):
             sent = raw.send(data)
         except BlockingIOError:
             sent = 0
-        except OSError as ex:  # as pywsgi's: the client went away
-            self.status = f"socket error: {ex}"
-            if self.code > 0:
-                self.code = -self.code
+        except OSError as ex:
+            self._client_gone(ex)
             raise
         self.response_length += sent
         if sent < len(data):
@@ -243,11 +241,15 @@ class GateHandler(PyWSGIHandler):
         while relay.pump(deliver):
             rest = left.pop()
             if isinstance(rest, OSError):
-                self.status = f"socket error: {rest}"  # as pywsgi's: the client left
-                if self.code > 0:
-                    self.code = -self.code
+                self._client_gone(rest)
                 raise rest
             super()._sendall(rest)  # waits until the client takes it
+
+    def _client_gone(self, ex: OSError) -> None:
+        """A send to the client failed: marked as pywsgi marks it (the client left)."""
+        self.status = f"socket error: {ex}"
+        if self.code > 0:
+            self.code = -self.code
 
     def _relay(self, pieces) -> None:
         """The rest of a chunked body: each piece framed in one step and sent."""
