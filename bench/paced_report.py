@@ -7,7 +7,7 @@ from __future__ import annotations
 from report import _by, _fmt, _paired
 
 HEADING = "## Paced streams (issue 18)"
-TARGETS = ("direct", "nginx", "gateway", "gateway_nohist")
+TARGETS = ("direct", "nginx", "gateway", "gateway_nohist", "floor_wsgi", "floor_flask")
 
 
 def summarise_paced(runs: list[dict], medians: dict) -> dict:
@@ -38,6 +38,11 @@ def summarise_paced(runs: list[dict], medians: dict) -> dict:
             table, "paced1000", "gateway", "direct", "first_p99_ms", delta
         ),
     }
+    for floor in ("floor_wsgi", "floor_flask"):  # present with run.py --floor
+        if floor in table.get("paced200", {}):
+            figures[f"paced200_{floor}_cpu_vs_nginx"] = _paired(
+                table, "paced200", floor, "nginx", "cpu_ms_per_stream", ratio
+            )
     g1000 = list(table.get("paced1000", {}).get("gateway", {}).values())
     peak = max((r["peak_rss_mb"] for r in g1000), default=float("nan"))
     figures["paced1000_peak_rss_mb"] = peak
@@ -101,6 +106,8 @@ def markdown(meta: dict, summary: dict, work: list[dict]) -> str:
         "nginx": "nginx",
         "gateway": "gateway",
         "gateway_nohist": "gateway, second",
+        "floor_wsgi": "bare WSGI relay",
+        "floor_flask": "Flask + requests relay",
     }
     lines = [
         HEADING,

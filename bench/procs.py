@@ -218,3 +218,35 @@ class Gateway(Proc):
         )
         wait_http(self.port, self.proc, f"gateway {self.name}")
         return self
+
+
+class Floor(Proc):
+    """One of ``bench/floor.py``'s bare relays under gunicorn, one gevent worker."""
+
+    def __init__(self, name: str, tmp: Path, upstream_port: int) -> None:
+        super().__init__()
+        self.name = name
+        self.tmp = tmp
+        self.upstream_port = upstream_port
+
+    def start(self) -> Floor:
+        """Start gunicorn on the floor app named by ``self.name``; wait for it."""
+        kind = self.name.removeprefix("floor_")  # wsgi or flask
+        env = {
+            **os.environ,
+            "FLOOR_APP": kind,
+            "FLOOR_UPSTREAM": f"127.0.0.1:{self.upstream_port}",
+        }
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        log = open(self.tmp / "gunicorn.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
+             "-k", "gevent_pywsgi", "-w", "1", "--worker-connections", "4000",
+             "-b", f"127.0.0.1:{self.port}", f"floor:app_{kind}"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_http(self.port, self.proc, self.name)
+        return self

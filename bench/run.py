@@ -29,7 +29,7 @@ from nginx import Nginx, nginx_binary  # noqa: E402
 from paced import plan as paced_plan  # noqa: E402
 from paced_report import HEADING, summarise_paced  # noqa: E402
 from paced_report import markdown as paced_markdown  # noqa: E402
-from procs import ROOT, Gateway, Upstream  # noqa: E402
+from procs import ROOT, Floor, Gateway, Upstream  # noqa: E402
 from report import markdown, summarise  # noqa: E402
 from workloads import (  # noqa: E402
     cache_hit,
@@ -202,6 +202,13 @@ def run_set(work: list[dict], args, repeats: int, log) -> list[dict]:
             ng = Nginx(tmp / "nginx", up.port).start()
             procs.append(ng)
             targets["nginx"] = ng
+        if paced_on and args.floor:  # the card's stack alone (bench/floor.py)
+            for name in ("floor_wsgi", "floor_flask"):
+                fl = Floor(name, tmp / name, up.port).start()
+                procs.append(fl)
+                targets[name] = fl
+            for w in work:
+                w["targets"] = (*w["targets"], "floor_wsgi", "floor_flask")
         log(
             f"upstream :{up.port}, then "
             + ", ".join(f"{t.name} :{t.port}" for t in procs[1:])
@@ -237,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         "--no-nginx",
         action="store_true",
         help="no nginx beside the paced streams, even where it is installed",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="beside the paced streams, the bare relays of bench/floor.py: the "
+        "least gunicorn + gevent (and Flask + requests) cost with no gateway",
     )
     parser.add_argument(
         "--no-history-off",
