@@ -220,6 +220,11 @@ class Gateway(Proc):
         return self
 
 
+# gunicorn's worker class for the floors: gevent's pywsgi, as the gateway's worker is;
+# BENCH_FLOOR_WORKER=gevent measures gunicorn's own HTTP parser on gevent instead
+FLOOR_WORKER = os.environ.get("BENCH_FLOOR_WORKER", "gevent_pywsgi")
+
+
 class Floor(Proc):
     """One of ``bench/floor.py``'s bare relays under gunicorn, one gevent worker."""
 
@@ -241,7 +246,7 @@ class Floor(Proc):
         log = open(self.tmp / "gunicorn.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
-             "-k", "gevent_pywsgi", "-w", "1", "--worker-connections", "4000",
+             "-k", FLOOR_WORKER, "-w", "1", "--worker-connections", "4000",
              "-b", f"127.0.0.1:{self.port}", f"floor:app_{kind}"],
             env=env,
             stdout=log,

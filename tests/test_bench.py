@@ -48,14 +48,15 @@ def test_quick_run_checks_every_answer(tmp_path):
     assert "| streamed 64 tokens, 16 clients: throughput |" in table
 
 
-def test_quick_paced_run_times_every_token_beside_direct_and_nginx(tmp_path):
+def test_quick_paced_run_times_every_token_beside_direct_nginx_and_floors(tmp_path):
     """The paced set (issue 18) in its quick form: every stream complete and checked,
-    each token timed, beside direct (and nginx where it is installed); RESULTS.md
-    gets its paced section and keeps the burst figures it had."""
+    each token timed, beside direct, the bare relays of bench/floor.py (--floor) and
+    nginx where it is installed; RESULTS.md gets its paced section and keeps the burst
+    figures it had."""
     (tmp_path / "RESULTS.md").write_text("# Benchmark results\n\nthe burst table\n")
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--paced"]
-        + ["--out", str(tmp_path)],
+        + ["--floor", "--out", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -63,7 +64,8 @@ def test_quick_paced_run_times_every_token_beside_direct_and_nginx(tmp_path):
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     results = json.loads((tmp_path / "paced.json").read_text())
-    targets = ["direct", "gateway"] + (["nginx"] if nginx_binary() else [])
+    targets = ["direct", "gateway", "floor_wsgi", "floor_flask"]
+    targets += ["nginx"] if nginx_binary() else []
     seen = {(r["workload"], r["target"]) for r in results["runs"]}
     for workload in ("paced200", "paced500", "paced1000"):
         assert {(workload, t) for t in targets} <= seen
@@ -73,6 +75,7 @@ def test_quick_paced_run_times_every_token_beside_direct_and_nginx(tmp_path):
     table = (tmp_path / "RESULTS.md").read_text()
     assert "## Paced streams (issue 18)" in table
     assert "| 200 streams: token gap p99 over direct's |" in table
+    assert "| bare WSGI relay | Flask + requests relay |" in table
     assert table.startswith("# Benchmark results\n\nthe burst table\n")
     assert not (tmp_path / "results.json").exists()  # no burst figures were made
 
