@@ -6,7 +6,7 @@ import pytest
 from conftest import add_key
 from test_cache_stage import call, make_app, verdict
 
-from ollama_gate.cache.keys import cache_key, model_name, scope_of
+from ollama_gate.cache.keys import cache_key, scope_of
 from ollama_gate.cache.policy import bypass_reason, folded, zero_keep_alive
 from ollama_gate.keys import Identity
 
@@ -163,11 +163,6 @@ def test_the_key_changes_with_digest_user_and_allowlist():
     assert key_of(payload, who=identity(1, ("a*", "B*")), shared=True) == key_of(
         payload, who=identity(2, ("b*", "a*")), shared=True
     )
-
-
-def test_model_names_resolve_as_ollama_does():
-    assert model_name("Llama3.2") == "registry.ollama.ai/library/llama3.2:latest"
-    assert model_name("hf.co/team/m:q4") == "hf.co/team/m:q4"
 
 
 class Fleet:

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import add_key
 
-from ollama_gate.limits.access import model_allowed, name_parts
+from ollama_gate.limits.access import model_allowed
 
 CHAT = {"messages": [{"role": "user", "content": "Hi"}], "stream": False}
 
@@ -101,18 +101,6 @@ def test_manage_key_cannot_pull_from_another_host(app, client, fake):
         "/api/pull", json={"model": "llama3.2:1b", "stream": False}, headers=auth(key)
     )
     assert resp.status_code == 200 and fake.calls()[-1].path == "/api/pull"
-
-
-def test_name_parts_fill_defaults_and_keep_registry_port():
-    assert name_parts("myreg:5000/team/model") == (
-        ["myreg:5000", "team", "model"],
-        None,
-    )
-    assert name_parts("library/llama3.2:1B") == (
-        ["registry.ollama.ai", "library", "llama3.2"],
-        "1b",
-    )
-    assert name_parts("x/y/z/w")[0] == ["x", "y", "z", "w"]  # no pattern matches it
 
 
 # (method, path, body) of every model-naming endpoint, with the model in ``{m}``

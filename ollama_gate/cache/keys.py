@@ -15,16 +15,10 @@ import json
 from typing import Any
 
 from ..keys import Identity
-from ..limits.access import name_parts
+from ..model_names import full_name
 
 # framing and residency only: the same answer either way
 IGNORED = frozenset({"stream", "stream_options", "keep_alive", "model"})
-
-
-def model_name(model: str) -> str:
-    """A model name as Ollama resolves it: ``host/namespace/model:tag``, lower-case."""
-    parts, tag = name_parts(model)
-    return "/".join(parts) + ":" + (tag or "latest")
 
 
 def _canonical(value: Any) -> Any:
@@ -51,7 +45,7 @@ def cache_key(endpoint: str, payload: dict[str, Any], digest: str, scope: str) -
     text = json.dumps(
         [
             endpoint,
-            model_name(payload["model"]),
+            full_name(payload["model"]),
             digest,
             scope,
             _canonical(request),

@@ -23,6 +23,7 @@ from flask import request
 
 from ..call import Call
 from ..errors import ApiError
+from ..model_names import name_parts
 
 MANAGE = "manage"
 SCOPES = (MANAGE,)  # every scope a key can hold; inference and model lists need none
@@ -51,32 +52,19 @@ MODEL_FIELDS = {
 }
 DEFAULT_FIELDS = ("model",)
 LIST_ENDPOINTS = ("/api/tags", "/api/ps", "/v1/models")
-_DEFAULT_PARTS = ("registry.ollama.ai", "library")  # what Ollama fills in
-
-
-def name_parts(name: str) -> tuple[list[str], str | None]:
-    """A model name or pattern as ([host, namespace, model], tag or None), lower-case.
-
-    Split as Ollama splits a name: a scheme is dropped, ``\\`` is ``/`` (as on
-    Windows), and missing leading parts are the defaults. A name of more than three
-    parts (which Ollama refuses) keeps all of them, so no pattern matches it.
-    """
-    n = name.strip().lower().replace("\\", "/")
-    if "://" in n:
-        n = n.split("://", 1)[1]
-    slash = n.rfind("/")
-    colon = n.rfind(":")
-    tag = None
-    if colon > slash:
-        n, tag = n[:colon], n[colon + 1 :]
-    parts = n.split("/")
-    return [*_DEFAULT_PARTS[: max(0, 3 - len(parts))], *parts], tag
 
 
 def model_allowed(name: str, patterns: tuple[str, ...]) -> bool:
-    """True if ``name`` matches one of ``patterns`` (none given: every model)."""
+    """True if ``name`` matches one of ``patterns`` (none given: every model).
+
+    A name pinned to a digest (``llama3@sha256:...``) matches no pattern: the digest,
+    not the name before it, says which model answers, so an allowlist cannot vouch
+    for it.
+    """
     if not patterns:
         return True
+    if "@" in name:
+        return False
     parts, tag = name_parts(name)
     tag = tag or "latest"
     for pattern in patterns:

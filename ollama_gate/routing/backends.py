@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..extensions import db
+from ..model_names import canonical
 from .models import Backend
-from .names import canonical
 
 
 @dataclass(frozen=True)

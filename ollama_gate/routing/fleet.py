@@ -8,9 +8,9 @@ import logging
 import threading
 import time
 
+from ..model_names import canonical
 from ..upstream import Upstream
 from .backends import BackendConfig, BackendState, configured, parse_backends
-from .names import canonical
 from .rules import Aliases, aliases_and_routes, parse_aliases, parse_routes
 
 log = logging.getLogger("ollama_gate.routing")

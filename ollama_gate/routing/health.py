@@ -16,10 +16,10 @@ import time
 from flask import Flask
 
 from ..errors import ApiError
+from ..model_names import canonical
 from .backends import BackendState, tags_of
 from .fanout import fan_out
 from .fleet import Fleet
-from .names import canonical
 
 log = logging.getLogger("ollama_gate.routing")
 

@@ -7,10 +7,10 @@ import functools
 
 from ..admin.audit import record
 from ..extensions import db
+from ..model_names import canonical
 from ..models import utcnow
 from .backends import BackendConfig, check_url, parse_backends
 from .models import Alias, Backend, ModelRoute
-from .names import canonical
 
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.:")
 

@@ -12,11 +12,12 @@ import json
 from flask import Response
 
 from ..errors import ApiError
+from ..model_names import canonical
 from .backends import BackendState, tags_of
 from .fanout import fan_out
 from .fleet import Fleet
 from .health import get_json
-from .names import canonical, lowest_version
+from .versions import lowest_version
 
 MERGED = ("/api/tags", "/v1/models", "/api/ps", "/api/version")
 

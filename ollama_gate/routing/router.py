@@ -15,13 +15,13 @@ from flask import Flask, request
 from ..call import Call
 from ..errors import ApiError
 from ..limits.access import MANAGE, MANAGE_ENDPOINTS
+from ..model_names import canonical
 from ..pipeline import Stage
 from . import merged
 from .backends import BackendState
 from .failover import Attempts, no_backend
 from .fleet import Fleet
 from .health import Checker
-from .names import canonical
 
 PIN_HEADER = "X-Ollama-Gate-Backend"
 PINNED = "routing.pinned"  # call.extra: the backend a manage key asked for

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..extensions import db
+from ..model_names import canonical
 from .models import Alias, ModelRoute
-from .names import canonical
 
 
 class Aliases(dict):

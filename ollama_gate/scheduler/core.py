@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from flask import request
 
 from ..call import Call
-from ..routing.names import canonical
+from ..model_names import canonical
 from .affinity import SESSION_HEADER, conversation
 from .queue import ClientGone, FairQueue
 

@@ -6,9 +6,9 @@ import re
 
 from ..admin.audit import record
 from ..extensions import db
+from ..model_names import canonical
 from ..models import utcnow
 from ..routing.manage import FleetError, atomic
-from ..routing.names import canonical
 from .models import ModelPolicy
 
 # Ollama's keep_alive: a Go duration ("30m", "1h30m", "-1s") or a number of seconds

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from ..call import Call
 from ..extensions import db
+from ..model_names import canonical
 from ..pipeline import Stage
-from ..routing.names import canonical
 from .models import ModelPolicy
 
 APPLIES = ("/api/generate", "/api/chat", "/api/embed", "/api/embeddings")

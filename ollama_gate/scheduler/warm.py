@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 
 from ..errors import ApiError
-from ..routing.names import canonical
+from ..model_names import canonical
 from .policy import Policies
 
 log = logging.getLogger("ollama_gate.scheduler")

@@ -1,5 +1,6 @@
-"""Model names as Ollama matches them, versions compared as versions, and the health
-state's rules (backoff, every backend down is not healthy)."""
+"""The fleet's settings parsed (or refused with the name at fault), versions compared
+as versions, and the health state's rules (backoff, every backend down is not
+healthy)."""
 
 from __future__ import annotations
 
@@ -8,29 +9,8 @@ import pytest
 from ollama_gate.routing.backends import BackendConfig, BackendState, parse_backends
 from ollama_gate.routing.fleet import Fleet
 from ollama_gate.routing.health import BACKOFF_STEPS, mark_failed
-from ollama_gate.routing.names import canonical, lowest_version, version_key
 from ollama_gate.routing.rules import parse_aliases, parse_routes
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("llama3", "llama3:latest"),
-        ("Llama3:Latest", "llama3:latest"),
-        ("registry.ollama.ai/library/llama3:8b", "llama3:8b"),
-        ("library/llama3", "llama3:latest"),
-        ("hf.co/bartowski/Qwen:Q4_K_M", "hf.co/bartowski/qwen:q4_k_m"),
-        ("myhost:5000/team/model", "myhost:5000/team/model:latest"),
-        ("llama3@sha256:abc", "llama3:latest@sha256:abc"),
-    ],
-)
-def test_canonical_names(name, expected):
-    assert canonical(name) == expected
-
-
-def test_a_tag_is_never_taken_for_another():
-    assert canonical("llama3:70b") != canonical("llama3:8b")
-    assert canonical("llama3") != canonical("llama3:8b")
+from ollama_gate.routing.versions import lowest_version, version_key
 
 
 def test_versions_compare_as_versions_not_strings():
