@@ -16,6 +16,8 @@ model, while ``llama3:70b`` and ``llama3:8b`` are two.
 
 from __future__ import annotations
 
+import functools
+
 DEFAULT_PARTS = ("registry.ollama.ai", "library")  # what Ollama fills in
 DEFAULT_TAG = "latest"
 
@@ -39,6 +41,9 @@ def name_parts(name: str) -> tuple[list[str], str | None]:
     return [*DEFAULT_PARTS[: max(0, 3 - len(parts))], *parts], tag
 
 
+# a few names come back on every call (routing, the scheduler, policies each ask);
+# bounded, as the names are the clients'
+@functools.lru_cache(maxsize=4096)
 def canonical(name: str) -> str:
     """The one short spelling of a model name (``llama3:latest``, ``team/m:7b``,
     ``hf.co/team/m:q4``); a pinned digest is kept after the tag."""
