@@ -4,10 +4,11 @@ round)."""
 
 from __future__ import annotations
 
+from procs import FLOORS
 from report import _by, _fmt, _paired
 
 HEADING = "## Paced streams (issue 18)"
-TARGETS = ("direct", "nginx", "gateway", "gateway_nohist", "floor_wsgi", "floor_flask")
+TARGETS = ("direct", "nginx", "gateway", "gateway_nohist", *FLOORS)
 
 
 def summarise_paced(runs: list[dict], medians: dict) -> dict:
@@ -38,7 +39,7 @@ def summarise_paced(runs: list[dict], medians: dict) -> dict:
             table, "paced1000", "gateway", "direct", "first_p99_ms", delta
         ),
     }
-    for floor in ("floor_wsgi", "floor_flask"):  # present with run.py --floor
+    for floor in FLOORS:  # present with run.py --floor
         if floor in table.get("paced200", {}):
             figures[f"paced200_{floor}_cpu_vs_nginx"] = _paired(
                 table, "paced200", floor, "nginx", "cpu_ms_per_stream", ratio

@@ -223,6 +223,7 @@ class Gateway(Proc):
 # gunicorn's worker class for the floors: gevent's pywsgi, as the gateway's worker is;
 # BENCH_FLOOR_WORKER=gevent measures gunicorn's own HTTP parser on gevent instead
 FLOOR_WORKER = os.environ.get("BENCH_FLOOR_WORKER", "gevent_pywsgi")
+FLOORS = ("floor_wsgi", "floor_flask")  # the targets of run.py --floor
 
 
 class Floor(Proc):

@@ -29,7 +29,7 @@ from nginx import Nginx, nginx_binary  # noqa: E402
 from paced import plan as paced_plan  # noqa: E402
 from paced_report import HEADING, summarise_paced  # noqa: E402
 from paced_report import markdown as paced_markdown  # noqa: E402
-from procs import ROOT, Floor, Gateway, Upstream  # noqa: E402
+from procs import FLOORS, ROOT, Floor, Gateway, Upstream  # noqa: E402
 from report import markdown, summarise  # noqa: E402
 from workloads import (  # noqa: E402
     cache_hit,
@@ -203,12 +203,12 @@ def run_set(work: list[dict], args, repeats: int, log) -> list[dict]:
             procs.append(ng)
             targets["nginx"] = ng
         if paced_on and args.floor:  # the card's stack alone (bench/floor.py)
-            for name in ("floor_wsgi", "floor_flask"):
+            for name in FLOORS:
                 fl = Floor(name, tmp / name, up.port).start()
                 procs.append(fl)
                 targets[name] = fl
             for w in work:
-                w["targets"] = (*w["targets"], "floor_wsgi", "floor_flask")
+                w["targets"] = (*w["targets"], *FLOORS)
         log(
             f"upstream :{up.port}, then "
             + ", ".join(f"{t.name} :{t.port}" for t in procs[1:])

@@ -339,9 +339,18 @@ class LiveGateway:
         return add_key(self.app, user, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def gateway(tmp_path_factory, fake_server) -> Iterator[LiveGateway]:
-    """One live gunicorn gateway (1 gevent worker) in front of the fake Ollama."""
-    gw = LiveGateway(tmp_path_factory.mktemp("gateway"), fake_server.url).start()
-    yield gw
-    gw.stop()
+def gateway_fixture(name: str, env: dict[str, str] | None = None, scope="module"):
+    """A fixture ``name``: a live gateway (1 gevent worker) in front of the session's
+    fake Ollama with ``env`` added, started once per ``scope`` and stopped after."""
+
+    @pytest.fixture(scope=scope, name=name)
+    def live(tmp_path_factory, fake_server) -> Iterator[LiveGateway]:
+        gw = LiveGateway(tmp_path_factory.mktemp(name), fake_server.url, env=env)
+        yield gw.start()
+        gw.stop()
+
+    return live
+
+
+# the live gateway most tests share
+gateway = gateway_fixture("gateway", scope="session")

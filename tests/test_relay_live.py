@@ -12,23 +12,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-import pytest
 import requests
-from conftest import LiveGateway
+from conftest import gateway_fixture
 from fake_ollama import expected_text
 from test_history_live import wait_for_records
 
-
-@pytest.fixture(scope="module")
-def gate(tmp_path_factory, fake_server):
-    """A gateway whose read timeout is 1 s (a stalled stream fails quickly)."""
-    gw = LiveGateway(
-        tmp_path_factory.mktemp("relay"),
-        fake_server.url,
-        env={"OLLAMA_GATE_READ_TIMEOUT": "1"},
-    ).start()
-    yield gw
-    gw.stop()
+# a gateway whose read timeout is 1 s (a stalled stream fails quickly)
+gate = gateway_fixture("gate", {"OLLAMA_GATE_READ_TIMEOUT": "1"})
 
 
 def raw_generate(gate, key: str, tokens: int, rcvbuf: int | None = None):

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import LiveGateway
+from conftest import LiveGateway, gateway_fixture
 
 from ollama_gate.call import Call
 from ollama_gate.proxy.relay import Relay
@@ -27,17 +27,8 @@ from ollama_gate.server.handler import GateHandler
 from ollama_gate.server.headers import parse_headers
 from ollama_gate.upstream import LastPiece, Upstream, iter_available
 
-
-@pytest.fixture(scope="module")
-def quick_idle(tmp_path_factory, fake_server):
-    """A gateway whose idle connections are closed after one second."""
-    gw = LiveGateway(
-        tmp_path_factory.mktemp("idle"),
-        fake_server.url,
-        env={"GUNICORN_CMD_ARGS": "--keep-alive 1"},
-    ).start()
-    yield gw
-    gw.stop()
+# a gateway whose idle connections are closed after one second
+quick_idle = gateway_fixture("quick_idle", {"GUNICORN_CMD_ARGS": "--keep-alive 1"})
 
 
 def request(key: str, body: dict) -> bytes:

@@ -9,27 +9,21 @@ import time
 
 import pytest
 import requests
-from conftest import LiveGateway
+from conftest import gateway_fixture
 
 from ollama_gate.server.limits import ConnectionGuard, framing_problem
 
-
-@pytest.fixture(scope="module")
-def strict(tmp_path_factory, fake_server):
-    """A live gateway with a 1 s head deadline, 5 connections per address (loopback
-    included) and its access log on."""
-    gw = LiveGateway(
-        tmp_path_factory.mktemp("strict"),
-        fake_server.url,
-        env={
-            "OLLAMA_GATE_HEAD_TIMEOUT": "1",
-            "OLLAMA_GATE_MAX_CONNECTIONS_PER_CLIENT": "5",
-            "OLLAMA_GATE_UNCAPPED_ADDRESSES": "",
-            "OLLAMA_GATE_ACCESS_LOG": "1",
-        },
-    ).start()
-    yield gw
-    gw.stop()
+# a live gateway with a 1 s head deadline, 5 connections per address (loopback
+# included) and its access log on
+strict = gateway_fixture(
+    "strict",
+    {
+        "OLLAMA_GATE_HEAD_TIMEOUT": "1",
+        "OLLAMA_GATE_MAX_CONNECTIONS_PER_CLIENT": "5",
+        "OLLAMA_GATE_UNCAPPED_ADDRESSES": "",
+        "OLLAMA_GATE_ACCESS_LOG": "1",
+    },
+)
 
 
 def connect(gw) -> socket.socket:

@@ -12,7 +12,8 @@ import gevent
 import pytest
 from gevent import socket as gsocket
 
-from ollama_gate.upstream.reader import SocketReader, body_reader
+from ollama_gate.upstream.pieces import StreamedPieces
+from ollama_gate.upstream.reader import SocketReader, socket_reader
 
 
 class Answer:
@@ -38,8 +39,9 @@ def test_the_buffered_start_comes_first_then_one_read_per_arrival(pair):
     theirs.sendall(b"HEAD\r\n" + b"first")
     assert fp.readline() == b"HEAD\r\n"  # http.client reads the head; "first" stays
     answer = Answer(fp)
-    read, stop = body_reader(answer)
-    assert isinstance(read.__self__, SocketReader)
+    reader = socket_reader(answer)
+    assert isinstance(reader, SocketReader)
+    read, stop = reader.read, reader.close
     assert read(65536) == b"first"  # from the buffer, without waiting
     assert isinstance(answer.fp, io.RawIOBase)  # the buffered reader is let go
 
@@ -60,8 +62,8 @@ def test_the_buffered_start_comes_first_then_one_read_per_arrival(pair):
 
 def test_a_wait_past_the_read_timeout_fails_and_time_spent_elsewhere_does_not(pair):
     ours, theirs = pair
-    answer = Answer(ours.makefile("rb"))
-    read, stop = body_reader(answer)
+    reader = socket_reader(Answer(ours.makefile("rb")))
+    read, stop = reader.read, reader.close
     theirs.sendall(b"a")
     assert read(10) == b"a"
     gevent.sleep(0.5)  # busy elsewhere (writing to a slow client) past the timeout
@@ -79,9 +81,10 @@ def test_outside_gevent_the_buffered_reader_is_used():
     a, b = socket.socketpair()
     try:
         fp = a.makefile("rb")
-        read, stop = body_reader(Answer(fp))
-        assert read == fp.read1
-        stop()
+        assert socket_reader(Answer(fp)) is None
+        pieces = StreamedPieces(None, Answer(fp))
+        assert pieces.read == fp.read1
+        pieces.close()
     finally:
         a.close()
         b.close()
@@ -90,10 +93,10 @@ def test_outside_gevent_the_buffered_reader_is_used():
 def past_the_start(pair, start: bytes):
     """``(read, stop, reader)`` of a body whose buffered start has been read."""
     ours, theirs = pair
-    read, stop = body_reader(Answer(ours.makefile("rb")))
+    reader = socket_reader(Answer(ours.makefile("rb")))
     theirs.sendall(start)
-    assert read(10) == start  # the buffered start goes by read() first
-    return read, stop, read.__self__
+    assert reader.read(10) == start  # the buffered start goes by read() first
+    return reader.read, reader.close, reader
 
 
 def test_the_pump_hands_each_read_on_in_the_hub_until_told_to_stop(pair):
@@ -141,7 +144,7 @@ def test_the_pump_fails_after_the_read_timeout_and_a_hub_error_reaches_it(pair):
 
 def test_the_pump_refuses_before_the_buffered_start_was_read(pair):
     ours, _ = pair
-    read, stop = body_reader(Answer(ours.makefile("rb")))
+    reader = socket_reader(Answer(ours.makefile("rb")))
     with pytest.raises(RuntimeError):
-        read.__self__.pump(lambda data: True)
-    stop()
+        reader.pump(lambda data: True)
+    reader.close()

@@ -18,6 +18,14 @@ STREAM_TYPES = ("application/x-ndjson", "text/event-stream")
 Piecewise = Callable[[bytes], bytes]
 
 
+def through(passes: list[Piecewise], piece: bytes) -> bytes:
+    """``piece`` as it leaves for the client: through each stream step in order (after
+    it was kept for the record, untouched)."""
+    for step in passes:
+        piece = step(piece)
+    return piece
+
+
 def is_stream(content_type: str) -> bool:
     """True when the upstream answers with a stream that must be relayed as it comes."""
     return content_type.startswith(STREAM_TYPES)
@@ -82,8 +90,7 @@ class Relay:
 
         def kept(piece: bytes) -> bool:
             keep(piece)
-            for step in passes:
-                piece = step(piece)
+            piece = through(passes, piece)
             return deliver(piece) if piece else False
 
         return pump(kept)
@@ -116,8 +123,7 @@ def _relay(
                 # for the client, so its slots are released before it can call again
                 call.completed = True
                 _end(resp, call, finish)
-            for step in passes:
-                chunk = step(chunk)
+            chunk = through(passes, chunk)
             if chunk:
                 yield chunk
         call.completed = True
@@ -154,8 +160,7 @@ def replay(
             if call.ttfb is None:
                 call.ttfb = time.perf_counter() - call.t0
             call.keep(chunk)
-            for step in passes:
-                chunk = step(chunk)
+            chunk = through(passes, chunk)
             if chunk:
                 yield chunk
         call.completed = True

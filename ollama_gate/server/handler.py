@@ -179,19 +179,24 @@ class GateHandler(PyWSGIHandler):
 
         gevent's ``sendall`` asks the socket for its buffer size and reads the clock
         before every send: two calls more per token of a stream (issue 18)."""
-        raw = self._raw
-        if raw is None:
+        if self._raw is None:
             return super()._sendall(data)
+        rest = self._send_now(data)
+        if rest is not None:
+            super()._sendall(rest)
+
+    def _send_now(self, data):
+        """One ``send`` on the raw socket: what it did not take (None: all of it).
+        A failed send marks the client gone and raises."""
         try:
-            sent = raw.send(data)
+            sent = self._raw.send(data)
         except BlockingIOError:
             sent = 0
         except OSError as ex:
             self._client_gone(ex)
             raise
         self.response_length += sent
-        if sent < len(data):
-            super()._sendall(memoryview(data)[sent:])
+        return memoryview(data)[sent:] if sent < len(data) else None
 
     def process_result(self):
         """Write the application's pieces; end a chunked body unless its last piece
@@ -220,29 +225,24 @@ class GateHandler(PyWSGIHandler):
         callback as each is read (``Relay.pump``): no greenlet switch per token. What
         the socket could not take at once is sent from here, waiting, and the pump
         goes on; the last piece (and a failure) is left to ``_relay``."""
-        raw = self._raw
+        send_now = self._send_now
         left: list = []  # what the callback could not send: the rest, or the error
 
         def deliver(piece: bytes) -> bool:
-            frame = b"%x\r\n%b\r\n" % (len(piece), piece)
-            try:
-                sent = raw.send(frame)
-            except BlockingIOError:
-                sent = 0
+            try:  # no raising in the hub's callback: the greenlet below raises it
+                rest = send_now(b"%x\r\n%b\r\n" % (len(piece), piece))
             except OSError as exc:
                 left.append(exc)
                 return True
-            self.response_length += sent
-            if sent < len(frame):
-                left.append(memoryview(frame)[sent:])
-                return True
-            return False
+            if rest is None:
+                return False
+            left.append(rest)
+            return True
 
         while relay.pump(deliver):
             rest = left.pop()
             if isinstance(rest, OSError):
-                self._client_gone(rest)
-                raise rest
+                raise rest  # the client is marked gone already
             super()._sendall(rest)  # waits until the client takes it
 
     def _client_gone(self, ex: OSError) -> None:

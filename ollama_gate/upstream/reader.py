@@ -24,16 +24,6 @@ _BUFFERS: dict = {}
 EAGER = 512
 
 
-def body_reader(response) -> tuple[Callable[[int], bytes], Callable[[], None]]:
-    """``(read, close)`` for the rest of a body whose head http.client's ``response``
-    has read: ``read(n)`` returns at most ``n`` bytes once some are there, ``b""`` at
-    the end; ``close`` stops the stream's timer."""
-    reader = socket_reader(response)
-    if reader is None:
-        return response.fp.read1, _nothing  # not gevent's socket: the buffered reader
-    return reader.pair()
-
-
 def socket_reader(response) -> SocketReader | None:
     """The ``SocketReader`` of ``response``'s body, or None when its socket is not
     gevent's (tests outside gevent)."""
@@ -43,10 +33,6 @@ def socket_reader(response) -> SocketReader | None:
     if raw is None or watcher is None or raw.gettimeout() != 0.0:
         return None
     return SocketReader(response, gsock, raw, watcher)
-
-
-def _nothing() -> None:
-    pass
 
 
 class SocketReader:
@@ -85,10 +71,6 @@ class SocketReader:
         if buf is None:
             buf = _BUFFERS[self.hub] = memoryview(bytearray(PIECE))
         self.buf = buf
-
-    def pair(self) -> tuple[Callable[[int], bytes], Callable[[], None]]:
-        """The read and close functions of this body."""
-        return self.read, self.close
 
     def read(self, n: int) -> bytes:
         """Wait until the socket is readable, then read what is there (up to ``n``)."""
