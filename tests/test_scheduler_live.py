@@ -127,6 +127,43 @@ def test_a_client_that_hangs_up_leaves_the_queue(live_one_slot, pool):
     assert prompts == ["held", "after"]  # the one that left never reached the backend
 
 
+def test_a_client_that_hangs_up_with_a_byte_unread_leaves_the_queue(
+    live_one_slot, pool
+):
+    """A byte past the request (a pipelined request's start) still in the socket
+    does not make a client that closed look alive."""
+    gw, gpu1 = live_one_slot, pool[0]
+    key = gw.key()
+    gpu1.hold_second_chunk = True
+    held = threading.Thread(target=lambda: generate(gw, key, "held", stream=True))
+    held.start()
+    assert gpu1.first_chunk_sent.wait(10)
+    queue_dump = requests.Session()
+
+    def waiting() -> int:
+        ps = queue_dump.get(
+            gw.url + "/api/ps", headers={"Authorization": f"Bearer {key}"}, timeout=10
+        ).json()["models"]
+        return sum(m.get("waiting", 0) for m in ps if m["name"] == "llama3.2:latest")
+
+    body = b'{"model":"llama3.2","prompt":"leaves","stream":false}'
+    sock = socket.create_connection(("127.0.0.1", gw.port))
+    sock.sendall(
+        b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    assert wait_for(lambda: waiting() == 1)  # its request read, it waits
+    sock.sendall(b"G")  # the next request's first byte, which nothing reads yet
+    sock.close()
+    assert wait_for(lambda: waiting() == 0)  # out of the queue all the same
+    gpu1.release.set()
+    held.join(10)
+    assert generate(gw, key, "after").status_code == 200
+    prompts = [r.json["prompt"] for r in gpu1.requests if r.path == "/api/generate"]
+    assert prompts == ["held", "after"]  # the one that left never reached the backend
+
+
 def test_warm_models_load_at_start_and_after_a_backend_returns(tmp_path, pool):
     gpu1, gpu2, _ = pool
     gpu1.loaded, gpu2.loaded = [], []

@@ -12,6 +12,7 @@ import requests
 
 from ..call import ANSWER_HEADERS, Call
 from ..errors import ApiError
+from ..scheduler.bounds import held_bytes
 from ..upstream import StreamedBody, Upstream
 from .backends import BackendState
 from .health import mark_failed
@@ -44,7 +45,8 @@ class Attempts:
         reasons = []
         call = self.call
         last = len(self.candidates) - 1
-        grants = self.router.scheduler.grants(call, self.candidates, self.model)
+        size = held_bytes(call.payload, call.rewritten, body)  # while it waits
+        grants = self.router.scheduler.grants(call, self.candidates, self.model, size)
         for n, state in enumerate(grants):  # each with a slot held (may wait)
             if n and isinstance(body, StreamedBody):
                 self.router.give_back(call)

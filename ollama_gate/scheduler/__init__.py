@@ -16,6 +16,7 @@ from flask import Flask
 from ..limits.concurrency import MemorySlots, RedisSlots
 from ..limits.rates import redis_client
 from .affinity import MemoryAffinity, RedisAffinity
+from .bounds import Bounds
 from .core import Scheduler
 from .policy import ModelPolicyStage, Policies
 from .queue import FairQueue
@@ -42,7 +43,7 @@ def make(app: Flask, fleet) -> Parts:
     affinity = None
     if ttl > 0:
         affinity = RedisAffinity(client, prefix, ttl) if client else MemoryAffinity(ttl)
-    queue = FairQueue(s["QUEUE_MAX"], s["QUEUE_TIMEOUT"])
+    queue = FairQueue(Bounds.from_settings(s), s["QUEUE_TIMEOUT"])
     policies = Policies()
 
     def claim(key: str, ttl: float) -> bool:

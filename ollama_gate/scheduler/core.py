@@ -9,8 +9,6 @@ counts. When every candidate left is full, the call waits in the ``FairQueue``.
 
 from __future__ import annotations
 
-import select
-import socket
 import time
 from collections.abc import Iterator
 
@@ -18,8 +16,9 @@ from flask import request
 
 from ..call import Call
 from ..model_names import canonical
+from ..server.peer import closed
 from .affinity import SESSION_HEADER, conversation
-from .queue import ClientGone, FairQueue
+from .queue import ClientGone, FairQueue, Waiter
 
 SLOT = "scheduler.slot"  # call.extra: (slot key, token, owner)
 CONVERSATION = "scheduler.conversation"  # call.extra: the conversation's name
@@ -86,24 +85,33 @@ class Scheduler:
         self.queue.started(owner, call.identity.queue_weight, waiter)
         return True
 
-    def grants(self, call: Call, candidates: list, model: str | None) -> Iterator:
-        """Each candidate in turn, with a slot held; waits when all are full.
+    def grants(
+        self, call: Call, candidates: list, model: str | None, size: int = 0
+    ) -> Iterator:
+        """Each candidate in turn, with a slot held; waits when all are full
+        (``size``: the bytes the call's body holds meanwhile, ``bounds.held_bytes``).
 
         The caller gives the slot back (``give_back``) before asking for the next.
         """
         left = list(candidates)
+        ident = call.identity
         while left:
             state = next((s for s in left if self.try_slot(call, s, model)), None)
             if state is None:
                 began = time.monotonic()
                 state = self.queue.wait(
-                    self.owner(call),
-                    canonical(model) if model else "-",
+                    Waiter(
+                        self.owner(call),
+                        canonical(model) if model else "-",
+                        ident.queue_weight,
+                        key=ident.key_id,
+                        user=ident.user_id,
+                        size=size,
+                    ),
                     lambda me: next(
                         (s for s in left if self.try_slot(call, s, model, me)), None
                     ),
                     client_gone,
-                    call.identity.queue_weight,
                 )
                 waited = call.extra.get(WAITED, 0.0) + time.monotonic() - began
                 call.extra[WAITED] = waited  # history keeps it
@@ -120,17 +128,10 @@ class Scheduler:
 
 
 def client_gone() -> bool:
-    """True when the waiting call's client has closed its connection."""
+    """True when the waiting call's client has closed its connection (whatever it
+    left unread)."""
     sock = request.environ.get("gunicorn.sock")
-    if sock is None:
-        return False
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:
-            return False
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except (OSError, ValueError):
-        return True
+    return sock is not None and closed(sock)
 
 
 __all__ = ["ClientGone", "Scheduler"]

@@ -4,7 +4,8 @@ calls running per unit of its weight; among equals, the owner whose next turn co
 first in a weighted round robin (start-time fair queuing: an owner of weight 3 gets
 three turns to another's one), then the oldest call. So one key's burst of a hundred
 calls cannot starve another key's single call, and no call waits past the queue
-timeout.
+timeout. What may wait (calls and their bodies' bytes, per key, per user and in all)
+is ``bounds.Bounds``'s to say: one key's burst cannot fill the queue either.
 
 Slots are counted exactly (in Redis across workers and hosts); the queue itself is
 per worker: a slot freed here wakes the waiters at once, one freed elsewhere is seen
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import ApiError
+from .bounds import Bounds, gave_way
 
 POLL = 0.1  # seconds between a waiter's own looks (slots freed by other workers)
 RECENT = 100  # waits kept per model for the backends page
@@ -34,9 +36,13 @@ class ClientGone(Exception):
 class Waiter:
     """One waiting call."""
 
-    owner: object
+    owner: object  # whose share it counts against (its key's or user's: FAIR_BY)
     group: str  # the model it waits for: only waiters of one model compete
     weight: int = 1
+    key: object = None  # the bounds count per key and per user, whatever FAIR_BY
+    user: object = None
+    size: int = 0  # bytes its body holds while it waits (``bounds.held_bytes``)
+    refused: ApiError | None = None  # it gave its place up to another's call
     start: float = 0.0  # its virtual start: the fair order among owners
     since: float = field(default_factory=time.monotonic)
     order: int = 0
@@ -46,9 +52,9 @@ class Waiter:
 class FairQueue:
     """Waiting calls, granted by fewest calls running per owner, then age."""
 
-    def __init__(self, max_len: int, timeout: float, observer=None):
+    def __init__(self, bounds: Bounds, timeout: float, observer=None):
         self.observer = observer  # told of each wait (the metrics), or None
-        self.max_len = max_len
+        self.bounds = bounds
         self.timeout = timeout
         self.waiters: list[Waiter] = []
         self.running: Counter = Counter()  # calls holding a slot, per owner
@@ -61,31 +67,30 @@ class FairQueue:
 
     def wait(
         self,
-        owner,
-        group: str,
+        me: Waiter,
         try_acquire: Callable[[Waiter], object],
         client_gone: Callable[[], bool],
-        weight: int = 1,
     ):
-        """Wait for ``try_acquire(waiter)`` to give a slot on this call's turn; 503
-        when the queue is full or the wait too long, ``ClientGone`` when the client
-        left."""
+        """Wait for ``try_acquire(me)`` to give a slot on this call's turn; 503 when
+        the call may not wait (the bounds), gave its place up, or waited too long;
+        ``ClientGone`` when the client left."""
+        group = me.group
         with self._lock:
-            if len(self.waiters) >= self.max_len:
-                raise ApiError(
-                    503,
-                    f"the gateway's queue is full ({self.max_len} calls waiting); "
-                    "retry shortly",
-                    {"Retry-After": "5"},
-                )
-            me = Waiter(owner, group, weight, order=next(self._order))
-            me.start = self._take_turn(owner, weight)
+            victims = self.bounds.admit(self.waiters, me)
+            for victim in victims:  # out now: their room is the newcomer's
+                self.waiters.remove(victim)
+                victim.refused = gave_way()
+                victim.wake.set()
+            me.order = next(self._order)
+            me.start = self._take_turn(me.owner, me.weight)
             self.waiters.append(me)
         if self.observer is not None:
             self.observer.waiting(group, 1)
         deadline = me.since + self.timeout
         try:
             while True:
+                if me.refused is not None:
+                    raise me.refused
                 if self._my_turn(me):
                     got = try_acquire(me)
                     if got is not None:
@@ -108,7 +113,8 @@ class FairQueue:
                     raise ClientGone
         finally:
             with self._lock:
-                self.waiters.remove(me)
+                if me in self.waiters:  # not when it gave its place up
+                    self.waiters.remove(me)
             if self.observer is not None:
                 self.observer.waiting(group, -1)
             self.notify()  # the next in line may take what this one did not
@@ -116,6 +122,8 @@ class FairQueue:
     def _my_turn(self, me: Waiter) -> bool:
         """True when no waiter of the same model comes before ``me``."""
         with self._lock:
+            if me.refused is not None:
+                return False
             rivals = [w for w in self.waiters if w.group == me.group]
             best = min(
                 rivals,
@@ -167,3 +175,8 @@ class FairQueue:
         """Calls waiting now, per model."""
         with self._lock:
             return Counter(w.group for w in self.waiters)
+
+    def held(self) -> tuple[int, int]:
+        """Calls waiting now, and the bytes their bodies hold (estimated)."""
+        with self._lock:
+            return len(self.waiters), sum(w.size for w in self.waiters)
