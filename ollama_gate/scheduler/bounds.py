@@ -98,14 +98,15 @@ class Bounds:
 
 def give_way(rest: Sequence, new, measure: Callable) -> object | None:
     """The newest waiter of the busiest key (then user) by ``measure``, when
-    ``new``'s would hold no more than that one's after the swap; else None."""
+    ``new``'s would hold no more than that one's after the swap; else None.
+    ``rest`` is in order of arrival."""
     for owner in OWNERS:
         load: Counter = Counter()
         newest: dict = {}
         for w in rest:
-            load[owner(w)] += measure(w)
-            if owner(w) not in newest or w.order > newest[owner(w)].order:
-                newest[owner(w)] = w
+            who = owner(w)
+            load[who] += measure(w)
+            newest[who] = w  # the last seen is the newest
         if not load:
             return None
         top = max(load, key=load.__getitem__)
