@@ -7,8 +7,11 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from conftest import add_key
 from test_scheduler import generate, in_threads, one_backend
+
+from ollama_gate.errors import ApiError
 
 
 def queue_of(app):
@@ -193,3 +196,20 @@ def test_the_bodies_of_waiting_calls_hold_bounded_memory(tmp_path, pool):
     assert all(r.status_code == 200 for r in calls.answers.values())
     assert not {"a1", "b1", "d0"} & set(prompts(gpu1))
     assert queue_of(app).held() == (0, 0)  # every waiting body let go
+
+
+def test_a_full_queue_of_one_users_many_keys_gives_way_to_another_user():
+    """Each key has one call waiting, but one user has them all: that user's newest
+    gives its place up (the rule between keys finds no key busier than another)."""
+    from ollama_gate.scheduler.bounds import Bounds
+    from ollama_gate.scheduler.queue import Waiter
+
+    bounds = Bounds(4, 10, 10, 10**9, 10**9)
+    queued = [Waiter(k, "m", key=k, user="u", order=k) for k in range(4)]
+    newcomer = Waiter(9, "m", key=9, user="v", order=9)
+    assert bounds.admit(queued, newcomer) == [queued[3]]
+    assert bounds.admit(queued[:3], newcomer) == []  # room: nobody gives way
+    alone = [Waiter(k, "m", key=k, user=k, order=k) for k in range(4)]
+    with pytest.raises(ApiError) as refused:  # one call per key and user: all equal
+        bounds.admit(alone, newcomer)
+    assert refused.value.status == 503 and refused.value.headers["Retry-After"]

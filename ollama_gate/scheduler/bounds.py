@@ -4,10 +4,12 @@ all and per key and user; and who gives up a place when the queue is full.
 The rule: a call past its key's or its user's share is refused. When the whole queue
 is full (of calls, or of bytes), the newest waiting call of the busiest key gives its
 place to the newcomer, if the newcomer's key, even with this call, would hold no more
-than the busiest key holds after (at least two calls fewer before); else the same
+than the busiest key holds after (by calls: at least two fewer before); else the same
 between users. So a key with nothing waiting always finds room, unless every key and
-user in the queue has a single call there. Whoever is refused or gives up a place
-gets 503 with Retry-After, and nothing of the call reaches a backend.
+user in the queue has a single call there (or, by bytes, its body is bigger than what
+the busiest key's other calls hold). Whoever is refused or gives up a place gets 503
+with Retry-After, and nothing of the call reaches a backend. No one gives way to a
+call that would itself be the busiest after: two keys cannot take turns evicting.
 """
 
 from __future__ import annotations
