@@ -8,9 +8,8 @@ import socket
 
 import pytest
 import requests
-from test_remote import make_app
-
 from conftest import add_key
+from test_remote import make_app
 
 GENERATE = {"model": "llama3.2", "prompt": "hi", "stream": False}
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import requests
 from admin_helpers import login, make_admin
+from conftest import add_key, gateway_fixture
 from test_admin_auth import audit
 from test_history_live import wait_for_records
 
-from conftest import add_key, gateway_fixture
 from ollama_gate import create_app
 from ollama_gate.config import load_settings
 from ollama_gate.extensions import db
@@ -22,7 +22,7 @@ FAR = "203.0.113.9"  # a client on the internet, reaching the port directly
 
 
 def make_app(tmp_path, fake_server, network: str = "192.168.1.0/24", **settings):
-    """An app whose user ``home`` trusts ``network``, an admin ``root``, ``settings``."""
+    """An app with ``settings``: user ``home`` trusts ``network``; admin ``root``."""
     app = create_app(
         {
             "TESTING": True,
