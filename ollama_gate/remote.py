@@ -8,13 +8,14 @@ trusted proxy, or a chain that cannot be read) is served as its peer's, but is *
 known*: it gets no keyless trust and no ``/metrics`` by address, since the peer is
 a proxy speaking for someone else (nginx on the same host connects from loopback).
 IPv4-mapped IPv6 addresses (``::ffff:10.0.0.1``, a socket bound to ``[::]``) are
-read as IPv4. This module imports no Flask: the server's handler uses it too.
+read as IPv4. This module imports no Flask (nor anything gunicorn's master has not
+loaded): the server's handler reads its connection cap's addresses with it.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from typing import NamedTuple
 
 ENVIRON_KEY = "ollama_gate.client"
 PEER_KEY = "ollama_gate.peer"  # the socket's own address, before any header
@@ -84,8 +85,7 @@ def parse_header(value: str) -> str:
     return HEADERS[name]
 
 
-@dataclass(frozen=True, slots=True)
-class Client:
+class Client(NamedTuple):
     """A request's client: its address, and whether that address is known to be the
     client's own (False: forwarded by a proxy nobody vouches for)."""
 

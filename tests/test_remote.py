@@ -4,6 +4,8 @@ forwarded request from any other peer never local, IPv4-mapped peers as IPv4."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import requests
 from admin_helpers import login, make_admin
@@ -189,7 +191,12 @@ def test_ipv4_mapped_peers_are_read_as_ipv4(tmp_path, fake_server):
 
 # a live gateway bound to [::] (IPv4 peers arrive IPv4-mapped) behind "nginx" here
 dual = gateway_fixture(
-    "dual", {"OLLAMA_GATE_HOST": "[::]", "OLLAMA_GATE_TRUSTED_PROXIES": "127.0.0.1"}
+    "dual",
+    {
+        "OLLAMA_GATE_HOST": "[::]",
+        "OLLAMA_GATE_TRUSTED_PROXIES": "127.0.0.1",
+        "OLLAMA_GATE_MAX_CONNECTIONS_PER_CLIENT": "2",  # 127.0.0.1 is uncapped
+    },
 )
 # a live gateway whose proxy is elsewhere: a local client is a direct one
 direct = gateway_fixture("direct", {"OLLAMA_GATE_TRUSTED_PROXIES": "10.9.9.9"})
@@ -208,6 +215,19 @@ def test_live_a_proxy_on_this_host_under_a_dual_stack_bind(dual):
     rows = wait_for_records(dual, "here", 1)
     assert [r.client_addr for r in rows] == ["127.0.0.1"]
     assert [r.client_addr for r in wait_for_records(dual, "lan", 1)] == ["192.168.7.7"]
+
+
+def test_live_the_connection_cap_reads_mapped_peers_as_ipv4(dual):
+    """The default UNCAPPED_ADDRESSES (127.0.0.1) holds under [::] too."""
+    held = [socket.create_connection(("127.0.0.1", dual.port)) for _ in range(3)]
+    try:
+        for sock in held:
+            sock.sendall(b"GET /api/version HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            sock.settimeout(10)
+            assert sock.recv(12) == b"HTTP/1.1 200"
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def test_live_a_direct_client_cannot_pose_as_forwarded(direct):
