@@ -12,6 +12,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -208,7 +209,10 @@ def key_from_headers(headers) -> tuple[str | None, str | None]:
 
 
 def authenticate(
-    headers, cache: KeyCache, address: str | None = None, host_allowed: bool = True
+    headers,
+    cache: KeyCache,
+    address: str | None = None,
+    host_allowed: Callable[[], bool] | None = None,
 ) -> Identity:
     """The caller's identity, or ``AuthError`` with the status to answer; a call
     without a key from a trusted network (``address``) acts as that network's key,
@@ -222,12 +226,12 @@ def authenticate(
 
 
 def _authenticate(
-    headers, cache: KeyCache, address: str | None, host_allowed: bool
+    headers, cache: KeyCache, address: str | None, host_allowed: Callable | None
 ) -> Identity:
     key, _ = key_from_headers(headers)
     if not key and address:
         trusted = cache.networks.key_hash_for(address)
-        if trusted and not host_allowed:  # a page at a rebound name, on our network
+        if trusted and host_allowed and not host_allowed():  # a rebound name
             raise AuthError(
                 403,
                 "host not allowed: a call without a key must name the gateway by "
