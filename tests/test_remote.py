@@ -8,7 +8,7 @@ import socket
 
 import pytest
 import requests
-from admin_helpers import login, make_admin
+from admin_helpers import csrf_token, login, make_admin
 from conftest import add_key, gateway_fixture
 from test_admin_auth import audit
 from test_history_live import wait_for_records
@@ -101,6 +101,30 @@ def test_a_spoofed_address_does_not_escape_the_login_limit(tmp_path, fake_server
     again = login(client, headers={"X-Forwarded-For": "198.51.100.2"}, environ=env)
     assert again.status_code == 429
     assert [addr for *_, addr in audit(app)] == [FAR]
+
+
+def test_a_spoofed_address_does_not_escape_the_self_service_limit(
+    tmp_path, fake_server
+):
+    app = make_app(
+        tmp_path,
+        fake_server,
+        TRUSTED_PROXIES="10.9.9.9",
+        SELF_SERVICE_RATE_LIMIT="1/minute",
+    )
+    client = app.test_client()
+    statuses = []
+    for n in range(2):
+        token = csrf_token(client, "/gate/usage")
+        statuses.append(
+            client.post(
+                "/gate/usage",
+                data={"csrf_token": token, "key": "og_guess"},
+                headers={"X-Forwarded-For": f"198.51.100.{n}"},
+                environ_base={"REMOTE_ADDR": FAR},
+            ).status_code
+        )
+    assert statuses[0] != 429 and statuses[1] == 429
 
 
 def test_a_trusted_proxy_chain_gives_the_right_most_untrusted_address(
