@@ -10,10 +10,10 @@ from dotenv import load_dotenv
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import SETTINGS, ensure_secret_key, load_settings
 from .extensions import csrf, db, limiter, migrate
+from .remote import ClientMiddleware, Proxies, parse_header, parse_proxies
 
 SETTING_NAMES = {name for name, *_ in SETTINGS}
 MIGRATIONS = os.path.normpath(
@@ -54,10 +54,20 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .proxy import skip_app_hooks
 
     skip_app_hooks(app)  # after every extension has registered its hooks
-    if settings["TRUSTED_PROXIES"]:  # the client's address and scheme from the proxy
-        hops = settings["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    # every request's client address, decided once (``remote.py``)
+    app.wsgi_app = ClientMiddleware(app.wsgi_app, proxies_of(settings))
     return app
+
+
+def proxies_of(settings: dict[str, Any]) -> Proxies:
+    """The trusted proxies from the settings (an override may be given as text)."""
+    networks, header = settings["TRUSTED_PROXIES"], settings["PROXY_HEADER"]
+    if not isinstance(networks, list):
+        try:
+            networks = parse_proxies(str(networks))
+        except ValueError as exc:
+            raise RuntimeError(f"OLLAMA_GATE_TRUSTED_PROXIES: {exc}") from None
+    return Proxies(networks, parse_header(header))
 
 
 def private_folder(path: str) -> None:

@@ -1,12 +1,14 @@
 """Flask extensions, created unbound here and initialised in ``create_app``."""
 
 import click
+from flask import request
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
+
+from .remote import client_of
 
 
 class Base(DeclarativeBase):
@@ -98,5 +100,12 @@ migrate = LazyMigrate()
 login_manager = LoginManager()
 # CSRF on every form; the key-authenticated API blueprints are exempted where registered
 csrf = CSRFProtect()
-# per-client limits (admin login) and, with the limits work, per-key limits
-limiter = Limiter(key_func=get_remote_address)
+
+
+def client_address() -> str:
+    """The current request's client address (``remote.py`` decides it)."""
+    return client_of(request.environ).address
+
+
+# per-client limits (admin login, the self-service page) and the per-key limits
+limiter = Limiter(key_func=client_address)

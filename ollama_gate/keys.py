@@ -12,6 +12,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -207,21 +208,35 @@ def key_from_headers(headers) -> tuple[str | None, str | None]:
     return None, None
 
 
-def authenticate(headers, cache: KeyCache, address: str | None = None) -> Identity:
+def authenticate(
+    headers,
+    cache: KeyCache,
+    address: str | None = None,
+    host_allowed: Callable[[], bool] | None = None,
+) -> Identity:
     """The caller's identity, or ``AuthError`` with the status to answer; a call
-    without a key from a trusted network (``address``) acts as that network's key."""
+    without a key from a trusted network (``address``) acts as that network's key,
+    if it names one of the gateway's hosts (``host_allowed``: no DNS rebinding)."""
     try:
-        return _authenticate(headers, cache, address)
+        return _authenticate(headers, cache, address, host_allowed)
     except AuthError as exc:
         if exc.status in (401, 403):
             cache.failures.note(exc.status)
         raise
 
 
-def _authenticate(headers, cache: KeyCache, address: str | None) -> Identity:
+def _authenticate(
+    headers, cache: KeyCache, address: str | None, host_allowed: Callable | None
+) -> Identity:
     key, _ = key_from_headers(headers)
     if not key and address:
         trusted = cache.networks.key_hash_for(address)
+        if trusted and host_allowed and not host_allowed():  # a rebound name
+            raise AuthError(
+                403,
+                "host not allowed: a call without a key must name the gateway by "
+                "one of its own names (OLLAMA_GATE_ALLOWED_HOSTS)",
+            )
         identity = cache.lookup(trusted) if trusted else None
         if identity is not None:
             identity.check_usable()

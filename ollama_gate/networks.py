@@ -2,8 +2,8 @@
 
 For clients that cannot send a key (the ``ollama`` CLI, some desktop apps). Off until
 an admin names a network (``users set NAME --network 192.168.1.0/24`` or the user's
-page). The client address is the request's: ``X-Forwarded-For`` counts only through
-``TRUSTED_PROXIES`` (werkzeug's ProxyFix, set up in ``app.py``).
+page). The client address is ``remote.client_of``'s: forwarding headers count only
+from ``TRUSTED_PROXIES``, and a request forwarded by any other peer is never trusted.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .hosts import DEFAULT_ALLOWED_HOSTS
+from .remote import parse_header, parse_proxies
+
 Parser = Callable[[str], Any]
 Row = tuple[str, Parser, str, str]
 
@@ -127,9 +130,24 @@ ROWS: list[Row] = [
     ),
     (
         "TRUSTED_PROXIES",
-        int,
-        "0",
-        "Reverse proxies in front whose X-Forwarded-For/-Proto are believed (0: none).",
+        parse_proxies,
+        "",
+        "Addresses or networks of the reverse proxies in front (`127.0.0.1,"
+        "10.0.0.0/8`): only from them are forwarding headers believed. Empty: none.",
+    ),
+    (
+        "PROXY_HEADER",
+        parse_header,
+        "X-Forwarded-For",
+        "The header the trusted proxies name the client in: `X-Forwarded-For`, "
+        "`X-Real-IP` or `Forwarded`.",
+    ),
+    (
+        "ALLOWED_HOSTS",
+        parse_list,
+        DEFAULT_ALLOWED_HOSTS,
+        "Host names a call without a key may use (shell patterns; IP literals and "
+        "the machine's hostname always; `*` allows all).",
     ),
     ("LOG_LEVEL", str, "INFO", "Log level of the gateway's own logger."),
 ]

@@ -291,7 +291,10 @@ def _app_with(tmp_path, fake_server, **settings):
 
 def test_trusted_proxy_gives_client_address_and_https(tmp_path, fake_server):
     app = _app_with(
-        tmp_path, fake_server, TRUSTED_PROXIES=1, LOGIN_RATE_LIMIT="1/minute"
+        tmp_path,
+        fake_server,
+        TRUSTED_PROXIES="127.0.0.1",
+        LOGIN_RATE_LIMIT="1/minute",
     )
     one = {"X-Forwarded-For": "203.0.113.9"}
     client = app.test_client()

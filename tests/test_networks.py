@@ -100,12 +100,12 @@ def test_bad_networks_refused(app, runner, bad):
 
 
 def test_forwarded_for_only_through_trusted_proxies(tmp_path, fake):
-    def make(proxies: int):
+    def make(proxies: str):
         app = create_app(
             {
                 "TESTING": True,
                 "SECRET_KEY": "t",
-                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / f'p{proxies}.db'}",
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / f'p{len(proxies)}.db'}",
                 "BACKENDS": [fake.url],
                 "KEY_CACHE_SECONDS": 0.0,
                 "TRUSTED_PROXIES": proxies,
@@ -121,8 +121,10 @@ def test_forwarded_for_only_through_trusted_proxies(tmp_path, fake):
         return app.test_client()
 
     spoof = {"X-Forwarded-For": "192.168.1.5"}
-    assert tags(make(0), "203.0.113.9", spoof) == 401  # the header is not believed
-    assert tags(make(1), "203.0.113.9", spoof) == 200  # one proxy in front: it is
+    assert tags(make(""), "203.0.113.9", spoof) == 401  # the header is not believed
+    named = make("203.0.113.0/24")
+    assert tags(named, "203.0.113.9", spoof) == 200  # from a named proxy: it is
+    assert tags(named, "198.51.100.1", spoof) == 401  # from anyone else: not
 
 
 def test_networks_on_the_user_page(app, client, fake):

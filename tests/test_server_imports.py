@@ -37,6 +37,7 @@ def test_the_worker_module_brings_in_nothing_of_the_app():
         "ollama_gate.server.worker",
         "ollama_gate.server.handler",
         "ollama_gate.server.limits",
+        "ollama_gate.remote",  # IPv4-mapped peers read as IPv4 (the connection cap)
     }, added
     # gevent.pywsgi reads HTTP with http.client, which imports ssl: gunicorn's own
     # gevent worker loads it too, so the worker adds no ssl of its own

@@ -8,6 +8,7 @@ from flask import has_request_context, render_template, request
 from flask_login import current_user, login_required
 
 from ..extensions import db
+from ..remote import client_of
 from .blueprint import bp
 from .models import Admin, AuditLog
 from .sorting import sort_arg
@@ -48,7 +49,7 @@ def client_address() -> str:
     """The address of the client of the current request ("local" outside a request)."""
     if not has_request_context():
         return "local"
-    return (request.remote_addr or "")[:64]
+    return client_of(request.environ).address[:64]
 
 
 def unknown_name(text: str) -> str:

@@ -1,9 +1,11 @@
 """The ``/metrics`` text, and who may read it: a bearer token or an allowed address.
 
-Closed by default except from the machine itself (``METRICS_ALLOW`` is loopback). A
-request that came through a reverse proxy (it carries ``X-Forwarded-For``) is not
-believed to be local unless ``TRUSTED_PROXIES`` says the proxy's address header is
-true: else nginx on the same host would open ``/metrics`` to the world.
+Closed by default except from the machine itself (``METRICS_ALLOW`` is loopback). The
+address is ``remote.client_of``'s: a request a proxy forwarded (``X-Forwarded-For``,
+``X-Real-IP``, ``Forwarded``, ...) is not local unless ``TRUSTED_PROXIES`` names that
+proxy and its header names an allowed client; else nginx on the same host would open
+``/metrics`` to the world. Without the token, ``Host`` must name this machine
+(``ALLOWED_HOSTS``): a page at a rebound name must not read it through a browser.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from prometheus_client import (
     multiprocess,
 )
 
+from ..hosts import AllowedHosts
+from ..remote import client_of
+
 
 def render() -> tuple[bytes, str]:
     """Every worker's metrics (multiprocess mode) or this process's, as text."""
@@ -31,7 +36,7 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-def allowed(req: Request, settings: dict) -> bool:
+def allowed(req: Request, settings: dict, hosts: AllowedHosts) -> bool:
     """True for the right bearer token, or an allowed address seen directly."""
     token = settings["METRICS_TOKEN"]
     if token:
@@ -40,12 +45,8 @@ def allowed(req: Request, settings: dict) -> bool:
             given.strip().encode(), token.encode()
         ):
             return True
-    if "X-Forwarded-For" in req.headers and not settings["TRUSTED_PROXIES"]:
-        return False  # the address is the proxy's, not the client's
-    try:
-        addr = ipaddress.ip_address(req.remote_addr or "")
-    except ValueError:
-        return False
-    if addr.version == 6 and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
+    client = client_of(req.environ)
+    if not client.known or not hosts.allowed(req.host):
+        return False  # the address is a proxy's, or the page's name is not ours
+    addr = ipaddress.ip_address(client.address)
     return any(addr in net for net in settings["METRICS_ALLOW"])

@@ -16,7 +16,7 @@ bp = Blueprint("metrics", __name__)
 def metrics():
     """Every worker's metrics, with the backends' health checked (cached) now."""
     settings = current_app.config["GATE"]
-    if not allowed(request, settings):
+    if not allowed(request, settings, current_app.extensions["ollama_gate"].hosts):
         status = 401 if settings["METRICS_TOKEN"] else 403
         return Response(
             "metrics: send the token (Authorization: Bearer) or scrape from an "

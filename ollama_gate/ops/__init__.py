@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, request
 
 from ..call import ENVIRON_KEY
+from ..remote import client_of
 from .calllog import CallLog, write
 from .ready import Readiness
 from .requestid import HEADER, request_id
@@ -46,7 +47,7 @@ def _request_id_hook(response: Response) -> Response:
                 "method": request.method,
                 "endpoint": request.path,
                 "status": response.status_code,
-                "client": request.remote_addr,
+                "client": client_of(environ).address,
             }
             write(fields, current_app.config["GATE"]["CALL_LOG"])
     return response

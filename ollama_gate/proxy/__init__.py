@@ -11,6 +11,7 @@ from flask import Flask, request
 from .. import metrics, routing, scheduler
 from ..call import Call
 from ..extensions import csrf, limiter
+from ..hosts import AllowedHosts
 from ..keys import KeyCache
 from ..pipeline import Pipeline
 from ..recorder import Recorder
@@ -33,6 +34,7 @@ class Gate:
         metrics.watch(self)  # backend health and queue gauges as they change
         self.key_cache = KeyCache(s["KEY_CACHE_SECONDS"])
         self.cors = Cors(s["CORS_ORIGINS"])
+        self.hosts = AllowedHosts(s["ALLOWED_HOSTS"])  # for calls without a key
         self.recorder = Recorder(app, [])
         self.set_stages(build_stages(app, self))
 

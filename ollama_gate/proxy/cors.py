@@ -1,5 +1,5 @@
-"""CORS at the gateway: preflight answered here, approved origins never forwarded
-upstream."""
+"""CORS at the gateway: calls from a disallowed origin refused (403, as Ollama does),
+preflight answered here, approved origins never forwarded upstream."""
 
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ class Cors:
         """True if a browser page at ``origin`` may call the API."""
         origin = origin.lower()
         return any(p == "*" or fnmatchcase(origin, p) for p in self.patterns)
+
+    def permits(self, request: Request) -> bool:
+        """True unless a browser page at a disallowed origin sent the request; the
+        gateway's own origin is not cross-origin (gin's CORS, Ollama's, does so)."""
+        origin = request.headers.get("Origin")
+        if not origin or self.allowed(origin):
+            return True
+        host = request.headers.get("Host", "")
+        return origin in (f"http://{host}", f"https://{host}")
 
     def preflight(self, request: Request) -> Response:
         """Answer an ``OPTIONS`` preflight (204), or 403 for an origin not allowed."""

@@ -8,9 +8,10 @@ import time
 from flask import Blueprint, Response, current_app, request
 
 from ..call import ANSWER_HEADERS, ENVIRON_KEY, Call
-from ..errors import ApiError
+from ..errors import ApiError, error_response
 from ..keys import AuthError, authenticate, key_from_headers
 from ..ops.requestid import request_id
+from ..remote import client_of
 from ..routing.merged import heartbeat
 from ..upstream import forward_headers, response_headers
 from .parsing import endpoint_of, outgoing_body, read_body, upstream_path
@@ -25,6 +26,15 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 def gate():
     """The per-app gateway state (pipeline, key cache, recorder, CORS)."""
     return current_app.extensions["ollama_gate"]
+
+
+@bp.before_request
+def _refuse_other_origins():
+    """A browser page at an origin not allowed gets 403, as from Ollama: else any
+    site could make a visitor's browser post to the gateway (no preflight needed)."""
+    if request.method != "OPTIONS" and not gate().cors.permits(request):
+        return error_response(request.path, 403, "origin not allowed")
+    return None
 
 
 @bp.after_request
@@ -76,8 +86,14 @@ def proxy(rest: str):
 
 def start_call(g) -> Call:
     """Authenticate the caller and open the call's record."""
+    client = client_of(request.environ)
     try:
-        identity = authenticate(request.headers, g.key_cache, request.remote_addr)
+        identity = authenticate(
+            request.headers,
+            g.key_cache,
+            client.address if client.known else None,  # never a proxy's
+            lambda: g.hosts.allowed(request.host),  # asked of keyless calls only
+        )
     except AuthError as exc:
         raise ApiError(exc.status, exc.message) from None
     call = Call(
@@ -86,7 +102,7 @@ def start_call(g) -> Call:
         path=request.path,
         upstream_path=upstream_path(request.environ),
         endpoint=endpoint_of(request.path),
-        client_addr=request.remote_addr,
+        client_addr=client.address,
         user_agent=request.headers.get("User-Agent"),
         request_id=request_id(request.environ),
     )

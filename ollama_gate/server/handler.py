@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from gunicorn.workers.ggevent import PyWSGIHandler
 
+from ..remote import normal_ip
 from .limits import ConnectionGuard, HeadTimeout, framing_problem, head_deadline
 
 REQUEST_BUFFER = 2048  # bytes of a connection's request reader (pywsgi's: 8192)
@@ -55,7 +56,8 @@ class GateHandler(PyWSGIHandler):
 
     def handle(self):
         """Serve the connection's requests; none may wait idle past the timeout."""
-        address = self.client_address[0] if self.client_address else ""
+        peer = self.client_address[0] if self.client_address else ""
+        address = normal_ip(peer) or peer  # under [::], IPv4 peers as IPv4
         if not self.guard.admit(address):
             self._sendall(TOO_MANY)  # one address holds too many connections
             return
