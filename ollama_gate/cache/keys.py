@@ -2,11 +2,11 @@
 
 The request's canonical JSON (top-level names folded as Ollama's Go decoder folds
 them, ``gofields.fold_name``, so the key names exactly the fields it runs; keys
-sorted, integral floats as integers) without what only changes framing or residency (``stream``,
-``stream_options``, ``keep_alive``), the endpoint, the model's normalised name and
-its digest (a re-pulled model never answers from the old cache), and the scope: the
-user (by default) or everyone, always with the key's model allowlist, so an answer
-never crosses to a key whose allowlist differs.
+sorted, integral floats as integers) without what only changes framing or residency
+(``stream``, ``stream_options``, ``keep_alive``), the endpoint, the model's
+normalised name and its digest (a re-pulled model never answers from the old cache),
+and the scope: the user (by default) or everyone, always with the key's model
+allowlist, so an answer never crosses to a key whose allowlist differs.
 """
 
 from __future__ import annotations
