@@ -10,6 +10,7 @@ shared by every user.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -109,3 +110,30 @@ def settle(gw, entries: int) -> None:
             break
         time.sleep(0.05)
     assert stored(gw) == entries
+
+
+def test_what_runs_on_a_miss_is_what_the_key_names(shared, fake):
+    """A name given twice in the bytes: Python's parser keeps the last, Go merges two
+    ``options`` maps (both apply). The cached call sends the payload its key names,
+    so the planted ``num_predict`` never runs under the victim's key."""
+    mallory, entries = shared.key("mallory"), stored(shared)
+    question = [{"role": "user", "content": "A question asked twice over?"}]
+    raw = (
+        b'{"model":"llama3.2","stream":false,"options":{"num_predict":1},'
+        b'"options":{"seed":7},"messages":' + json.dumps(question).encode() + b"}"
+    )
+    resp = requests.post(
+        shared.url + "/api/chat",
+        data=raw,
+        headers={
+            "Authorization": f"Bearer {mallory}",
+            "Content-Type": "application/json",
+        },
+        timeout=10,
+    )
+    assert resp.headers["X-Ollama-Gate-Cache"] == "miss"
+    sent = fake.requests_to("/api/chat", "POST")[-1].body
+    names = json.loads(sent, object_pairs_hook=lambda pairs: [k for k, _ in pairs])
+    assert names.count("options") == 1  # Go decodes one map: the key's
+    assert json.loads(sent)["options"] == {"seed": 7}
+    settle(shared, entries + 1)

@@ -104,6 +104,10 @@ class CacheStage(Stage):
         except (ValueError, TypeError, RecursionError):
             return "bypass", None
         call.extra[KEY] = key  # its fresh answer is stored after it
+        # and what runs upstream is what the key names: the payload parsed here, sent
+        # as JSON, not the client's bytes, where a name given twice is kept once by
+        # Python's parser but merged by Go's (two "options" maps: both apply)
+        call.rewritten = True
         if "no-cache" in directives:  # a fresh answer, which replaces the entry
             return "bypass", None
         try:
