@@ -4,7 +4,9 @@ Speaks the wire format described in /work/shared/ollama-api.md (sections 1, 2,
 3 and 6): native NDJSON streams with real HTTP/1.1 chunked transfer encoding
 (one chunk per JSON object), OpenAI-compatible SSE on /v1, Go-like error
 bodies, HEAD routes, raw-path routing of ``/v1/models/<id>`` and streamed blob
-uploads (Content-Length or chunked request bodies).
+uploads (Content-Length or chunked request bodies). Request field names are read as
+Go's decoder reads them (``_go_request``: any case, the Kelvin sign and long s, never
+``ß`` for ``ss``; the last spelling wins).
 
 Usage::
 
