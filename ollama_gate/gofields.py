@@ -52,12 +52,21 @@ def _fold_rune(ch: str) -> str:
     return _orbits().get(fold, fold)
 
 
-@functools.lru_cache(maxsize=4096)
+_folded: dict[str, str] = {}  # names seen -> their folds (bounded: hostile names)
+_FOLDED_MAX = 4096
+
+
 def fold_name(name: str) -> str:
     """Go's ``foldName``: two names match a field alike iff their folds are equal."""
-    if name.isascii():
-        return name.upper()  # Go upper-cases a-z only, as str.upper does on ASCII
-    return "".join(c.upper() if c.isascii() else _fold_rune(c) for c in name)
+    folded = _folded.get(name)
+    if folded is None:
+        if name.isascii():
+            folded = name.upper()  # Go upper-cases a-z only, as str.upper on ASCII
+        else:
+            folded = "".join(c.upper() if c.isascii() else _fold_rune(c) for c in name)
+        if len(_folded) < _FOLDED_MAX:
+            _folded[name] = folded
+    return folded
 
 
 def same_field(key: Any, name: str) -> bool:
@@ -75,9 +84,11 @@ def go_field(obj: Any, name: str, default: Any = None) -> Any:
     name's (``default`` when none matches or ``obj`` is no object)."""
     if not isinstance(obj, dict):
         return default
-    value = default
-    for key, item in obj.items():
-        if same_field(key, name):
+    value, target, known = default, fold_name(name), _folded.get
+    for key, item in obj.items():  # the hot path: one dict lookup a name
+        if key == name or (
+            type(key) is str and (known(key) or fold_name(key)) == target
+        ):
             value = item  # a later spelling overrides an earlier one, as in Go
     return value
 
