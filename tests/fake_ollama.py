@@ -4,7 +4,9 @@ Speaks the wire format described in /work/shared/ollama-api.md (sections 1, 2,
 3 and 6): native NDJSON streams with real HTTP/1.1 chunked transfer encoding
 (one chunk per JSON object), OpenAI-compatible SSE on /v1, Go-like error
 bodies, HEAD routes, raw-path routing of ``/v1/models/<id>`` and streamed blob
-uploads (Content-Length or chunked request bodies).
+uploads (Content-Length or chunked request bodies). Request field names are read as
+Go's decoder reads them (``_go_request``: any case, the Kelvin sign and long s, never
+``ß`` for ``ss``; the last spelling wins).
 
 Usage::
 
@@ -228,6 +230,51 @@ def embedding_for(text: str, dim: int = EMBED_DIM) -> list:
 def _go_int(text: str):
     """A JSON integer as Go holds one: Python's 4,300-digit limit does not apply."""
     return int(text) if len(text) < 4000 else float(text)
+
+
+# The request fields Ollama's structs declare (top level, and of a message).
+GO_FIELDS = (
+    "model name messages prompt system suffix template context options stream "
+    "keep_alive images format raw think tools input truncate dimensions source "
+    "destination from files stream_options max_tokens temperature seed insecure "
+    "quantize"
+).split()
+GO_MESSAGE_FIELDS = ("role", "content", "images", "tool_calls", "thinking")
+
+
+def _go_fold(name: str) -> str:
+    """A name as Go's encoding/json matches it: one character to one (simple case
+    folding: the Kelvin sign is k, the long s is s, but ß is no "ss")."""
+    out = []
+    for c in name:
+        f = c.casefold()
+        if len(f) != 1:  # a full folding (ß -> ss): only the simple one counts
+            f = c.lower() if len(c.lower()) == 1 else c
+        out.append(f.upper() if f.isascii() else f)
+    return "".join(out)
+
+
+def _go_named(obj: dict, fields) -> dict:
+    """``obj`` with every name that sets a Go field spelt as the field (the last
+    spelling wins, as in Go); other names as they are."""
+    folds = {_go_fold(f): f for f in fields}
+    out: dict = {}
+    for key, value in obj.items():
+        name = folds.get(_go_fold(key), key) if isinstance(key, str) else key
+        out.pop(name, None)
+        out[name] = value
+    return out
+
+
+def _go_request(obj: dict) -> dict:
+    """A request body as Ollama's decoder reads it (messages too)."""
+    req = _go_named(obj, GO_FIELDS)
+    if isinstance(req.get("messages"), list):
+        req["messages"] = [
+            _go_named(m, GO_MESSAGE_FIELDS) if isinstance(m, dict) else m
+            for m in req["messages"]
+        ]
+    return req
 
 
 def _word_count(text) -> int:
@@ -680,7 +727,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BadRequest(
                 400, f"json: cannot unmarshal {kind} into Go value of type api.Request"
             )
-        return obj
+        return _go_request(obj)
 
     def _lookup(self, name):
         return self.fake.find_model(name)

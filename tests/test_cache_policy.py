@@ -7,7 +7,7 @@ from conftest import add_key
 from test_cache_stage import call, make_app, verdict
 
 from ollama_gate.cache.keys import cache_key, scope_of
-from ollama_gate.cache.policy import bypass_reason, folded, zero_keep_alive
+from ollama_gate.cache.policy import bypass_reason, zero_keep_alive
 from ollama_gate.keys import Identity
 
 MSG = [{"role": "user", "content": "hi"}]
@@ -112,7 +112,7 @@ def identity(user_id=1, patterns=()):
 
 def key_of(payload, digest="d1", who=None, shared=False):
     scope = scope_of(who or identity(), shared)
-    return cache_key("/api/embed", folded(payload), digest, scope)
+    return cache_key("/api/embed", payload, digest, scope)
 
 
 def test_the_key_ignores_framing_residency_spelling_and_name_form():
@@ -147,6 +147,54 @@ def test_the_key_ignores_framing_residency_spelling_and_name_form():
 def test_the_key_changes_with_what_changes_the_answer(change):
     base = {"model": "nomic", "input": "a", "options": {"temperature": 0}}
     assert key_of(base) != key_of({**base, **change})
+
+
+@pytest.mark.parametrize(
+    "field,planted",
+    [
+        ("messages", "me\u00dfages"),  # ß: no "ss" to Go's simple folding
+        ("system", "sy\ufb06em"),  # the ligature ﬆ: no "st"
+        ("suffix", "su\ufb03x"),  # ﬃ: no "ffi"
+    ],
+)
+def test_a_name_go_ignores_is_no_field_of_the_key(field, planted):
+    """Python's casefold read these names as the field; Go skips them, so a call
+    that runs the attacker's text must not be filed under the victim's."""
+    attacker, victim = ["attacker"], ["victim"]
+    planting = {"model": "m", "prompt": "p", field: attacker, planted: victim}
+    assert bypass_reason("/api/generate", planting, "all") == ""
+    assert key_of(planting) != key_of({"model": "m", "prompt": "p", field: victim})
+
+
+def test_the_key_reads_go_s_simple_folds_as_one_field():
+    """The Kelvin sign is k and the long s is s to Go: the same fields, one key."""
+    base = key_of({"model": "nomic", "input": "a", "stream": True})
+    assert base == key_of({"model": "nomic", "input": "a", "\u212aeep_alive": "5m"})
+    assert base == key_of({"model": "nomic", "input": "a", "\u017fTREAM": False})
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {
+            "model": "m",
+            "prompt": "p",
+            "options": {"seed": 1},
+            "OPTIONS": {"stop": ["a"]},
+        },
+        {"model": "m", "messages": ["a"], "MESSAGES": ["b"], "options": {"seed": 1}},
+        {
+            "model": "m",
+            "prompt": "p",
+            "options": {"seed": 1},
+            "\u017ftream": False,
+            "stream": True,
+        },
+    ],
+)
+def test_a_field_spelt_twice_is_never_cached(payload):
+    """Go merges a repeated map (options) into the first: no key can describe it."""
+    assert bypass_reason("/api/generate", payload, "all") == "a field spelt twice"
 
 
 def test_the_key_changes_with_digest_user_and_allowlist():

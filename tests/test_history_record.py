@@ -475,3 +475,68 @@ def test_recorded_model_is_the_one_ollama_runs(app, client, key):
     headers = auth(key) | {"Content-Type": "application/json"}
     client.post("/api/generate", data=raw, headers=headers).get_data()
     assert one(app).model == "qwen2.5:7b"
+
+
+# (endpoint, body in this order, what the model ran, the decoys it never saw)
+SPELLINGS = {
+    "chat": (
+        "/api/chat",
+        [
+            ("model", "llama3.2"),
+            ("messages", [{"role": "user", "content": "decoy question"}]),
+            (
+                "MESSAGES",
+                [
+                    {
+                        "role": "user",
+                        "content": "decoy inner",
+                        "Content": "real question",
+                    }
+                ],
+            ),
+        ],
+        ["real question"],
+        ["decoy question", "decoy inner"],
+    ),
+    "generate": (
+        "/api/generate",
+        [
+            ("model", "llama3.2"),
+            ("prompt", "decoy prompt"),
+            ("system", "decoy system"),
+            ("\u017fystem", "real system"),  # long s: Go's "system"
+            ("PROMPT", "real prompt"),
+            ("suffix", "decoy suffix"),
+            ("Suffix", "real suffix"),
+            ("sy\ufb06em", "never read"),  # a ligature: no field to Go
+        ],
+        ["real system", "real prompt", "real suffix"],
+        ["decoy prompt", "decoy system", "decoy suffix", "never read"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SPELLINGS)
+def test_history_shows_the_spelling_the_model_ran(app, client, key, case):
+    """Go's decoder runs the last spelling of a field (``MESSAGES`` after
+    ``messages``, ``Content`` after ``content``): the record's prompt, search, the
+    API's list and the conversation show that, never the decoy before it."""
+    from ollama_gate.history.conversation import conversation
+
+    path, pairs, ran, decoys = SPELLINGS[case]
+    raw = json.dumps(dict(pairs + [("stream", False)])).encode()
+    headers = {**auth(key), "Content-Type": "application/json"}
+    resp = client.post(path, data=raw, headers=headers)
+    assert resp.status_code == 200, resp.get_data()
+    rec = one(app)
+    assert rec.prompt_text == "\n".join(ran)
+    listed = client.get("/gate/api/history", headers=auth(key)).get_json()["data"]
+    assert [item["prompt"] for item in listed] == ["\n".join(ran)]
+    for text in ran:
+        found = client.get(f"/gate/api/history?q={text}", headers=auth(key))
+        assert len(found.get_json()["data"]) == 1
+    for text in decoys:
+        found = client.get(f"/gate/api/history?q={text}", headers=auth(key))
+        assert found.get_json()["data"] == []
+    shown = [turn["text"] for turn in conversation(rec) if turn["role"] != "assistant"]
+    assert shown == ran

@@ -161,7 +161,12 @@ def test_key_without_allowlist_reaches_every_model(client, key):
 )
 def test_model_field_in_another_case_is_checked(app, client, body):
     key = add_key(app, model_allowlist="llama3*")
-    resp = client.post("/api/generate", json=body, headers=auth(key))
+    raw = json.dumps(body).encode()  # in this order: Go runs the last spelling
+    resp = client.post(
+        "/api/generate",
+        data=raw,
+        headers={**auth(key), "Content-Type": "application/json"},
+    )
     assert resp.status_code == 403
 
 
@@ -220,6 +225,31 @@ def test_copy_field_names_fold_as_go_folds_them(app, client, fake, body):
     )
     assert resp.status_code == 403
     assert not fake.calls()
+
+
+def test_allowlist_reads_names_as_go_does_not_as_casefold(app, client, fake):
+    """Go folds names simply: "deﬆination" (a ligature) and "deßtination" set
+    nothing, so the copy runs as named; casefold read them as "destination" and
+    refused a call the allowlist allows. The long s is "s" to both: still read, the
+    last spelling winning."""
+    key = add_key(app, model_allowlist="llama3*", scopes="manage")
+
+    def copy(*pairs):  # the body's names in this order (json= would sort them)
+        raw = json.dumps(dict(pairs)).encode()
+        headers = {**auth(key), "Content-Type": "application/json"}
+        return client.post("/api/copy", data=raw, headers=headers).status_code
+
+    for planted in ("de\ufb06ination", "de\u00dftination"):
+        pairs = (("source", "llama3.2"), ("destination", "llama3-c"), (planted, "q"))
+        assert copy(*pairs) == 200
+        assert fake.calls()[-1].json["destination"] == "llama3-c"
+    long_s = "de\u017ftination"
+    assert (
+        copy(("source", "llama3.2"), ("destination", "q"), (long_s, "llama3-z")) == 200
+    )
+    assert (
+        copy(("source", "llama3.2"), (long_s, "llama3-z"), ("destination", "q")) == 403
+    )
 
 
 def _names(resp, field="models", name="name"):

@@ -1,11 +1,12 @@
 """The cache key: a hash of everything that can change an answer, and of who may see it.
 
-The request's canonical JSON (names as Ollama reads them, keys sorted, integral
-floats as integers) without what only changes framing or residency (``stream``,
-``stream_options``, ``keep_alive``), the endpoint, the model's normalised name and
-its digest (a re-pulled model never answers from the old cache), and the scope: the
-user (by default) or everyone, always with the key's model allowlist, so an answer
-never crosses to a key whose allowlist differs.
+The request's canonical JSON (top-level names folded as Ollama's Go decoder folds
+them, ``gofields.fold_name``, so the key names exactly the fields it runs; keys
+sorted, integral floats as integers) without what only changes framing or residency
+(``stream``, ``stream_options``, ``keep_alive``), the endpoint, the model's
+normalised name and its digest (a re-pulled model never answers from the old cache),
+and the scope: the user (by default) or everyone, always with the key's model
+allowlist, so an answer never crosses to a key whose allowlist differs.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import hashlib
 import json
 from typing import Any
 
+from ..gofields import fold_name, go_field
 from ..keys import Identity
 from ..model_names import full_name
 
 # framing and residency only: the same answer either way
-IGNORED = frozenset({"stream", "stream_options", "keep_alive", "model"})
+IGNORED = frozenset(
+    fold_name(name) for name in ("stream", "stream_options", "keep_alive", "model")
+)
 
 
 def _canonical(value: Any) -> Any:
@@ -40,12 +44,13 @@ def scope_of(identity: Identity, shared: bool) -> str:
 
 def cache_key(endpoint: str, payload: dict[str, Any], digest: str, scope: str) -> str:
     """The entry's key: a SHA-256 of the canonical request, model digest and scope
-    (``payload`` already folded)."""
-    request = {k: v for k, v in payload.items() if k not in IGNORED}
+    (``payload`` spells no field twice: ``policy.bypass_reason``)."""
+    names = {k: fold_name(k) for k in payload}
+    request = {names[k]: v for k, v in payload.items() if names[k] not in IGNORED}
     text = json.dumps(
         [
             endpoint,
-            full_name(payload["model"]),
+            full_name(go_field(payload, "model")),
             digest,
             scope,
             _canonical(request),

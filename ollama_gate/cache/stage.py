@@ -17,13 +17,14 @@ from flask import Flask, Response, current_app, request
 
 from ..call import ANSWER_HEADERS, STRIP_USAGE, Call
 from ..extensions import db
+from ..gofields import go_field
 from ..history.record import call_mode
 from ..limits.quotas import UNCHARGED_TOKENS
 from ..pipeline import Stage
 from .digest import model_digest
 from .entry import capture, pack, unpack
 from .keys import cache_key, scope_of
-from .policy import bypass_reason, folded
+from .policy import bypass_reason
 from .replay import JSON_TYPE, render
 from .store import Entry, make_store
 
@@ -49,16 +50,16 @@ def client_directives() -> set[str]:
 def wants_stream(endpoint: str, payload: dict) -> bool:
     """True when the client asked for a stream (native: unless ``stream: false``)."""
     if endpoint in ("/api/generate", "/api/chat"):
-        return payload.get("stream") is not False
+        return go_field(payload, "stream") is not False
     if endpoint in ("/v1/chat/completions", "/v1/completions"):
-        return payload.get("stream") is True
+        return go_field(payload, "stream") is True
     return False  # embeddings are always whole
 
 
 def wants_usage(payload: dict) -> bool:
     """True when a ``/v1`` stream asked for its usage chunk."""
-    options = payload.get("stream_options")
-    return isinstance(options, dict) and folded(options).get("include_usage") is True
+    options = go_field(payload, "stream_options")
+    return isinstance(options, dict) and go_field(options, "include_usage") is True
 
 
 class CacheStage(Stage):
@@ -87,13 +88,13 @@ class CacheStage(Stage):
             return "bypass", None
         if call_mode(call, self.history_mode) != "full":
             return "bypass", None  # no answer text may be kept for this key
-        payload = folded(call.payload)
+        payload = call.payload
         if bypass_reason(call.endpoint, payload, self.mode):
             return "bypass", None
         directives = client_directives()
         if "no-store" in directives:
             return "bypass", None
-        digest = self.digest(payload["model"])
+        digest = self.digest(go_field(payload, "model"))
         if digest is None:
             return "bypass", None  # a model no backend lists: never a stale answer
         try:
@@ -103,6 +104,10 @@ class CacheStage(Stage):
         except (ValueError, TypeError, RecursionError):
             return "bypass", None
         call.extra[KEY] = key  # its fresh answer is stored after it
+        # and what runs upstream is what the key names: the payload parsed here, sent
+        # as JSON, not the client's bytes, where a name given twice is kept once by
+        # Python's parser but merged by Go's (two "options" maps: both apply)
+        call.rewritten = True
         if "no-cache" in directives:  # a fresh answer, which replaces the entry
             return "bypass", None
         try:

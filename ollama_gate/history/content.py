@@ -12,6 +12,8 @@ import binascii
 import hashlib
 from typing import Any
 
+from ..gofields import same_field
+
 MAX_TEXT = 1_000_000  # characters kept of any one string of a request
 MAX_REQUEST_TEXT = 2_000_000  # characters kept of all a request's strings together
 MAX_DEPTH = 64  # levels of a request's nesting kept in its record
@@ -44,7 +46,7 @@ def _copy(value: Any, key: str, depth: int, budget: list[int]) -> Any:
     if isinstance(value, dict):
         return {storable(k): _copy(v, k, depth + 1, budget) for k, v in value.items()}
     if isinstance(value, list):
-        if key == "images":
+        if same_field(key, "images"):  # any spelling Go reads as images
             return [
                 image_stub(v) if isinstance(v, str) else _copy(v, "", depth + 1, budget)
                 for v in value

@@ -1,17 +1,24 @@
-"""A record shown as a conversation: the request's messages, then the answer."""
+"""A record shown as a conversation: the request's messages, then the answer.
+
+The request is read as Ollama's Go decoder read it (``gofields``): a later
+``MESSAGES`` or ``Content`` is what the model ran, not the ``messages`` before it."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from ..gofields import go_field, go_view
 from .models import Request
 
+TURN_FIELDS = ("role", "content", "images", "tool_calls", "thinking")
 
-def _turn(role: str, content: Any = None, **extra: Any) -> dict[str, Any]:
+
+def _turn(role: Any = None, content: Any = None, **extra: Any) -> dict[str, Any]:
     """One speaker's turn: its text, and images and tool calls if any."""
     text, images = _content(content)
-    images += [i for i in extra.pop("images", None) or [] if isinstance(i, dict)]
+    more = extra.pop("images", None)
+    images += [i for i in more if isinstance(i, dict)] if isinstance(more, list) else []
     tool_calls = extra.pop("tool_calls", None)
     return {
         "role": str(role or "?"),
@@ -54,28 +61,34 @@ def conversation(row: Request) -> list[dict[str, Any]]:
     req = row.request or {}
     if row.mode != "full":
         return []
+    fields = (
+        "system",
+        "instructions",
+        "messages",
+        "prompt",
+        "suffix",
+        "images",
+        "input",
+    )
+    req = go_view(req, fields)
     turns = []
-    for key, role in (("system", "system"), ("instructions", "system")):
+    for key in ("system", "instructions"):
         if isinstance(req.get(key), str) and req[key]:
-            turns.append(_turn(role, req[key]))
-    for msg in req.get("messages") or []:
+            turns.append(_turn("system", req[key]))
+    messages = req.get("messages")
+    for msg in messages if isinstance(messages, list) else []:
         if isinstance(msg, dict):
-            turns.append(
-                _turn(
-                    msg.get("role"),
-                    msg.get("content"),
-                    images=msg.get("images"),
-                    tool_calls=msg.get("tool_calls"),
-                    thinking=msg.get("thinking"),
-                )
-            )
+            turns.append(_turn(**go_view(msg, TURN_FIELDS)))
     if "prompt" in req:
         turns.append(_turn("user", req["prompt"], images=req.get("images")))
+    if isinstance(req.get("suffix"), str) and req["suffix"]:  # text after the answer
+        turns.append(_turn("suffix", req["suffix"]))
     if "input" in req:
         items = req["input"] if isinstance(req["input"], list) else [req["input"]]
         for item in items:
-            if isinstance(item, dict) and "role" in item:
-                turns.append(_turn(item["role"], item.get("content")))
+            role = go_field(item, "role")
+            if role is not None:
+                turns.append(_turn(role, go_field(item, "content")))
             else:
                 turns.append(_turn("input", item))
     answer = row.answer or {}

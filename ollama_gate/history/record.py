@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.exc import OperationalError
 
 from ..extensions import db
+from ..gofields import go_field, go_view
 from ..models import utcnow
 from ..pipeline import Stage
 from ..recorder import in_turns
@@ -71,17 +72,19 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for item in value for s in _strings(item)]
     if isinstance(value, dict):
-        return [
-            s for k in ("content", "text") if k in value for s in _strings(value[k])
-        ]
+        # a message's content is a struct field to Go (any spelling, the last wins);
+        # a content part is a map to Ollama, its "text" read as spelt
+        found = (go_field(value, "content"), value.get("text"))
+        return [s for item in found if item is not None for s in _strings(item)]
     return []
 
 
 def prompt_text(payload: dict[str, Any] | None) -> str:
-    """All prompt text of a request, joined, for full-text search."""
+    """All prompt text of a request as the model ran it, joined, for search."""
     if not payload:
         return ""
-    parts = [s for key in TEXT_KEYS if key in payload for s in _strings(payload[key])]
+    fields = go_view(payload, TEXT_KEYS)  # "MESSAGES" after "messages" is what ran
+    parts = [s for value in fields.values() for s in _strings(value)]
     return "\n".join(p for p in parts if p)[:MAX_TEXT]
 
 

@@ -23,6 +23,7 @@ from flask import request
 
 from ..call import Call
 from ..errors import ApiError
+from ..gofields import go_view
 from ..model_names import name_parts
 
 MANAGE = "manage"
@@ -41,7 +42,8 @@ MANAGE_ENDPOINTS = frozenset(
 )
 MANAGE_PREFIXES = ("/api/user/",)  # the Ollama account's keys
 # Top-level body fields that name a model, per endpoint. Go's JSON decoder matches
-# field names case-insensitively, so the check does too ({"MODEL": ...} is a model).
+# field names case-insensitively (simple folding, last spelling wins), so the check
+# reads them the same way (``gofields``): {"MODEL": ...} is a model, "modeß" is not.
 MODEL_FIELDS = {
     "/api/show": ("model", "name"),
     "/api/pull": ("model", "name"),
@@ -99,9 +101,8 @@ def named_models(call: Call) -> list[str]:
     names = [call.model] if call.model else []
     if call.payload:
         fields = MODEL_FIELDS.get(_normal_path(call.path), DEFAULT_FIELDS)
-        for key, value in call.payload.items():
-            # casefold, not lower: Go's fold also maps "ſ" to "s" and "K" to "k"
-            if key.casefold() in fields and isinstance(value, str) and value:
+        for value in go_view(call.payload, fields).values():
+            if isinstance(value, str) and value:
                 names.append(value)
     return names
 

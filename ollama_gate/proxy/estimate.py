@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from ..call import Call
+from ..gofields import fold_name, same_field
 
 GENERATES = frozenset(
     {
@@ -28,7 +29,9 @@ GENERATES = frozenset(
 )
 CHARS_PER_TOKEN = 4
 # Fields of a request that are not prompt text (images are base64, not tokens).
-NOT_PROMPT = frozenset({"model", "images", "keep_alive", "options", "stream"})
+NOT_PROMPT = frozenset(
+    fold_name(n) for n in ("model", "images", "keep_alive", "options", "stream")
+)  # as Go folds them: "IMAGES" is no prompt either
 
 _COUNTS = {
     "prompt_tokens": re.compile(rb'"(?:prompt_eval_count|prompt_tokens)":(\d+)'),
@@ -79,7 +82,7 @@ def _text_length(value: Any, top: bool = False, depth: int = 0) -> int:
         return sum(
             _text_length(item, depth=depth + 1)
             for key, item in value.items()
-            if key not in NOT_PROMPT or not top and key != "images"
+            if not (top and fold_name(key) in NOT_PROMPT or same_field(key, "images"))
         )
     if isinstance(value, list):
         return sum(_text_length(item, depth=depth + 1) for item in value)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 
+from ..gofields import same_field
+
 OFF_LOOP_BYTES = 1024 * 1024
 MAX_DIGITS = 4000  # below Python's int limit (4,300 digits)
 _SPECIAL = re.compile(r'["{}\[\],]')
@@ -29,7 +31,7 @@ def parse_lenient(data: bytes):
 
 
 def top_level_string(data: bytes, name: str, limit: int = 200) -> str | None:
-    """The string value of top-level field ``name`` (case-insensitive, last wins),
+    """The string value of top-level field ``name`` (names read as Go does, last wins),
     found by scanning, not parsing; None when absent or not a string."""
     text = data.decode("utf-8", "replace")
     depth, i, n, found = 0, 0, len(text), None
@@ -47,7 +49,7 @@ def top_level_string(data: bytes, name: str, limit: int = 200) -> str | None:
                 j = _skip_space(text, end + 1)
                 if j < n and text[j] == ":":
                     k = _skip_space(text, j + 1)
-                    if key is not None and key.casefold() == name:
+                    if key is not None and same_field(key, name):
                         if k < n and text[k] == '"':
                             value = _decode(text[k : _string_end(text, k) + 1])
                             found = value[:limit] if isinstance(value, str) else None

@@ -10,6 +10,7 @@ from flask import request
 
 from ..call import Call
 from ..errors import ApiError
+from ..gofields import go_field
 from ..offload import off_loop
 from ..upstream import StreamedBody
 from .lenient import OFF_LOOP_BYTES, parse_lenient, top_level_string
@@ -99,24 +100,14 @@ def unparsed(call: Call, data: bytes) -> None:
     )
 
 
-def field(payload: dict, name: str):
-    """A top-level field as Go's decoder reads it: names match case-insensitively, last
-    wins."""
-    value = None
-    for key, item in payload.items():
-        if key == name or key.casefold() == name:
-            value = item  # a later spelling overrides an earlier one, as in Go
-    return value
-
-
 def model_of(endpoint: str, payload: dict) -> str | None:
     """The model a request names (``model``, or the deprecated ``name`` where
     allowed)."""
-    model = field(payload, "model")
+    model = go_field(payload, "model")
     if not model and endpoint in NAME_ALIAS:
-        model = field(payload, "name")
+        model = go_field(payload, "name")
     if not model and endpoint == "/api/copy":
-        model = field(payload, "source")
+        model = go_field(payload, "source")
     return model if isinstance(model, str) and model else None
 
 

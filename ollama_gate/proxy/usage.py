@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ..call import STRIP_USAGE, Call
-from .parsing import field
+from ..gofields import go_field, without
 
 ASKS_USAGE = ("/v1/chat/completions", "/v1/completions")
 STRIP = STRIP_USAGE  # in ``call.extra``: the usage in the answer is the gateway's
@@ -26,17 +26,16 @@ def ask_for_usage(call: Call) -> None:
     payload = call.payload
     if call.endpoint not in ASKS_USAGE or payload is None:
         return
-    if field(payload, "stream") is not True:
+    if go_field(payload, "stream") is not True:
         return
-    options = field(payload, "stream_options")
-    if isinstance(options, dict) and field(options, "include_usage") is True:
+    options = go_field(payload, "stream_options")
+    if isinstance(options, dict) and go_field(options, "include_usage") is True:
         return  # the client asked: its stream is passed as it comes
     options = dict(options) if isinstance(options, dict) else {}
-    for name in [k for k in options if k.casefold() == "include_usage"]:
-        del options[name]
+    options = without(options, "include_usage")
     options["include_usage"] = True
     # Ollama's decoder matches names case-insensitively: one spelling only
-    rewritten = {k: v for k, v in payload.items() if k.casefold() != "stream_options"}
+    rewritten = without(payload, "stream_options")
     rewritten["stream_options"] = options
     call.extra[STRIP] = True
     call.payload, call.rewritten = rewritten, True

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from ..call import Call
+from ..gofields import without
 from ..pipeline import Stage
 from .fleet import Fleet
 
@@ -54,7 +55,7 @@ class Aliases(Stage):
             call.upstream_path = "/v1/models/" + quote(real, safe="")
             names = (b'"id":', real, call.model)
         else:
-            payload = {k: v for k, v in call.payload.items() if k.casefold() != "model"}
+            payload = without(call.payload, "model")  # one spelling, as Go reads it
             call.payload, call.rewritten = {**payload, "model": real}, True
             names = (b'"model":', real, call.model)
         field, real, alias = names

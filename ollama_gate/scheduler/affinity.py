@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 
 from ..call import Call
+from ..gofields import go_field
 
 SESSION_HEADER = "X-Ollama-Gate-Session"
 CHATS = ("/api/chat", "/v1/chat/completions")
@@ -26,14 +27,14 @@ def conversation(call: Call, session: str | None) -> str | None:
     if session:
         basis = ["session", call.identity.key_id, session[:200]]
     elif call.endpoint in CHATS and isinstance(call.payload, dict):
-        messages = call.payload.get("messages")
+        messages = go_field(call.payload, "messages")
         if not isinstance(messages, list) or not messages:
             return None
         first_user = next(
             (
                 i
                 for i, m in enumerate(messages)
-                if isinstance(m, dict) and m.get("role") == "user"
+                if isinstance(m, dict) and go_field(m, "role") == "user"
             ),
             None,
         )

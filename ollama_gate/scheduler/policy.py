@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from ..call import Call
 from ..extensions import db
+from ..gofields import go_field, without
+from ..gofields import spellings as go_spellings
 from ..model_names import canonical
 from ..pipeline import Stage
 from .models import ModelPolicy
@@ -59,10 +61,13 @@ class Policies:
         return self.by_model.get(canonical(model)) if self.by_model else None
 
 
-def _set(payload: dict, name: str, value, enforced: bool) -> bool:
-    """Set ``payload[name]`` (matched case-insensitively, as Go does) if absent or
-    enforced; True when it changed."""
-    spellings = [k for k in payload if k.casefold() == name]
+def _set(payload: dict, name: str, value, enforced: bool, exact=False) -> bool:
+    """Set ``payload[name]`` if absent or enforced; True when it changed. Names match
+    as Go reads them: a struct field by ``gofields``, a map's key (``exact``) as is."""
+    if exact:
+        spellings = [name] if name in payload else []
+    else:
+        spellings = go_spellings(payload, name)
     if spellings and not enforced:
         return False
     if spellings and len(spellings) == 1 and payload[spellings[0]] == value:
@@ -82,13 +87,11 @@ def apply(policy: Policy, call: Call) -> None:
         keep = int(value) if value.lstrip("-").isdigit() else value  # 0, -1: numbers
         changed |= _set(payload, "keep_alive", keep, policy.keep_alive_enforced)
     if policy.num_ctx and call.endpoint not in KEEP_ALIVE_ONLY:
-        options = next(
-            (v for k, v in payload.items() if k.casefold() == "options"), None
-        )
+        options = go_field(payload, "options")
         options = dict(options) if isinstance(options, dict) else {}
-        if _set(options, "num_ctx", policy.num_ctx, policy.num_ctx_enforced):
-            for k in [k for k in payload if k.casefold() == "options"]:
-                del payload[k]
+        # options is a map to Go: its names are matched exactly
+        if _set(options, "num_ctx", policy.num_ctx, policy.num_ctx_enforced, True):
+            payload = without(payload, "options")
             payload["options"] = options
             changed = True
     if changed:
