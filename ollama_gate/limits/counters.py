@@ -118,9 +118,9 @@ for i = 1, n do
   if redis.call('EXISTS', KEYS[i]) == 0 then return {-1, i} end
 end
 local hk, now, hold = KEYS[n + 1], tonumber(ARGV[2 * n + 1]), tonumber(ARGV[2 * n + 2])
-redis.call('ZREMRANGEBYSCORE', hk, '-inf', now)
 local held = 0
 if hold > 0 then
+  redis.call('ZREMRANGEBYSCORE', hk, '-inf', now)
   for _, m in ipairs(redis.call('ZRANGE', hk, 0, -1)) do
     held = held + tonumber(string.match(m, ':(%d+)$'))
   end
@@ -187,7 +187,7 @@ class RedisCounters:
         (None, hold token or None), or (refusal, None)."""
         keys = [self._key(limits_id, period) for period, _, _ in checks]
         keys.append(self._held_key(limits_id))
-        token = f"{uuid.uuid4().hex}:{hold}"
+        token = f"{uuid.uuid4().hex}:{hold}" if hold else ""
         args = []
         for _, calls, tokens in checks:
             args += [-1 if calls is None else calls, -1 if tokens is None else tokens]
