@@ -100,6 +100,9 @@ def register_extensions(app: Flask) -> None:
 
     limiter_settings(app)  # Redis or in-memory storage, and the strategy
     limiter.init_app(app)  # one limiter for the admin login and the per-key limits
+    from . import attempts
+
+    attempts.init_app(app, limiter.storage)  # guesses counted before they are checked
 
 
 def register_blueprints(app: Flask) -> None:

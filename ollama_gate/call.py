@@ -38,6 +38,8 @@ class Call:
     payload: dict[str, Any] | None = None  # parsed JSON body, if it was JSON
     rewritten: bool = False  # a stage changed ``payload``: it is sent, not the body
     unparsed: bytes = b""  # the first bytes of a body nothing here could parse
+    body_size: int = 0  # bytes of the request body (token quotas hold an estimate)
+    max_output: int | None = None  # the most tokens it asks to generate, if it says
     model: str | None = None  # as the client named it (an alias stays an alias)
     client_addr: str | None = None
     request_id: str = ""  # X-Request-ID, taken or made (ops.requestid)

@@ -106,6 +106,13 @@ class Identity:
     scopes: frozenset[str] = frozenset()
     max_concurrency: int | None = None
     queue_weight: int = 1  # its share of slots when calls wait (the scheduler)
+    limits_key_id: int | None = None  # the first key of its rotations, if another
+
+    @property
+    def limits_id(self) -> int:
+        """The id its limit counters are kept under: a rotated key's new secret
+        shares its quotas, rate windows and concurrency cap with the old one."""
+        return self.limits_key_id or self.key_id
 
     @classmethod
     def from_key(cls, key: ApiKey) -> Identity:
@@ -135,6 +142,7 @@ class Identity:
             scopes=frozenset(split_list(key.scopes)),
             max_concurrency=key.max_concurrency,
             queue_weight=max(1, key.queue_weight or 1),
+            limits_key_id=key.limits_key_id,
         )
 
     def check_usable(self) -> None:

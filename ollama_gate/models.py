@@ -65,8 +65,16 @@ class ApiKey(db.Model):
     # client networks (CIDR, comma separated) whose calls without a key act as this
     # key: for clients that cannot send one (the ollama CLI); None: none
     networks: Mapped[str | None] = mapped_column(Text, default=None)
+    # the first key of this key's rotations, whose limit counters (quotas, rate
+    # windows, concurrency) every later secret shares; None: the key is that first one
+    limits_key_id: Mapped[int | None] = mapped_column(default=None, index=True)
 
     user: Mapped[User] = relationship(back_populates="keys")
+
+    @property
+    def limits_id(self) -> int:
+        """The id its limit counters are kept under: one for all its rotations."""
+        return self.limits_key_id or self.id
 
     def state(self, now: datetime | None = None) -> str:
         """One of ``active``, ``disabled``, ``revoked`` or ``expired``."""

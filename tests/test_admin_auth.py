@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+import redis
+import requests
 from admin_helpers import PASSWORD, csrf_token, login, make_admin, post
+from conftest import REDIS_URL, LiveGateway
 
 from ollama_gate.admin.models import Admin, AuditLog
 from ollama_gate.extensions import db
@@ -98,6 +104,56 @@ def test_lockout_after_repeated_failures_per_address(admin_app, client):
     ok = login(other, environ={"REMOTE_ADDR": "192.0.2.7"})
     assert ok.status_code == 302
     assert [a for a, *_ in audit(admin_app)].count("login_failed") == 5
+
+
+def parallel_wrong_logins(gw: LiveGateway) -> None:
+    """40 wrong passwords at once: at most the limit (5) are checked (and audited),
+    every other one is refused 429 unchecked."""
+    make_admin(gw.app)
+    sessions = []
+    for _ in range(40):  # each with its own session cookie and CSRF token
+        s = requests.Session()
+        page = s.get(gw.url + "/admin/login", timeout=10).text
+        token = re.search(r'name="csrf_token" [^>]*value="([^"]+)"', page)
+        sessions.append((s, token.group(1)))
+
+    def guess(pair) -> int:
+        s, token = pair
+        form = {"name": "root", "password": "wrong password!", "csrf_token": token}
+        return s.post(
+            gw.url + "/admin/login", data=form, allow_redirects=False, timeout=60
+        ).status_code
+
+    with ThreadPoolExecutor(40) as pool:
+        codes = list(pool.map(guess, sessions))
+    assert codes.count(401) <= 5
+    assert codes.count(429) == 40 - codes.count(401)
+    checked = [a for a, *_ in audit(gw.app)].count("login_failed")
+    assert checked == codes.count(401)
+
+
+def test_parallel_wrong_logins_are_counted_before_they_are_checked(
+    tmp_path, fake_server
+):
+    """On one live gevent worker, counters in memory."""
+    gw = LiveGateway(tmp_path, fake_server.url).start()
+    try:
+        parallel_wrong_logins(gw)
+    finally:
+        gw.stop()
+
+
+@pytest.mark.needs_redis
+def test_parallel_wrong_logins_on_two_workers_sharing_redis(tmp_path, fake_server):
+    """On two live workers, counters in Redis."""
+    redis_db = REDIS_URL.rsplit("/", 1)[0] + "/13"
+    redis.Redis.from_url(redis_db).flushdb()
+    env = {"OLLAMA_GATE_REDIS_URL": redis_db}
+    gw = LiveGateway(tmp_path, fake_server.url, env=env, workers=2).start()
+    try:
+        parallel_wrong_logins(gw)
+    finally:
+        gw.stop()
 
 
 def test_successful_logins_do_not_count_towards_lockout(admin_app, client):

@@ -4,6 +4,7 @@ a pasted key shows its own usage and calls (no admin login, no key in a URL)."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 from conftest import add_key
@@ -60,9 +61,50 @@ def test_usage_endpoint_refuses_without_a_good_key(client, header, status):
     assert resp.status_code == status and "error" in resp.get_json()
 
 
-def test_usage_endpoint_for_a_disabled_key(app, client):
-    key = add_key(app, "bob", disabled=True)
-    assert usage(client, key).status_code == 403
+def test_usage_endpoint_answers_alike_for_every_unusable_key(app, client):
+    """Unknown, disabled, revoked, expired (and rotated past grace): one status and
+    one body, so a guesser cannot tell a key that exists from one that does not."""
+    past = datetime(2020, 1, 1)
+    keys = [
+        "og_" + "x" * 43,
+        add_key(app, "bob", disabled=True),
+        add_key(app, "bob", revoked_at=past),
+        add_key(app, "bob", expires_at=past),
+        add_key(app, "bob", revoke_at=past),
+    ]
+    answers = [usage(client, key) for key in keys]
+    assert {(r.status_code, r.get_data()) for r in answers} == {
+        (401, answers[0].get_data())
+    }
+    assert answers[0].get_json() == {"error": "invalid API key"}
+
+
+def test_usage_endpoint_limits_failed_look_ups_per_address(tmp_path, fake):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "t",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'u.db'}",
+            "BACKENDS": [fake.url],
+            "SELF_SERVICE_RATE_LIMIT": "3/minute",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    good = add_key(app, "erin")
+    client = app.test_client()
+    assert usage(client, good).status_code == 200  # a good key is given back
+    codes = [usage(client, f"og_guess{n}").status_code for n in range(4)]
+    assert codes == [401, 401, 401, 429]
+    locked = usage(client, good)  # the address is locked out, whatever the key
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1
+    assert "error" in locked.get_json()
+    other = client.get(
+        "/gate/api/usage",
+        headers={"Authorization": f"Bearer {good}"},
+        environ_base={"REMOTE_ADDR": "192.0.2.8"},
+    )
+    assert other.status_code == 200  # another address is not
 
 
 def csrf(client) -> str:

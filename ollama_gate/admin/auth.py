@@ -14,9 +14,10 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
-from werkzeug.wrappers import Response
+from werkzeug.exceptions import TooManyRequests
 
-from ..extensions import db, limiter
+from ..attempts import TooManyAttempts, count_attempt, give_back
+from ..extensions import db
 from ..models import utcnow
 from .audit import record, unknown_name
 from .blueprint import bp
@@ -32,18 +33,12 @@ def login_limit() -> str:
     return current_app.config["GATE"]["LOGIN_RATE_LIMIT"]
 
 
-def _failed(response: Response) -> bool:
-    """Only refused attempts count against the limit: a success is not guessing."""
-    return response.status_code != 302
-
-
 def _next_url(target: str | None) -> str:
     """Where to go after logging in: ``target`` if on this site, else the users page."""
     return target if is_safe_next(target) else url_for("admin.users")
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_limit, methods=["POST"], deduct_when=_failed)
 def login():
     """The login form; too many failures from one address lock it out for a while."""
     form = LoginForm()
@@ -51,6 +46,11 @@ def login():
         form.next.data = request.args.get("next", "")
         if current_user.is_authenticated:
             return redirect(_next_url(form.next.data))
+    else:
+        try:  # counted before the password is checked: parallel guesses too
+            attempt = count_attempt("login", login_limit())
+        except TooManyAttempts as exc:
+            raise TooManyRequests(retry_after=exc.retry_after) from None
     if form.validate_on_submit():
         admin = db.session.execute(
             db.select(Admin).where(Admin.name == form.name.data)
@@ -65,6 +65,7 @@ def login():
             admin.last_login_at = utcnow()
             record("login", admin=admin)
             db.session.commit()
+            give_back(attempt)  # only failures lock an address out
             return redirect(_next_url(form.next.data))
         target = admin.name if admin is not None else unknown_name(form.name.data)
         record("login_failed", target=target, admin_name="")
@@ -79,8 +80,7 @@ def login():
 @bp.errorhandler(429)
 def too_many_logins(exc):
     """The login form, locked for this address until the limit's window passes."""
-    current = limiter.current_limit
-    retry = max(1, int(current.reset_at - time.time())) if current else 60
+    retry = getattr(exc, "retry_after", None) or 60
     page = render_template(
         "admin/login.html", form=LoginForm(), locked=True, retry_after=retry
     )

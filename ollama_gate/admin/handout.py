@@ -154,6 +154,8 @@ def rotate_key(key_id: int):
         new, plain = create_key(old.user)
         for column in COPIED:
             setattr(new, column, getattr(old, column))
+        # one identity, two secrets: the new one's limits count on from the old one's
+        new.limits_key_id = old.limits_id
         now = utcnow()
         if delay:
             old.revoke_at = now + delay

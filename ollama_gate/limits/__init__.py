@@ -25,7 +25,8 @@ from ..pipeline import Stage
 from .access import check_access, filter_model_list
 from .admin import init_app as init_admin_helpers
 from .concurrency import Concurrency, MemorySlots, RedisSlots
-from .quotas import MemoryCounters, Quotas, RedisCounters, usage_loader
+from .counters import MemoryCounters, RedisCounters
+from .quotas import Quotas, usage_loader
 from .rates import Rates, redis_client, redis_errors
 from .usage import day_period, load_usage, month_period, period_reset
 
@@ -51,7 +52,8 @@ class Limits(Stage):
         self.quotas = Quotas(
             RedisCounters(self.redis, prefix, load)
             if self.redis
-            else MemoryCounters(load)
+            else MemoryCounters(load),
+            s["TOKEN_RESERVE"],
         )
         self.concurrency = Concurrency(
             RedisSlots(self.redis, prefix) if self.redis else MemorySlots()
@@ -100,10 +102,12 @@ class Limits(Stage):
         ):
             live = None
             try:
-                live = self.quotas.counters.current(key.id, period)
+                live = self.quotas.counters.current(key.limits_id, period)
             except self.counter_errors:
                 pass
-            calls, tokens = live if live is not None else load_usage(key.id, period)
+            if live is None:
+                live = load_usage(key.limits_id, period)
+            calls, tokens = live
             rows.append(
                 {
                     "label": label,

@@ -99,7 +99,7 @@ class Concurrency:
         limit = call.identity.max_concurrency
         if limit is None:
             return
-        token = self.slots.acquire(call.identity.key_id, limit)
+        token = self.slots.acquire(call.identity.limits_id, limit)
         if token is None:
             raise ApiError(
                 429,
@@ -117,4 +117,4 @@ class Concurrency:
         """Release hook: give the call's slot back as soon as it ends."""
         token = call.extra.pop(SLOT, None)
         if token is not None:
-            self.slots.release(call.identity.key_id, token)
+            self.slots.release(call.identity.limits_id, token)

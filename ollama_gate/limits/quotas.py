@@ -1,20 +1,23 @@
 """Per-key quotas: calls and tokens per UTC day and month.
 
 A call is counted when it is admitted (so N concurrent calls against a quota of N
-calls let exactly N through); its tokens (prompt plus completion, from Ollama's final
-statistics or ``/v1`` usage) are added after its last byte by the recorder hook. A
-token quota is checked before each call, so the call that crosses it still completes.
+calls let exactly N through). Against a token quota it holds an estimate of its
+tokens from admission until its record (``reserve.tokens_to_hold``); the record then
+swaps the hold for its real tokens (prompt plus completion, from Ollama's final
+statistics or ``/v1`` usage) in one step. So calls in flight together cannot spend
+more than the quota, except by what each uses beyond its own estimate, and a call
+whose estimate does not fit waits (429) until the calls in flight settle.
 
-Counters: in one worker, a dict in memory, seeded from the database the first time a
-key and period are seen; with ``REDIS_URL``, one Redis hash per key and period, shared
-by every worker and host and changed only by atomic scripts. The database row is the
-durable copy.
+Counters (``counters.py``): in one worker, a dict in memory, seeded from the database
+the first time a key and period are seen; with ``REDIS_URL``, in Redis, shared by
+every worker and host and changed only by atomic scripts. The database row is the
+durable copy. Counters are kept under the key's ``limits_id``: every rotation of a
+key counts on the same ones.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -23,6 +26,8 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import utcnow
 from .access import _normal_path
+from .counters import Check
+from .reserve import tokens_to_hold
 from .usage import add_usage, day_period, load_usage, month_period, period_reset
 
 # Endpoints that run a model: their calls and tokens count against quotas.
@@ -46,146 +51,7 @@ COUNTED = (
 # call.extra: the call ran no model (a cache hit the settings do not charge): it
 # counts as a call, its tokens count against no token quota
 UNCHARGED_TOKENS = "limits.uncharged_tokens"
-Check = tuple[str, int | None, int | None]  # (period, calls quota, tokens quota)
-
-
-class MemoryCounters:
-    """Quota counters of one process (exact when it is the only worker)."""
-
-    def __init__(self, load: Callable[[int, str], tuple[int, int]]):
-        self._load = load
-        self._counts: dict[tuple[int, str], list[int]] = {}
-        self._lock = threading.Lock()
-
-    def admit(self, key_id: int, checks: list[Check]) -> tuple[int, str, int] | None:
-        """Count a call in each period unless a quota is spent; else (i, kind, used)."""
-        seeds = {
-            period: list(self._load(key_id, period))  # read outside the lock
-            for period, _, _ in checks
-            if (key_id, period) not in self._counts
-        }
-        with self._lock:
-            entries = []
-            for period, _, _ in checks:
-                entry = self._counts.get((key_id, period))
-                if entry is None:  # new, or pruned meanwhile (midnight): from its seed
-                    entry = seeds.get(period) or [0, 0]
-                    self._counts[(key_id, period)] = entry
-                entries.append(entry)
-            for i, (entry, (_, calls, tokens)) in enumerate(
-                zip(entries, checks, strict=True)
-            ):
-                if calls is not None and entry[0] >= calls:
-                    return i, "calls", entry[0]
-                if tokens is not None and entry[1] >= tokens:
-                    return i, "tokens", entry[1]
-            for entry in entries:
-                entry[0] += 1
-        return None
-
-    def add(self, items: list[tuple[int, str, int, int]], keep: set[str]) -> None:
-        """Add (key id, period, calls, tokens) to seeded counters; drop old periods."""
-        with self._lock:
-            for key_id, period, calls, tokens in items:
-                entry = self._counts.get((key_id, period))
-                if (
-                    entry is not None
-                ):  # else seeded later from the database, which has it
-                    entry[0] += calls
-                    entry[1] += tokens
-            for stale in [k for k in self._counts if k[1] not in keep]:
-                del self._counts[stale]
-
-    def current(self, key_id: int, period: str) -> tuple[int, int] | None:
-        """Live (calls, tokens), if this process holds them."""
-        entry = self._counts.get((key_id, period))
-        return (entry[0], entry[1]) if entry else None
-
-
-_ADMIT = """
-for i, k in ipairs(KEYS) do
-  if redis.call('EXISTS', k) == 0 then return {-1, i} end
-end
-for i, k in ipairs(KEYS) do
-  local v = redis.call('HMGET', k, 'c', 't')
-  local c, t = tonumber(v[1]) or 0, tonumber(v[2]) or 0
-  local cq, tq = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  if cq >= 0 and c >= cq then return {i, 1, c} end
-  if tq >= 0 and t >= tq then return {i, 2, t} end
-end
-for _, k in ipairs(KEYS) do redis.call('HINCRBY', k, 'c', 1) end
-return {0}
-"""
-_SEED = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'c', ARGV[1], 't', ARGV[2])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-end
-"""
-_ADD = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'c', ARGV[1])
-  redis.call('HINCRBY', KEYS[1], 't', ARGV[2])
-end
-"""
-TTL = {"d": 3 * 86400, "m": 40 * 86400}  # a period's hash outlives the period a little
-
-
-class RedisCounters:
-    """Quota counters in Redis, shared by every worker and host; exact for calls."""
-
-    def __init__(
-        self, client, prefix: str, load: Callable[[int, str], tuple[int, int]]
-    ):
-        self.client = client
-        self.prefix = prefix
-        self._load = load
-        self._admit = client.register_script(_ADMIT)
-        self._seed = client.register_script(_SEED)
-        self._add = client.register_script(_ADD)
-
-    def _key(self, key_id: int, period: str) -> str:
-        return f"{self.prefix}:quota:{key_id}:{period}"
-
-    def seed(self, key_id: int, period: str) -> None:
-        """Create a period's counter from the database unless another process did."""
-        calls, tokens = self._load(key_id, period)
-        self._seed(
-            keys=[self._key(key_id, period)], args=[calls, tokens, TTL[period[0]]]
-        )
-
-    def admit(self, key_id: int, checks: list[Check]) -> tuple[int, str, int] | None:
-        """Count a call in each period unless a quota is spent; else (i, kind, used)."""
-        keys = [self._key(key_id, period) for period, _, _ in checks]
-        args = []
-        for _, calls, tokens in checks:
-            args += [-1 if calls is None else calls, -1 if tokens is None else tokens]
-        for _attempt in range(3):
-            result = self._admit(keys=keys, args=args)
-            if result[0] != -1:
-                break
-            self.seed(key_id, checks[int(result[1]) - 1][0])
-        if result[0] in (0, -1):
-            return None
-        return (
-            int(result[0]) - 1,
-            "calls" if result[1] == 1 else "tokens",
-            int(result[2]),
-        )
-
-    def add(self, items: list[tuple[int, str, int, int]], keep: set[str]) -> None:
-        """Add (key id, period, calls, tokens) to the counters that exist."""
-        pipe = self.client.pipeline(transaction=False)
-        for key_id, period, calls, tokens in items:
-            self._add(
-                keys=[self._key(key_id, period)], args=[calls, tokens], client=pipe
-            )
-        pipe.execute()
-
-    def current(self, key_id: int, period: str) -> tuple[int, int] | None:
-        """Live (calls, tokens) from Redis, if the counter exists."""
-        c, t = self.client.hmget(self._key(key_id, period), "c", "t")
-        return None if c is None else (int(c), int(t or 0))
+HELD = "limits.held"  # call.extra: the token of the tokens the call holds, if any
 
 
 def checks_for(identity, when: datetime) -> list[Check]:
@@ -205,8 +71,9 @@ def checks_for(identity, when: datetime) -> list[Check]:
 class Quotas:
     """The quota admission check and the recorder hook that feeds it."""
 
-    def __init__(self, counters):
+    def __init__(self, counters, default_hold: int = 256):
         self.counters = counters
+        self.default_hold = default_hold  # completion tokens of a call that names none
 
     def __call__(self, call: Call) -> None:
         """Admission check: count an inference call, or 429 if a quota is used up."""
@@ -217,17 +84,27 @@ class Quotas:
             return
         checks = checks_for(call.identity, call.started_at)
         if checks:
-            refused = self.counters.admit(call.identity.key_id, checks)
+            hold = 0
+            if any(tokens is not None for _, _, tokens in checks):
+                hold = tokens_to_hold(call, self.default_hold)
+            refused, held = self.counters.admit(call.identity.limits_id, checks, hold)
             if refused is not None:
-                raise refusal(checks[refused[0]], refused[1], refused[2])
+                raise refusal(checks[refused[0]], *refused[1:])
             call.extra[COUNTED] = tuple(period for period, _, _ in checks)
+            if held is not None:
+                call.extra[HELD] = held
         call.extra[USAGE] = True
 
     def record(self, calls: list[Call]) -> None:
-        """Recorder hook: add finished calls and their tokens to the counters."""
-        totals: dict[tuple[int, str], tuple[int, int]] = {}
-        uncounted: dict[tuple[int, str], int] = {}
+        """Recorder hook: add finished calls and their tokens to the database and the
+        counters, and settle the tokens they held."""
+        totals: dict[tuple[int, str], tuple[int, int]] = {}  # per key: the database
+        live: dict[tuple[int, str], list[int]] = {}  # per limits id: the counters
+        holds: list[tuple[int, str]] = []
         for call in calls:
+            held = call.extra.pop(HELD, None)
+            if held is not None:
+                holds.append((call.identity.limits_id, held))
             if not call.extra.get(USAGE):
                 continue
             tokens = (
@@ -237,18 +114,23 @@ class Quotas:
             )
             counted = call.extra.get(COUNTED, ())
             for period in (day_period(call.started_at), month_period(call.started_at)):
-                slot = (call.identity.key_id, period)
-                calls_so_far, tokens_so_far = totals.get(slot, (0, 0))
-                totals[slot] = (calls_so_far + 1, tokens_so_far + tokens)
-                uncounted[slot] = uncounted.get(slot, 0) + (period not in counted)
-        if not totals:
-            return
-        add_usage(totals)
-        now = utcnow()
-        self.counters.add(
-            [(k, p, uncounted[(k, p)], t) for (k, p), (_, t) in totals.items()],
-            keep={day_period(now), month_period(now)},
-        )
+                row = (call.identity.key_id, period)
+                calls_so_far, tokens_so_far = totals.get(row, (0, 0))
+                totals[row] = (calls_so_far + 1, tokens_so_far + tokens)
+                entry = live.setdefault((call.identity.limits_id, period), [0, 0])
+                entry[0] += period not in counted
+                entry[1] += tokens
+        try:
+            if totals:
+                add_usage(totals)
+        finally:  # the holds go even when the database is gone, or the key locks up
+            if live or holds:
+                now = utcnow()
+                self.counters.add(
+                    [(k, p, c, t) for (k, p), (c, t) in live.items()],
+                    keep={day_period(now), month_period(now)},
+                    holds=holds,
+                )
 
 
 NAMES = {
@@ -260,8 +142,11 @@ NAMES = {
 
 
 def refusal(check: Check, kind: str, used: int) -> ApiError:
-    """The 429 for a used-up quota: which one, how much is used, when it resets."""
+    """The 429 for a used-up quota: which one, how much is used, when it resets;
+    or for tokens held by calls in flight: retry when they end."""
     period, calls, tokens = check
+    if kind == "held":
+        return held_refusal(period, tokens, used)
     quota = calls if kind == "calls" else tokens
     reset = period_reset(period)
     wait = max(1, math.ceil((reset - utcnow()).total_seconds()))
@@ -283,13 +168,32 @@ def refusal(check: Check, kind: str, used: int) -> ApiError:
     )
 
 
+HELD_RETRY = 2  # seconds: calls in flight settle within their answer and a record
+
+
+def held_refusal(period: str, quota: int, used: int) -> ApiError:
+    """The 429 for a call whose token estimate does not fit what calls in flight of
+    the key leave of a token quota: it may fit once they end."""
+    return ApiError(
+        429,
+        f"{NAMES[(period[0], 'tokens')]} quota of this API key is held by its calls "
+        f"in flight ({used} of {quota} tokens used or held, more than this call's "
+        f"estimate left); retry when they end",
+        {
+            "Retry-After": str(HELD_RETRY),
+            "X-RateLimit-Limit": str(quota),
+            "X-RateLimit-Remaining": str(max(0, quota - used)),
+        },
+    )
+
+
 def usage_loader(app) -> Callable[[int, str], tuple[int, int]]:
     """``load_usage`` in an app context, releasing the connection at once (hot path)."""
 
-    def load(key_id: int, period: str) -> tuple[int, int]:
+    def load(limits_id: int, period: str) -> tuple[int, int]:
         with app.app_context():
             try:
-                return load_usage(key_id, period)
+                return load_usage(limits_id, period)
             finally:
                 db.session.remove()
 

@@ -122,7 +122,7 @@ class Rates:
 
     def __call__(self, call: Call) -> None:
         """Count the call against each limit of its key; 429 with the state if over."""
-        key = str(call.identity.key_id)
+        key = str(call.identity.limits_id)  # shared by a rotated key's secrets
         for item in self.limits_for(call):
             if not self.strategy.hit(item, "key", key):
                 raise self.refusal(item, key)

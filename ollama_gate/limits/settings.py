@@ -30,6 +30,14 @@ def parse_rate_strategy(value: str) -> str:
     return v
 
 
+def parse_token_count(value: str) -> int:
+    """Parse a number of tokens, 0 or more."""
+    n = int(value.strip())
+    if n < 0:
+        raise ValueError(f"not a number of tokens (0 or more): {value!r}")
+    return n
+
+
 ROWS: list[Row] = [
     (
         "RATE_LIMIT",
@@ -44,6 +52,13 @@ ROWS: list[Row] = [
         "moving-window",
         "How rate limits count: `moving-window` (exact), `fixed-window` or "
         "`sliding-window-counter`.",
+    ),
+    (
+        "TOKEN_RESERVE",
+        parse_token_count,
+        "256",
+        "Answer tokens a call holds against its key's token quota while it runs, "
+        "when its request sets no bound (`num_predict`, `max_tokens`).",
     ),
     (
         "REDIS_URL",

@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     insert,
+    or_,
     select,
     update,
 )
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
+from ..models import ApiKey
 
 
 class Usage(db.Model):
@@ -57,14 +59,18 @@ def period_reset(period: str) -> datetime:
     return (start + timedelta(days=32)).replace(day=1)
 
 
-def load_usage(key_id: int, period: str) -> tuple[int, int]:
-    """(calls, tokens) of a key in a period, from the database."""
+def load_usage(limits_id: int, period: str) -> tuple[int, int]:
+    """(calls, tokens) in a period of the keys whose counters are kept under
+    ``limits_id`` (a key and its rotations), from the database."""
     row = db.session.execute(
-        db.select(Usage.calls, Usage.tokens).where(
-            Usage.key_id == key_id, Usage.period == period
+        db.select(db.func.sum(Usage.calls), db.func.sum(Usage.tokens))
+        .join(ApiKey, ApiKey.id == Usage.key_id)
+        .where(
+            or_(ApiKey.id == limits_id, ApiKey.limits_key_id == limits_id),
+            Usage.period == period,
         )
     ).first()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
 
 
 def add_usage(totals: dict[tuple[int, str], tuple[int, int]]) -> None:

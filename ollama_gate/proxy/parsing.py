@@ -42,11 +42,13 @@ def read_body(call: Call, max_mb: float):
         ) from None
     if len(data) > limit:
         raise ApiError(413, f"request body larger than {max_mb:g} MiB")
+    call.body_size = len(data)
     if data[:1] == b"{" or data.lstrip(b" \t\r\n")[:1] == b"{":
         payload = parse_json(data)
         if isinstance(payload, dict):
             call.payload = payload
             call.model = model_of(call.endpoint, payload)
+            call.max_output = max_output(call.endpoint, payload)
         else:
             unparsed(call, data)
     elif call.endpoint == "/v1/models/{id}":
@@ -109,6 +111,38 @@ def model_of(endpoint: str, payload: dict) -> str | None:
     if not model and endpoint == "/api/copy":
         model = go_field(payload, "source")
     return model if isinstance(model, str) and model else None
+
+
+# The field where each endpoint's request bounds its answer, as Ollama reads it: only
+# fields Ollama honours (it ignores OpenAI's ``max_completion_tokens``), or a client
+# could name a small bound that holds little of a token quota and generate unbounded.
+OUTPUT_FIELD = {
+    "/v1/chat/completions": "max_tokens",
+    "/v1/completions": "max_tokens",
+    "/v1/responses": "max_output_tokens",
+    "/v1/messages": "max_tokens",
+}
+EMBEDS = frozenset({"/api/embed", "/api/embeddings", "/v1/embeddings"})
+
+
+def max_output(endpoint: str, payload: dict) -> int | None:
+    """The most tokens a request lets the model generate (0 for embeddings), or None
+    when it sets no bound (Ollama then generates until the model stops)."""
+    path = endpoint.rstrip("/") or endpoint
+    if path in EMBEDS:
+        return 0
+    if path in ("/api/generate", "/api/chat"):
+        options = go_field(payload, "options")
+        # options is a map in Ollama: its names match exactly; a whole float counts
+        value = options.get("num_predict") if isinstance(options, dict) else None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+    else:
+        name = OUTPUT_FIELD.get(path)
+        value = go_field(payload, name) if name else None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None  # 0 or less: no bound in Ollama's runner (-1, -2, 0)
+    return value
 
 
 def endpoint_of(path: str) -> str:

@@ -10,6 +10,7 @@ ROWS: list[Row] = [
         str,
         "10/minute",
         "Keys a client address may look up per period on the key holder's page "
-        "`/gate/usage` (Flask-Limiter syntax).",
+        "`/gate/usage`, and failed look-ups on `/gate/api/usage` (Flask-Limiter "
+        "syntax).",
     ),
 ]

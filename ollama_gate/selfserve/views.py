@@ -3,7 +3,10 @@
 
 The key travels in a header or a POST body, never in a URL (URLs end up in logs and
 browser history). The page needs no admin login; it is rate-limited per client
-address, and every failed key attempt counts on the dashboard like any other.
+address, the API counts each look-up per address before the key is checked (and gives
+a good key's back), and every failed key attempt counts on the dashboard like any
+other. Unknown, disabled, revoked and expired keys get one answer: a guesser learns
+nothing about which keys exist.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from ..admin.security import add_security_headers
+from ..attempts import Attempt, TooManyAttempts, count_attempt, give_back
 from ..call import Call
 from ..errors import ApiError
 from ..extensions import db, limiter
 from ..history.models import Request
-from ..keys import AuthError, Identity, authenticate
+from ..keys import AuthError, Identity, authenticate, key_from_headers
 from ..models import ApiKey
 from .report import usage_report
 
@@ -28,14 +32,22 @@ page_bp = Blueprint("selfserve", __name__, url_prefix="/gate")
 RECENT = 20  # calls shown on the page
 
 
-def identify(headers) -> Identity:
-    """The caller's identity from a key in ``headers``, charged to its rate limit."""
+REFUSED = "invalid API key"  # unknown, disabled, revoked or expired: one answer
+
+
+def identify(headers, attempt: Attempt | None = None) -> Identity:
+    """The caller's identity from a key in ``headers``, charged to its rate limit;
+    a good key gives its counted ``attempt`` back."""
     try:
         identity = authenticate(
             headers, current_app.extensions["ollama_gate"].key_cache
         )
     except AuthError as exc:
+        if exc.status in (401, 403) and key_from_headers(headers)[0]:
+            raise ApiError(401, REFUSED) from None  # never which of them
         raise ApiError(exc.status, exc.message) from None
+    if attempt is not None:  # a good key's look-ups count against its own rate limit
+        give_back(attempt)
     path = request.path
     call = Call(identity, request.method, path, path, path)
     current_app.extensions["ollama_gate_limits"].rates(call)  # 429 past it
@@ -45,7 +57,14 @@ def identify(headers) -> Identity:
 @api_bp.get("/usage")
 def usage():
     """The calling key's limits, its use today and this month, and the resets."""
-    identity = identify(request.headers)
+    try:  # counted before the key is checked: parallel guesses too
+        attempt = count_attempt("usage-api", page_limit())
+    except TooManyAttempts as exc:
+        message = (
+            f"too many key look-ups from this address; retry in {exc.retry_after} s"
+        )
+        raise ApiError(429, message, {"Retry-After": str(exc.retry_after)}) from None
+    identity = identify(request.headers, attempt)
     return jsonify(usage_report(db.session.get(ApiKey, identity.key_id)))
 
 
