@@ -3,8 +3,9 @@
 Under gunicorn each worker writes its values to files in ``PROMETHEUS_MULTIPROC_DIR``
 (set up by ``server/hooks.py`` before the workers start) and ``/metrics`` adds up all
 workers' files; elsewhere (tests, ``flask run``) they live in the default registry.
-Labels are kept bounded: endpoints outside the known API are ``other``, and the model
-is named only on calls the gateway or the backend accepted.
+Labels are kept bounded: endpoints outside the known API are ``other``, the model
+is named only on calls the gateway or the backend accepted, by its canonical
+spelling, and past ``labels.MAX_MODELS`` distinct models a process says ``other``.
 """
 
 from __future__ import annotations
