@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import OperationalError
 
+from ..columns import fit_strings
 from ..extensions import db
 from ..models import utcnow
 from ..pipeline import Stage
@@ -150,7 +151,7 @@ def record_values(call, mode: str) -> dict[str, Any]:
     for name, value in values.items():
         if isinstance(value, str):
             values[name] = storable(value)
-    return values
+    return fit_strings(Request.__table__, values)
 
 
 def stored_request(call, payload: dict[str, Any] | None, full: bool) -> Any:
