@@ -132,4 +132,12 @@ ROWS: list[Row] = [
         "Reverse proxies in front whose X-Forwarded-For/-Proto are believed (0: none).",
     ),
     ("LOG_LEVEL", str, "INFO", "Log level of the gateway's own logger."),
+    (
+        "RECORD_MAX_PENDING",
+        int,
+        "10000",
+        "Finished calls a worker keeps while its database is gone, retried until "
+        "written (history, usage, quotas); past this the newest are dropped and "
+        "counted.",
+    ),
 ]

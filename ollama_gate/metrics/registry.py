@@ -78,3 +78,15 @@ QUEUE_WAIT = Histogram(
     "Seconds a call waited in the gateway's queue for a slot (calls that waited).",
     buckets=TOTAL_BUCKETS,
 )
+RECORDS_PENDING = Gauge(
+    "ollama_gate_records_pending",
+    "Finished calls waiting for the database to come back (a step's history, usage "
+    "or quota write), all workers together.",
+    multiprocess_mode="livesum",
+)
+RECORDS_DROPPED = Counter(
+    "ollama_gate_records_dropped",
+    "Finished calls a recorder step dropped because RECORD_MAX_PENDING calls were "
+    "already waiting for the database, by step.",
+    ["step"],
+)
