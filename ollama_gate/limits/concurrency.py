@@ -93,6 +93,7 @@ class RedisSlots:
         self._renew = client.register_script(_RENEW)
         self.held: dict[str, set[str]] = {}  # this worker's leases, by Redis key
         self.unreleased: dict[str, set[str]] = {}  # given back, not yet in Redis
+        self.pending = 0  # tokens in ``unreleased``
         self._lock = threading.Lock()
         self.renewed = 0.0
         upkeep.add(self.tend, tick=min(1.0, lease / 4))
@@ -121,10 +122,10 @@ class RedisSlots:
         except self.errors as exc:
             with self._lock:
                 first = not self.unreleased
-                pending = sum(map(len, self.unreleased.values()))
-                if pending >= MAX_PENDING:  # its lease, no longer renewed, ends it
+                if self.pending >= MAX_PENDING:  # its lease, no longer renewed, ends it
                     return
                 self.unreleased.setdefault(key, set()).add(token)
+                self.pending += 1
             if first:
                 log.warning("slots kept to give back when Redis answers: %s", exc)
 
@@ -146,6 +147,7 @@ class RedisSlots:
                 for key, tokens in owed.items():
                     for token in tokens:
                         _discard(self.unreleased, key, token)
+                self.pending = sum(map(len, self.unreleased.values()))
             log.info("slots kept through a Redis outage are given back")
         now = time.time()
         if now - self.renewed < self.lease / 4:
