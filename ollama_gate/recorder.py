@@ -3,6 +3,12 @@
 The gateway hands each finished ``Call`` to ``Recorder.submit``; a single background
 thread (a greenlet under gevent) runs the pipeline's ``record`` steps on batches of
 them inside an app context, so no stream ever waits for a database write.
+
+A step whose database is gone (a restart, a failover, a cut network) keeps its
+batches and tries them again, oldest first, with a growing pause, until they land:
+an outage of any length loses no record while at most ``RECORD_MAX_PENDING`` calls
+wait. Past that the newest are dropped (the oldest were waiting first), logged and
+counted in ``ollama_gate_records_dropped_total``.
 """
 
 from __future__ import annotations
@@ -12,10 +18,14 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from flask import Flask
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from .metrics.registry import RECORDS_DROPPED, RECORDS_PENDING
 
 log = logging.getLogger("ollama_gate.recorder")
 
@@ -29,6 +39,22 @@ T = TypeVar("T")
 # batch's hooks with ``sleep(0)`` between them held the worker 16-20 ms and every
 # stream's next token with it (bench/, issue 18).
 TURN = 0.0005
+RETRY_FIRST = 0.5  # seconds before a kept batch is tried again; doubled each time
+RETRY_MOST = 15.0  # the longest pause between two tries
+
+
+def database_gone(exc: BaseException) -> bool:
+    """True for a failure the same write can outlive: the database locked, down,
+    or its connection lost (not a row it refuses, nor a bug)."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def step_name(hook: Hook) -> str:
+    """A recorder step's name for logs and metrics: its stage's name."""
+    owner = getattr(hook, "__self__", None)
+    return str(getattr(owner, "name", None) or getattr(hook, "__name__", "step"))
 
 
 def let_streams_run() -> None:
@@ -67,6 +93,13 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._pid = 0  # process the worker thread was started in
+        self.max_pending = app.config["GATE"]["RECORD_MAX_PENDING"]
+        # batches a step could not write yet, oldest first, per step (the steps
+        # that did write them are not run again)
+        self.kept: dict[Hook, deque[list]] = {}
+        self.pending = 0  # calls in ``kept``, all steps together
+        self.pause = RETRY_FIRST
+        self.next_try = 0.0
 
     def submit(self, call) -> None:
         """Queue a finished call; never blocks the caller."""
@@ -106,7 +139,11 @@ class Recorder:
     def _loop(self) -> None:
         while True:
             batch, markers = [], []
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._retry_in())
+            except queue.Empty:  # time to try the kept batches again
+                self._retry()
+                continue
             deadline = time.monotonic() + self.INTERVAL
             while True:
                 (markers if isinstance(item, threading.Event) else batch).append(item)
@@ -121,22 +158,84 @@ class Recorder:
                     )
                 except queue.Empty:
                     break
+            if self.kept and (markers or time.monotonic() >= self.next_try):
+                self._retry()
             if batch:
                 self._handle(batch)
             for marker in markers:
                 marker.set()
+
+    def _retry_in(self) -> float | None:
+        """Seconds until the kept batches are tried again (None: nothing kept)."""
+        return max(0.0, self.next_try - time.monotonic()) if self.kept else None
 
     def _handle(self, batch: list) -> None:
         with self.app.app_context():
             for n, hook in enumerate(self.hooks):
                 if n:
                     let_streams_run()
-                try:
-                    hook(batch)
-                # a failing hook must not stop the others or the worker
-                except Exception:
-                    log.exception("recorder hook %r failed", hook)
-                    _rollback()  # its broken transaction would fail every hook after
+                if hook in self.kept:  # after its older batches, in order
+                    self._keep(hook, batch)
+                elif not self._step(hook, batch):
+                    self._keep(hook, batch)
+                    self.next_try = time.monotonic() + self.pause
+
+    def _step(self, hook: Hook, batch: list) -> bool:
+        """Run one step on a batch; False when its database is gone (keep it)."""
+        try:
+            hook(batch)
+            return True
+        # a failing hook must not stop the others or the worker
+        except Exception as exc:
+            _rollback()  # its broken transaction would fail every hook after
+            if database_gone(exc):
+                log.warning(
+                    "recorder step %s could not write %d calls (%s); kept to retry",
+                    step_name(hook),
+                    len(batch),
+                    str(exc).splitlines()[0][:200],
+                )
+                return False
+            log.exception("recorder hook %r failed", hook)
+            return True  # not the database's absence: trying again would not help
+
+    def _keep(self, hook: Hook, batch: list) -> None:
+        """Keep a step's batch for later, within ``max_pending`` calls in all."""
+        room = max(0, self.max_pending - self.pending)
+        if len(batch) > room:  # the newest go: the oldest have waited longest
+            dropped = len(batch) - room
+            RECORDS_DROPPED.labels(step_name(hook)).inc(dropped)
+            log.error(
+                "recorder step %s dropped %d calls: %d are already waiting for "
+                "the database (OLLAMA_GATE_RECORD_MAX_PENDING)",
+                step_name(hook),
+                dropped,
+                self.pending,
+            )
+            batch = batch[:room]
+        if batch:
+            self.kept.setdefault(hook, deque()).append(batch)
+            self._count(len(batch))
+
+    def _count(self, delta: int) -> None:
+        self.pending += delta
+        RECORDS_PENDING.inc(delta)
+
+    def _retry(self) -> None:
+        """Try each step's kept batches, oldest first, until one fails again."""
+        with self.app.app_context():
+            for hook in [h for h in self.hooks if h in self.kept]:
+                batches = self.kept[hook]
+                while batches:
+                    if not self._step(hook, batches[0]):
+                        self.pause = min(self.pause * 2, RETRY_MOST)
+                        self.next_try = time.monotonic() + self.pause
+                        return
+                    self._count(-len(batches.popleft()))
+                    let_streams_run()
+                del self.kept[hook]
+                log.info("recorder step %s caught up", step_name(hook))
+        self.pause = RETRY_FIRST
 
 
 def _rollback() -> None:

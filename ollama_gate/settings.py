@@ -150,4 +150,12 @@ ROWS: list[Row] = [
         "the machine's hostname always; `*` allows all).",
     ),
     ("LOG_LEVEL", str, "INFO", "Log level of the gateway's own logger."),
+    (
+        "RECORD_MAX_PENDING",
+        int,
+        "10000",
+        "Finished calls a worker keeps while its database is gone, retried until "
+        "written (history, usage, quotas); past this the newest are dropped and "
+        "counted.",
+    ),
 ]

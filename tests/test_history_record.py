@@ -540,3 +540,34 @@ def test_history_shows_the_spelling_the_model_ran(app, client, key, case):
         assert found.get_json()["data"] == []
     shown = [turn["text"] for turn in conversation(rec) if turn["role"] != "assistant"]
     assert shown == ran
+
+
+@pytest.mark.needs_postgres
+def test_long_client_address_and_endpoint_are_recorded_on_postgresql(
+    postgres_url, fake
+):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": postgres_url,
+            "BACKENDS": [fake.url],
+            "KEY_CACHE_SECONDS": 0.0,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    key = add_key(app)
+    client = app.test_client()
+    far = "fd00:" + "a" * 95  # 100 characters, as a forwarded address may be
+    client.environ_base["REMOTE_ADDR"] = far
+    post(client, "/api/generate", {"model": "llama3.2", "prompt": "far"}, key)
+    long_path = "/api/" + "x" * 600
+    post(client, long_path, {"model": "llama3.2"}, key)
+    rows = records(app)
+    assert len(rows) == 2
+    assert {r.client_addr for r in rows} == {far[:64]}
+    unknown = next(r for r in rows if r.endpoint != "/api/generate")
+    assert long_path.startswith(unknown.endpoint) and len(unknown.endpoint) == 200
+    assert long_path.startswith(unknown.path)
+    with app.app_context():
+        db.engine.dispose()

@@ -12,7 +12,8 @@ import requests
 from conftest import REDIS_URL, LiveGateway, gateway_fixture
 
 from ollama_gate.extensions import db
-from ollama_gate.limits.counters import MemoryCounters, RedisCounters
+from ollama_gate.limits.counters import MemoryCounters
+from ollama_gate.limits.redis_counters import RedisCounters
 from ollama_gate.limits.usage import Usage
 from ollama_gate.models import ApiKey
 from ollama_gate.proxy.parsing import max_output

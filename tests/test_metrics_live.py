@@ -160,7 +160,9 @@ def test_metrics_add_up_over_two_workers(tmp_path, fake_server):
             chat_ok = dict(endpoint="/api/chat", status="200", backend=backend)
             assert value(found, "ollama_gate_calls_total", **chat_ok) == 3
             assert (
-                value(found, "ollama_gate_calls_total", model="llama3.2", **chat_ok)
+                value(
+                    found, "ollama_gate_calls_total", model="llama3.2:latest", **chat_ok
+                )
                 == 3
             )
             assert (

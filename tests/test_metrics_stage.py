@@ -102,5 +102,53 @@ def test_a_cache_hit_is_a_label_without_a_backend(app, client, fake, key):
     assert reply.get_json()["response"] == "cached"
     gate.recorder.flush()
     assert calls(**hit) == before + 1
-    assert calls(cache="hit", model="llama3.2") >= 1
+    assert calls(cache="hit", model="llama3.2:latest") >= 1
     assert in_flight() == flight
+
+
+def model_labels() -> set[str]:
+    return {
+        s.labels["model"]
+        for family in REGISTRY.collect()
+        if family.name == "ollama_gate_calls"
+        for s in family.samples
+        if s.name == "ollama_gate_calls_total"
+    }
+
+
+SPELLINGS = [
+    "llama3.2",
+    "Llama3.2",
+    "LLAMA3.2:latest",
+    "library/llama3.2",
+    "registry.ollama.ai/library/llama3.2:latest",
+    " llama3.2 ",
+]
+
+
+def test_many_spellings_of_one_model_are_one_label(app, client, fake, key):
+    for spelling in SPELLINGS:
+        reply = post(client, key, {**GENERATE, "model": spelling, "stream": False})
+        assert reply.status_code == 200, (spelling, reply.get_data())
+    app.extensions["ollama_gate"].recorder.flush()
+    assert calls(model="llama3.2:latest") >= len(SPELLINGS)
+    minted = model_labels() & {s for s in SPELLINGS if s != "llama3.2:latest"}
+    assert minted == set()
+
+
+def test_distinct_model_labels_are_capped(monkeypatch):
+    from ollama_gate.keys import Identity
+    from ollama_gate.metrics import labels
+    from ollama_gate.metrics.stage import count
+
+    monkeypatch.setattr(labels, "MODELS", labels.Bounded(labels.MAX_MODELS))
+    before = model_labels()
+    ident = Identity(1, 1, "u", "og_x", "k", "active", None)
+    for i in range(labels.MAX_MODELS + 50):
+        call = Call(ident, "POST", "/api/chat", "/api/chat", "/api/chat")
+        call.model, call.status = f"cap-test-{i}", 200
+        count(call)
+    new = model_labels() - before
+    assert len(new) == labels.MAX_MODELS + 1  # the first MAX_MODELS, and ``other``
+    assert "other" in new and "cap-test-0:latest" in new
+    assert f"cap-test-{labels.MAX_MODELS}:latest" not in new

@@ -134,3 +134,53 @@ def test_database_gone_is_a_503_then_recovers_without_restart(
         cable.close()
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.mark.needs_postgres
+def test_calls_finished_during_a_database_outage_are_all_recorded_after(
+    tmp_path, postgres_url, fake
+):
+    from ollama_gate.history.models import Request
+    from ollama_gate.limits.usage import Usage
+
+    cable = Cable(5432)
+    url = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{cable.port}")
+    # keys stay cached through the outage: calls go on, their records wait
+    app = make_app(
+        tmp_path,
+        SQLALCHEMY_DATABASE_URI=url,
+        BACKENDS=[fake.url],
+        KEY_CACHE_SECONDS=300,
+    )
+    recorder = app.extensions["ollama_gate"].recorder
+    try:
+        key = add_key(app, tokens_per_day=10**9)
+        web = app.test_client()
+        assert timed_post(web, key)[0].status_code == 200
+        recorder.flush()
+        cable.set("cut")
+        for _ in range(6):  # each its own batch: every one meets the dead database
+            assert timed_post(web, key)[0].status_code == 200
+            recorder.flush()
+        time.sleep(2)  # an outage of a few seconds, past any in-step retry
+        recorder.flush()
+        cable.set("open")
+        deadline = time.monotonic() + 60
+        while True:
+            recorder.flush()
+            with app.app_context():
+                rows = db.session.execute(db.select(Request.total_tokens)).all()
+                usage = db.session.execute(db.select(Usage.calls, Usage.tokens)).all()
+                db.session.remove()
+            if len(rows) == 7 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(rows) == 7  # every call has its record
+        tokens = sum(r[0] for r in rows)
+        assert tokens > 0
+        # every call and token charged, in the day's and the month's rows
+        assert sorted(usage) == [(7, tokens), (7, tokens)]
+    finally:
+        cable.close()
+        with app.app_context():
+            db.engine.dispose()

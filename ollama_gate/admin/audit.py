@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from flask import has_request_context, render_template, request
 from flask_login import current_user, login_required
 
+from ..columns import fit_strings
 from ..extensions import db
 from ..remote import client_of
 from .blueprint import bp
@@ -74,14 +75,15 @@ def record(
             if admin is not None
             else ("" if has_request_context() else "cli")
         )
-    entry = AuditLog(
+    values = dict(
         action=action,
-        target=target[:200],
+        target=target,
         detail=detail,
         admin_id=admin.id if admin is not None else None,
-        admin_name=admin_name[:80],
+        admin_name=admin_name,
         client_addr=client_address(),
     )
+    entry = AuditLog(**fit_strings(AuditLog.__table__, values))
     db.session.add(entry)
     return entry
 

@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import OperationalError
 
+from ..columns import fit_strings
 from ..extensions import db
 from ..gofields import go_field, go_view
 from ..models import utcnow
@@ -153,7 +154,7 @@ def record_values(call, mode: str) -> dict[str, Any]:
     for name, value in values.items():
         if isinstance(value, str):
             values[name] = storable(value)
-    return values
+    return fit_strings(Request.__table__, values)
 
 
 def stored_request(call, payload: dict[str, Any] | None, full: bool) -> Any:

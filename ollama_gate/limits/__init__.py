@@ -24,10 +24,12 @@ from ..models import ApiKey, utcnow
 from ..pipeline import Stage
 from .access import check_access, filter_model_list
 from .admin import init_app as init_admin_helpers
-from .concurrency import Concurrency, MemorySlots, RedisSlots
-from .counters import MemoryCounters, RedisCounters
+from .concurrency import Concurrency, counted_slots
+from .counters import MemoryCounters
 from .quotas import Quotas, usage_loader
 from .rates import Rates, redis_client, redis_errors
+from .redis_counters import RedisCounters
+from .upkeep import upkeep_of
 from .usage import day_period, load_usage, month_period, period_reset
 
 log = logging.getLogger("ollama_gate.limits")
@@ -50,14 +52,12 @@ class Limits(Stage):
         prefix = s["REDIS_PREFIX"]
         self.rates = Rates(limiter.limiter, s["RATE_LIMIT"])
         self.quotas = Quotas(
-            RedisCounters(self.redis, prefix, load)
+            RedisCounters(self.redis, prefix, load, upkeep_of(app), self.counter_errors)
             if self.redis
             else MemoryCounters(load),
             s["TOKEN_RESERVE"],
         )
-        self.concurrency = Concurrency(
-            RedisSlots(self.redis, prefix) if self.redis else MemorySlots()
-        )
+        self.concurrency = Concurrency(counted_slots(app))
 
     def admit(self, call: Call) -> None:
         """Access, concurrency, rate limits, then quotas (raise ``ApiError``)."""

@@ -1,5 +1,5 @@
 """The quota counters: calls and tokens per key and period, and the tokens that calls
-in flight hold, in one worker's memory or in Redis.
+in flight hold, in one worker's memory (``redis_counters.py`` keeps them in Redis).
 
 A counter is kept under a key's ``limits_id`` (one for every rotation of a key). At
 admission a call is counted and, when the key has a token quota, holds an estimate of
@@ -23,7 +23,6 @@ Check = tuple[str, int | None, int | None]  # (period, calls quota, tokens quota
 Refusal = tuple[int, str, int]
 Load = Callable[[int, str], tuple[int, int]]
 LEASE = 3600  # seconds a hold outlives its call at most (a worker that died)
-TTL = {"d": 3 * 86400, "m": 40 * 86400}  # a period's hash outlives the period a little
 
 
 def judge(used: list[tuple[int, int]], checks: list[Check], held: int, hold: int):
@@ -110,115 +109,3 @@ class MemoryCounters:
         """Live (calls, tokens), if this process holds them."""
         entry = self._counts.get((limits_id, period))
         return (entry[0], entry[1]) if entry else None
-
-
-_ADMIT = """
-local n = #KEYS - 1
-for i = 1, n do
-  if redis.call('EXISTS', KEYS[i]) == 0 then return {-1, i} end
-end
-local hk, now, hold = KEYS[n + 1], tonumber(ARGV[2 * n + 1]), tonumber(ARGV[2 * n + 2])
-local held = 0
-if hold > 0 then
-  redis.call('ZREMRANGEBYSCORE', hk, '-inf', now)
-  for _, m in ipairs(redis.call('ZRANGE', hk, 0, -1)) do
-    held = held + tonumber(string.match(m, ':(%d+)$'))
-  end
-end
-for i = 1, n do
-  local v = redis.call('HMGET', KEYS[i], 'c', 't')
-  local c, t = tonumber(v[1]) or 0, tonumber(v[2]) or 0
-  local cq, tq = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  if cq >= 0 and c >= cq then return {i, 1, c} end
-  if tq >= 0 and t >= tq then return {i, 2, t} end
-  if tq >= 0 and held > 0 and t + held + hold > tq then return {i, 3, t + held} end
-end
-for i = 1, n do redis.call('HINCRBY', KEYS[i], 'c', 1) end
-if hold > 0 then
-  redis.call('ZADD', hk, now + tonumber(ARGV[2 * n + 4]), ARGV[2 * n + 3])
-  redis.call('EXPIRE', hk, ARGV[2 * n + 4])
-end
-return {0}
-"""
-_SEED = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'c', ARGV[1], 't', ARGV[2])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-end
-"""
-_ADD = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'c', ARGV[1])
-  redis.call('HINCRBY', KEYS[1], 't', ARGV[2])
-end
-"""
-KINDS = {1: "calls", 2: "tokens", 3: "held"}
-
-
-class RedisCounters:
-    """Quota counters in Redis, shared by every worker and host: one hash per key
-    and period, one sorted set of holds (``token:n`` by lease end) per key."""
-
-    def __init__(self, client, prefix: str, load: Load):
-        self.client = client
-        self.prefix = prefix
-        self._load = load
-        self._admit = client.register_script(_ADMIT)
-        self._seed = client.register_script(_SEED)
-        self._add = client.register_script(_ADD)
-
-    def _key(self, limits_id: int, period: str) -> str:
-        return f"{self.prefix}:quota:{limits_id}:{period}"
-
-    def _held_key(self, limits_id: int) -> str:
-        return f"{self.prefix}:quota-held:{limits_id}"
-
-    def seed(self, limits_id: int, period: str) -> None:
-        """Create a period's counter from the database unless another process did."""
-        calls, tokens = self._load(limits_id, period)
-        self._seed(
-            keys=[self._key(limits_id, period)], args=[calls, tokens, TTL[period[0]]]
-        )
-
-    def admit(
-        self, limits_id: int, checks: list[Check], hold: int
-    ) -> tuple[Refusal | None, str | None]:
-        """Count a call (and hold ``hold`` tokens) unless a quota refuses it:
-        (None, hold token or None), or (refusal, None)."""
-        keys = [self._key(limits_id, period) for period, _, _ in checks]
-        keys.append(self._held_key(limits_id))
-        token = f"{uuid.uuid4().hex}:{hold}" if hold else ""
-        args = []
-        for _, calls, tokens in checks:
-            args += [-1 if calls is None else calls, -1 if tokens is None else tokens]
-        args += [time.time(), hold, token, LEASE]
-        for _attempt in range(3):
-            result = self._admit(keys=keys, args=args)
-            if result[0] != -1:
-                break
-            self.seed(limits_id, checks[int(result[1]) - 1][0])
-        if result[0] in (0, -1):
-            return None, (token if hold else None)
-        return (int(result[0]) - 1, KINDS[int(result[1])], int(result[2])), None
-
-    def add(
-        self,
-        items: list[tuple[int, str, int, int]],
-        keep: set[str],
-        holds: list[tuple[int, str]] = (),
-    ) -> None:
-        """Add (limits id, period, calls, tokens) to the counters that exist and drop
-        the settled ``holds`` (limits id, token), in one transaction."""
-        pipe = self.client.pipeline(transaction=True)  # MULTI: no half-settled view
-        for limits_id, period, calls, tokens in items:
-            self._add(
-                keys=[self._key(limits_id, period)], args=[calls, tokens], client=pipe
-            )
-        for limits_id, token in holds:
-            pipe.zrem(self._held_key(limits_id), token)
-        pipe.execute()
-
-    def current(self, limits_id: int, period: str) -> tuple[int, int] | None:
-        """Live (calls, tokens) from Redis, if the counter exists."""
-        c, t = self.client.hmget(self._key(limits_id, period), "c", "t")
-        return None if c is None else (int(c), int(t or 0))

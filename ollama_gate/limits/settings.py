@@ -38,6 +38,14 @@ def parse_token_count(value: str) -> int:
     return n
 
 
+def parse_lease(value: str) -> float:
+    """Parse a lease in seconds: at least one (it is renewed every quarter of it)."""
+    seconds = float(value)
+    if seconds < 1:
+        raise ValueError(f"a lease is at least 1 second: {value!r}")
+    return seconds
+
+
 ROWS: list[Row] = [
     (
         "RATE_LIMIT",
@@ -73,6 +81,13 @@ ROWS: list[Row] = [
         "64",
         "Redis connections per worker; calls beyond wait for one instead of "
         "opening more.",
+    ),
+    (
+        "SLOT_LEASE_SECONDS",
+        parse_lease,
+        "60",
+        "Seconds a slot in Redis (a key's concurrency, a backend's or model's calls "
+        "in flight) outlives its worker: the worker renews it while the call runs.",
     ),
     (
         "REDIS_PREFIX",

@@ -3,6 +3,7 @@ which would only ever see the one worker that answers the scrape)."""
 
 from __future__ import annotations
 
+from .labels import model_name
 from .registry import BACKEND_UP, QUEUE_WAIT, QUEUE_WAITING
 
 
@@ -11,7 +12,7 @@ class QueueObserver:
 
     def waiting(self, model: str, delta: int) -> None:
         """A call of ``model`` joined (+1) or left (-1) the queue."""
-        QUEUE_WAITING.labels(model).inc(delta)
+        QUEUE_WAITING.labels(model_name(model)).inc(delta)
 
     def waited(self, seconds: float) -> None:
         """A call got its slot after waiting ``seconds``."""

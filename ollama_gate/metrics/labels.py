@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 from ..call import Call
+from ..model_names import canonical
 
 # the API's endpoints as ``Call.endpoint`` names them; any other path is ``other``
 ENDPOINTS = frozenset(
@@ -30,6 +33,37 @@ ENDPOINTS = frozenset(
     }
 )
 MAX_MODEL = 100
+MAX_MODELS = 200  # distinct model labels a process names; the rest are ``other``
+OTHER = "other"
+
+
+class Bounded:
+    """At most ``cap`` distinct label values, the first ones seen; later ones are
+    ``other`` (a value once named stays named, so a gauge's +1 and -1 match)."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        """``value`` itself while there is room for it, else ``other``."""
+        if value in self.seen:
+            return value
+        with self._lock:
+            if len(self.seen) < self.cap:
+                self.seen.add(value)
+                return value
+        return OTHER
+
+
+MODELS = Bounded(MAX_MODELS)
+
+
+def model_name(name: str) -> str:
+    """A model's label: its canonical spelling (``Llama3`` and ``llama3:latest``
+    are one series), bounded in length and in distinct values."""
+    return MODELS(canonical(name)[:MAX_MODEL])
 
 
 def endpoint(path: str) -> str:
@@ -39,9 +73,9 @@ def endpoint(path: str) -> str:
 
 def model(call: Call) -> str:
     """The model, named only when the call was accepted (a 4xx may name anything)."""
-    if call.model is None or call.status is None or call.status >= 400:
+    if not call.model or call.status is None or call.status >= 400:
         return ""
-    return call.model[:MAX_MODEL]
+    return model_name(call.model)
 
 
 def status(call: Call) -> str:

@@ -3,8 +3,9 @@
 Under gunicorn each worker writes its values to files in ``PROMETHEUS_MULTIPROC_DIR``
 (set up by ``server/hooks.py`` before the workers start) and ``/metrics`` adds up all
 workers' files; elsewhere (tests, ``flask run``) they live in the default registry.
-Labels are kept bounded: endpoints outside the known API are ``other``, and the model
-is named only on calls the gateway or the backend accepted.
+Labels are kept bounded: endpoints outside the known API are ``other``, the model
+is named only on calls the gateway or the backend accepted, by its canonical
+spelling, and past ``labels.MAX_MODELS`` distinct models a process says ``other``.
 """
 
 from __future__ import annotations
@@ -76,4 +77,16 @@ QUEUE_WAIT = Histogram(
     "ollama_gate_queue_wait_seconds",
     "Seconds a call waited in the gateway's queue for a slot (calls that waited).",
     buckets=TOTAL_BUCKETS,
+)
+RECORDS_PENDING = Gauge(
+    "ollama_gate_records_pending",
+    "Finished calls waiting for the database to come back (a step's history, usage "
+    "or quota write), all workers together.",
+    multiprocess_mode="livesum",
+)
+RECORDS_DROPPED = Counter(
+    "ollama_gate_records_dropped",
+    "Finished calls a recorder step dropped because RECORD_MAX_PENDING calls were "
+    "already waiting for the database, by step.",
+    ["step"],
 )

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ..limits.concurrency import MemorySlots, RedisSlots
-from ..limits.rates import redis_client
+from ..limits.concurrency import counted_slots
 from .aliases import Aliases
 from .fleet import Fleet
 from .health import Checker
@@ -34,8 +33,4 @@ def stages(
 
 def slots(app: Flask, name: str):
     """Counted slots shared by every worker (Redis) or of this worker (memory)."""
-    s = app.config["GATE"]
-    if s["REDIS_URL"]:
-        client = redis_client(app)
-        return RedisSlots(client, f"{s['REDIS_PREFIX']}:{name}")
-    return MemorySlots()
+    return counted_slots(app, name)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from ..limits.concurrency import MemorySlots, RedisSlots
+from ..limits.concurrency import counted_slots
 from ..limits.rates import redis_client
 from .affinity import MemoryAffinity, RedisAffinity
 from .bounds import Bounds
@@ -38,7 +38,7 @@ def make(app: Flask, fleet) -> Parts:
     s = app.config["GATE"]
     client = redis_client(app) if s["REDIS_URL"] else None
     prefix = s["REDIS_PREFIX"]
-    slots = RedisSlots(client, f"{prefix}:model") if client else MemorySlots()
+    slots = counted_slots(app, "model")
     ttl = s["AFFINITY_SECONDS"]
     affinity = None
     if ttl > 0:
