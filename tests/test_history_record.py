@@ -558,7 +558,7 @@ def test_long_client_address_and_endpoint_are_recorded_on_postgresql(
         db.create_all()
     key = add_key(app)
     client = app.test_client()
-    far = "fd00:" + "a" * 95  # 100 characters, as a forwarded address may be
+    far = "fe80::1%" + "a" * 92  # 100 characters: an address with a long zone id
     client.environ_base["REMOTE_ADDR"] = far
     post(client, "/api/generate", {"model": "llama3.2", "prompt": "far"}, key)
     long_path = "/api/" + "x" * 600
