@@ -17,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from .authheaders import key_from_headers, missing_key_message
 from .extensions import db
 from .failed_keys import FailedKeys
 from .models import ApiKey, User, utcnow
@@ -189,24 +190,6 @@ class KeyCache:
         self.networks.clear()
 
 
-AUTH_HEADERS = ("Authorization", "X-API-Key", "apikey")
-
-
-def key_from_headers(headers) -> tuple[str | None, str | None]:
-    """Return (key, header it came from) from ``Authorization: Bearer``, ``X-API-Key``
-    or ``apikey``."""
-    auth = headers.get("Authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip(), "Authorization"
-    for name in AUTH_HEADERS[1:]:
-        value = headers.get(name)
-        if value and value.strip():
-            return value.strip(), name
-    return None, None
-
-
 def authenticate(headers, cache: KeyCache, address: str | None = None) -> Identity:
     """The caller's identity, or ``AuthError`` with the status to answer; a call
     without a key from a trusted network (``address``) acts as that network's key."""
@@ -227,10 +210,7 @@ def _authenticate(headers, cache: KeyCache, address: str | None) -> Identity:
             identity.check_usable()
             return identity
     if not key:
-        raise AuthError(
-            401,
-            "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-        )
+        raise AuthError(401, missing_key_message(headers))
     identity = cache.lookup(hash_key(key))
     if identity is None:
         raise AuthError(401, "invalid API key")
