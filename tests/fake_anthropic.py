@@ -1,0 +1,405 @@
+"""The fake Ollama's Anthropic Messages API (``POST /v1/messages``), as Ollama 0.14+
+serves it: ``middleware/anthropic.go`` turns the request into a chat, and
+``anthropic/anthropic.go`` turns the chat's answer into a Message or a stream of named
+SSE events.
+
+Whole: one Message ``{"id": "msg_…", "type": "message", "role": "assistant", "model",
+"content": [thinking?, text?, tool_use…], "stop_reason", "usage": {"input_tokens",
+"output_tokens"}}``. Streamed: ``event: NAME`` + ``data: JSON`` per event, flushed one
+by one: ``message_start`` (its ``input_tokens`` only an estimate),
+``content_block_start`` / ``content_block_delta`` (``thinking_delta``, ``text_delta``,
+``input_json_delta``) / ``content_block_stop``, ``message_delta`` (stop reason, real
+usage), ``message_stop``.
+Errors: ``{"type": "error", "error": {"type", "message"}, "request_id": "req_…"}``; an
+error after the first event is dropped (the stream just ends).
+
+Imported by ``fake_ollama`` (which owns the chat itself); nothing here imports it back.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+SSE_CT = "text/event-stream"
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+# a property's made-up value in a tool call, by its JSON-schema type
+SAMPLE = {"string": "Paris", "integer": 1, "number": 1.5, "boolean": True}
+
+
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def error_body(status: int, message: str) -> bytes:
+    """Anthropic's error object (``anthropic.NewError``)."""
+    return _dumps(
+        {
+            "type": "error",
+            "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message},
+            "request_id": _id("req"),
+        }
+    )
+
+
+def tool_calls(chat: dict) -> list[dict]:
+    """The tool call a chat with tools answers with (the first tool, arguments made up
+    from its schema) while its last message is the user's; else none."""
+    tools = chat.get("tools")
+    messages = chat.get("messages")
+    if not tools or not isinstance(tools, list) or not isinstance(messages, list):
+        return []
+    if not messages or not isinstance(messages[-1], dict):
+        return []
+    if messages[-1].get("role") != "user":  # a tool's result came back: answer it
+        return []
+    function = (tools[0] or {}).get("function") or {}
+    props = (function.get("parameters") or {}).get("properties") or {}
+    args = {
+        name: SAMPLE.get((spec or {}).get("type"), "x") for name, spec in props.items()
+    }
+    call = {"index": 0, "name": function.get("name", ""), "arguments": args}
+    return [{"id": "call_" + secrets.token_hex(4), "function": call}]
+
+
+def _field(obj: dict, name: str):
+    """A field as Go's decoder reads it: names match case-insensitively, last wins."""
+    value = None
+    for key, item in obj.items():
+        if key.casefold() == name:
+            value = item
+    return value
+
+
+def _blocks(content) -> list:
+    """A message's content as blocks (a string is one text block)."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return content if isinstance(content, list) else []
+
+
+def _text_of(content) -> str:
+    """The text of a tool result's or a system prompt's content."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    return "".join(
+        b.get("text", "")
+        for b in content
+        if isinstance(b, dict) and b.get("type") == "text"
+    )
+
+
+def _convert_message(msg: dict) -> list[dict]:
+    """One Anthropic message as Ollama's chat messages (``convertMessage``)."""
+    role = str(msg.get("role") or "").lower()
+    text, calls, results, thinking = [], [], [], ""
+    for block in _blocks(_field(msg, "content")):
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            text.append(block.get("text") or "")
+        elif kind == "tool_use":
+            function = {"index": 0, "name": block.get("name"), "arguments": {}}
+            function["arguments"] = block.get("input") or {}
+            calls.append({"id": block.get("id"), "function": function})
+        elif kind == "tool_result":
+            results.append(
+                {
+                    "role": "tool",
+                    "content": _text_of(block.get("content")),
+                    "tool_call_id": block.get("tool_use_id"),
+                }
+            )
+        elif kind == "thinking":
+            thinking = block.get("thinking") or ""
+    out = list(results) if role == "user" else []
+    if "".join(text) or calls or thinking:
+        turn = {"role": role, "content": "".join(text)}
+        if calls:
+            turn["tool_calls"] = calls
+        if thinking:
+            turn["thinking"] = thinking
+        out.append(turn)
+    return out if role == "user" else out + results
+
+
+def to_chat(req: dict) -> dict:
+    """The chat request Ollama makes of a Messages request (``FromMessagesRequest``)."""
+    messages = []
+    system = _text_of(_field(req, "system"))
+    if system:
+        messages.append({"role": "system", "content": system})
+    for msg in _field(req, "messages"):
+        if isinstance(msg, dict):
+            messages += _convert_message(msg)
+    chat = {
+        "model": _field(req, "model"),
+        "messages": messages,
+        "options": {"num_predict": _field(req, "max_tokens")},
+        "stream": bool(_field(req, "stream")),
+    }
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": t.get("name"),
+                "description": t.get("description", ""),
+                "parameters": t.get("input_schema") or {},
+            },
+        }
+        for t in _field(req, "tools") or []
+        if isinstance(t, dict)
+    ]
+    if tools:
+        chat["tools"] = tools
+    thinking = _field(req, "thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "disabled"):
+        chat["think"] = thinking["type"] == "enabled"
+    return chat
+
+
+def estimate_input_tokens(req: dict) -> int:
+    """``message_start``'s input tokens: the request's characters over four."""
+    total = len(_text_of(_field(req, "system")).encode())
+    for msg in _field(req, "messages") or []:
+        if not isinstance(msg, dict):
+            continue
+        total += len(str(msg.get("role") or ""))
+        for block in _blocks(_field(msg, "content")):
+            if not isinstance(block, dict):
+                continue
+            total += len((block.get("text") or "").encode())
+            total += len((block.get("thinking") or "").encode())
+            if block.get("type") in ("tool_use", "tool_result"):
+                total += len(_dumps(block))
+    for tool in _field(req, "tools") or []:
+        if isinstance(tool, dict):
+            schema = _dumps(tool["input_schema"]) if "input_schema" in tool else b""
+            total += len(tool.get("name") or "") + len(tool.get("description") or "")
+            total += len(schema)
+    return max(total // 4, 1)
+
+
+def stop_reason(done_reason: str, has_tool_calls: bool) -> str:
+    """Ollama's done reason as Anthropic's stop reason (``mapStopReason``)."""
+    if has_tool_calls:
+        return "tool_use"
+    return {"stop": "end_turn", "length": "max_tokens", "": ""}.get(
+        done_reason or "", "stop_sequence"
+    )
+
+
+def whole_message(mid: str, chat: dict) -> dict:
+    """A whole chat answer as a Message (``ToMessagesResponse``)."""
+    message = chat.get("message") or {}
+    content = []
+    if message.get("thinking"):
+        content.append({"type": "thinking", "thinking": message["thinking"]})
+    if message.get("content"):
+        content.append({"type": "text", "text": message["content"]})
+    for call in message.get("tool_calls") or []:
+        function = call["function"]
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id", ""),
+                "name": function["name"],
+                "input": function["arguments"],
+            }
+        )
+    out = {"id": mid, "type": "message", "role": "assistant", "model": chat["model"]}
+    out["content"] = content or None  # Go's nil slice
+    reason = stop_reason(chat.get("done_reason"), bool(message.get("tool_calls")))
+    if reason:
+        out["stop_reason"] = reason
+    out["usage"] = {
+        "input_tokens": chat.get("prompt_eval_count", 0),
+        "output_tokens": chat.get("eval_count", 0),
+    }
+    return out
+
+
+def event(name: str, data: dict) -> bytes:
+    """One named SSE event (``writeSSE``)."""
+    return b"event: " + name.encode() + b"\ndata: " + _dumps(data) + b"\n\n"
+
+
+class StreamConverter:
+    """Chat chunks in, Anthropic events out (``anthropic.StreamConverter``)."""
+
+    def __init__(self, mid: str, model: str, estimate: int, ping: bool = False):
+        self.mid, self.model, self.estimate, self.ping = mid, model, estimate, ping
+        self.first = True
+        self.index = 0
+        self.thinking_started = self.thinking_done = self.text_started = False
+        self.tools_sent: set[str] = set()
+
+    def _stop(self) -> bytes:
+        return event(
+            "content_block_stop", {"type": "content_block_stop", "index": self.index}
+        )
+
+    def _start(self, block: dict) -> bytes:
+        data = {
+            "type": "content_block_start",
+            "index": self.index,
+            "content_block": block,
+        }
+        return event("content_block_start", data)
+
+    def _delta(self, delta: dict) -> bytes:
+        data = {"type": "content_block_delta", "index": self.index, "delta": delta}
+        return event("content_block_delta", data)
+
+    def process(self, chunk: dict) -> list[bytes]:
+        """The events of one chat chunk (``StreamConverter.Process``)."""
+        out = []
+        message = chunk.get("message") or {}
+        if self.first:
+            self.first = False
+            usage = {"input_tokens": chunk.get("prompt_eval_count") or self.estimate}
+            usage["output_tokens"] = 0
+            start = {"id": self.mid, "type": "message", "role": "assistant"}
+            start.update(model=self.model, content=[], usage=usage)
+            out.append(
+                event("message_start", {"type": "message_start", "message": start})
+            )
+            if self.ping:  # Anthropic's own API pings; Ollama does not
+                out.append(event("ping", {"type": "ping"}))
+        if message.get("thinking") and not self.thinking_done:
+            if self.text_started:
+                out.append(self._stop())
+                self.index += 1
+                self.text_started = False
+            if not self.thinking_started:
+                self.thinking_started = True
+                out.append(self._start({"type": "thinking", "thinking": ""}))
+            thinking = {"type": "thinking_delta", "thinking": message["thinking"]}
+            out.append(self._delta(thinking))
+        if message.get("content"):
+            if self.thinking_started and not self.thinking_done:
+                self.thinking_done = True
+                out.append(self._stop())
+                self.index += 1
+            if not self.text_started:
+                self.text_started = True
+                out.append(self._start({"type": "text", "text": ""}))
+            out.append(self._delta({"type": "text_delta", "text": message["content"]}))
+        for call in message.get("tool_calls") or []:
+            out += self._tool_use(call)
+        if chunk.get("done"):
+            if self.text_started or (self.thinking_started and not self.thinking_done):
+                out.append(self._stop())
+            reason = stop_reason(chunk.get("done_reason"), bool(self.tools_sent))
+            delta = {"stop_reason": reason} if reason else {}
+            usage = {
+                "input_tokens": chunk.get("prompt_eval_count", 0),
+                "output_tokens": chunk.get("eval_count", 0),
+            }
+            data = {"type": "message_delta", "delta": delta, "usage": usage}
+            out.append(event("message_delta", data))
+            out.append(event("message_stop", {"type": "message_stop"}))
+        return out
+
+    def _tool_use(self, call: dict) -> list[bytes]:
+        """A whole tool call: its block's start, its input as one JSON delta, stop."""
+        if call.get("id") in self.tools_sent:
+            return []
+        out = []
+        if self.thinking_started and not self.thinking_done:
+            self.thinking_done = True
+            out.append(self._stop())
+            self.index += 1
+        if self.text_started:
+            out.append(self._stop())
+            self.index += 1
+            self.text_started = False
+        function = call["function"]
+        block = {"type": "tool_use", "id": call.get("id", "")}
+        block.update(name=function["name"], input={})
+        out.append(self._start(block))
+        partial = _dumps(function["arguments"]).decode()
+        out.append(self._delta({"type": "input_json_delta", "partial_json": partial}))
+        out.append(self._stop())
+        self.tools_sent.add(call.get("id"))
+        self.index += 1
+        return out
+
+
+def _refuse(h, message: str, status: int = 400) -> None:
+    """The middleware's own refusal (``AbortWithStatusJSON``: no newline)."""
+    h._send_bytes(
+        status, error_body(status, message), "application/json; charset=utf-8"
+    )
+
+
+def _invalid(req: dict) -> str | None:
+    """Why Ollama's middleware refuses a Messages request, or None."""
+    for name, kind, go in (
+        ("model", str, "string"),
+        ("max_tokens", int, "int"),
+        ("messages", list, "[]anthropic.MessageParam"),
+        ("stream", bool, "bool"),
+    ):
+        value = _field(req, name)
+        if value is not None and (
+            not isinstance(value, kind) or kind is int and isinstance(value, bool)
+        ):
+            got = {str: "string", bool: "bool", list: "array", dict: "object"}.get(
+                type(value), "number"
+            )
+            return (
+                f"json: cannot unmarshal {got} into Go struct field "
+                f"MessagesRequest.{name} of type {go}"
+            )
+    if not _field(req, "model"):
+        return "model is required"
+    if (_field(req, "max_tokens") or 0) <= 0:
+        return "max_tokens is required and must be positive"
+    if not _field(req, "messages"):
+        return "messages is required"
+    return None
+
+
+def h_messages(h) -> None:
+    """``POST /v1/messages`` on the fake's handler ``h``."""
+    try:
+        req = h._json_body()
+    except Exception as exc:  # the fake's _BadRequest: Go's decoding error
+        _refuse(h, getattr(exc, "message", str(exc)))
+        return
+    problem = _invalid(req)
+    if problem:
+        _refuse(h, problem)
+        return
+    chat = to_chat(req)
+    model = h._lookup(chat["model"])
+    if "think" in chat and model and "thinking" not in model.get("capabilities", []):
+        del chat["think"]  # ``relax_thinking``: no 400 for a model that cannot think
+    mid = _id("msg")
+    answer = h._chat_answer(chat)  # an unknown model raises here: a 404, not a stream
+    if not chat["stream"]:
+        h._send_bytes(
+            200, _dumps(whole_message(mid, answer)) + b"\n", "application/json"
+        )
+        return
+    converter = StreamConverter(
+        mid, chat["model"], estimate_input_tokens(req), h.fake.anthropic_ping
+    )
+    chunks = [answer] if isinstance(answer, dict) else answer  # a load: one chunk
+    h._stream(SSE_CT, (ev for chunk in chunks for ev in converter.process(chunk)))
