@@ -12,7 +12,7 @@ def _turn(role: str, content: Any = None, **extra: Any) -> dict[str, Any]:
     """One speaker's turn: its text, and images and tool calls if any."""
     text, images = _content(content)
     images += [i for i in extra.pop("images", None) or [] if isinstance(i, dict)]
-    tool_calls = extra.pop("tool_calls", None)
+    tool_calls = (extra.pop("tool_calls", None) or []) + _tool_uses(content)
     return {
         "role": str(role or "?"),
         "text": text,
@@ -40,6 +40,8 @@ def _content(content: Any) -> tuple[str, list[dict]]:
             elif isinstance(part, dict):
                 if isinstance(part.get("text"), str):
                     texts.append(part["text"])
+                elif part.get("type") == "tool_result":  # Anthropic's: its content
+                    texts.append(_content(part.get("content"))[0])
                 for value in part.values():  # image_url: {"url": stub} or a bare stub
                     if isinstance(value, dict) and value.get("image"):
                         images.append(value)
@@ -49,15 +51,33 @@ def _content(content: Any) -> tuple[str, list[dict]]:
     return json.dumps(content, ensure_ascii=False), []
 
 
+def _tool_uses(content: Any) -> list[dict]:
+    """The tool calls among an Anthropic message's content blocks."""
+    if not isinstance(content, list):
+        return []
+    return [
+        {k: part.get(k) for k in ("id", "name", "input")}
+        for part in content
+        if isinstance(part, dict)
+        and part.get("type") in ("tool_use", "server_tool_use")
+    ]
+
+
+def _system(value: Any) -> str:
+    """A system prompt: a string, or Anthropic's list of text blocks."""
+    return value if isinstance(value, str) else _content(value)[0]
+
+
 def conversation(row: Request) -> list[dict[str, Any]]:
     """The turns of a call in order; empty when no text was kept (metadata mode)."""
     req = row.request or {}
     if row.mode != "full":
         return []
     turns = []
-    for key, role in (("system", "system"), ("instructions", "system")):
-        if isinstance(req.get(key), str) and req[key]:
-            turns.append(_turn(role, req[key]))
+    for key in ("system", "instructions"):
+        text = _system(req.get(key))
+        if text:
+            turns.append(_turn("system", text))
     for msg in req.get("messages") or []:
         if isinstance(msg, dict):
             turns.append(
