@@ -2,8 +2,9 @@
 
 A call is counted when it is admitted (so N concurrent calls against a quota of N
 calls let exactly N through); its tokens (prompt plus completion, from Ollama's final
-statistics or ``/v1`` usage) are added after its last byte by the recorder hook. A
-token quota is checked before each call, so the call that crosses it still completes.
+statistics, ``/v1`` or Anthropic usage) are added after its last byte by the recorder
+hook. A token quota is checked before each call, so the call that crosses it still
+completes.
 
 Counters: in one worker, a dict in memory, seeded from the database the first time a
 key and period are seen; with ``REDIS_URL``, one Redis hash per key and period, shared
