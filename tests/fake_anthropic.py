@@ -68,7 +68,8 @@ def tool_calls(chat: dict) -> list[dict]:
     function = (tools[0] or {}).get("function") or {}
     props = (function.get("parameters") or {}).get("properties") or {}
     args = {
-        name: SAMPLE.get((spec or {}).get("type"), "x") for name, spec in props.items()
+        name: SAMPLE.get(spec.get("type") if isinstance(spec, dict) else None, "x")
+        for name, spec in props.items()
     }
     call = {"index": 0, "name": function.get("name", ""), "arguments": args}
     return [{"id": "call_" + secrets.token_hex(4), "function": call}]
@@ -97,9 +98,11 @@ def _text_of(content) -> str:
     if not isinstance(content, list):
         return ""
     return "".join(
-        b.get("text", "")
+        b["text"]
         for b in content
-        if isinstance(b, dict) and b.get("type") == "text"
+        if isinstance(b, dict)
+        and b.get("type") == "text"
+        and isinstance(b.get("text"), str)
     )
 
 
@@ -348,31 +351,79 @@ def _refuse(h, message: str, status: int = 400) -> None:
     )
 
 
+# the request's Go types (``anthropic.MessagesRequest``): a value of another JSON type
+# is Go's unmarshal error, a 400
+BLOCK = {"type": str, "text": str, "id": str, "name": str, "input": dict}
+BLOCK.update(tool_use_id=str, thinking=str, signature=str, is_error=bool, source=dict)
+TOOL = {"type": str, "name": str, "description": str, "max_uses": int}
+TOOL["input_schema"] = {"type": str, "required": [str], "properties": dict}
+REQUEST = {
+    "model": str,
+    "max_tokens": int,
+    "messages": [{"role": str, "content": (str, [BLOCK])}],
+    "stream": bool,
+    "tools": [TOOL],
+    "thinking": {"type": str, "budget_tokens": int},
+    "tool_choice": dict,
+    "metadata": dict,
+    "stop_sequences": [str],
+    "temperature": float,
+    "top_p": float,
+    "top_k": int,
+}
+GO = {str: "string", bool: "bool", int: "int", float: "float64", dict: "object"}
+
+
+def _mistyped(value, kind) -> str | None:
+    """Go's complaint about ``value`` where a ``kind`` belongs, or None."""
+    if value is None:  # null leaves a Go field as it was
+        return None
+    if isinstance(kind, tuple):  # the first kind that takes it
+        fits = [_mistyped(value, k) for k in kind]
+        return None if None in fits else fits[-1]
+    if isinstance(kind, list):
+        if not isinstance(value, list):
+            return "cannot unmarshal into a Go slice"
+        return next(filter(None, (_mistyped(v, kind[0]) for v in value)), None)
+    if isinstance(kind, dict):
+        if not isinstance(value, dict):
+            return "cannot unmarshal into a Go struct"
+        fields = {k.casefold(): v for k, v in kind.items()}
+        found = (_mistyped(v, fields[k.casefold()]) for k, v in value.items()
+                 if k.casefold() in fields)  # fmt: skip
+        return next(filter(None, found), None)
+    if kind is int:
+        fits = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        fits = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        fits = isinstance(value, kind)
+    if fits:
+        return None
+    return f"cannot unmarshal {type(value).__name__} into Go value of type {GO[kind]}"
+
+
 def _invalid(req: dict) -> str | None:
     """Why Ollama's middleware refuses a Messages request, or None."""
-    for name, kind, go in (
-        ("model", str, "string"),
-        ("max_tokens", int, "int"),
-        ("messages", list, "[]anthropic.MessageParam"),
-        ("stream", bool, "bool"),
-    ):
-        value = _field(req, name)
-        if value is not None and (
-            not isinstance(value, kind) or kind is int and isinstance(value, bool)
-        ):
-            got = {str: "string", bool: "bool", list: "array", dict: "object"}.get(
-                type(value), "number"
-            )
-            return (
-                f"json: cannot unmarshal {got} into Go struct field "
-                f"MessagesRequest.{name} of type {go}"
-            )
+    problem = _mistyped(req, REQUEST)
+    if problem:
+        return "json: " + problem
     if not _field(req, "model"):
         return "model is required"
     if (_field(req, "max_tokens") or 0) <= 0:
         return "max_tokens is required and must be positive"
     if not _field(req, "messages"):
         return "messages is required"
+    for msg in _field(req, "messages"):
+        for block in _blocks((msg or {}).get("content")):
+            if not isinstance(block, dict):
+                continue  # null: a zero block, skipped
+            if block.get("type") == "tool_use" and not block.get("id"):
+                return "tool_use block missing required 'id' field"
+            if block.get("type") == "tool_use" and not block.get("name"):
+                return "tool_use block missing required 'name' field"
+            if block.get("type") == "image":
+                return "invalid image source"  # the fake keeps no images
     return None
 
 

@@ -168,3 +168,26 @@ def test_an_error_after_the_first_event_just_ends_the_stream(fake):
     names = [n for n, _ in events(resp.content)]
     assert len(names) == 3 and "message_delta" not in names
     assert b"boom" not in resp.content
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"model": ""}, "model is required"),
+        ({"messages": []}, "messages is required"),
+        ({"max_tokens": "5"}, "cannot unmarshal"),
+        ({"messages": [{"role": "user", "content": 5}]}, "cannot unmarshal"),
+        ({"messages": [{"role": "user", "content": [{"text": ["x"]}]}]}, "unmarshal"),
+        ({"tools": [{"name": "f", "input_schema": "x"}]}, "cannot unmarshal"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "tool_use"}]}]},
+            "missing required 'id'",
+        ),
+    ],
+)
+def test_bad_requests_are_400_as_ollamas_middleware_says(fake, change, message):
+    body = {"model": "llama3.2", "max_tokens": 5, "messages": MSGS, **change}
+    resp = requests.post(fake.url + "/v1/messages", json=body, timeout=10)
+    assert resp.status_code == 400
+    assert resp.json()["error"]["type"] == "invalid_request_error"
+    assert message in resp.json()["error"]["message"]

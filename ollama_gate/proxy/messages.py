@@ -23,7 +23,7 @@ def read_messages(
     objs: list[dict], text: list, thinking: list, tool_calls: list, stats: dict
 ) -> None:
     """Collect an Anthropic answer's parts from its parsed objects (or events)."""
-    tools: dict[Any, dict] = {}  # a streamed tool_use block by its index
+    tools: dict[int, dict] = {}  # a streamed tool_use block by its index
     for obj in objs:
         kind = obj.get("type")
         if kind == "content_block_delta":
@@ -32,7 +32,7 @@ def read_messages(
             block = obj.get("content_block")
             if isinstance(block, dict):
                 if block.get("type") in TOOL_BLOCKS:
-                    tools[obj.get("index")] = {**block, "partial": []}
+                    tools[_count(obj.get("index"))] = {**block, "partial": []}
                 else:  # a block may start with text of its own
                     _block(block, text, thinking, tool_calls)
         elif kind == "message_delta":
@@ -70,10 +70,10 @@ def _delta(obj: dict, text: list, thinking: list, tools: dict) -> None:
         text.append(delta["text"])
     elif kind == "thinking_delta" and isinstance(delta.get("thinking"), str):
         thinking.append(delta["thinking"])
-    elif kind == "input_json_delta" and obj.get("index") in tools:
+    elif kind == "input_json_delta" and _count(obj.get("index")) in tools:
         partial = delta.get("partial_json")
         if isinstance(partial, str):
-            tools[obj["index"]]["partial"].append(partial)
+            tools[_count(obj["index"])]["partial"].append(partial)
 
 
 def _block(block: dict, text: list, thinking: list, tool_calls: list) -> None:
