@@ -237,3 +237,34 @@ def test_thinking_is_recorded_apart(app, client, fake, stream):
         row = db.session.execute(db.select(Request)).scalar_one()
     assert row.answer["thinking"].startswith("Let me think")
     assert row.answer_text == expected_text(5)
+
+
+def test_a_browser_may_send_the_anthropic_sdks_headers(client, fake):
+    pre = client.options(
+        "/v1/messages",
+        headers={
+            "Origin": "http://localhost:5173",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "anthropic-version, x-api-key",
+        },
+    )
+    assert pre.status_code == 204
+    allowed = {
+        h.strip().lower()
+        for h in pre.headers["Access-Control-Allow-Headers"].split(",")
+    }
+    for name in (
+        "anthropic-version",
+        "anthropic-beta",
+        "anthropic-dangerous-direct-browser-access",
+        "x-api-key",
+    ):
+        assert name in allowed
+    refused = client.options(
+        "/v1/messages",
+        headers={
+            "Origin": "http://evil.example",
+            "Access-Control-Request-Method": "POST",
+        },
+    )
+    anthropic_error(refused, 403, "permission_error")
