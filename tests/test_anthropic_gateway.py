@@ -229,7 +229,10 @@ def test_history_shows_system_blocks_and_tool_turns(app, client, fake):
 def test_thinking_is_recorded_apart(app, client, fake, stream):
     key = add_key(app)
     body = {**BODY, "model": "qwen2.5:7b", "thinking": {"type": "enabled"}}
-    client.post("/v1/messages", json={**body, "stream": stream}, headers=auth(key))
+    resp = client.post(
+        "/v1/messages", json={**body, "stream": stream}, headers=auth(key)
+    )
+    resp.get_data()  # to its last byte: the call is finished then
     app.extensions["ollama_gate"].recorder.flush()
     with app.app_context():
         from ollama_gate.extensions import db
