@@ -12,6 +12,7 @@ from test_limits_quotas import auth
 from test_proxy_errors import make_app
 from test_quota_dodges import charged
 
+import ollama_gate.call
 from ollama_gate.history.conversation import conversation
 from ollama_gate.history.models import Request
 from ollama_gate.proxy.messages import read_messages
@@ -271,3 +272,17 @@ def test_a_browser_may_send_the_anthropic_sdks_headers(client, fake):
         },
     )
     anthropic_error(refused, 403, "permission_error")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_past_the_kept_bound_keeps_its_usage(
+    app, client, fake, monkeypatch, stream
+):
+    monkeypatch.setattr(ollama_gate.call, "MAX_KEPT_BYTES", 300)
+    key = add_key(app)
+    body = {**BODY, "max_tokens": 40, "stream": stream}
+    resp = client.post("/v1/messages", json=body, headers=auth(key))
+    data = resp.get_data()
+    usage = events(data)[-2][1]["usage"] if stream else resp.get_json()["usage"]
+    assert len(data) > 300 and usage["output_tokens"] == 40
+    assert charged(app, key) == (1, usage["input_tokens"] + usage["output_tokens"])

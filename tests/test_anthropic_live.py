@@ -191,12 +191,15 @@ def test_a_bad_key_is_an_authentication_error(gateway):
 def test_x_api_key_as_claude_code_sends_it(gateway):
     key = fresh_key(gateway)
     resp = requests.post(
-        gateway.url + "/v1/messages",
+        gateway.url + "/v1/messages?beta=true",
         json={"model": "llama3.2", "max_tokens": 2, "messages": MSGS},
         headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
         timeout=30,
     )
     assert resp.status_code == 200 and resp.json()["type"] == "message"
+    usage = resp.json()["usage"]
+    total = usage["input_tokens"] + usage["output_tokens"]
+    assert wait_charged(gateway, key, 1) == (1, total)
     with pytest.raises(anthropic.PermissionDeniedError) as caught:
         anthropic.Anthropic(
             base_url=gateway.url,
