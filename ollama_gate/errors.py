@@ -1,5 +1,5 @@
 """Errors in the shape each API family expects: Ollama's on ``/api``, OpenAI's on
-``/v1``."""
+``/v1``, Anthropic's on ``/v1/messages``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ OPENAI_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     429: "rate_limit_error",
+}
+# Anthropic's error types by status (its API's, as Ollama's ``anthropic.NewError``)
+ANTHROPIC_TYPES = {
+    **OPENAI_TYPES,
+    413: "request_too_large",
+    503: "overloaded_error",
+    529: "overloaded_error",
 }
 
 
@@ -34,9 +41,22 @@ def is_openai_path(path: str) -> bool:
     return path == "/v1" or path.startswith("/v1/")
 
 
+def is_anthropic_path(path: str) -> bool:
+    """True for the Anthropic-compatible surface (inside ``/v1``)."""
+    return path == "/v1/messages" or path.startswith("/v1/messages/")
+
+
+def anthropic_error(status: int, message: str) -> dict:
+    """Anthropic's error object, which its SDKs turn into typed exceptions."""
+    kind = ANTHROPIC_TYPES.get(status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
 def error_body(path: str, status: int, message: str) -> bytes:
     """The JSON error body for ``path``'s API family."""
-    if is_openai_path(path):
+    if is_anthropic_path(path):
+        payload = anthropic_error(status, message)
+    elif is_openai_path(path):
         payload = {
             "error": {
                 "message": message,

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from .authheaders import key_from_headers, missing_key_message
 from .extensions import db
 from .failed_keys import FailedKeys
 from .models import ApiKey, User, utcnow
@@ -198,24 +199,6 @@ class KeyCache:
         self.networks.clear()
 
 
-AUTH_HEADERS = ("Authorization", "X-API-Key", "apikey")
-
-
-def key_from_headers(headers) -> tuple[str | None, str | None]:
-    """Return (key, header it came from) from ``Authorization: Bearer``, ``X-API-Key``
-    or ``apikey``."""
-    auth = headers.get("Authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip(), "Authorization"
-    for name in AUTH_HEADERS[1:]:
-        value = headers.get(name)
-        if value and value.strip():
-            return value.strip(), name
-    return None, None
-
-
 def authenticate(
     headers,
     cache: KeyCache,
@@ -250,10 +233,7 @@ def _authenticate(
             identity.check_usable()
             return identity
     if not key:
-        raise AuthError(
-            401,
-            "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-        )
+        raise AuthError(401, missing_key_message(headers))
     identity = cache.lookup(hash_key(key))
     if identity is None:
         raise AuthError(401, "invalid API key")

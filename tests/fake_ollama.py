@@ -2,10 +2,11 @@
 
 Speaks the wire format described in /work/shared/ollama-api.md (sections 1, 2,
 3 and 6): native NDJSON streams with real HTTP/1.1 chunked transfer encoding
-(one chunk per JSON object), OpenAI-compatible SSE on /v1, Go-like error
-bodies, HEAD routes, raw-path routing of ``/v1/models/<id>`` and streamed blob
-uploads (Content-Length or chunked request bodies). Request field names are read as
-Go's decoder reads them (``_go_request``: any case, the Kelvin sign and long s, never
+(one chunk per JSON object), OpenAI-compatible SSE on /v1, Anthropic's
+Messages API on /v1/messages (``fake_anthropic.py``), Go-like error bodies,
+HEAD routes, raw-path routing of ``/v1/models/<id>`` and streamed blob uploads
+(Content-Length or chunked request bodies). Request field names are read as Go's
+decoder reads them (``_go_request``: any case, the Kelvin sign and long s, never
 ``ß`` for ``ss``; the last spelling wins).
 
 Usage::
@@ -33,6 +34,9 @@ Test controls (plain attributes, all reset by ``reset()``):
                             path) gets this status and body once. ``body`` may
                             be a dict/list (sent as JSON), str, bytes or None.
 * ``response_delay``        seconds slept before sending response headers.
+* ``anthropic_ping``        when True a /v1/messages stream sends a ``ping`` event
+                            after ``message_start``, as Anthropic's own API does
+                            (Ollama never sends one).
 * ``required_token``        when set, every request without ``Authorization:
                             Bearer <token>`` gets 401 (Ollama behind a proxy's auth,
                             or another gateway).
@@ -85,6 +89,8 @@ import time
 import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import fake_anthropic
 
 __all__ = ["FakeOllama", "RecordedRequest", "DEFAULT_MODELS", "WORDS"]
 
@@ -561,7 +567,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_bytes(status, _dumps(obj), JSON_CT)
 
     def _error(self, status, message):
-        if self.route_path.startswith("/v1/"):
+        if self.route_path == "/v1/messages":
+            body = fake_anthropic.error_body(status, message)
+            self._send_bytes(status, body + b"\n", "application/json")
+        elif self.route_path.startswith("/v1/"):
             etype = {400: "invalid_request_error", 404: "not_found_error"}.get(
                 status, "api_error"
             )
@@ -650,7 +659,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._abort()
             if err is not None and n >= err[0]:
                 msg = err[1]
-                if content_type == SSE_CT:
+                if self.route_path == "/v1/messages":
+                    pass  # Ollama's Anthropic writer drops it: the stream just ends
+                elif content_type == SSE_CT:
                     self._write_chunk(
                         b"data: " + _dumps({"error": {"message": msg}}) + b"\n\n"
                     )
@@ -958,7 +969,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._ndjson(objs())
 
     def h_chat(self):
-        req = self._json_body()
+        answer = self._chat_answer(self._json_body())
+        if isinstance(answer, dict):
+            self._send_json(200, answer)
+        else:
+            self._ndjson(answer)
+
+    def _chat_answer(self, req):
+        """A chat's whole answer (a dict) or its stream (an iterator of dicts)."""
         name, n, reason, n_think = self._gen_common(req, "chat")
         messages = req.get("messages") or []
         if not isinstance(messages, list):
@@ -970,27 +988,26 @@ class _Handler(BaseHTTPRequestHandler):
         if not messages:
             ka = req.get("keep_alive")
             reason0 = "unload" if ka in (0, "0", "0s") else "load"
-            self._send_json(
-                200,
-                {
-                    "model": name,
-                    "created_at": _now_rfc3339(),
-                    "message": {"role": "assistant", "content": ""},
-                    "done": True,
-                    "done_reason": reason0,
-                },
-            )
-            return
+            return {
+                "model": name,
+                "created_at": _now_rfc3339(),
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": reason0,
+            }
         ptoks = max(
             sum(_word_count(m.get("content")) for m in messages if isinstance(m, dict)),
             1,
         )
         metrics = self._metrics(ptoks, n)
+        calls = fake_anthropic.tool_calls(req)  # a tool to call: no text
         if req.get("stream") is False:
             self._nonstream_pacing(n + n_think)
-            msg = {"role": "assistant", "content": expected_text(n)}
+            msg = {"role": "assistant", "content": "" if calls else expected_text(n)}
             if n_think:
                 msg["thinking"] = "".join(think_text(i) for i in range(n_think))
+            if calls:
+                msg["tool_calls"] = calls
             out = {
                 "model": name,
                 "created_at": _now_rfc3339(),
@@ -999,8 +1016,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "done_reason": reason,
             }
             out.update(metrics)
-            self._send_json(200, out)
-            return
+            return out
 
         def objs():
             for i in range(n_think):
@@ -1014,11 +1030,22 @@ class _Handler(BaseHTTPRequestHandler):
                     },
                     "done": False,
                 }
-            for i in range(n):
+            for i in range(0 if calls else n):
                 yield {
                     "model": name,
                     "created_at": _now_rfc3339(),
                     "message": {"role": "assistant", "content": token_text(i)},
+                    "done": False,
+                }
+            if calls:
+                yield {
+                    "model": name,
+                    "created_at": _now_rfc3339(),
+                    "message": {
+                        "role": "assistant",
+                        "content": "",
+                        "tool_calls": calls,
+                    },
                     "done": False,
                 }
             final = {
@@ -1031,7 +1058,7 @@ class _Handler(BaseHTTPRequestHandler):
             final.update(metrics)
             yield final
 
-        self._ndjson(objs())
+        return objs()
 
     # embeddings ------------------------------------------------------------
 
@@ -1629,6 +1656,7 @@ _ROUTES = {
     "/v1/embeddings": {"POST": _H.h_v1_embeddings},
     "/v1/models": {"GET": _H.h_v1_models},
     "/v1/responses": {"POST": _H.h_v1_responses},
+    "/v1/messages": {"POST": fake_anthropic.h_messages},
 }
 
 
@@ -1690,6 +1718,7 @@ class FakeOllama:
             self.peak_running = {}  # model -> most calls ever running at once
             self.model_slots = {}
             self.response_delay = 0.0
+            self.anthropic_ping = False  # /v1/messages sends Anthropic's ``ping``
             self.models = copy.deepcopy(DEFAULT_MODELS)
             self.loaded = list(DEFAULT_LOADED)
             self.blobs = {}

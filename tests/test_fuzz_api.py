@@ -31,6 +31,7 @@ ENDPOINTS = [
     "/v1/embeddings",
     "/v1/responses",
     "/v1/models",
+    "/v1/messages",
 ]
 FUZZ = settings(
     max_examples=int(os.environ.get("OLLAMA_GATE_FUZZ_EXAMPLES", "120")),
@@ -84,7 +85,10 @@ def check_shape(path: str, resp, upstream_answered: bool = False) -> None:
     if resp.status_code >= 400 and not upstream_answered:
         err = resp.get_json(silent=True)
         assert isinstance(err, dict) and "error" in err, resp.get_data()[:300]
-        if path.startswith("/v1/"):
+        if path == "/v1/messages":  # Anthropic's shape
+            assert err["type"] == "error" and err["error"]["type"]
+            assert isinstance(err["error"], dict) and err["error"]["message"]
+        elif path.startswith("/v1/"):
             assert isinstance(err["error"], dict) and err["error"]["message"]
         else:
             assert isinstance(err["error"], str) and err["error"]

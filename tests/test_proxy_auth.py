@@ -48,7 +48,7 @@ def test_every_header_form_is_accepted(client, fake, key, header):
         ({}, 401, "missing API key"),
         ({"Authorization": "Bearer og_not-a-real-key"}, 401, "invalid API key"),
         ({"X-API-Key": "wrong"}, 401, "invalid API key"),
-        ({"Authorization": "Basic dXNlcjpwYXNz"}, 401, "missing API key"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, 401, "invalid API key"),
         ({"Authorization": "Bearer "}, 401, "missing API key"),
     ],
 )

@@ -19,7 +19,8 @@ def _turn(role: Any = None, content: Any = None, **extra: Any) -> dict[str, Any]
     text, images = _content(content)
     more = extra.pop("images", None)
     images += [i for i in more if isinstance(i, dict)] if isinstance(more, list) else []
-    tool_calls = extra.pop("tool_calls", None)
+    calls = extra.pop("tool_calls", None)
+    tool_calls = (calls if isinstance(calls, list) else []) + _tool_uses(content)
     return {
         "role": str(role or "?"),
         "text": text,
@@ -47,6 +48,8 @@ def _content(content: Any) -> tuple[str, list[dict]]:
             elif isinstance(part, dict):
                 if isinstance(part.get("text"), str):
                     texts.append(part["text"])
+                elif part.get("type") == "tool_result":  # Anthropic's: its content
+                    texts.append(_content(part.get("content"))[0])
                 for value in part.values():  # image_url: {"url": stub} or a bare stub
                     if isinstance(value, dict) and value.get("image"):
                         images.append(value)
@@ -54,6 +57,23 @@ def _content(content: Any) -> tuple[str, list[dict]]:
                         images.append(value["url"])
         return "\n".join(texts), images
     return json.dumps(content, ensure_ascii=False), []
+
+
+def _tool_uses(content: Any) -> list[dict]:
+    """The tool calls among an Anthropic message's content blocks."""
+    if not isinstance(content, list):
+        return []
+    return [
+        {k: part.get(k) for k in ("id", "name", "input")}
+        for part in content
+        if isinstance(part, dict)
+        and part.get("type") in ("tool_use", "server_tool_use")
+    ]
+
+
+def _system(value: Any) -> str:
+    """A system prompt: a string, or Anthropic's list of text blocks."""
+    return value if isinstance(value, str) else _content(value)[0]
 
 
 def conversation(row: Request) -> list[dict[str, Any]]:
@@ -73,8 +93,9 @@ def conversation(row: Request) -> list[dict[str, Any]]:
     req = go_view(req, fields)
     turns = []
     for key in ("system", "instructions"):
-        if isinstance(req.get(key), str) and req[key]:
-            turns.append(_turn("system", req[key]))
+        text = _system(req.get(key))
+        if text:
+            turns.append(_turn("system", text))
     messages = req.get("messages")
     for msg in messages if isinstance(messages, list) else []:
         if isinstance(msg, dict):

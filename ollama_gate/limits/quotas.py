@@ -4,7 +4,7 @@ A call is counted when it is admitted (so N concurrent calls against a quota of 
 calls let exactly N through). Against a token quota it holds an estimate of its
 tokens from admission until its record (``reserve.tokens_to_hold``); the record then
 swaps the hold for its real tokens (prompt plus completion, from Ollama's final
-statistics or ``/v1`` usage) in one step. So calls in flight together cannot spend
+statistics, ``/v1`` or Anthropic usage) in one step. So calls in flight together cannot spend
 more than the quota, except by what each uses beyond its own estimate, and a call
 whose estimate does not fit waits (429) until the calls in flight settle.
 

@@ -12,6 +12,7 @@ from ..errors import error_response
 ALLOW_HEADERS = (
     "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, X-API-Key, "
     "apikey, "
+    "anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access, "
     "OpenAI-Beta, x-stainless-arch, x-stainless-lang, x-stainless-os, "
     "x-stainless-package-version, x-stainless-runtime, x-stainless-runtime-version, "
     "x-stainless-async, x-stainless-retry-count, x-stainless-read-timeout, "

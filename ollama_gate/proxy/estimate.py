@@ -25,6 +25,7 @@ GENERATES = frozenset(
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/responses",
+        "/v1/messages",
     }
 )
 CHARS_PER_TOKEN = 4
@@ -34,8 +35,12 @@ NOT_PROMPT = frozenset(
 )  # as Go folds them: "IMAGES" is no prompt either
 
 _COUNTS = {
-    "prompt_tokens": re.compile(rb'"(?:prompt_eval_count|prompt_tokens)":(\d+)'),
-    "completion_tokens": re.compile(rb'"(?:eval_count|completion_tokens)":(\d+)'),
+    "prompt_tokens": re.compile(
+        rb'"(?:prompt_eval_count|prompt_tokens|input_tokens)":(\d+)'
+    ),
+    "completion_tokens": re.compile(
+        rb'"(?:eval_count|completion_tokens|output_tokens)":(\d+)'
+    ),
 }
 
 
@@ -46,13 +51,24 @@ def uncounted(call: Call, text: list, thinking: list, stats: dict) -> None:
     if call.endpoint not in GENERATES or (call.status or 0) >= 400:
         return
     relayed = sum(1 for piece in text if piece) + sum(1 for piece in thinking if piece)
-    sse = call.content_type.startswith("text/event-stream")
-    relayed += call.dropped_lines // 2 if sse else call.dropped_lines
+    relayed += call.dropped_lines // _LINES_PER_TOKEN.get(_framing(call), 1)
     if not relayed and not call.streamed:
         return  # a whole answer without statistics: nothing was generated
     stats["prompt_tokens"] = prompt_tokens(call.payload)
     stats["completion_tokens"] = relayed
     stats["estimated"] = True
+
+
+# line ends per relayed token: NDJSON's one, ``data:`` + blank line, and Anthropic's
+# named events (``event:``, ``data:``, blank line)
+_LINES_PER_TOKEN = {"ndjson": 1, "sse": 2, "named": 3}
+
+
+def _framing(call: Call) -> str:
+    """How the call's stream frames a token."""
+    if not call.content_type.startswith("text/event-stream"):
+        return "ndjson"
+    return "named" if call.endpoint == "/v1/messages" else "sse"
 
 
 def _from_tail(tail: bytes, stats: dict) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 import requests
 
 from ..call import Call
-from ..errors import is_openai_path
+from ..errors import anthropic_error, is_anthropic_path, is_openai_path
 from ..upstream import LastPiece, iter_available
 
 STREAM_TYPES = ("application/x-ndjson", "text/event-stream")
@@ -33,6 +33,9 @@ def is_stream(content_type: str) -> bool:
 
 def error_line(call: Call, message: str) -> bytes:
     """The final line that tells a client its stream failed, in its framing."""
+    if is_anthropic_path(call.path):  # Anthropic's own mid-stream error event
+        body = json.dumps(anthropic_error(500, message)).encode()
+        return b"event: error\ndata: " + body + b"\n\n"
     if call.content_type.startswith("text/event-stream") or is_openai_path(call.path):
         body = json.dumps(
             {

@@ -2,8 +2,9 @@
 counts.
 
 Native streams are NDJSON objects ending in a ``done`` object with Ollama's statistics;
-``/v1`` streams are SSE events with an optional ``usage`` chunk; whole answers are one
-JSON object. The result goes to ``call.stats`` for quotas and history.
+``/v1`` streams are SSE events with an optional ``usage`` chunk; ``/v1/messages`` ones
+Anthropic's named events (``messages.py``); whole answers are one JSON object. The
+result goes to ``call.stats`` for quotas and history.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from ..call import Call
 from .estimate import uncounted
+from .messages import MESSAGES, read_messages
 
 DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 
@@ -84,6 +86,24 @@ def summarise(call: Call) -> dict[str, Any]:
     objs = _objects(call.body, call.content_type)
     if call.truncated:  # the kept part ended early: the final line is in the tail
         objs += _objects(call.tail.partition(b"\n")[2], call.content_type)
+    read = read_messages if call.endpoint == MESSAGES else _read
+    read(objs, text, thinking, tool_calls, stats)
+    if "prompt_tokens" not in stats and "completion_tokens" not in stats:
+        uncounted(call, text, thinking, stats)
+    stats["text"] = "".join(text)
+    stats["thinking"] = "".join(thinking)
+    stats["tool_calls"] = tool_calls
+    stats.setdefault("prompt_tokens", 0)
+    stats.setdefault("completion_tokens", 0)
+    stats["total_tokens"] = stats["prompt_tokens"] + stats["completion_tokens"]
+    call.stats = stats
+    return stats
+
+
+def _read(
+    objs: list[dict], text: list, thinking: list, tool_calls: list, stats: dict
+) -> None:
+    """Collect the parts of an Ollama or OpenAI answer from its parsed objects."""
     for obj in objs:
         keys = obj.keys()
         # fast path for the bulk of a stream, plain token lines: a lookup, no dispatch
@@ -111,16 +131,6 @@ def summarise(call: Call) -> dict[str, Any]:
             _response_object(obj, text, tool_calls, stats)
         else:
             _native(obj, text, thinking, tool_calls, stats)
-    if "prompt_tokens" not in stats and "completion_tokens" not in stats:
-        uncounted(call, text, thinking, stats)
-    stats["text"] = "".join(text)
-    stats["thinking"] = "".join(thinking)
-    stats["tool_calls"] = tool_calls
-    stats.setdefault("prompt_tokens", 0)
-    stats.setdefault("completion_tokens", 0)
-    stats["total_tokens"] = stats["prompt_tokens"] + stats["completion_tokens"]
-    call.stats = stats
-    return stats
 
 
 def _native(

@@ -7,9 +7,10 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
+from ..authheaders import key_from_headers
 from ..call import ANSWER_HEADERS, ENVIRON_KEY, Call
 from ..errors import ApiError, error_response
-from ..keys import AuthError, authenticate, key_from_headers
+from ..keys import AuthError, authenticate
 from ..ops.requestid import request_id
 from ..remote import client_of
 from ..routing.merged import heartbeat

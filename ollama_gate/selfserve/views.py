@@ -23,7 +23,8 @@ from ..call import Call
 from ..errors import ApiError
 from ..extensions import db, limiter
 from ..history.models import Request
-from ..keys import AuthError, Identity, authenticate, key_from_headers
+from ..authheaders import key_from_headers
+from ..keys import AuthError, Identity, authenticate
 from ..models import ApiKey
 from .report import usage_report
 
