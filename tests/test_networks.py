@@ -105,7 +105,8 @@ def test_forwarded_for_only_through_trusted_proxies(tmp_path, fake):
             {
                 "TESTING": True,
                 "SECRET_KEY": "t",
-                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / f'p{len(proxies)}.db'}",
+                "SQLALCHEMY_DATABASE_URI": "sqlite:///"
+                + str(tmp_path / f"p{len(proxies)}.db"),
                 "BACKENDS": [fake.url],
                 "KEY_CACHE_SECONDS": 0.0,
                 "TRUSTED_PROXIES": proxies,

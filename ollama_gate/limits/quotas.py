@@ -4,14 +4,14 @@ A call is counted when it is admitted (so N concurrent calls against a quota of 
 calls let exactly N through). Against a token quota it holds an estimate of its
 tokens from admission until its record (``reserve.tokens_to_hold``); the record then
 swaps the hold for its real tokens (prompt plus completion, from Ollama's final
-statistics, ``/v1`` or Anthropic usage) in one step. So calls in flight together cannot spend
-more than the quota, except by what each uses beyond its own estimate, and a call
-whose estimate does not fit waits (429) until the calls in flight settle.
+statistics, ``/v1`` or Anthropic usage) in one step. So calls in flight together
+cannot spend more than the quota, except by what each uses beyond its own estimate,
+and a call whose estimate does not fit waits (429) until the calls in flight settle.
 
 Counters (``counters.py``): in one worker, a dict in memory, seeded from the database
-the first time a key and period are seen; with ``REDIS_URL``, in Redis, shared by
-every worker and host and changed only by atomic scripts. The database row is the
-durable copy. Counters are kept under the key's ``limits_id``: every rotation of a
+the first time a key and period are seen; with ``REDIS_URL``, in Redis
+(``redis_counters.py``), shared by every worker and host and changed only by atomic
+scripts. The database row is the durable copy. Counters are kept under the key's ``limits_id``: every rotation of a
 key counts on the same ones.
 """
 

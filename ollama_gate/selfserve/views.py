@@ -19,11 +19,11 @@ from wtforms.validators import DataRequired, Length
 
 from ..admin.security import add_security_headers
 from ..attempts import Attempt, TooManyAttempts, count_attempt, give_back
+from ..authheaders import key_from_headers
 from ..call import Call
 from ..errors import ApiError
 from ..extensions import db, limiter
 from ..history.models import Request
-from ..authheaders import key_from_headers
 from ..keys import AuthError, Identity, authenticate
 from ..models import ApiKey
 from .report import usage_report
