@@ -431,7 +431,10 @@ def test_the_backend_header_never_reaches_a_disabled_backend(fleet_app, pool):
     with fleet_app.app_context():
         set_backend(fleet_app.config["GATE"], "gpu2", enabled=False)
     fleet_app.extensions["ollama_gate"].checker.check_due(force=True)
-    client, manager = fleet_app.test_client(), add_key(fleet_app, "ops", scopes="manage")
+    client, manager = (
+        fleet_app.test_client(),
+        add_key(fleet_app, "ops", scopes="manage"),
+    )
     before = len(calls_to(pool[1]))
     for path, body in (
         ("/api/chat", {"model": "llama3.2", "messages": [], "stream": False}),
@@ -474,8 +477,9 @@ def test_the_backend_header_cannot_bypass_a_route(tmp_path, pool):
         "X-Ollama-Gate-Backend: model 'llama3.2' is routed to gpu1 only, not gpu2"
     )
     resp = chat_on("gpu2", "/v1/chat/completions")
-    assert resp.status_code == 403 and "routed to gpu1" in (
-        resp.get_json()["error"]["message"]
+    assert (
+        resp.status_code == 403
+        and "routed to gpu1" in (resp.get_json()["error"]["message"])
     )
     assert len(calls_to(pool[1])) == before
     resp = chat_on("gpu1")  # a backend of its route may be picked

@@ -7,6 +7,8 @@ from urllib.parse import unquote, urlsplit
 
 from gunicorn.workers.ggevent import PyWSGIHandler
 
+from .body import ENVIRON_KEY as BODY_INPUT
+from .body import BodyInput
 from .limits import ConnectionGuard, HeadTimeout, framing_problem, head_deadline
 
 REQUEST_BUFFER = 2048  # bytes of a connection's request reader (pywsgi's: 8192)
@@ -31,6 +33,7 @@ class GateHandler(PyWSGIHandler):
     # both set from the settings by ``tune.tune_worker``; without it: no deadline,
     # no cap
     head_timeout = 0.0
+    body_timeout = 0.0  # seconds from the end of a head to the end of its body
     guard = ConnectionGuard(0)
     body_ended = False  # the chunked body's end has been sent (with a ``LastPiece``)
     # graceful shutdown: the worker stops, so kept-alive connections end after their
@@ -106,6 +109,13 @@ class GateHandler(PyWSGIHandler):
         if problem:
             raise ValueError(f"ambiguous request framing: {problem}")
         return headers
+
+    def handle_one_response(self):
+        """pywsgi's; a body cut at its deadline ends the connection (where the next
+        request would begin is not known)."""
+        super().handle_one_response()
+        if isinstance(self.wsgi_input, BodyInput) and self.wsgi_input.timed_out:
+            self.close_connection = True
 
     def handle_one_request(self):
         """pywsgi's; a head that failed leaves no timer behind."""
@@ -274,8 +284,18 @@ class GateHandler(PyWSGIHandler):
             super().log_request()
 
     def get_environ(self):
-        """The WSGI environ; ``GET http://host/path`` is routed as ``/path``."""
+        """The WSGI environ; ``GET http://host/path`` is routed as ``/path``; a body
+        is read within the body deadline."""
         env = super().get_environ()
+        reader = self.wsgi_input
+        if (
+            self.body_timeout
+            and env["wsgi.input"] is reader
+            and (reader.content_length or reader.chunked_input)
+        ):  # a body: from now, it has ``body_timeout`` to arrive whole
+            self.wsgi_input = env["wsgi.input"] = env[BODY_INPUT] = BodyInput(
+                reader, self.body_timeout
+            )
         if not self.path.startswith("/"):  # RFC 9112 3.2.2: not ours to pick a host
             target = urlsplit(self.path)
             env["PATH_INFO"] = unquote(target.path or "/", "latin-1")
