@@ -484,3 +484,41 @@ def test_the_backend_header_cannot_bypass_a_route(tmp_path, pool):
     assert len(calls_to(pool[1])) == before
     resp = chat_on("gpu1")  # a backend of its route may be picked
     assert resp.status_code == 200 and resp.headers["X-Ollama-Gate-Backend"] == "gpu1"
+
+
+def test_an_alias_never_widens_an_allowlist(tmp_path, pool):
+    """``llama3*`` must not run qwen2.5:7b because an admin named an alias
+    ``llama3-big``: an allowlist allows the model that runs, or the alias by name."""
+    app = make_fleet_app(tmp_path, pool, ALIASES=["llama3-big=qwen2.5:7b"])
+    client = app.test_client()
+    wide = add_key(app, model_allowlist="llama3*")
+    resp = chat(client, wide, "llama3-big", stream=False)
+    assert resp.status_code == 403
+    assert resp.get_json() == {
+        "error": "this API key may not use model 'llama3-big': an alias is allowed "
+        "only when the allowlist names it exactly or allows the model it runs"
+    }
+    resp = client.post(
+        "/v1/chat/completions",
+        json={"model": "llama3-big", "messages": [{"role": "user", "content": "x"}]},
+        headers={"Authorization": f"Bearer {wide}"},
+    )
+    assert resp.status_code == 403
+    assert resp.get_json()["error"]["type"] == "permission_error"
+    assert not calls_to(pool[0])  # nothing ran on qwen2.5:7b's backend
+    names = [
+        m["name"]
+        for m in client.get(
+            "/api/tags", headers={"Authorization": f"Bearer {wide}"}
+        ).get_json()["models"]
+    ]
+    assert "llama3-big" not in names and "llama3:8b" in names
+    for allowlist in (
+        "llama3*,llama3-big",
+        "llama3*,llama3-big:latest",
+        "llama*,qwen*",
+    ):
+        key = add_key(app, model_allowlist=allowlist)
+        resp = chat(client, key, "llama3-big", stream=False)
+        assert resp.status_code == 200, allowlist
+        assert resp.get_json()["model"] == "llama3-big"
