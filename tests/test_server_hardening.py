@@ -137,6 +137,7 @@ SPACE_BEFORE_COLON = {
     "content_length_space": b"POST /api/version HTTP/1.1\r\nHost: x\r\n"
     b"Content-Length : 5\r\n\r\nhello",
     "foo_tab": b"GET /api/version HTTP/1.1\r\nHost: x\r\nFoo\t: x\r\n\r\n",
+    "space_in_name": b"GET /api/version HTTP/1.1\r\nHost: x\r\nFoo Bar: x\r\n\r\n",
     "host_space": b"GET /api/version HTTP/1.1\r\nHost : x\r\n\r\n",
     "no_colon": b"GET /api/version HTTP/1.1\r\nHost: x\r\nContent-Length 5\r\n\r\n",
 }

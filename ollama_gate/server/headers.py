@@ -68,6 +68,8 @@ def line_problem(line: bytes) -> str | None:
         return "a header without a name"
     if name != name.rstrip(b" \t"):
         return "whitespace between a header's name and its colon"
+    if b" " in name or b"\t" in name:  # read as the end of the headers, too
+        return "whitespace in a header's name"
     return None
 
 
