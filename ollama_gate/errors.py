@@ -8,6 +8,8 @@ import json
 from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 
+from .server.body import BodyTimeout
+
 OPENAI_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -76,6 +78,21 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(request.path, exc.status, exc.message, exc.headers)
+
+    @app.errorhandler(BodyTimeout)
+    def _body_timeout(exc: BodyTimeout):
+        # what is left of the body cannot be found: the connection ends (the
+        # server closes it too)
+        if wants_json(request):
+            return error_response(
+                request.path, 408, exc.description, {"Connection": "close"}
+            )
+        return Response(
+            exc.description,
+            status=408,
+            mimetype="text/plain",
+            headers={"Connection": "close"},
+        )
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

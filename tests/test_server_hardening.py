@@ -193,6 +193,18 @@ def test_a_trickled_body_is_cut_at_the_body_deadline(strict):
     assert b"Traceback" not in strict.log_path.read_bytes()
 
 
+def test_a_trickled_form_is_cut_at_the_body_deadline(strict):
+    sock = connect(strict)
+    sock.sendall(
+        b"POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        b"application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nname=r"
+    )
+    answer = read_until_closed(sock)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert b"Traceback" not in strict.log_path.read_bytes()
+
+
 def test_a_keyless_trickled_body_is_cut_after_its_refusal(strict):
     sock = connect(strict)
     sock.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")

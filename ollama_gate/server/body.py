@@ -14,22 +14,23 @@ import time
 
 import gevent
 from gevent.pywsgi import Input
-from werkzeug.exceptions import RequestTimeout
 
 ENVIRON_KEY = "ollama_gate.body_input"  # the request's ``BodyInput``, if any
 
 
-class BodyTimeout(OSError, RequestTimeout):
+class BodyTimeout(OSError):
     """The request body did not arrive in time.
 
     An OSError, so that pywsgi, reading what the application left unread, drops the
-    connection without a traceback; an HTTP 408, so that Flask answers it as one
-    wherever a body is read (forms, the gateway's own API)."""
+    connection without a traceback; ``errors.py`` answers it with 408 wherever the
+    app reads a body (the API, forms). No werkzeug here: gunicorn's master imports
+    the worker, and with it this module, before the app."""
+
+    code = 408
 
     def __init__(self, seconds: float):
-        RequestTimeout.__init__(
-            self, f"request body not received within {seconds:g} s of its head"
-        )
+        self.description = f"request body not received within {seconds:g} s of its head"
+        super().__init__(self.description)
 
 
 class BodyInput(Input):
@@ -83,6 +84,17 @@ class _Marking(gevent.Timeout):
         if value is self.exception:
             self.reader.timed_out = True
         return False  # the BodyTimeout goes on up
+
+
+def bound_body(environ: dict, reader: Input, seconds: float) -> Input:
+    """The request's body reader: a ``BodyInput`` in ``reader``'s place (also in
+    ``environ``) when the request has a body, else ``reader``."""
+    if environ.get("wsgi.input") is not reader or not (
+        reader.content_length or reader.chunked_input
+    ):
+        return reader  # no body, or an upgraded connection's raw stream
+    bound = environ["wsgi.input"] = environ[ENVIRON_KEY] = BodyInput(reader, seconds)
+    return bound
 
 
 def body_input(environ: dict) -> BodyInput | None:

@@ -7,8 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from gunicorn.workers.ggevent import PyWSGIHandler
 
-from .body import ENVIRON_KEY as BODY_INPUT
-from .body import BodyInput
+from .body import BodyInput, bound_body
 from .limits import ConnectionGuard, HeadTimeout, framing_problem, head_deadline
 
 REQUEST_BUFFER = 2048  # bytes of a connection's request reader (pywsgi's: 8192)
@@ -287,15 +286,8 @@ class GateHandler(PyWSGIHandler):
         """The WSGI environ; ``GET http://host/path`` is routed as ``/path``; a body
         is read within the body deadline."""
         env = super().get_environ()
-        reader = self.wsgi_input
-        if (
-            self.body_timeout
-            and env["wsgi.input"] is reader
-            and (reader.content_length or reader.chunked_input)
-        ):  # a body: from now, it has ``body_timeout`` to arrive whole
-            self.wsgi_input = env["wsgi.input"] = env[BODY_INPUT] = BodyInput(
-                reader, self.body_timeout
-            )
+        if self.body_timeout:  # from now, a body has ``body_timeout`` to arrive
+            self.wsgi_input = bound_body(env, self.wsgi_input, self.body_timeout)
         if not self.path.startswith("/"):  # RFC 9112 3.2.2: not ours to pick a host
             target = urlsplit(self.path)
             env["PATH_INFO"] = unquote(target.path or "/", "latin-1")
