@@ -9,19 +9,27 @@ from typing import Any
 
 from .models import ApiKey
 
-# a key's settings an admin may change (the audit log names them so)
+# a key's settings given as counts (INTEGER columns; none: no limit, or the default)
+COUNTS = (
+    "calls_per_day",
+    "tokens_per_day",
+    "calls_per_month",
+    "tokens_per_month",
+    "max_concurrency",
+    "queue_weight",
+)
+# every setting of a key an admin may change: the one list the audit diff, the
+# form's and the CLI's change detection and a rotation's copy read (the audit log
+# names them so). A setting missing here was saved unaudited, or not saved at all.
 SETTINGS = (
     "name",
     "expires_at",
     "history_mode",
     "rate_limit",
-    "calls_per_day",
-    "tokens_per_day",
-    "calls_per_month",
-    "tokens_per_month",
+    *COUNTS[:4],
     "model_allowlist",
     "scopes",
-    "max_concurrency",
+    *COUNTS[4:],
 )
 
 

@@ -8,11 +8,14 @@ import json
 from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 
+from .server.body import BodyTimeout
+
 OPENAI_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    408: "timeout_error",
     429: "rate_limit_error",
 }
 # Anthropic's error types by status (its API's, as Ollama's ``anthropic.NewError``)
@@ -95,6 +98,21 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(request.path, exc.status, exc.message, exc.headers)
+
+    @app.errorhandler(BodyTimeout)
+    def _body_timeout(exc: BodyTimeout):
+        # what is left of the body cannot be found: the connection ends (the
+        # server closes it too)
+        if wants_json(request):
+            return error_response(
+                request.path, 408, exc.description, {"Connection": "close"}
+            )
+        return Response(
+            exc.description,
+            status=408,
+            mimetype="text/plain",
+            headers={"Connection": "close"},
+        )
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -85,6 +85,14 @@ ROWS: list[Row] = [
         "client is dropped (slowloris). 0 = no deadline.",
     ),
     (
+        "BODY_TIMEOUT",
+        float,
+        "60",
+        "Seconds from the end of a request's head to the end of its body; a slower "
+        "client gets 408 and is dropped. Uploads of model blobs are exempt. "
+        "0 = no deadline.",
+    ),
+    (
         "MAX_CONNECTIONS_PER_CLIENT",
         int,
         "256",

@@ -81,3 +81,32 @@ def test_pages_work_with_the_upstream_down(tmp_path, fake):
     uid = create_user(client, "carol")
     html = client.get(f"/admin/users/{uid}").text
     assert "Create a key" in html and "data-add-model" not in html
+
+
+def test_a_queue_weight_changed_alone_is_saved_and_audited(app, admin, fake):
+    from test_admin_keys import create_key
+
+    from ollama_gate.admin.models import AuditLog
+
+    uid = create_user(admin, "carol")
+    _, key_id = create_key(admin, uid)
+    page = f"/admin/keys/{key_id}"
+    resp = post(admin, page, {"queue_weight": "3"}, page)
+    assert resp.status_code == 302
+    html = admin.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "Key saved." in html and "Nothing to change" not in html
+    with app.app_context():
+        assert db.session.get(ApiKey, key_id).queue_weight == 3
+        last = db.session.execute(
+            db.select(AuditLog).order_by(AuditLog.id.desc()).limit(1)
+        ).scalar_one()
+        assert (last.action, last.detail) == ("key_updated", "queue_weight: none → 3")
+
+
+def test_every_setting_the_form_stores_is_audited():
+    """The form's change detection and the audit diff read one list of settings."""
+    from ollama_gate.changes import SETTINGS
+    from ollama_gate.limits.admin import LimitFields
+
+    counts = {n for n, f in vars(LimitFields).items() if hasattr(f, "field_class")}
+    assert counts - {"rate_limit", "models", "manage"} <= set(SETTINGS)

@@ -51,3 +51,16 @@ def test_history_import_and_purge_are_audited(app, runner, tmp_path):
     assert out.exit_code == 0, out.output
     action, _, detail, _ = entries(app)[-1]
     assert action == "history_purged" and detail.endswith("1 deleted")
+
+
+def test_a_queue_weight_set_alone_is_audited(app, runner):
+    plain = add_key(app, "alice")
+    prefix = plain[:11]
+    out = runner.invoke(args=["keys", "set", prefix, "--queue-weight", "4"])
+    assert out.exit_code == 0, out.output
+    assert "queue weight: 4" in out.output
+    assert entries(app)[-1][:3] == (
+        "key_updated",
+        f"{prefix} (alice)",
+        "queue_weight: none → 4",
+    )

@@ -147,3 +147,88 @@ def test_control_characters_in_names_never_reach_the_terminal(app, runner):
     prefix = listed.split("\t", 1)[0]
     usage = runner.invoke(args=["keys", "usage", prefix]).output
     assert "\x1b" not in usage and "\\x1b" in usage
+
+
+HINT = "run `flask --app ollama_gate init` (or `make run`)"
+
+
+@pytest.fixture()
+def empty_app(tmp_path, fake_server):
+    """The app on a database that was never initialised (no tables at all)."""
+    from ollama_gate import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.db'}",
+            "BACKENDS": [fake_server.url],
+        }
+    )
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["users", "list"],
+        ["users", "create", "alice"],
+        ["keys", "list"],
+        ["keys", "set", "og_abcdefgh", "--queue-weight", "2"],
+        ["admins", "list"],
+    ],
+)
+def test_a_command_on_an_uninitialised_database_says_what_to_run(empty_app, args):
+    result = empty_app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1, result.output
+    assert HINT in result.output
+    assert "the database is not initialised" in result.output
+    assert isinstance(result.exception, SystemExit)  # no exception escaped
+
+
+def test_the_real_command_prints_the_hint_without_a_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "OLLAMA_GATE_SECRET_KEY": "test-secret",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
+        "OLLAMA_GATE_BACKENDS": "http://127.0.0.1:9",
+    }
+    flask = Path(sys.executable).with_name("flask")
+    done = subprocess.run(
+        [str(flask), "--app", "ollama_gate", "users", "list"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert HINT in done.stderr and "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.needs_postgres
+def test_the_hint_on_an_empty_postgresql_database(postgres_url, fake_server):
+    from ollama_gate import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": postgres_url,
+            "BACKENDS": [fake_server.url],
+        }
+    )
+    result = app.test_cli_runner().invoke(args=["keys", "list"])
+    with app.app_context():
+        db.engine.dispose()
+    assert result.exit_code == 1, result.output
+    assert HINT in result.output and "no table api_keys" in result.output

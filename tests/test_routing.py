@@ -423,3 +423,102 @@ def test_a_disabled_backend_gets_no_calls(fleet_app, pool, tmp_path):
     resp = chat(client, key, "llama3:70b", stream=False)
     assert resp.status_code == 503
     assert "gpu2 is disabled" in resp.get_json()["error"]
+
+
+def test_the_backend_header_never_reaches_a_disabled_backend(fleet_app, pool):
+    from ollama_gate.routing.manage import set_backend
+
+    with fleet_app.app_context():
+        set_backend(fleet_app.config["GATE"], "gpu2", enabled=False)
+    fleet_app.extensions["ollama_gate"].checker.check_due(force=True)
+    client, manager = (
+        fleet_app.test_client(),
+        add_key(fleet_app, "ops", scopes="manage"),
+    )
+    before = len(calls_to(pool[1]))
+    for path, body in (
+        ("/api/chat", {"model": "llama3.2", "messages": [], "stream": False}),
+        ("/api/pull", {"model": "tinyllama", "stream": False}),
+    ):
+        resp = client.post(
+            path,
+            json=body,
+            headers={
+                "Authorization": f"Bearer {manager}",
+                "X-Ollama-Gate-Backend": "gpu2",
+            },
+        )
+        assert resp.status_code == 403
+        assert resp.get_json() == {
+            "error": "X-Ollama-Gate-Backend: backend 'gpu2' is disabled"
+        }
+    assert len(calls_to(pool[1])) == before
+
+
+def test_the_backend_header_cannot_bypass_a_route(tmp_path, pool):
+    app = make_fleet_app(tmp_path, pool, ROUTES=["llama3.2=gpu1"])
+    client, manager = app.test_client(), add_key(app, "ops", scopes="manage")
+
+    def chat_on(backend, path="/api/chat", model="llama3.2"):
+        return client.post(
+            path,
+            json={"model": model, "messages": [{"role": "user", "content": "x"}]}
+            | {"stream": False},
+            headers={
+                "Authorization": f"Bearer {manager}",
+                "X-Ollama-Gate-Backend": backend,
+            },
+        )
+
+    before = len(calls_to(pool[1]))
+    resp = chat_on("gpu2")  # gpu2 has llama3.2 loaded, but the route says gpu1
+    assert resp.status_code == 403
+    assert resp.get_json()["error"] == (
+        "X-Ollama-Gate-Backend: model 'llama3.2' is routed to gpu1 only, not gpu2"
+    )
+    resp = chat_on("gpu2", "/v1/chat/completions")
+    assert (
+        resp.status_code == 403
+        and "routed to gpu1" in (resp.get_json()["error"]["message"])
+    )
+    assert len(calls_to(pool[1])) == before
+    resp = chat_on("gpu1")  # a backend of its route may be picked
+    assert resp.status_code == 200 and resp.headers["X-Ollama-Gate-Backend"] == "gpu1"
+
+
+def test_an_alias_never_widens_an_allowlist(tmp_path, pool):
+    """``llama3*`` must not run qwen2.5:7b because an admin named an alias
+    ``llama3-big``: an allowlist allows the model that runs, or the alias by name."""
+    app = make_fleet_app(tmp_path, pool, ALIASES=["llama3-big=qwen2.5:7b"])
+    client = app.test_client()
+    wide = add_key(app, model_allowlist="llama3*")
+    resp = chat(client, wide, "llama3-big", stream=False)
+    assert resp.status_code == 403
+    assert resp.get_json() == {
+        "error": "this API key may not use model 'llama3-big': an alias is allowed "
+        "only when the allowlist names it exactly or allows the model it runs"
+    }
+    resp = client.post(
+        "/v1/chat/completions",
+        json={"model": "llama3-big", "messages": [{"role": "user", "content": "x"}]},
+        headers={"Authorization": f"Bearer {wide}"},
+    )
+    assert resp.status_code == 403
+    assert resp.get_json()["error"]["type"] == "permission_error"
+    assert not calls_to(pool[0])  # nothing ran on qwen2.5:7b's backend
+    names = [
+        m["name"]
+        for m in client.get(
+            "/api/tags", headers={"Authorization": f"Bearer {wide}"}
+        ).get_json()["models"]
+    ]
+    assert "llama3-big" not in names and "llama3:8b" in names
+    for allowlist in (
+        "llama3*,llama3-big",
+        "llama3*,llama3-big:latest",
+        "llama*,qwen*",
+    ):
+        key = add_key(app, model_allowlist=allowlist)
+        resp = chat(client, key, "llama3-big", stream=False)
+        assert resp.status_code == 200, allowlist
+        assert resp.get_json()["model"] == "llama3-big"

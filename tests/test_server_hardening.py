@@ -4,6 +4,7 @@ over-long header lines with the access log on."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 
@@ -13,12 +14,13 @@ from conftest import gateway_fixture
 
 from ollama_gate.server.limits import ConnectionGuard, framing_problem
 
-# a live gateway with a 1 s head deadline, 5 connections per address (loopback
-# included) and its access log on
+# a live gateway with a 1 s head deadline and a 1 s body deadline, 5 connections
+# per address (loopback included) and its access log on
 strict = gateway_fixture(
     "strict",
     {
         "OLLAMA_GATE_HEAD_TIMEOUT": "1",
+        "OLLAMA_GATE_BODY_TIMEOUT": "1",
         "OLLAMA_GATE_MAX_CONNECTIONS_PER_CLIENT": "5",
         "OLLAMA_GATE_UNCAPPED_ADDRESSES": "",
         "OLLAMA_GATE_ACCESS_LOG": "1",
@@ -126,6 +128,108 @@ def test_ambiguous_framing_is_400_and_closed(strict, case):
     sock.close()
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     assert answer.count(b"HTTP/1.1 ") == 1  # nothing after it ran as a request
+
+
+# RFC 9112 5.1: whitespace between a field name and its colon MUST be refused with
+# 400; read leniently, ``Content-Length : 5`` was dropped and its body ran as the
+# next request
+SPACE_BEFORE_COLON = {
+    "content_length_space": b"POST /api/version HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Length : 5\r\n\r\nhello",
+    "foo_tab": b"GET /api/version HTTP/1.1\r\nHost: x\r\nFoo\t: x\r\n\r\n",
+    "space_in_name": b"GET /api/version HTTP/1.1\r\nHost: x\r\nFoo Bar: x\r\n\r\n",
+    "host_space": b"GET /api/version HTTP/1.1\r\nHost : x\r\n\r\n",
+    "no_colon": b"GET /api/version HTTP/1.1\r\nHost: x\r\nContent-Length 5\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", list(SPACE_BEFORE_COLON))
+def test_whitespace_before_a_header_colon_is_400_and_closed(strict, case):
+    sock = connect(strict)
+    sock.sendall(
+        SPACE_BEFORE_COLON[case] + b"GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    answer = read_all(sock)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert answer.count(b"HTTP/1.1 ") == 1  # nothing after it ran as a request
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the gateway sends until it closes; AssertionError if it never
+    does (a generous 20 s, far past the 1 s deadline: no timing is asserted)."""
+    sock.settimeout(20)
+    out = b""
+    try:
+        while chunk := sock.recv(65536):
+            out += chunk
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        raise AssertionError(
+            f"the connection was never closed; got {out[:200]!r}"
+        ) from None
+    return out
+
+
+def test_a_trickled_body_is_cut_at_the_body_deadline(strict):
+    key = strict.key("trickler")
+    for path, shape in (
+        ("/api/chat", b'{"error":'),
+        ("/v1/chat/completions", b'"type"'),
+    ):
+        sock = connect(strict)
+        sock.sendall(
+            b"POST "
+            + path.encode()
+            + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + key.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+        )
+        answer = read_until_closed(sock)
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+        assert b"request body" in answer and shape in answer
+    assert b"Traceback" not in strict.log_path.read_bytes()
+
+
+def test_a_trickled_form_is_cut_at_the_body_deadline(strict):
+    sock = connect(strict)
+    sock.sendall(
+        b"POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        b"application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nname=r"
+    )
+    answer = read_until_closed(sock)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert b"Traceback" not in strict.log_path.read_bytes()
+
+
+def test_a_keyless_trickled_body_is_cut_after_its_refusal(strict):
+    sock = connect(strict)
+    sock.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+    answer = read_until_closed(sock)  # the 401, then the unread body is not waited for
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:300]
+    assert answer.count(b"HTTP/1.1 ") == 1
+    assert b"Traceback" not in strict.log_path.read_bytes()
+
+
+def test_a_managers_blob_upload_may_take_longer_than_the_body_deadline(strict):
+    """A model's blob may take minutes: an admitted upload has no body deadline."""
+    key = strict.key("uploader", scopes="manage")
+    digest = "sha256:" + hashlib.sha256(b"12345678").hexdigest()
+    sock = connect(strict)
+    sock.sendall(
+        b"POST /api/blobs/" + digest.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer " + key.encode() + b"\r\nContent-Length: 8\r\n\r\n1234"
+    )
+    assert not closed_by_peer(sock, 1.5)  # past the 1 s deadline, still reading
+    sock.sendall(b"5678")
+    sock.settimeout(10)
+    answer = sock.recv(65536)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
 
 
 def test_a_malformed_chunked_body_is_400_not_500(strict):

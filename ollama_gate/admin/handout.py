@@ -26,9 +26,9 @@ from flask import (
 )
 from flask_login import login_required
 
+from ..changes import SETTINGS
 from ..extensions import db
 from ..keys import create_key
-from ..limits.cli import INT_COLUMNS
 from ..models import utcnow
 from .audit import record
 from .blueprint import bp
@@ -40,15 +40,7 @@ from .users import forget_cached_keys, get_user_or_404, user_page
 HELD = "new_key"
 HOLD_SECONDS = 600  # a secret not looked at within ten minutes is gone
 # every setting a rotated key takes over from the key it replaces
-COPIED = (
-    "name",
-    "expires_at",
-    "history_mode",
-    "rate_limit",
-    "model_allowlist",
-    "scopes",
-    *INT_COLUMNS,
-)
+COPIED = SETTINGS
 
 
 def _keystream(nonce: bytes, size: int) -> bytes:

@@ -16,21 +16,26 @@ from ..history.cli import history_cli
 from ..limits.cli import keys_set, keys_usage
 from ..routing.cli import aliases_cli, backends_cli
 from ..scheduler.cli import models_cli
+from .guard import guard_command
 from .keys import keys_cli
 from .users import init_command, users_cli
 
 
 def register(app: Flask) -> None:
-    """Attach every package's commands to ``app``."""
-    app.cli.add_command(init_command)
-    app.cli.add_command(users_cli)
-    app.cli.add_command(keys_cli)
+    """Attach every package's commands to ``app``, each guarded against a database
+    that was never initialised (``guard.py``)."""
     keys_cli.add_command(keys_set)  # limits own ``keys set`` and ``keys usage``
     keys_cli.add_command(keys_usage)
     keys_cli.add_command(keys_import)  # the admin package owns ``keys import``
-    app.cli.add_command(admins_cli)
-    app.cli.add_command(history_cli)
-    app.cli.add_command(backends_cli)
-    app.cli.add_command(aliases_cli)
-    app.cli.add_command(models_cli)
-    app.cli.add_command(cache_cli)
+    for command in (
+        init_command,
+        users_cli,
+        keys_cli,
+        admins_cli,
+        history_cli,
+        backends_cli,
+        aliases_cli,
+        models_cli,
+        cache_cli,
+    ):
+        app.cli.add_command(guard_command(command))  # a group's: all under it

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 
 from flask import request
@@ -78,6 +79,26 @@ def model_allowed(name: str, patterns: tuple[str, ...]) -> bool:
         ):
             return True
     return False
+
+
+def alias_allowed(alias: str, model: str, patterns: tuple[str, ...]) -> bool:
+    """True if an allowlist that lets ``alias`` through (its patterns judge the names
+    clients use) may also run the model behind it: the alias is named exactly, or
+    the model is allowed. A wildcard never reaches a model through an alias an admin
+    happened to name like it (``llama3*`` and ``llama3-big=qwen2.5:7b``)."""
+    if not patterns or model_allowed(model, patterns):
+        return True
+    exact = tuple(p for p in patterns if not any(c in p for c in "*?["))
+    return bool(exact) and model_allowed(alias, exact)  # () would allow every name
+
+
+def alias_refusal(alias: str) -> ApiError:
+    """The 403 of an alias its key's allowlist matches only by a wildcard."""
+    return ApiError(
+        403,
+        f"this API key may not use model '{alias}': an alias is allowed only when "
+        "the allowlist names it exactly or allows the model it runs",
+    )
 
 
 def _normal_path(path: str) -> str:
@@ -146,11 +167,15 @@ def _has_body() -> bool:
 def filter_model_list(call: Call, body: bytes) -> bytes:
     """Response filter: cut the model lists (tags, ps, /v1/models) to the allowlist."""
     patterns = call.identity.model_patterns
-    if (
-        not patterns
-        or call.status != 200
-        or _normal_path(call.path) not in LIST_ENDPOINTS
-    ):
+    if not patterns:
+        return body
+    return cut_model_list(call, body, lambda name: model_allowed(name, patterns))
+
+
+def cut_model_list(call: Call, body: bytes, keep: Callable[[str], bool]) -> bytes:
+    """A model list answer (tags, ps, /v1/models) with only the models ``keep``
+    keeps; any other answer as it is."""
+    if call.status != 200 or _normal_path(call.path) not in LIST_ENDPOINTS:
         return body
     try:
         doc = json.loads(body)
@@ -169,7 +194,6 @@ def filter_model_list(call: Call, body: bytes) -> bytes:
     doc[field] = [
         e
         for e in entries
-        if isinstance(e, dict)
-        and model_allowed(str(e.get(name_of) or e.get("model") or ""), patterns)
+        if isinstance(e, dict) and keep(str(e.get(name_of) or e.get("model") or ""))
     ]
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()

@@ -74,8 +74,9 @@ def fill_limit_fields(form: Any, key: ApiKey) -> None:
     form.manage.data = MANAGE in split_list(key.scopes)
 
 
-def apply_limit_form(form: Any, key: ApiKey) -> list[str]:
-    """Store the form's limits on ``key``; return what changed, for the audit log."""
+def apply_limit_form(form: Any, key: ApiKey) -> None:
+    """Store the form's limits on ``key`` (what changed is ``changes.diff``'s to say,
+    from the one list of key settings)."""
     rate = (form.rate_limit.data or "").strip()
     values: dict[str, Any] = {
         "rate_limit": check_rate_limit_spec(rate) if rate else None,
@@ -83,12 +84,8 @@ def apply_limit_form(form: Any, key: ApiKey) -> list[str]:
         "model_allowlist": ",".join(split_list(form.models.data)) or None,
         "scopes": MANAGE if form.manage.data else "",
     }
-    changes = []
     for column, value in values.items():
-        if getattr(key, column) != value:
-            setattr(key, column, value)
-            changes.append(f"{column}={'none' if value in (None, '') else value}")
-    return changes
+        setattr(key, column, value)
 
 
 def key_limits(key: ApiKey) -> dict[str, Any] | None:

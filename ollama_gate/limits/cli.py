@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..changes import diff, snapshot
+from ..changes import COUNTS, diff, snapshot
 from ..extensions import db
 from ..keys import split_list
 from ..lookups import get_key
@@ -20,14 +20,7 @@ from .rates import check_rate_limit_spec
 
 CLEAR = object()  # an option given as "none": remove the key's own setting
 MAX_COUNT = 2**31 - 1  # the columns are INTEGER: PostgreSQL refuses more
-INT_COLUMNS = (
-    "calls_per_day",
-    "tokens_per_day",
-    "calls_per_month",
-    "tokens_per_month",
-    "max_concurrency",
-    "queue_weight",
-)
+INT_COLUMNS = COUNTS  # the per-key counts, from the one list of key settings
 
 
 class OptionalInt(click.ParamType):

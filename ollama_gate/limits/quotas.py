@@ -11,8 +11,8 @@ and a call whose estimate does not fit waits (429) until the calls in flight set
 Counters (``counters.py``): in one worker, a dict in memory, seeded from the database
 the first time a key and period are seen; with ``REDIS_URL``, in Redis
 (``redis_counters.py``), shared by every worker and host and changed only by atomic
-scripts. The database row is the durable copy. Counters are kept under the key's ``limits_id``: every rotation of a
-key counts on the same ones.
+scripts. The database row is the durable copy. Counters are kept under the key's
+``limits_id``: every rotation of a key counts on the same ones.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ from flask import request
 from ..call import Call
 from ..errors import ApiError
 from ..gofields import go_field
+from ..limits.access import MANAGE
 from ..offload import off_loop
+from ..server.body import BodyTimeout, body_input
 from ..upstream import StreamedBody
 from .lenient import OFF_LOOP_BYTES, parse_lenient, top_level_string
 
@@ -25,16 +27,19 @@ def read_body(call: Call, max_mb: float):
     """The request body: streamed for blob uploads, else read (bounded) and parsed if
     JSON."""
     if call.endpoint == "/api/blobs/{digest}":
-        return (
-            StreamedBody(request.stream, request.content_length)
-            if call.method == "POST"
-            else None
-        )
+        if call.method != "POST":
+            return None
+        reader = body_input(request.environ)
+        if reader is not None and MANAGE in call.identity.scopes:
+            reader.lift()  # a model's blob may take minutes; only managers send one
+        return StreamedBody(request.stream, request.content_length)
     limit = int(max_mb * 1024 * 1024)
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"request body larger than {max_mb:g} MiB")
     try:
         data = request.stream.read(limit + 1)
+    except BodyTimeout as exc:  # a trickled body (``server/body.py``)
+        raise ApiError(408, exc.description, {"Connection": "close"}) from None
     except (ValueError, OSError):  # a malformed chunked body: the client's fault
         # what is left of the body cannot be found: this connection ends here
         raise ApiError(

@@ -2,7 +2,8 @@
 (whole, NDJSON or SSE) names the alias again, so the client never sees the switch.
 
 Runs after the limits stage: a key's allowlist applies to the names its clients use
-(an alias the admin made is a name like any other).
+(an alias the admin made is a name like any other), and here, where the model behind
+the alias is known, to that model too unless the allowlist names the alias exactly.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from urllib.parse import quote
 
 from ..call import Call
 from ..gofields import without
+from ..limits.access import alias_allowed, alias_refusal, cut_model_list
 from ..pipeline import Stage
 from .fleet import Fleet
 
@@ -50,6 +52,8 @@ class Aliases(Stage):
         real = self.fleet.resolve(call.model)
         if real is None:
             return
+        if not alias_allowed(call.model, real, call.identity.model_patterns):
+            raise alias_refusal(call.model)
         call.extra["upstream_model"] = real
         if call.endpoint == "/v1/models/{id}":
             call.upstream_path = "/v1/models/" + quote(real, safe="")
@@ -65,9 +69,20 @@ class Aliases(Stage):
         )
 
     def filter(self, call: Call, body: bytes) -> bytes:
-        """A whole answer names the alias."""
+        """A whole answer names the alias; a model list shows only the aliases the
+        key may use."""
         names = call.extra.get(ALIAS)
-        return body.replace(*names) if names else body
+        if names:
+            return body.replace(*names)
+        patterns = call.identity.model_patterns
+        if not patterns or not self.fleet.aliases:
+            return body
+        return cut_model_list(call, body, lambda name: self.usable(name, patterns))
+
+    def usable(self, name: str, patterns: tuple[str, ...]) -> bool:
+        """False for an alias whose model the key may not run."""
+        real = self.fleet.resolve(name)
+        return real is None or alias_allowed(name, real, patterns)
 
     def stream(self, call: Call) -> Callable[[bytes], bytes] | None:
         """Each streamed piece names the alias (only for calls that used one)."""

@@ -53,6 +53,8 @@ class Routing(Stage):
         state = self.fleet.get(wanted.strip())
         if state is None:
             raise ApiError(400, f"{PIN_HEADER}: no backend is named {wanted!r}")
+        if not state.config.enabled:  # disabled means no calls at all, picked or not
+            raise ApiError(403, f"{PIN_HEADER}: backend {state.name!r} is disabled")
         call.extra[PINNED] = state
 
     def answer(self, call: Call):
@@ -91,7 +93,7 @@ class Routing(Stage):
         """Where the call may run, best first; 503 when nowhere."""
         pinned = call.extra.get(PINNED)
         if pinned is not None:
-            return [pinned]
+            return [self.allowed_pick(call, model, pinned)]
         if len(self.fleet.states) == 1:
             # no choice to make: the one backend answers, even one marked down (it
             # may be back; its own failure is the most honest answer)
@@ -109,6 +111,23 @@ class Routing(Stage):
         # no backend lists it: the default one answers as Ollama does (404, or a
         # model pulled a moment ago)
         return self.default_only(model)
+
+    def allowed_pick(
+        self, call: Call, model: str | None, picked: BackendState
+    ) -> BackendState:
+        """The backend the header picked, unless the model's route names others:
+        a route keeps a model's prompts on its backends, whoever asks. Management
+        calls (pull, delete, ...) run no prompt and may go to any enabled one."""
+        if not model or call.endpoint in MANAGE_ENDPOINTS:
+            return picked
+        route = self.fleet.routes.get(canonical(model))
+        if route and picked.name not in route:
+            raise ApiError(
+                403,
+                f"{PIN_HEADER}: model {model!r} is routed to {'|'.join(route)} "
+                f"only, not {picked.name}",
+            )
+        return picked
 
     def default_only(self, model: str | None) -> list[BackendState]:
         """The default backend, if it is usable."""

@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlsplit
 from gunicorn.workers.ggevent import PyWSGIHandler
 
 from ..remote import normal_ip
+from .body import BodyInput, bound_body
 from .limits import ConnectionGuard, HeadTimeout, framing_problem, head_deadline
 
 REQUEST_BUFFER = 2048  # bytes of a connection's request reader (pywsgi's: 8192)
@@ -32,6 +33,7 @@ class GateHandler(PyWSGIHandler):
     # both set from the settings by ``tune.tune_worker``; without it: no deadline,
     # no cap
     head_timeout = 0.0
+    body_timeout = 0.0  # seconds from the end of a head to the end of its body
     guard = ConnectionGuard(0)
     body_ended = False  # the chunked body's end has been sent (with a ``LastPiece``)
     # graceful shutdown: the worker stops, so kept-alive connections end after their
@@ -108,6 +110,13 @@ class GateHandler(PyWSGIHandler):
         if problem:
             raise ValueError(f"ambiguous request framing: {problem}")
         return headers
+
+    def handle_one_response(self):
+        """pywsgi's; a body cut at its deadline ends the connection (where the next
+        request would begin is not known)."""
+        super().handle_one_response()
+        if isinstance(self.wsgi_input, BodyInput) and self.wsgi_input.timed_out:
+            self.close_connection = True
 
     def handle_one_request(self):
         """pywsgi's; a head that failed leaves no timer behind."""
@@ -276,8 +285,11 @@ class GateHandler(PyWSGIHandler):
             super().log_request()
 
     def get_environ(self):
-        """The WSGI environ; ``GET http://host/path`` is routed as ``/path``."""
+        """The WSGI environ; ``GET http://host/path`` is routed as ``/path``; a body
+        is read within the body deadline."""
         env = super().get_environ()
+        if self.body_timeout:  # from now, a body has ``body_timeout`` to arrive
+            self.wsgi_input = bound_body(env, self.wsgi_input, self.body_timeout)
         if not self.path.startswith("/"):  # RFC 9112 3.2.2: not ours to pick a host
             target = urlsplit(self.path)
             env["PATH_INFO"] = unquote(target.path or "/", "latin-1")

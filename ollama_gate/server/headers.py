@@ -47,9 +47,30 @@ def parse_headers(fp, _class: type[Message] = client.HTTPMessage) -> Message:
             # the email parser reads a bare CR as a line end; HTTP must refuse it
             # (a smuggling vector), so the server gets told (``limits.py``)
             parsed.bare_cr = any(b"\r" in _content(line) for line in lines)
+            # and it reads "Name : value" as the end of the headers, dropping it and
+            # every header after it; RFC 9112 5.1 says refuse it with 400
+            parsed.bad_line = next(filter(None, map(line_problem, lines[:-1])), None)
             return parsed
         message.set_raw(plain[1].decode("latin-1"), plain[2].decode("latin-1"))
     return message
+
+
+def line_problem(line: bytes) -> str | None:
+    """What makes a header line other than ``Name: value``, or None (a folded line's
+    continuation is left to the email parser, as http.client leaves it)."""
+    content = _content(line)
+    if content[:1] in (b" ", b"\t"):
+        return None
+    name, colon, _ = content.partition(b":")
+    if not colon:
+        return "a header line without a colon"
+    if not name.strip(b" \t"):
+        return "a header without a name"
+    if name != name.rstrip(b" \t"):
+        return "whitespace between a header's name and its colon"
+    if b" " in name or b"\t" in name:  # read as the end of the headers, too
+        return "whitespace in a header's name"
+    return None
 
 
 def _content(line: bytes) -> bytes:

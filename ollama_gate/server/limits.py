@@ -5,8 +5,9 @@ Without a head deadline a client trickling one byte every minute holds a connect
 for ever (the idle timeout counts only silence): Go's ``ReadHeaderTimeout``, nginx's
 ``client_header_timeout``. Without the cap one address can take every connection a
 worker has. A request whose body length can be read two ways (``Transfer-Encoding``
-with ``Content-Length``, two lengths, a bare CR) is how requests are smuggled past a
-proxy in front: it is refused with 400 and the connection closed.
+with ``Content-Length``, two lengths, a bare CR, ``Content-Length : 5``) is how
+requests are smuggled past a proxy in front: it is refused with 400 and the
+connection closed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def framing_problem(headers) -> str | None:
         return "a Content-Length that is not a number"
     if getattr(headers, "bare_cr", False):  # noted by ``headers.parse_headers``
         return "a bare CR in a header"
+    bad_line = getattr(headers, "bad_line", None)  # noted there too
+    if bad_line:
+        return bad_line
     return None
 
 

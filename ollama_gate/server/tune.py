@@ -44,9 +44,10 @@ def collect_garbage_less() -> None:
 
 
 def guard_connections(settings: dict) -> None:
-    """The handler's head deadline and cap per client address, from the settings
-    (set before the worker accepts its first connection)."""
+    """The handler's head and body deadlines and cap per client address, from the
+    settings (set before the worker accepts its first connection)."""
     GateHandler.head_timeout = settings["HEAD_TIMEOUT"]
+    GateHandler.body_timeout = settings["BODY_TIMEOUT"]
     GateHandler.guard = ConnectionGuard(
         settings["MAX_CONNECTIONS_PER_CLIENT"], settings["UNCAPPED_ADDRESSES"]
     )
