@@ -89,8 +89,8 @@ ROWS: list[Row] = [
         float,
         "60",
         "Seconds from the end of a request's head to the end of its body; a slower "
-        "client gets 408 and is dropped. Uploads of model blobs are exempt. "
-        "0 = no deadline.",
+        "client gets 408 and is dropped. Uploads of model blobs by a key with the "
+        "`manage` scope are exempt. 0 = no deadline.",
     ),
     (
         "MAX_CONNECTIONS_PER_CLIENT",
