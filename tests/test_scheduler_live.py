@@ -126,6 +126,20 @@ def test_a_client_that_hangs_up_leaves_the_queue(live_one_slot, pool):
     prompts = [r.json["prompt"] for r in gpu1.requests if r.path == "/api/generate"]
     assert prompts == ["held", "after"]  # the one that left never reached the backend
 
+    def statuses() -> list:
+        data = requests.get(
+            gw.url + "/gate/api/history",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        ).json()["data"]
+        return sorted(
+            item["status"] for item in data if item["endpoint"] == "/api/generate"
+        )
+
+    assert wait_for(lambda: len(statuses()) == 3)  # history is written after a call
+    assert statuses() == [200, 200, 499]  # the one that left is recorded as left
+    assert "unhandled error" not in gw.log_path.read_text()
+
 
 def test_a_client_that_hangs_up_with_a_byte_unread_leaves_the_queue(
     live_one_slot, pool

@@ -28,8 +28,12 @@ POLL = 0.1  # seconds between a waiter's own looks (slots freed by other workers
 RECENT = 100  # waits kept per model for the backends page
 
 
-class ClientGone(Exception):
-    """The client hung up while its call waited: it leaves the queue."""
+class ClientGone(ApiError):
+    """The client hung up while its call waited: it leaves the queue, and its record
+    says so (499, nginx's "client closed request") instead of an unhandled error."""
+
+    def __init__(self) -> None:
+        super().__init__(499, "the client left while its call waited in the queue")
 
 
 @dataclass(eq=False)
