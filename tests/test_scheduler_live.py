@@ -91,16 +91,17 @@ def live_one_slot(tmp_path, pool):
     gw.stop()
 
 
-def test_a_client_that_hangs_up_leaves_the_queue(live_one_slot, pool):
-    gw, gpu1 = live_one_slot, pool[0]
-    key = gw.key()
+def _queue_behind_a_held_call(gw, gpu1, key):
+    """Hold the one slot with a stream, then queue a raw call behind it: the held
+    stream's thread, the queued call's socket and a count of the model's waiters."""
     gpu1.hold_second_chunk = True
     held = threading.Thread(target=lambda: generate(gw, key, "held", stream=True))
     held.start()
     assert gpu1.first_chunk_sent.wait(10)
+    session = requests.Session()
 
     def waiting() -> int:
-        ps = requests.get(
+        ps = session.get(
             gw.url + "/api/ps", headers={"Authorization": f"Bearer {key}"}, timeout=10
         ).json()["models"]
         return sum(m.get("waiting", 0) for m in ps if m["name"] == "llama3.2:latest")
@@ -112,7 +113,22 @@ def test_a_client_that_hangs_up_leaves_the_queue(live_one_slot, pool):
         + f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
         + body
     )
-    assert wait_for(lambda: waiting() == 1)  # it waits for the one slot
+    assert wait_for(lambda: waiting() == 1)  # its request read, it waits
+    return held, sock, waiting
+
+
+def _release_and_check_the_one_that_left_never_ran(gw, gpu1, key, held):
+    gpu1.release.set()
+    held.join(10)
+    assert generate(gw, key, "after").status_code == 200
+    prompts = [r.json["prompt"] for r in gpu1.requests if r.path == "/api/generate"]
+    assert prompts == ["held", "after"]  # the one that left never reached the backend
+
+
+def test_a_client_that_hangs_up_leaves_the_queue(live_one_slot, pool):
+    gw, gpu1 = live_one_slot, pool[0]
+    key = gw.key()
+    held, sock, waiting = _queue_behind_a_held_call(gw, gpu1, key)
     sock.close()  # and hangs up
     assert wait_for(lambda: waiting() == 0)  # out of the queue at once
     ps = requests.get(
@@ -120,11 +136,7 @@ def test_a_client_that_hangs_up_leaves_the_queue(live_one_slot, pool):
     ).json()["models"]
     (entry,) = [m for m in ps if m["name"] == "llama3.2:latest"]
     assert entry["backend"] == "gpu1" and entry["running"] == 1
-    gpu1.release.set()
-    held.join(10)
-    assert generate(gw, key, "after").status_code == 200
-    prompts = [r.json["prompt"] for r in gpu1.requests if r.path == "/api/generate"]
-    assert prompts == ["held", "after"]  # the one that left never reached the backend
+    _release_and_check_the_one_that_left_never_ran(gw, gpu1, key, held)
 
     def statuses() -> list:
         data = requests.get(
@@ -132,9 +144,7 @@ def test_a_client_that_hangs_up_leaves_the_queue(live_one_slot, pool):
             headers={"Authorization": f"Bearer {key}"},
             timeout=10,
         ).json()["data"]
-        return sorted(
-            item["status"] for item in data if item["endpoint"] == "/api/generate"
-        )
+        return sorted(i["status"] for i in data if i["endpoint"] == "/api/generate")
 
     assert wait_for(lambda: len(statuses()) == 3)  # history is written after a call
     assert statuses() == [200, 200, 499]  # the one that left is recorded as left
@@ -148,34 +158,11 @@ def test_a_client_that_hangs_up_with_a_byte_unread_leaves_the_queue(
     does not make a client that closed look alive."""
     gw, gpu1 = live_one_slot, pool[0]
     key = gw.key()
-    gpu1.hold_second_chunk = True
-    held = threading.Thread(target=lambda: generate(gw, key, "held", stream=True))
-    held.start()
-    assert gpu1.first_chunk_sent.wait(10)
-    queue_dump = requests.Session()
-
-    def waiting() -> int:
-        ps = queue_dump.get(
-            gw.url + "/api/ps", headers={"Authorization": f"Bearer {key}"}, timeout=10
-        ).json()["models"]
-        return sum(m.get("waiting", 0) for m in ps if m["name"] == "llama3.2:latest")
-
-    body = b'{"model":"llama3.2","prompt":"leaves","stream":false}'
-    sock = socket.create_connection(("127.0.0.1", gw.port))
-    sock.sendall(
-        b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        + f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    assert wait_for(lambda: waiting() == 1)  # its request read, it waits
+    held, sock, waiting = _queue_behind_a_held_call(gw, gpu1, key)
     sock.sendall(b"G")  # the next request's first byte, which nothing reads yet
     sock.close()
     assert wait_for(lambda: waiting() == 0)  # out of the queue all the same
-    gpu1.release.set()
-    held.join(10)
-    assert generate(gw, key, "after").status_code == 200
-    prompts = [r.json["prompt"] for r in gpu1.requests if r.path == "/api/generate"]
-    assert prompts == ["held", "after"]  # the one that left never reached the backend
+    _release_and_check_the_one_that_left_never_ran(gw, gpu1, key, held)
 
 
 def test_warm_models_load_at_start_and_after_a_backend_returns(tmp_path, pool):
