@@ -132,4 +132,18 @@ ROWS: list[Row] = [
         "Reverse proxies in front whose X-Forwarded-For/-Proto are believed (0: none).",
     ),
     ("LOG_LEVEL", str, "INFO", "Log level of the gateway's own logger."),
+    (
+        "INSTANCE_PATH",
+        str,
+        "",
+        "Folder of the SQLite database, the generated secret key and the first-run "
+        "secrets; empty: `instance/` in a checkout, else in the working directory.",
+    ),
+    (
+        "ENV_FILE",
+        str,
+        "",
+        "The settings file read after the environment (which wins); empty: `.env` "
+        "in the working directory. The server, gunicorn and every command read it.",
+    ),
 ]
