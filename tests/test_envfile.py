@@ -96,3 +96,12 @@ def test_a_named_file_that_is_missing_is_an_error(tmp_path, monkeypatch):
     assert env_file_path() is None
     (tmp_path / ".env").write_text("X=1\n")
     assert env_file_path() == ".env"
+
+
+def test_the_instance_path_setting_places_the_database_and_secret_key(tmp_path):
+    from ollama_gate import create_app
+
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "data"), "SECRET_KEY": ""})
+    assert app.instance_path == str(tmp_path / "data")
+    assert (tmp_path / "data" / "ollama_gate.db").exists()
+    assert (tmp_path / "data" / "secret_key").exists()
