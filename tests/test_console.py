@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
 import tomllib
 from pathlib import Path
@@ -80,7 +79,9 @@ def installed(tmp_path_factory) -> Path:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    Path(site, "test-run-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # every site-packages this run sees (a virtualenv may chain to another's)
+    ours = [p for p in sys.path if p.endswith("site-packages")]
+    Path(site, "test-run-deps.pth").write_text("\n".join(ours) + "\n")
     done = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
         + ["--no-deps", "--no-build-isolation", "--no-index", str(source)],
