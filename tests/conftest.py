@@ -314,9 +314,8 @@ class LiveGateway:
     def stop(self) -> None:
         """Stop gunicorn and its workers."""
         if self.proc and self.proc.poll() is None:
-            os.killpg(
-                self.proc.pid, signal.SIGINT
-            )  # quick shutdown: streams may be open
+            # quick shutdown, streams may be open (SIGINT, Ctrl-C, now drains)
+            os.killpg(self.proc.pid, signal.SIGQUIT)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:

@@ -8,9 +8,13 @@ from .guard import refuse_unshared_workers
 
 
 def on_starting(server) -> None:
-    """Before any worker: refuse unshared limits, prepare the metrics folder."""
+    """Before any worker: refuse unshared limits, prepare the metrics folder, make
+    Ctrl-C drain."""
     refuse_unshared_workers(server)
     metrics_dir.prepare(server)
+    # Ctrl-C (SIGINT) stops as SIGTERM does: the calls in flight get graceful_timeout
+    # to finish and be recorded; a second Ctrl-C meanwhile is gunicorn's quick stop
+    server.handle_int = server.handle_term
 
 
 def child_exit(server, worker) -> None:
