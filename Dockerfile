@@ -38,7 +38,8 @@ VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8080'), timeout=4)"]
-# migrations first (idempotent; a fresh volume also gets the first admin, user and
-# key, printed once to the log), then gunicorn takes over the process (exec: PID 1
-# gets the signals, SIGTERM lets the calls in flight finish)
-CMD ["sh", "-c", "ollama-gate init && exec ollama-gate serve"]
+# init first (migrations, idempotent; a fresh volume also gets the first admin, user
+# and key, printed once to the log and in the block shown when the server is up),
+# then gunicorn takes over the process (PID 1 gets the signals: SIGTERM lets the
+# calls in flight finish)
+CMD ["ollama-gate", "serve", "--init"]

@@ -18,8 +18,7 @@ $(VENV)/.test-deps: $(VENV)/.run-deps requirements-test.txt
 install: $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps  ## install, create the database (first key printed once), serve
-	$(VENV)/bin/ollama-gate init
-	$(VENV)/bin/ollama-gate serve
+	$(VENV)/bin/ollama-gate serve --init
 
 test: $(VENV)/.test-deps  ## install and run the whole test suite
 	$(PY) -m pytest -q

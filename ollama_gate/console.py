@@ -47,19 +47,49 @@ def version() -> str:
         return "checkout"
 
 
+def prepare_first_run() -> dict:
+    """``init`` (its secrets kept for the block) and the backends with their
+    models, for the first-run block."""
+    from .cli.users import init_command
+    from .routing.status import fleet_status
+    from .secrets_out import SHOWN
+
+    app = build_app()
+    with app.app_context():
+        click.get_current_context().invoke(init_command)
+        backends = [
+            {k: row[k] for k in ("name", "url", "state", "models")}
+            for row in fleet_status(app, check=True)
+        ]
+    return {"secrets": SHOWN, "backends": backends}
+
+
 @click.command(
     "serve",
     context_settings={"ignore_unknown_options": True},
 )
+@click.option(
+    "--init",
+    "run_init",
+    is_flag=True,
+    help="Run init first; the block printed once the server is up then shows the "
+    "backends and their models, and on a fresh install the admin's password and "
+    "the first key.",
+)
 @click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
-def serve(gunicorn_args: tuple[str, ...]) -> None:
+def serve(run_init: bool, gunicorn_args: tuple[str, ...]) -> None:
     """Serve the gateway under gunicorn with gevent workers.
 
     Bind address, port, workers and timeouts come from the settings
     (OLLAMA_GATE_HOST, PORT, WEB_CONCURRENCY, ...); any extra arguments go to
-    gunicorn as they are (e.g. --bind 127.0.0.1:9000). Run `init` first.
+    gunicorn as they are (e.g. --bind 127.0.0.1:9000). Run `init` first, or
+    give --init.
     """
     load_env_file()  # a missing OLLAMA_GATE_ENV_FILE fails here, not in gunicorn
+    if run_init:
+        from .server.first_run import hand_over
+
+        hand_over(prepare_first_run())
     argv = [sys.executable, "-m", "gunicorn", "-c", CONFIG, *gunicorn_args, APP]
     sys.stdout.flush()
     # gunicorn takes over this process: signals (Ctrl-C, SIGTERM, HUP) and the PID

@@ -46,7 +46,7 @@ def test_the_dockerfile_is_multi_stage_unprivileged_with_a_volume_and_a_health_c
     assert len(re.findall(r"^FROM ", text, re.M)) == 2
     assert "USER ollama-gate" in text and 'VOLUME ["/data"]' in text
     assert "/healthz" in text.split("HEALTHCHECK", 1)[1]
-    assert "exec ollama-gate serve" in text
+    assert 'CMD ["ollama-gate", "serve", "--init"]' in text
     assert "PIP_CERT" not in text and "REQUESTS_CA_BUNDLE" not in text
 
 

@@ -41,3 +41,5 @@ on_starting = hooks.on_starting
 child_exit = hooks.child_exit  # a dead worker's calls in flight no longer count
 on_exit = hooks.on_exit
 worker_exit = hooks.worker_exit  # a stopping worker writes its queued records
+when_ready = hooks.when_ready  # the first-run block: where it listens
+post_worker_init = hooks.post_worker_init  # ... printed by the first worker

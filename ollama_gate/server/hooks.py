@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from . import metrics_dir
+from . import first_run, metrics_dir
 from .guard import refuse_unshared_workers
 
 
@@ -34,3 +34,13 @@ def worker_exit(server, worker) -> None:
     gate = extensions.get("ollama_gate")
     if gate is not None:
         gate.recorder.flush()
+
+
+def when_ready(server) -> None:
+    """The master listens: gather what the first-run block shows."""
+    first_run.take_over(server)
+
+
+def post_worker_init(worker) -> None:
+    """The first worker has built its app: the first-run block."""
+    first_run.show(worker)
