@@ -52,6 +52,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def installed(tmp_path_factory) -> Path:
     """A fresh virtualenv with the checkout installed (pip, not editable); the
     dependencies are the test run's own (a .pth file), so nothing is downloaded."""
+    pytest.importorskip("setuptools", reason="building the package needs setuptools")
     tmp = tmp_path_factory.mktemp("console")
     source = tmp / "source"
     source.mkdir()

@@ -80,3 +80,4 @@ def show(worker) -> None:
             return
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
+        _notes.pop("secrets", None)  # shown once; not kept in the worker's memory
