@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -113,7 +114,7 @@ def stand_in_base(podman, tmp: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def image(podman, tmp_path_factory) -> str:
+def image(podman, tmp_path_factory) -> Iterator[str]:
     """The project's image, built from the checkout's Dockerfile."""
     stand_in_base(podman, tmp_path_factory.mktemp("base"))
     podman(
@@ -129,7 +130,10 @@ def image(podman, tmp_path_factory) -> str:
         str(ROOT),
         timeout=1800,
     )
-    return IMAGE
+    yield IMAGE
+    # the build stage and earlier builds are untagged images of some 380 MB each;
+    # the stand-in base stays (debootstrap takes minutes)
+    podman("image", "prune", "-f", check=False, timeout=300)
 
 
 def wait_healthy(url: str, container: str, podman) -> None:
