@@ -3,10 +3,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-$(VENV)/.run-deps: requirements.txt
+$(VENV)/.run-deps: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .  # the command, .venv/bin/ollama-gate
 	touch $@
 
 $(VENV)/.test-deps: $(VENV)/.run-deps requirements-test.txt
@@ -17,8 +18,7 @@ $(VENV)/.test-deps: $(VENV)/.run-deps requirements-test.txt
 install: $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps  ## install, create the database (first key printed once), serve
-	$(VENV)/bin/flask --app ollama_gate init
-	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+	$(VENV)/bin/ollama-gate serve --init
 
 test: $(VENV)/.test-deps  ## install and run the whole test suite
 	$(PY) -m pytest -q

@@ -6,34 +6,37 @@ import logging
 import os
 from typing import Any
 
-from dotenv import load_dotenv
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
 from .config import SETTINGS, ensure_secret_key, load_settings
+from .envfile import load_env_file
 from .extensions import csrf, db, limiter, migrate
 from .remote import ClientMiddleware, Proxies, parse_header, parse_proxies
 
 SETTING_NAMES = {name for name, *_ in SETTINGS}
-MIGRATIONS = os.path.normpath(
-    os.path.join(os.path.dirname(__file__), "..", "migrations")
-)
+# the checkout's migrations/ and templates/, linked into the package so that an
+# installed package (pip, pipx, the container) carries them too
+HERE = os.path.dirname(os.path.abspath(__file__))
+MIGRATIONS = os.path.join(HERE, "migrations")
+TEMPLATES = os.path.join(HERE, "templates")
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the gateway app; ``overrides`` replace settings (by name) or Flask config
     keys."""
-    load_dotenv(override=False)
-    app = Flask(
-        "ollama_gate",  # the package: its static folder and ./instance, as before
-        instance_relative_config=True,
-        template_folder=os.path.join(os.path.dirname(__file__), "..", "templates"),
-    )
+    load_env_file()  # .env in the working directory, or OLLAMA_GATE_ENV_FILE
     settings = load_settings()
     flask_config: dict[str, Any] = {}
     for key, value in (overrides or {}).items():
         (settings if key in SETTING_NAMES else flask_config)[key] = value
+    app = Flask(
+        "ollama_gate",  # the package: its static folder
+        instance_relative_config=True,
+        instance_path=instance_path(settings["INSTANCE_PATH"]),
+        template_folder=TEMPLATES,
+    )
     private_folder(app.instance_path)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=settings.pop("SQLALCHEMY_DATABASE_URI", None)
@@ -68,6 +71,18 @@ def proxies_of(settings: dict[str, Any]) -> Proxies:
         except ValueError as exc:
             raise RuntimeError(f"OLLAMA_GATE_TRUSTED_PROXIES: {exc}") from None
     return Proxies(networks, parse_header(header))
+
+
+def instance_path(setting: str) -> str:
+    """The folder of the SQLite database and the generated secret key: the setting,
+    else ``instance/`` in a checkout (as always), else in the working directory (an
+    installed package: not inside a virtualenv that an upgrade replaces)."""
+    if setting:
+        return os.path.abspath(setting)
+    checkout = os.path.dirname(HERE)
+    if os.path.isfile(os.path.join(checkout, "pyproject.toml")):
+        return os.path.join(checkout, "instance")
+    return os.path.abspath("instance")
 
 
 def private_folder(path: str) -> None:

@@ -14,13 +14,20 @@ import click
 from flask import current_app
 
 FILE_NAME = "initial-secrets.txt"
+# (label, secret) of what this process printed: ``serve --init`` repeats them in
+# its first-run block, once the server is up
+SHOWN: list[tuple[str, str]] = []
 
 
-def show_secret(text: str, secret: str, inline: bool = False) -> None:
+def show_secret(
+    text: str, secret: str, inline: bool = False, label: str | None = None
+) -> None:
     """Print ``text`` and ``secret`` (on the same line, or alone on the next), or
     keep them in a private file when standard output is the journal."""
     if not os.environ.get("JOURNAL_STREAM"):
         click.echo(f"{text} {secret}" if inline else f"{text}\n{secret}")
+        if label:
+            SHOWN.append((label, secret))
         return
     path = os.path.join(current_app.instance_path, FILE_NAME)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

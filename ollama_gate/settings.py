@@ -166,4 +166,18 @@ ROWS: list[Row] = [
         "written (history, usage, quotas); past this the newest are dropped and "
         "counted.",
     ),
+    (
+        "INSTANCE_PATH",
+        str,
+        "",
+        "Folder of the SQLite database, the generated secret key and the first-run "
+        "secrets; empty: `instance/` in a checkout, else in the working directory.",
+    ),
+    (
+        "ENV_FILE",
+        str,
+        "",
+        "The settings file read after the environment (which wins); empty: `.env` "
+        "in the working directory. The server, gunicorn and every command read it.",
+    ),
 ]

@@ -23,7 +23,14 @@ def entry(n: int, size: int = 10) -> Entry:
     return Entry(f"{n:064d}", "/api/embed", "m", bytes([n % 256]) * size)
 
 
-@pytest.fixture(params=["sqlite", "postgres", "redis"])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        # marked here, at collection, so a missing service skips before connecting
+        pytest.param("postgres", marks=pytest.mark.needs_postgres),
+        pytest.param("redis", marks=pytest.mark.needs_redis),
+    ]
+)
 def make(request, tmp_path):
     """A maker of stores of one kind, with the given TTL and bounds, in an app
     context."""
@@ -32,10 +39,8 @@ def make(request, tmp_path):
     if kind == "sqlite":
         settings["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'c.db'}"
     elif kind == "postgres":
-        request.applymarker(pytest.mark.needs_postgres)
         settings["SQLALCHEMY_DATABASE_URI"] = request.getfixturevalue("postgres_url")
     else:
-        request.applymarker(pytest.mark.needs_redis)
         redis.Redis.from_url(TEST_REDIS).flushdb()
         settings["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'c.db'}"
         settings["REDIS_URL"] = TEST_REDIS

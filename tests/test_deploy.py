@@ -15,6 +15,7 @@ import pytest
 import requests
 from conftest import ROOT, LiveGateway
 
+from ollama_gate import console
 from ollama_gate.extensions import db
 from ollama_gate.history.models import Request
 
@@ -44,6 +45,10 @@ needs_systemd_analyze = pytest.mark.skipif(
 
 
 @needs_systemd_analyze
+@pytest.mark.skipif(
+    not (ROOT / ".venv" / "bin" / "ollama-gate").exists(),
+    reason="the unit runs .venv/bin/ollama-gate, which `make test` builds",
+)
 def test_the_unit_verifies(tmp_path):
     done = verify(unit_here(tmp_path))
     complaints = [line for line in done.stderr.splitlines() if "ollama-gate" in line]
@@ -65,7 +70,8 @@ def test_the_unit_runs_unprivileged_with_its_settings_and_a_restart_policy():
     assert service["User"] not in ("", "root") and service["Group"] != "root"
     assert service["EnvironmentFile"] == "/etc/ollama-gate.env"
     assert service["Restart"] == "on-failure"
-    assert service["ExecStartPre"].endswith("flask --app ollama_gate init")
+    assert service["ExecStartPre"] == "/opt/ollama-gate/.venv/bin/ollama-gate init"
+    assert service["ExecStart"] == "/opt/ollama-gate/.venv/bin/ollama-gate serve"
     for hardening in ("NoNewPrivileges", "ProtectSystem", "PrivateTmp"):
         assert service[hardening] in ("true", "strict"), hardening
     # systemd waits longer than gunicorn's grace before it kills anything
@@ -74,10 +80,10 @@ def test_the_unit_runs_unprivileged_with_its_settings_and_a_restart_policy():
 
 
 def gunicorn_config(env: dict[str, str]) -> dict[str, str]:
-    """gunicorn's settings as it reads gunicorn.conf.py with ``env``."""
+    """gunicorn's settings as ``ollama-gate serve`` gives them, with ``env``."""
     done = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
-        + ["--print-config", "wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "-c", console.CONFIG]
+        + ["--print-config", console.APP],
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,
@@ -95,7 +101,9 @@ def procfile() -> dict[str, str]:
 
 
 def test_the_procfile_web_process_honours_port_and_web_concurrency():
-    assert procfile()["web"] == "gunicorn -c gunicorn.conf.py wsgi:app"
+    # `python -m ollama_gate` is the ollama-gate command, installed or not (a PaaS
+    # installs requirements.txt only)
+    assert procfile()["web"] == "python -m ollama_gate serve"
     config = gunicorn_config({"PORT": "9123", "WEB_CONCURRENCY": "3"})
     assert config["bind"] == "['0.0.0.0:9123']"
     assert config["workers"] == "3"
@@ -103,10 +111,10 @@ def test_the_procfile_web_process_honours_port_and_web_concurrency():
 
 
 def test_the_procfile_release_runs_the_migrations(tmp_path):
-    assert procfile()["release"] == "flask --app ollama_gate init"
+    assert procfile()["release"] == "python -m ollama_gate init"
     url = f"sqlite:///{tmp_path / 'release.db'}"
     command = procfile()["release"].split()
-    run = [sys.executable, "-m", *command]
+    run = [sys.executable, *command[1:]]
     env = {**os.environ, "DATABASE_URL": url}
     for _ in range(2):  # idempotent: a second release changes nothing
         subprocess.run(

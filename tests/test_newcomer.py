@@ -17,6 +17,7 @@ ABSENT = {
 SAMPLE = [
     "tests/test_history_browser.py",
     "tests/test_schema.py",  # SQLite and PostgreSQL runs of one fixture
+    "tests/test_cache_store.py",  # one fixture over SQLite, PostgreSQL and Redis
     "tests/test_shared_faults.py::test_redis_gone_is_a_503_then_recovers_without_restart",
     "tests/test_shared_faults.py::test_database_gone_is_a_503_then_recovers_without_restart",
 ]

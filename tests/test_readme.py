@@ -14,7 +14,10 @@ import click
 import pytest
 from conftest import ROOT, LiveGateway
 
-CLI = ".venv/bin/flask --app ollama_gate"
+from ollama_gate import console
+
+CLI = ".venv/bin/ollama-gate"
+FLASK_CLI = ".venv/bin/flask --app ollama_gate"  # the same commands, but serve
 # Sections whose code blocks are run, in order, as a newcomer would paste them. The
 # admins' block is only parsed: its commands prompt for passwords on the terminal.
 RUN_SECTIONS = [
@@ -66,10 +69,10 @@ def shell_lines(body: str) -> list[str]:
 
 
 def cli_words(command: str) -> list[list[str]]:
-    """The words after each ``.venv/bin/flask --app ollama_gate`` in a command line,
-    up to a pipe, redirection, ``)`` or comment."""
+    """The words after each ``.venv/bin/ollama-gate`` (or ``.venv/bin/flask --app
+    ollama_gate``) in a command line, up to a pipe, redirection, ``)`` or comment."""
     found = []
-    for part in command.split(CLI)[1:]:
+    for part in re.split(f"{re.escape(CLI)}|{re.escape(FLASK_CLI)}", command)[1:]:
         lexer = shlex.shlex(part, posix=True, punctuation_chars="|&;()<>")
         lexer.whitespace_split = True
         words = []
@@ -87,7 +90,7 @@ def readme_cli_commands() -> list[list[str]]:
     lines = [
         line for _, lang, body in BLOCKS if lang == "sh" for line in shell_lines(body)
     ]
-    spans = [code for _, code in SPANS if code != CLI]
+    spans = [code for _, code in SPANS if code not in (CLI, FLASK_CLI)]
     return [words for text in lines + spans for words in cli_words(text)]
 
 
@@ -101,7 +104,9 @@ def check_command(app, words: list[str]) -> str:
         if not words:
             raise click.UsageError(f"{' '.join(path)}: a subcommand is missing")
         name, words = words[0], words[1:]
-        command = command.get_command(ctx, name)
+        # ``serve`` is the ollama-gate command's own; the rest are the app's
+        own = None if path else console.cli.commands.get(name)
+        command = own or command.get_command(ctx, name)
         path.append(name)
         if command is None:
             raise click.UsageError(f"no command {' '.join(path)!r}")
@@ -211,8 +216,8 @@ def pasted_script(url: str, tmp: Path) -> str:
 
 
 @pytest.mark.skipif(
-    not (ROOT / ".venv" / "bin" / "flask").exists(),
-    reason="the README's commands use .venv, which `make test` builds",
+    not (ROOT / ".venv" / "bin" / "ollama-gate").exists(),
+    reason="the README's commands use .venv/bin/ollama-gate, which `make test` builds",
 )
 @pytest.mark.skipif(
     not os.path.exists("/usr/bin/curl"),

@@ -51,7 +51,12 @@ def test_the_package_alone_imports_no_framework():
 
 
 def test_gunicorn_conf_holds_settings_only():
-    tree = ast.parse((ROOT / "gunicorn.conf.py").read_text())
+    # the checkout's gunicorn.conf.py is the package's (what ``ollama-gate serve`` runs)
+    assert (
+        "ollama_gate.server.gunicorn_conf import *"
+        in (ROOT / "gunicorn.conf.py").read_text()
+    )
+    tree = ast.parse((ROOT / "ollama_gate/server/gunicorn_conf.py").read_text())
     kinds = {type(node).__name__ for node in tree.body}
     assert not kinds & {"ClassDef", "FunctionDef", "AsyncFunctionDef"}, kinds
     names = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}

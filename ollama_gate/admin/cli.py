@@ -58,6 +58,7 @@ def ensure_first_admin() -> None:
         "password (shown only this once):",
         password,
         inline=True,
+        label=f"admin {FIRST_ADMIN!r}, password",
     )
 
 

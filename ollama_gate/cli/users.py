@@ -3,6 +3,8 @@ delete``."""
 
 from __future__ import annotations
 
+import logging
+
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
@@ -36,6 +38,7 @@ def check_user_name(name: str) -> None:
 def init_command() -> None:
     """Create or upgrade the database (migrations); on a fresh install also the
     first admin, one user and one key."""
+    quiet_migrations()
     upgrade_database()  # every migration not yet applied; rows are kept
     ensure_first_admin()  # before the user's key, which stays alone on the last line
     if db.session.execute(db.select(User.id).limit(1)).first() is not None:
@@ -49,7 +52,19 @@ def init_command() -> None:
     show_secret(
         f"created user {user.name!r} with an API key; it is shown only this once:",
         plain,
+        label=f"key of user {user.name!r}",
     )
+
+
+def quiet_migrations() -> None:
+    """Alembic's lines (one per migration) at warning level, unless
+    OLLAMA_GATE_LOG_LEVEL=debug: what init prints for people stays readable."""
+    if not logging.getLogger().handlers:  # a test runner or an app keeps its own
+        debug = current_app.config["GATE"]["LOG_LEVEL"].upper() == "DEBUG"
+        logging.basicConfig(
+            level=logging.DEBUG if debug else logging.WARNING,
+            format="%(levelname)s [%(name)s] %(message)s",
+        )
 
 
 NETWORK_OPTION = click.option(

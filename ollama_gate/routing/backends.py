@@ -22,6 +22,7 @@ class BackendConfig:
     weight: int = 1
     parallel: int | None = None
     source: str = "env"  # env, database, or env+database (a row overrides the entry)
+    shadows: str | None = None  # the entry's URL, when a row replaces it by another
 
 
 @dataclass(eq=False)
@@ -99,8 +100,14 @@ def configured(env_entries: list[str]) -> list[BackendConfig]:
             weight=max(1, row.weight or 1),
             parallel=row.parallel,
             source="env+database" if row.name in env else "database",
+            shadows=_shadowed(env.get(row.name), row.url),
         )
     return list(out.values())
+
+
+def _shadowed(entry: BackendConfig | None, url: str) -> str | None:
+    """The environment entry's URL, when a row of its name points elsewhere."""
+    return entry.url if entry is not None and entry.url != url.rstrip("/") else None
 
 
 def tags_of(body: dict) -> dict[str, dict]:

@@ -92,6 +92,12 @@ def backends_list() -> None:
         click.echo(f"    loaded: {printable(', '.join(row['loaded'])) or '-'}")
         if row["last_error"]:
             click.echo(f"    last error: {printable(row['last_error'])}")
+        if row["shadows"]:  # loud: calls go to this row's URL, not the setting's
+            name = printable(row["name"])
+            click.echo(
+                f"    WARNING: overrides OLLAMA_GATE_BACKENDS {name}="
+                f"{printable(row['shadows'])}; `backends remove {name}` goes back to it"
+            )
 
 
 @backends_cli.command("add")

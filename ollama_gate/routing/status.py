@@ -31,6 +31,7 @@ def fleet_status(app: Flask, check: bool = False) -> list[dict]:
                 "url": c.url,
                 "state": state,
                 "source": c.source,
+                "shadows": c.shadows,
                 "weight": c.weight,
                 "parallel": c.parallel,
                 "token": "set" if c.token else "none",

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 
+from ..envfile import load_env_file
+
 
 def refuse_unshared_workers(server) -> None:
     """Refuse several workers with in-memory limit counters: each would count on its
     own."""
-    try:  # the app reads .env too; the master must see the same REDIS_URL
-        from dotenv import load_dotenv
-
-        load_dotenv(override=False)
-    except ImportError:
-        pass
+    load_env_file()  # the app reads .env too; the master must see the same REDIS_URL
     if (
         server.cfg.workers > 1
         and not os.environ.get("OLLAMA_GATE_REDIS_URL", "").strip()
