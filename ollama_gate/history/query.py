@@ -45,10 +45,14 @@ class Filters:
     @classmethod
     def from_args(cls, args: Any) -> Filters:
         """Filters from a mapping (query string, CLI options); ValueError if bad."""
-        values = {f.name: str(args.get(f.name) or "").strip() for f in fields(cls)}
-        made = cls(**values)
+        made = cls.unchecked(args)
         made.check()
         return made
+
+    @classmethod
+    def unchecked(cls, args: Any) -> Filters:
+        """Filters from a mapping as given, to show a form again with its error."""
+        return cls(**{f.name: str(args.get(f.name) or "").strip() for f in fields(cls)})
 
     def check(self) -> None:
         """Raise ValueError with a clear message for a value that cannot be used."""

@@ -8,6 +8,7 @@ from datetime import datetime
 from flask import Response, abort, render_template, request, stream_with_context
 from flask_login import login_required
 from sqlalchemy import and_, func, or_, select
+from werkzeug.exceptions import BadRequest
 
 from ..admin.security import add_security_headers
 from ..admin.sorting import sort_arg
@@ -37,6 +38,14 @@ def _security_headers(response: Response) -> Response:
     return add_security_headers(response)
 
 
+@bp.errorhandler(BadRequest)
+def _bad_request(exc: BadRequest):
+    """A bad filter or range: the styled page, saying which value to fix."""
+    return render_template(
+        "admin/error.html", title="That filter cannot be used", message=exc.description
+    ), 400
+
+
 def _filters() -> Filters:
     try:
         return Filters.from_args(request.args)
@@ -48,7 +57,12 @@ def _filters() -> Filters:
 @login_required
 def index():
     """The list of calls, newest first, with filters, search and pages."""
-    filters = _filters()
+    try:
+        filters = Filters.from_args(request.args)
+    except ValueError as exc:  # the form again, with the value to fix
+        given = {k: v.replace("\x00", "") for k, v in request.args.items()}
+        unchecked = Filters.unchecked(given)
+        return _list_page([], unchecked, 1, 1, 0, "-time", error=str(exc)), 400
     query = filters.apply(select(Request))
     total = db.session.execute(
         filters.apply(select(func.count()).select_from(Request))
@@ -68,6 +82,10 @@ def index():
         .scalars()
         .all()
     )
+    return _list_page(rows, filters, page, pages, total, sort)
+
+
+def _list_page(rows, filters, page, pages, total, sort, error=None) -> str:
     return render_template(
         "history/list.html",
         rows=rows,
@@ -77,6 +95,7 @@ def index():
         total=total,
         sort=sort,
         choices=_choices(),
+        error=error,
     )
 
 

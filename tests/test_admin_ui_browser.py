@@ -1,0 +1,212 @@
+"""The admin UI's second round in a real headless Chromium at 1280 and 390 px, against a
+gateway of its own with one backend down: plain-text titles, the phone menu, tables
+that keep their layout, history's width and errors, and the task flows (a key from the
+Keys page, a backend edited and removed). Screenshots go to tests/artifacts/ui2/."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, gateway_fixture
+from test_history_live import wait_for_records
+
+pytestmark = pytest.mark.browser
+
+SHOTS = ARTIFACTS / "ui2"
+SIZES = {"1280": {"width": 1280, "height": 800}, "390": {"width": 390, "height": 844}}
+PASSWORD = "admin ui password"
+DOWN_URL = "http://127.0.0.1:9"  # the discard port: nothing listens, so it is down
+
+ui_gateway = gateway_fixture("ui_gateway", env={"OLLAMA_GATE_HEALTH_INTERVAL": "0.5"})
+
+# text ranges that take more than one line: a word broken inside a name or URL
+BROKEN_JS = """([root, words]) => {
+  const out = [];
+  const top = document.querySelector(root);
+  const walker = document.createTreeWalker(top, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const word of words) {
+      let at = node.data.indexOf(word);
+      while (at >= 0) {
+        const range = document.createRange();
+        range.setStart(node, at); range.setEnd(node, at + word.length);
+        const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (tops.size > 1) out.push(word);
+        at = node.data.indexOf(word, at + 1);
+      }
+    }
+  }
+  return out;
+}"""
+
+# elements reaching past the viewport's right edge, outside a scrolling box
+OVERFLOW_JS = """() => {
+  const w = document.documentElement.clientWidth, out = [];
+  const scrolls = el => {
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if (o === 'auto' || o === 'scroll') return true;
+    }
+    return false;
+  };
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width && r.right > w + 1 && !scrolls(el))
+      out.push(el.tagName + '.' + el.className);
+  }
+  return out.slice(0, 5);
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the whole module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+def shot(page, name: str) -> None:
+    """Keep a full-page screenshot as a test artifact."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def world(ui_gateway):
+    """An admin, a user with a key and a few calls, and a backend that is down."""
+    gw, tag = ui_gateway, uuid.uuid4().hex[:6]
+    admin, user = f"ui-{tag}", f"ui-user-{tag}"
+    gw.cli("admins", "create", admin, "--password", PASSWORD)
+    gw.cli("backends", "add", "offline-box", DOWN_URL)
+    plain = gw.key(user, name="work laptop")
+    headers = {"Authorization": f"Bearer {plain}"}
+    for prompt in ("hello there", "what is a haystack"):
+        body = {"model": "llama3.2", "prompt": prompt, "stream": False}
+        requests.post(gw.url + "/api/generate", json=body, headers=headers, timeout=30)
+    rows = wait_for_records(gw, user, 2)
+    return {"admin": admin, "user": user, "plain": plain, "record": rows[0].id}
+
+
+def new_page(browser, gw, world, size: str):
+    """A logged-in page at ``size`` px."""
+    context = browser.new_context(viewport=SIZES[size], is_mobile=size == "390")
+    page = context.new_page()
+    page.goto(gw.url + "/admin/login")
+    page.fill("#name", world["admin"])
+    page.fill("#password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_load_state()
+    return page
+
+
+def user_id(page, gw, world) -> str:
+    page.goto(gw.url + "/admin/users?q=" + world["user"])
+    href = page.locator("tbody a").first.get_attribute("href")
+    return href.rsplit("/", 1)[1]
+
+
+def admin_pages(page, gw, world) -> dict[str, str]:
+    """Every admin page, by a short name."""
+    uid = user_id(page, gw, world)
+    return {
+        "users": "/admin/users",
+        "user": f"/admin/users/{uid}",
+        "keys": "/admin/keys",
+        "audit": "/admin/audit",
+        "admins": "/admin/admins",
+        "account": "/admin/account",
+        "history": "/history/",
+        "call": f"/history/{world['record']}",
+        "dashboard": "/history/dashboard",
+        "backends": "/admin/backends",
+        "cache": "/admin/cache/",
+    }
+
+
+@pytest.mark.parametrize("size", ["1280", "390"])
+def test_every_title_is_plain_text_and_nothing_overflows(
+    browser, ui_gateway, world, size
+):
+    page = new_page(browser, ui_gateway, world, size)
+    bad_titles, wide = {}, {}
+    for name, path in admin_pages(page, ui_gateway, world).items():
+        page.goto(ui_gateway.url + path)
+        title = page.title()
+        if "<" in title or "csrf" in title.lower() or len(title) > 80:
+            bad_titles[name] = title
+        assert title.endswith(" · ollama-gate"), (name, title)
+        over = page.evaluate(OVERFLOW_JS)
+        if over:
+            wide[name] = over
+        shot(page, f"{name}-{size}")
+    assert bad_titles == {}
+    assert wide == {}
+    page.context.close()
+
+
+def test_the_phone_menu_opens_as_a_full_width_list(browser, ui_gateway, world):
+    page = new_page(browser, ui_gateway, world, "390")
+    page.goto(ui_gateway.url + "/admin/keys")
+    assert not page.locator("nav.nav").is_visible()
+    page.click("text=Menu")
+    shot(page, "menu-open-390")
+    links = page.locator("nav.nav a")
+    assert links.count() >= 8
+    boxes = [links.nth(i).bounding_box() for i in range(links.count())]
+    assert all(b["width"] >= 390 * 0.8 for b in boxes), boxes  # full width
+    assert len({round(b["x"]) for b in boxes}) == 1  # one column
+    assert all(a["y"] < b["y"] for a, b in zip(boxes, boxes[1:], strict=False))
+    page.context.close()
+
+
+@pytest.mark.parametrize("size", ["1280", "390"])
+def test_backends_table_keeps_names_whole_with_a_backend_down(
+    browser, ui_gateway, fake_server, world, size
+):
+    page = new_page(browser, ui_gateway, world, size)
+    page.goto(ui_gateway.url + "/admin/backends")
+    row = page.locator("table.list").first.locator("tbody tr", has_text="offline-box")
+    assert "down" in row.locator(".badge").inner_text()
+    words = [DOWN_URL, fake_server.url, "llama3.2:latest", "nomic-embed-text:latest"]
+    shot(page, f"backends-down-{size}")
+    assert page.evaluate(BROKEN_JS, ["table.list", words]) == []
+    assert page.evaluate(OVERFLOW_JS) == []
+    page.context.close()
+
+
+def test_history_is_as_wide_as_the_other_pages(browser, ui_gateway, world):
+    page = new_page(browser, ui_gateway, world, "1280")
+    widths = {}
+    for path in ("/admin/users", "/history/", "/history/dashboard"):
+        page.goto(ui_gateway.url + path)
+        widths[path] = page.locator("main").bounding_box()["width"]
+    assert len(set(widths.values())) == 1, widths
+    page.context.close()
+
+
+def test_a_bad_history_filter_shows_the_styled_page_with_the_error(
+    browser, ui_gateway, world
+):
+    page = new_page(browser, ui_gateway, world, "1280")
+    response = page.goto(
+        ui_gateway.url + "/history/?status=maybe&user=" + world["user"]
+    )
+    assert response.status == 400
+    assert page.locator("header.topbar").count() == 1  # the site's page, styled
+    error = page.locator("[role=alert]").inner_text()
+    assert "status must be ok, error" in error
+    assert page.input_value("input[name=status]") == "maybe"  # the form, to fix it
+    shot(page, "history-bad-filter")
+    response = page.goto(ui_gateway.url + "/history/dashboard?since=never")
+    assert response.status == 400
+    assert page.locator("header.topbar").count() == 1
+    assert "since" in page.locator("[role=alert]").inner_text()
+    page.context.close()
