@@ -210,3 +210,55 @@ def test_a_bad_history_filter_shows_the_styled_page_with_the_error(
     assert page.locator("header.topbar").count() == 1
     assert "since" in page.locator("[role=alert]").inner_text()
     page.context.close()
+
+
+def api_status(gw, key: str) -> int:
+    """Status of ``GET /api/tags`` through the gateway with ``key``."""
+    headers = {"Authorization": f"Bearer {key}"}
+    return requests.get(gw.url + "/api/tags", headers=headers, timeout=10).status_code
+
+
+def test_a_key_from_the_keys_page_in_one_form(browser, ui_gateway, world):
+    page = new_page(browser, ui_gateway, world, "390")
+    page.goto(ui_gateway.url + "/admin/keys")
+    page.click("text=New key")
+    page.fill("#expires", "2001-01-01")  # a past date, and no user: two errors
+    page.click("input[value='Create key']")
+    summary = page.locator("#form-errors")
+    assert summary.is_visible()
+    assert summary.bounding_box()["y"] < SIZES["390"]["height"]  # at the top
+    text = summary.inner_text()
+    assert "User" in text and "Expires" in text and "later date" in text
+    beside = page.locator(".field:has(#user) .errors").inner_text()
+    assert "Pick a user" in beside
+    assert page.locator(".field:has(#expires) .errors").is_visible()
+    shot(page, "new-key-errors-390")
+
+    page.select_option("#user", label=world["user"])
+    page.fill("#expires", "")
+    page.fill("#name", "from the keys page")
+    page.click("input[value='Create key']")
+    page.wait_for_url("**/created")
+    plain = page.locator("#new-key").inner_text().strip()
+    assert api_status(ui_gateway, plain) == 200
+    shot(page, "new-key-created-390")
+
+    page.goto(ui_gateway.url + "/admin/keys/new")
+    page.fill("#new_user", f"new-{world['user']}")
+    page.click("input[value='Create key']")
+    page.wait_for_url("**/created")
+    assert f"new-{world['user']}" in page.locator("h1").inner_text()
+    page.context.close()
+
+
+def test_a_key_form_error_on_the_user_page_is_announced_at_the_top(
+    browser, ui_gateway, world
+):
+    page = new_page(browser, ui_gateway, world, "1280")
+    page.goto(ui_gateway.url + f"/admin/users/{user_id(page, ui_gateway, world)}")
+    page.fill("#expires", "2001-01-01")
+    page.click("input[value='Create key']")
+    summary = page.locator("#form-errors")
+    assert summary.is_visible() and "Expires" in summary.inner_text()
+    assert summary.bounding_box()["y"] < SIZES["1280"]["height"]
+    page.context.close()
