@@ -262,3 +262,52 @@ def test_a_key_form_error_on_the_user_page_is_announced_at_the_top(
     assert summary.is_visible() and "Expires" in summary.inner_text()
     assert summary.bounding_box()["y"] < SIZES["1280"]["height"]
     page.context.close()
+
+
+def test_a_backend_added_edited_and_removed_through_the_ui(
+    browser, ui_gateway, fake_server, world
+):
+    gw = ui_gateway
+    page = new_page(browser, gw, world, "1280")
+    page.goto(gw.url + "/admin/backends")
+    page.fill("#add-name", "spare")
+    page.fill("#add-url", fake_server.url)
+    page.fill("#add-parallel", "2")
+    page.click("input[value='Add backend']")
+    page.wait_for_selector("text=Added backend spare")
+    assert "parallel 2" in gw.cli("backends", "list").stdout.split("spare", 1)[1]
+
+    row = page.locator("table.list").first.locator("tbody tr", has_text="spare")
+    row.locator("text=Edit").click()
+    assert page.input_value("#parallel") == "2"
+    page.fill("#url", "nowhere")  # not a URL: said at the top and beside it
+    page.fill("#token", "a-backend-token")
+    page.click("input[value='Save changes']")
+    assert "URL" in page.locator("#form-errors").inner_text()
+    assert page.locator(".field:has(#url) .errors").is_visible()
+    page.fill("#url", fake_server.url)
+    page.fill("#weight", "3")
+    page.fill("#parallel", "")
+    page.fill("#token", "a-backend-token")
+    page.click("input[value='Save changes']")
+    page.wait_for_selector("text=Backend spare:")
+    listed = gw.cli("backends", "list").stdout
+    line = next(x for x in listed.splitlines() if x.startswith("spare"))
+    assert "weight 3" in line and "parallel -" in line and "token set" in line
+    assert "a-backend-token" not in page.content()
+    shot(page, "backend-edited")
+
+    page.fill("#route-model", "qwen2.5:7b")
+    page.fill("#route-backends", "spare")
+    page.click("input[value='Set route']")
+    page.wait_for_selector("text=Route for qwen2.5:7b set")
+    row = page.locator("table.list").first.locator("tbody tr", has_text="spare")
+    row.locator("text=Remove…").click()
+    assert page.title().startswith("Remove backend spare?")
+    assert "qwen2.5:7b" in page.locator(".danger-box").inner_text()  # its route
+    shot(page, "backend-remove-confirm")
+    page.click("button.danger")
+    page.wait_for_selector("text=Backend spare: removed")
+    assert "spare" not in gw.cli("backends", "list").stdout
+    assert "qwen2.5:7b" not in page.locator("main").inner_text().split("Routes")[1]
+    page.context.close()
