@@ -128,6 +128,10 @@ def admin_pages(page, gw, world) -> dict[str, str]:
         "dashboard": "/history/dashboard",
         "backends": "/admin/backends",
         "cache": "/admin/cache/",
+        "settings": "/admin/settings",
+        "new-key": "/admin/keys/new",
+        "edit-backend": "/admin/backends/offline-box/edit",
+        "remove-backend": "/admin/backends/offline-box/remove",
     }
 
 

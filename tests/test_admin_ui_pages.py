@@ -87,3 +87,46 @@ def test_alias_route_and_policy_removal_ask_first(tmp_path, pool):
     for path in paths:
         assert post(client, path, {}, page).status_code == 302
     assert count() == 0
+
+
+def test_settings_in_effect_show_values_sources_and_no_secret(
+    tmp_path, fake_server, monkeypatch
+):
+    monkeypatch.setenv("OLLAMA_GATE_HEALTH_INTERVAL", "7")
+    monkeypatch.setenv("OLLAMA_GATE_METRICS_TOKEN", "metrics-secret-123")
+    monkeypatch.chdir(tmp_path)  # no .env file here
+    app = make_fleet_app(tmp_path, [fake_server])
+    client = admin_client(app)
+    post(
+        client,
+        "/admin/backends",
+        {"add-name": "extra", "add-url": fake_server.url},
+        "/admin/backends",
+    )
+    page = client.get("/admin/settings").get_data(as_text=True)
+    assert 'href="/admin/settings"' in page  # in the menu
+    assert "metrics-secret-123" not in page
+    assert "test-secret" not in page  # SECRET_KEY
+
+    def row(name: str) -> str:
+        start = page.index(f'id="OLLAMA_GATE_{name}"')
+        return page[start : page.index("</tr>", start)]
+
+    assert "<code>7</code>" in row("HEALTH_INTERVAL") and "environment" in row(
+        "HEALTH_INTERVAL"
+    )
+    assert ">set<" in row("METRICS_TOKEN")
+    assert "default" in row("QUEUE_MAX") and "<code>200</code>" in row("QUEUE_MAX")
+    assert "set by the app" in row("KEY_CACHE_SECONDS")  # the test app's override
+    assert "and 1 backend in the database" in row("BACKENDS")
+    from ollama_gate.config import SETTINGS
+
+    assert all(f'id="OLLAMA_GATE_{name}"' in page for name, *_ in SETTINGS)
+
+
+def test_passwords_in_setting_urls_are_masked():
+    from ollama_gate.admin.ineffect import masked
+
+    assert masked("redis://:pw-1@host:6379/0") == "redis://:•••@host:6379/0"
+    assert masked("a=http://u:p@h:1,b=http://h:2") == "a=http://u:•••@h:1,b=http://h:2"
+    assert masked("http://host:11434") == "http://host:11434"

@@ -18,6 +18,7 @@ from . import (  # noqa: F401  (pages on bp)
     auth,
     errors,
     handout,
+    ineffect,
     keylist,
     keys,
     networks,
