@@ -117,6 +117,7 @@ def admin_pages(page, gw, world) -> dict[str, str]:
     """Every admin page, by a short name."""
     uid = user_id(page, gw, world)
     return {
+        "overview": "/admin/overview",
         "users": "/admin/users",
         "user": f"/admin/users/{uid}",
         "keys": "/admin/keys",
@@ -314,4 +315,26 @@ def test_a_backend_added_edited_and_removed_through_the_ui(
     page.wait_for_selector("text=Backend spare: removed")
     assert "spare" not in gw.cli("backends", "list").stdout
     assert "qwen2.5:7b" not in page.locator("main").inner_text().split("Routes")[1]
+    page.context.close()
+
+
+@pytest.mark.parametrize("size", ["1280", "390"])
+def test_the_overview_shows_health_and_traffic_with_links(
+    browser, ui_gateway, world, size
+):
+    page = new_page(browser, ui_gateway, world, size)
+    page.goto(ui_gateway.url + "/admin/")
+    assert page.url.endswith("/admin/overview")
+    backends = page.locator("#stat-backends").inner_text()
+    assert "offline-box" in backends  # named as down
+    today = int(page.locator("#stat-today strong").inner_text().replace(",", ""))
+    assert today >= 2
+    assert "llama3.2" in page.locator("#top-models").inner_text()
+    shot(page, f"overview-{size}")
+    page.locator("#top-users a", has_text=world["user"]).first.click()
+    page.wait_for_url("**/admin/users/*")
+    assert page.locator("h1").inner_text() == world["user"]
+    page.goto(ui_gateway.url + "/admin/overview")
+    page.click("#stat-backends")
+    page.wait_for_url("**/admin/backends")
     page.context.close()

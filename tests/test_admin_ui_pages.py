@@ -130,3 +130,27 @@ def test_passwords_in_setting_urls_are_masked():
     assert masked("redis://:pw-1@host:6379/0") == "redis://:•••@host:6379/0"
     assert masked("a=http://u:p@h:1,b=http://h:2") == "a=http://u:•••@h:1,b=http://h:2"
     assert masked("http://host:11434") == "http://host:11434"
+
+
+def test_the_admin_home_is_the_overview_with_budgets_near_their_end(app):
+    from conftest import add_key
+
+    from ollama_gate.limits.usage import Usage, day_period
+    from ollama_gate.models import ApiKey, utcnow
+
+    plain = add_key(app, "bob", name="nearly spent", calls_per_day=10)
+    add_key(app, "carol", name="plenty left", calls_per_day=100)
+    with app.app_context():
+        for key in db.session.execute(db.select(ApiKey)).scalars():
+            period = day_period(utcnow())
+            db.session.add(Usage(key_id=key.id, period=period, calls=9, tokens=0))
+        db.session.commit()
+    client = admin_client(app)
+    assert client.get("/admin/").headers["Location"] == "/admin/overview"
+    page = client.get("/admin/overview").get_data(as_text=True)
+    start = page.index('id="budgets"')
+    budgets = page[start : page.index("</table>", start)]
+    assert plain[:11] in budgets and "9 of 10 calls today" in budgets
+    assert "plenty left" not in budgets
+    assert 'id="stat-backends"' in page and "1 of 1" in page  # the fake is up
+    assert "User created" in page or "Logged in" in page  # the latest actions

@@ -52,8 +52,8 @@ def forget_cached_keys() -> None:
 
 @bp.get("/")
 def index():
-    """The admin home is the users page."""
-    return redirect(url_for("admin.users"))
+    """The admin home is the overview (``history.overview``: it reads history)."""
+    return redirect(url_for("admin.overview"))
 
 
 @bp.route("/users", methods=["GET", "POST"])
