@@ -246,6 +246,8 @@ def test_a_key_from_the_keys_page_in_one_form(browser, ui_gateway, world):
     page.wait_for_url("**/created")
     plain = page.locator("#new-key").inner_text().strip()
     assert api_status(ui_gateway, plain) == 200
+    link = page.locator("#self-service a").get_attribute("href")
+    assert link == "/gate/usage"  # the key holder's own page, linked
     shot(page, "new-key-created-390")
 
     page.goto(ui_gateway.url + "/admin/keys/new")

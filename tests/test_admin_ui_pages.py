@@ -3,6 +3,8 @@ the environment and reset, and the confirm pages for aliases, routes and policie
 
 from __future__ import annotations
 
+import re
+
 from admin_helpers import login, make_admin, post
 from test_routing import make_fleet_app
 
@@ -154,3 +156,58 @@ def test_the_admin_home_is_the_overview_with_budgets_near_their_end(app):
     assert "plenty left" not in budgets
     assert 'id="stat-backends"' in page and "1 of 1" in page  # the fake is up
     assert "User created" in page or "Logged in" in page  # the latest actions
+
+
+def test_a_key_state_reads_the_same_on_every_page(app):
+    from datetime import timedelta
+
+    from conftest import add_key
+
+    from ollama_gate.models import ApiKey, User, utcnow
+
+    soon = utcnow() + timedelta(hours=5)
+    rotating = add_key(app, "dana", name="being replaced", revoke_at=soon)
+    expired = add_key(app, "dana", name="too old")
+    with app.app_context():
+        old = db.session.execute(
+            db.select(ApiKey).where(ApiKey.prefix == expired[:11])
+        ).scalar_one()
+        old.expires_at = utcnow() - timedelta(days=1)
+        key_id = db.session.execute(
+            db.select(ApiKey.id).where(ApiKey.prefix == rotating[:11])
+        ).scalar_one()
+        user_id = db.session.execute(db.select(User.id)).scalar_one()
+        db.session.commit()
+    client = admin_client(app)
+    badge = 'class="badge key-state rotating" title="Replaced by a new key'
+    for path in ("/admin/keys", f"/admin/users/{user_id}", f"/admin/keys/{key_id}"):
+        page = client.get(path).get_data(as_text=True)
+        assert badge in page, re.findall(r'<span class="badge[^<]*', page)
+        assert f"until {soon:%Y-%m-%d %H:%M}" in page, path
+    page = client.get(f"/admin/users/{user_id}").get_data(as_text=True)
+    start = page.index(expired[:11])
+    row = page[start : page.index("</tr>", start)]
+    assert 'key-state expired"' in row and "Disable" not in row  # refused already
+    assert "btn danger" not in page.split("<table", 1)[1].split("</table>")[0]
+
+
+def test_counts_and_durations_read_as_plain_words(app):
+    from conftest import add_key
+
+    from ollama_gate.admin.words import duration, plural
+
+    assert [plural(n, "key") for n in (0, 1, 5)] == ["no keys", "1 key", "5 keys"]
+    assert plural(2, "alias", "aliases") == "2 aliases"
+    assert [duration(s) for s in (86400, 5400, 10, 0.5)] == [
+        "1 day",
+        "90 minutes",
+        "10 seconds",
+        "0.5 seconds",
+    ]
+    add_key(app, "erin")
+    add_key(app, "erin")
+    client = admin_client(app)
+    page = client.get("/admin/users/1").get_data(as_text=True)
+    assert "· 2 keys" in page and "key(s)" not in page
+    assert "for 1 day" in client.get("/admin/cache/").get_data(as_text=True)
+    assert "every 10 seconds" in client.get("/admin/backends").get_data(as_text=True)
