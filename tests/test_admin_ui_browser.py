@@ -340,3 +340,27 @@ def test_the_overview_shows_health_and_traffic_with_links(
     page.click("#stat-backends")
     page.wait_for_url("**/admin/backends")
     page.context.close()
+
+
+def test_history_hides_housekeeping_calls_by_default(browser, ui_gateway, world):
+    gw, tag = ui_gateway, uuid.uuid4().hex[:6]
+    user = f"llm-cli-{tag}"
+    headers = {"Authorization": f"Bearer {gw.key(user)}"}
+    requests.get(gw.url + "/api/tags", headers=headers, timeout=10)
+    requests.post(
+        gw.url + "/api/show", json={"model": "llama3.2"}, headers=headers, timeout=10
+    )
+    body = {"model": "llama3.2", "prompt": "a real question", "stream": False}
+    requests.post(gw.url + "/api/generate", json=body, headers=headers, timeout=30)
+    assert len(wait_for_records(gw, user, 3)) == 3
+    page = new_page(browser, gw, world, "1280")
+    page.goto(f"{gw.url}/history/?user={user}")
+    rows = page.locator("table.history-list tbody tr")
+    assert rows.count() == 1 and "/api/generate" in rows.inner_text()
+    assert "2 model-list or status calls" in page.locator("#housekeeping").inner_text()
+    shot(page, "history-housekeeping-hidden")
+    page.click("#housekeeping >> text=Show them")
+    assert rows.count() == 3
+    page.goto(f"{gw.url}/history/?user={user}&endpoint=/api/tags")  # asked for
+    assert rows.count() == 1 and "/api/tags" in rows.inner_text()
+    page.context.close()

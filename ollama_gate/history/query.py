@@ -135,6 +135,24 @@ def error_condition():
     return or_(Request.error.is_not(None), Request.status >= 400)
 
 
+# calls clients make to look around (model lists, show, version, ps), not to chat:
+# the list hides them unless asked (one `llm` session makes dozens)
+HOUSEKEEPING = (
+    "/",
+    "/api/tags",
+    "/api/show",
+    "/api/version",
+    "/api/ps",
+    "/v1/models",
+    "/v1/models/{id}",
+)
+
+
+def housekeeping_condition():
+    """SQL condition for a housekeeping call (a model list, show, version, ps)."""
+    return Request.endpoint.in_(HOUSEKEEPING)
+
+
 REFUSED = (401, 403, 429)  # the gateway's own refusals: keys, allowlists, limits
 
 

@@ -17,7 +17,7 @@ from .blueprint import bp
 from .conversation import conversation
 from .models import Request, valid_id
 from .paging import PAGE_CHARS, cut, part_text
-from .query import Filters, newest_first
+from .query import Filters, housekeeping_condition, newest_first
 from .transfer import csv_lines, jsonl_lines
 from .units import stats_facts
 
@@ -64,9 +64,14 @@ def index():
         unchecked = Filters.unchecked(given)
         return _list_page([], unchecked, 1, 1, 0, "-time", error=str(exc)), 400
     query = filters.apply(select(Request))
-    total = db.session.execute(
-        filters.apply(select(func.count()).select_from(Request))
-    ).scalar_one()
+    count = filters.apply(select(func.count()).select_from(Request))
+    show = request.args.get("housekeeping") == "show"
+    hidden = 0
+    if not show and not filters.endpoint:  # an endpoint asked for is shown
+        hidden = db.session.execute(count.where(housekeeping_condition())).scalar_one()
+        query = query.where(~housekeeping_condition())
+        count = count.where(~housekeeping_condition())
+    total = db.session.execute(count).scalar_one()
     pages = max(1, -(-total // PER_PAGE))
     page = request.args.get("page", "1")
     ok = page.isascii() and page.isdigit() and 0 < len(page) < 10  # not "²"
@@ -82,10 +87,10 @@ def index():
         .scalars()
         .all()
     )
-    return _list_page(rows, filters, page, pages, total, sort)
+    return _list_page(rows, filters, page, pages, total, sort, hidden=hidden, show=show)
 
 
-def _list_page(rows, filters, page, pages, total, sort, error=None) -> str:
+def _list_page(rows, filters, page, pages, total, sort, error=None, **shown) -> str:
     return render_template(
         "history/list.html",
         rows=rows,
@@ -96,6 +101,8 @@ def _list_page(rows, filters, page, pages, total, sort, error=None) -> str:
         sort=sort,
         choices=_choices(),
         error=error,
+        hidden=shown.get("hidden", 0),
+        housekeeping="show" if shown.get("show") else None,
     )
 
 
