@@ -364,3 +364,22 @@ def test_history_hides_housekeeping_calls_by_default(browser, ui_gateway, world)
     page.goto(f"{gw.url}/history/?user={user}&endpoint=/api/tags")  # asked for
     assert rows.count() == 1 and "/api/tags" in rows.inner_text()
     page.context.close()
+
+
+def test_history_rows_are_one_line_on_a_laptop(browser, ui_gateway, world):
+    page = new_page(browser, ui_gateway, world, "1280")
+    page.goto(f"{ui_gateway.url}/history/?housekeeping=show")
+    heights = page.evaluate(
+        """() => [...document.querySelectorAll('table.history-list tbody tr')]
+             .map(r => r.getBoundingClientRect().height)"""
+    )
+    line = page.evaluate(
+        "parseFloat(getComputedStyle(document.querySelector('main')).lineHeight) || 24"
+    )
+    assert len(heights) >= 2
+    assert max(heights) < 2 * line + 20, heights  # one line and the padding
+    words = [world["user"], "llama3.2", "/api/generate"]
+    assert page.evaluate(BROKEN_JS, ["table.history-list", words]) == []
+    assert page.evaluate(OVERFLOW_JS) == []
+    shot(page, "history-one-line-1280")
+    page.context.close()

@@ -13,6 +13,7 @@ from werkzeug.exceptions import BadRequest
 from ..admin.security import add_security_headers
 from ..admin.sorting import sort_arg
 from ..extensions import db
+from ..models import utcnow
 from .blueprint import bp
 from .conversation import conversation
 from .models import Request, valid_id
@@ -102,6 +103,7 @@ def _list_page(rows, filters, page, pages, total, sort, error=None, **shown) -> 
         choices=_choices(),
         error=error,
         hidden=shown.get("hidden", 0),
+        today=utcnow().date(),  # today's calls show their time only
         housekeeping="show" if shown.get("show") else None,
     )
 
