@@ -383,3 +383,22 @@ def test_history_rows_are_one_line_on_a_laptop(browser, ui_gateway, world):
     assert page.evaluate(OVERFLOW_JS) == []
     shot(page, "history-one-line-1280")
     page.context.close()
+
+
+def test_form_fields_line_up_whatever_their_hints(browser, ui_gateway, world):
+    page = new_page(browser, ui_gateway, world, "1280")
+    page.goto(ui_gateway.url + "/admin/backends")
+    tops = page.evaluate(
+        """() => {
+          const form = document.querySelector('form[action$="/admin/backends"]');
+          const top = el => Math.round(el.getBoundingClientRect().top);
+          return {
+            labels: [...form.querySelectorAll('.field label')].map(top),
+            inputs: [...form.querySelectorAll('.field input')].map(top),
+          };
+        }"""
+    )
+    assert len(tops["inputs"]) == 5
+    # two lines of fields at most: each line's labels and boxes on one level
+    assert len(set(tops["labels"])) <= 2 and len(set(tops["inputs"])) <= 2, tops
+    page.context.close()
