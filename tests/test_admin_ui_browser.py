@@ -95,9 +95,11 @@ def world(ui_gateway):
     return {"admin": admin, "user": user, "plain": plain, "record": rows[0].id}
 
 
-def new_page(browser, gw, world, size: str):
-    """A logged-in page at ``size`` px."""
-    context = browser.new_context(viewport=SIZES[size], is_mobile=size == "390")
+def new_page(browser, gw, world, size: str, scheme: str = "light"):
+    """A logged-in page at ``size`` px in the ``scheme`` colour scheme."""
+    context = browser.new_context(
+        viewport=SIZES[size], is_mobile=size == "390", color_scheme=scheme
+    )
     page = context.new_page()
     page.goto(gw.url + "/admin/login")
     page.fill("#name", world["admin"])
@@ -136,11 +138,11 @@ def admin_pages(page, gw, world) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("size", ["1280", "390"])
+@pytest.mark.parametrize(("size", "scheme"), [("1280", "light"), ("390", "dark")])
 def test_every_title_is_plain_text_and_nothing_overflows(
-    browser, ui_gateway, world, size
+    browser, ui_gateway, world, size, scheme
 ):
-    page = new_page(browser, ui_gateway, world, size)
+    page = new_page(browser, ui_gateway, world, size, scheme)
     bad_titles, wide = {}, {}
     for name, path in admin_pages(page, ui_gateway, world).items():
         page.goto(ui_gateway.url + path)
@@ -151,7 +153,7 @@ def test_every_title_is_plain_text_and_nothing_overflows(
         over = page.evaluate(OVERFLOW_JS)
         if over:
             wide[name] = over
-        shot(page, f"{name}-{size}")
+        shot(page, f"{name}-{size}-{scheme}")
     assert bad_titles == {}
     assert wide == {}
     page.context.close()
