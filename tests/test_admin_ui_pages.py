@@ -8,6 +8,7 @@ import re
 from admin_helpers import login, make_admin, post
 from test_routing import make_fleet_app
 
+from ollama_gate.admin.models import AuditLog
 from ollama_gate.extensions import db
 from ollama_gate.routing.models import Alias, ModelRoute
 from ollama_gate.scheduler.models import ModelPolicy
@@ -35,6 +36,11 @@ def test_a_backend_from_the_environment_is_edited_then_reset(tmp_path, pool):
         "tok-xyz",
         "env+database",
     )
+    with app.app_context():
+        entry = db.session.execute(
+            db.select(AuditLog).where(AuditLog.action == "backend_changed")
+        ).scalar_one()
+    assert entry.detail == "weight 1 → 4; token none → set"  # names what changed
     bad = post(client, "/admin/backends/gpu2/edit", {"url": "x"}, "/admin/backends")
     assert bad.status_code == 400 and 'id="form-errors"' in bad.get_data(as_text=True)
     ask = client.get("/admin/backends/gpu2/remove").get_data(as_text=True)
