@@ -404,3 +404,24 @@ def test_form_fields_line_up_whatever_their_hints(browser, ui_gateway, world):
     # two lines of fields at most: each line's labels and boxes on one level
     assert len(set(tops["labels"])) <= 2 and len(set(tops["inputs"])) <= 2, tops
     page.context.close()
+
+
+@pytest.mark.parametrize("size", ["1280", "390"])
+def test_dashboard_text_is_readable_and_key_labels_keep_their_start(
+    browser, ui_gateway, world, size
+):
+    page = new_page(browser, ui_gateway, world, size)
+    page.goto(ui_gateway.url + "/history/dashboard")
+    shot(page, f"dashboard-charts-{size}")
+    small = page.evaluate(
+        """() => [...document.querySelectorAll('svg.chart text, .hbars li')]
+             .map(t => [t.textContent.trim(), t.getBoundingClientRect().height])
+             .filter(([text, h]) => text && h < 11)"""
+    )
+    assert small == []  # no chart text smaller than about 12 px
+    names = page.locator(".hbar-name").all_inner_texts()
+    keys = [n for n in names if world["plain"][:11] in n]
+    assert keys and all(n.startswith("og_") for n in keys), names
+    assert not any("(none)" in n for n in names)
+    assert page.evaluate(OVERFLOW_JS) == []
+    page.context.close()

@@ -100,6 +100,6 @@ def test_prompt_with_script_is_shown_escaped_everywhere(gateway, fake, page):
 
     page.goto(f"{gateway.url}/history/dashboard?user={user}")
     assert page.locator("svg.chart").count() >= 4
-    labels = page.locator("svg.chart text").all_text_contents()
+    labels = page.locator("svg.chart text, .hbar-name").all_text_contents()
     assert any(label.startswith("<script>window") for label in labels)
     assert_inert(page)
