@@ -217,3 +217,16 @@ def test_counts_and_durations_read_as_plain_words(app):
     assert "· 2 keys" in page and "key(s)" not in page
     assert "for 1 day" in client.get("/admin/cache/").get_data(as_text=True)
     assert "every 10 seconds" in client.get("/admin/backends").get_data(as_text=True)
+
+
+def test_a_cache_hit_keeps_its_timings_apart_from_the_original_calls(app):
+    from test_history_views import seed
+
+    stats = {"total_duration": 2_500_000_000, "eval_count": 10, "eval_duration": 10**9}
+    hit, fresh = seed(app, 1, cache_hit=True, stats=stats) + seed(app, 1, stats=stats)
+    client = admin_client(app)
+    page = client.get(f"/history/{hit}").get_data(as_text=True)
+    start = page.index('id="original-timings"')
+    assert "not this call" in page[start:] and "(from the cache)" in page[:start]
+    assert "2.5 s" in page[start:] or "2,500" in page[start:]  # the original's time
+    assert 'id="original-timings"' not in client.get(f"/history/{fresh}").text
