@@ -230,3 +230,17 @@ def test_a_cache_hit_keeps_its_timings_apart_from_the_original_calls(app):
     assert "not this call" in page[start:] and "(from the cache)" in page[:start]
     assert "2.5 s" in page[start:] or "2,500" in page[start:]  # the original's time
     assert 'id="original-timings"' not in client.get(f"/history/{fresh}").text
+
+
+def test_a_chat_preview_shows_its_turns_and_its_latest_question(app):
+    from test_history_views import seed
+
+    chat = "You are a helpful assistant. " * 8 + "\nhi\nhello!\nwhat is a haystack?"
+    seed(app, 1, prompt_text=chat)
+    client = admin_client(app)
+    page = client.get("/history/").get_data(as_text=True)
+    start = page.index('<span class="prompt">')
+    preview = page[start : page.index("</span>", start)]
+    assert "hi ⏎ hello! ⏎ what is a haystack?" in preview  # turns apart, the latest
+    found = client.get("/history/?q=helpful").get_data(as_text=True)
+    assert "<mark>helpful</mark>" in found  # a search still shows its hit
