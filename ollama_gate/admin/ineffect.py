@@ -55,7 +55,7 @@ def help_html(text: str) -> Markup:
 
 def _dotenv() -> dict[str, str | None]:
     """The ``.env`` file's values, as the app factory's ``load_dotenv`` found it."""
-    path = find_dotenv(usecwd=True)
+    path = find_dotenv()  # from this package up, as load_dotenv() searches from app.py
     return dotenv_values(path) if path else {}
 
 

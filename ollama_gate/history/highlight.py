@@ -42,7 +42,11 @@ def turns(text: str | None, query: str = "", width: int = WIDTH) -> Markup:
     part (what this call asked), not the system prompt every call of a chat repeats."""
     text = text or ""
     if not query and len(text) > width and "\n" in text:
-        text = "…" + text[-(width - 1) :]
+        lines = text.split("\n")
+        kept = [lines.pop()]  # the latest, whole turns that fit (at least one)
+        while lines and len(lines[-1]) + sum(map(len, kept)) + len(kept) <= width:
+            kept.insert(0, lines.pop())
+        text = "…\n" + "\n".join(kept)
     return Markup(str(snippet(text, query, width)).replace("\n", TURN))
 
 
