@@ -41,7 +41,7 @@ def test_pages_need_login_and_redirect_back(admin_app, client):
 
 def test_login_sets_session_and_audits(admin_app, client):
     resp = login(client, environ={"REMOTE_ADDR": "10.1.2.3"})
-    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/users"
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/overview"
     cookie = resp.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     page = client.get("/admin/users").get_data(as_text=True)
@@ -222,7 +222,7 @@ def test_off_site_next_is_ignored(admin_app, client, target):
     resp = login(client, next_url=target)
     assert resp.status_code == 302
     location = resp.headers["Location"]
-    assert location == "/admin/users" or (
+    assert location == "/admin/overview" or (
         location.startswith("/") and not location.startswith("//")
     )
     assert "evil" not in location
@@ -236,7 +236,7 @@ def test_logged_in_visit_to_login_honours_only_safe_next(admin_app, client):
     )
     assert (
         client.get("/admin/login?next=//evil.example").headers["Location"]
-        == "/admin/users"
+        == "/admin/overview"
     )
 
 

@@ -46,7 +46,7 @@ def log_in(page, gateway, admin: str) -> None:
     page.fill("#name", admin)
     page.fill("#password", PASSWORD)
     page.click("input[type=submit]")
-    page.wait_for_url("**/admin/users")
+    page.wait_for_url("**/admin/overview")
 
 
 @pytest.fixture(scope="module")

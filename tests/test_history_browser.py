@@ -83,7 +83,7 @@ def test_prompt_with_script_is_shown_escaped_everywhere(gateway, fake, page):
     page.goto(f"{gateway.url}/history/?user={user}")
     assert page.locator("table.history-list tbody tr").count() == 2
     snippets = page.locator("td.snippet").all_inner_texts()
-    assert any(s.startswith("<script>window.__pwned") for s in snippets)
+    assert any("<script>window.__pwned" in s for s in snippets)  # its latest turn
     assert EVIL in page.locator("table.history-list").inner_text()  # the model column
     assert_inert(page)
 
@@ -100,6 +100,6 @@ def test_prompt_with_script_is_shown_escaped_everywhere(gateway, fake, page):
 
     page.goto(f"{gateway.url}/history/dashboard?user={user}")
     assert page.locator("svg.chart").count() >= 4
-    labels = page.locator("svg.chart text").all_text_contents()
+    labels = page.locator("svg.chart text, .hbar-name").all_text_contents()
     assert any(label.startswith("<script>window") for label in labels)
     assert_inert(page)

@@ -173,7 +173,7 @@ def test_dashboard_counts_and_charts(app, admin):
 
 def test_dashboard_empty(admin):
     html = admin.get("/history/dashboard").get_data(as_text=True)
-    assert "No data in this range." in html and "<strong>0</strong> calls" in html
+    assert "No calls in this range" in html and "<strong>0</strong> calls" in html
 
 
 def test_key_in_list_links_and_other_users_filter(app, admin):

@@ -18,9 +18,11 @@ from . import (  # noqa: F401  (pages on bp)
     auth,
     errors,
     handout,
+    ineffect,
     keylist,
     keys,
     networks,
+    newkey,
     sorting,
     users,
 )
@@ -29,6 +31,7 @@ from .blueprint import bp
 from .models import admin_from_session_id
 from .security import SessionInterface
 from .summary import defaults
+from .words import duration, plural
 
 
 def init_app(app: Flask) -> None:
@@ -48,6 +51,8 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(bp)
     app.add_template_filter(when)
+    app.add_template_global(plural)
+    app.add_template_filter(duration)
     sorting.init_app(app)
     keylist.init_app(app)
     app.add_template_global(defaults, "key_defaults")

@@ -35,7 +35,7 @@ def login_limit() -> str:
 
 def _next_url(target: str | None) -> str:
     """Where to go after logging in: ``target`` if on this site, else the users page."""
-    return target if is_safe_next(target) else url_for("admin.users")
+    return target if is_safe_next(target) else url_for("admin.overview")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -120,6 +120,24 @@ class KeyForm(LimitFields, FlaskForm):
             raise ValidationError("Pick today or a later date, or leave it empty.")
 
 
+class NewKeyForm(KeyForm):
+    """A key from the Keys page: for a user picked from the list, or a new one."""
+
+    user = SelectField("User", default="")  # choices: the view's, by user id
+    new_user = StringField(
+        "Or a new user",
+        validators=[Optional(), Length(max=120), NAME_RULE],
+        render_kw={"placeholder": "e.g. alice or obsidian-laptop"},
+    )
+
+    def validate_user(self, field: SelectField) -> None:
+        """One owner: a user from the list or a new name, not both, not neither."""
+        if not field.data and not (self.new_user.data or "").strip():
+            raise ValidationError("Pick a user, or name a new one.")
+        if field.data and (self.new_user.data or "").strip():
+            raise ValidationError("Pick a user or name a new one, not both.")
+
+
 class NetworksForm(FlaskForm):
     """The networks, comma or space separated; empty removes them."""
 

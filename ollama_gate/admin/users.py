@@ -24,6 +24,7 @@ from .blueprint import bp
 from .fleet import fleet_model_names
 from .forms import ConfirmForm, KeyForm, NetworksForm, UserForm
 from .sorting import sort_arg
+from .words import plural
 
 PAGE_SIZE = 100
 NEVER = datetime.min  # sorts empty times first (last, descending)
@@ -51,8 +52,8 @@ def forget_cached_keys() -> None:
 
 @bp.get("/")
 def index():
-    """The admin home is the users page."""
-    return redirect(url_for("admin.users"))
+    """The admin home is the overview (``history.overview``: it reads history)."""
+    return redirect(url_for("admin.overview"))
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -162,10 +163,10 @@ def delete_user(user_id: int):
     if form.validate_on_submit():
         name, count = owner.name, len(owner.keys)
         db.session.delete(owner)
-        record("user_deleted", name, f"with {count} key(s)")
+        record("user_deleted", name, f"with {plural(count, 'key')}")
         db.session.commit()
         forget_cached_keys()
-        flash(f"User {name} and their {count} key(s) are deleted.", "success")
+        flash(f"User {name} is deleted, with {plural(count, 'key')}.", "success")
         return redirect(url_for("admin.users"))
     return render_template(
         "admin/confirm.html",

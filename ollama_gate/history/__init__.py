@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import dashboard, highlight, paging, views  # noqa: F401  (pages on ``bp``)
+from . import dashboard, highlight, overview, paging, views  # noqa: F401  (pages)
 from .api import bp as api_bp
 from .blueprint import bp
 from .record import HistoryStage

@@ -27,6 +27,7 @@ class Chart:
     lines: list[dict] = field(default_factory=list)  # polylines (``lines``)
     empty: bool = False
     wide: bool = False  # spans the whole row of the chart grid
+    bars: bool = False  # horizontal bars: names and values as page text (``hbars``)
 
 
 def nice_max(value: float) -> float:
@@ -109,12 +110,13 @@ def hbars(
                 "h": row - 6,
                 "cls": cls,
                 "title": f"{name}: {fmt(value)}",
-                "label": name if len(name) <= 24 else name[:23] + "…",
+                "name": name,  # drawn as page text: whole, cut at its end if need be
+                "pct": round(max(100 * value / top, 0.5), 2) if top else 0.5,
                 "value": fmt(value),
-                "vx": round(label_w + w + 6, 2),
                 "href": href(name) if href else None,
             }
         )
+    chart.bars = True
     return chart
 
 

@@ -25,6 +25,14 @@ from .trends import (
 )
 from .waits import queue_waits
 
+# what a call without a model, user, key or backend was: said, not "(none)"
+NONE_LABELS = {
+    "model": "no model (lists, version)",
+    "user": "no user (refused, no key)",
+    "key": "no key (refused, no key)",
+    "backend": "no backend (not sent on)",
+}
+
 RANGES = {
     "24h": timedelta(hours=24),
     "7d": timedelta(days=7),
@@ -218,7 +226,7 @@ def _groups(window: list, base: dict[str, str]) -> list[dict]:
         values: dict[str, str] = {}  # bar label -> the filter value it stands for
         named = []
         for value, n, tokens, user, key_name in rows:
-            label = value or "(none)"
+            label = value or NONE_LABELS[title]
             if title == "key" and value:
                 label = f"{value} {user}" + (f"/{key_name}" if key_name else "")
             values[label] = value
@@ -258,7 +266,7 @@ def _ttfb(window: list) -> list[dict]:
     ).all()
     groups: dict[str, list[float]] = {}
     for ttfb, streamed, model in rows:
-        groups.setdefault("streamed" if streamed else "whole", []).append(ttfb)
+        groups.setdefault("streamed" if streamed else "not streamed", []).append(ttfb)
         groups.setdefault(f"model {model or '(none)'}", []).append(ttfb)
     out = []
     for name in sorted(

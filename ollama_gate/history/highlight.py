@@ -34,6 +34,23 @@ def snippet(text: str | None, query: str = "", width: int = WIDTH) -> Markup:
     return Markup("").join(out)
 
 
+TURN = " ⏎ "  # where a prompt's turns (or lines) meet, in a one-line preview
+
+
+def turns(text: str | None, query: str = "", width: int = WIDTH) -> Markup:
+    """A prompt's preview: its turns apart (``⏎``), and without a search its latest
+    part (what this call asked), not the system prompt every call of a chat repeats."""
+    text = text or ""
+    if not query and len(text) > width and "\n" in text:
+        lines = text.split("\n")
+        kept = [lines.pop()]  # the latest, whole turns that fit (at least one)
+        while lines and len(lines[-1]) + sum(map(len, kept)) + len(kept) <= width:
+            kept.insert(0, lines.pop())
+        text = "…\n" + "\n".join(kept)
+    return Markup(str(snippet(text, query, width)).replace("\n", TURN))
+
+
 def init_app(app: Flask) -> None:
-    """The ``snippet`` filter for the history templates."""
+    """The ``snippet`` and ``turns`` filters for the history templates."""
     app.add_template_filter(snippet, "snippet")
+    app.add_template_filter(turns, "turns")

@@ -45,10 +45,14 @@ class Filters:
     @classmethod
     def from_args(cls, args: Any) -> Filters:
         """Filters from a mapping (query string, CLI options); ValueError if bad."""
-        values = {f.name: str(args.get(f.name) or "").strip() for f in fields(cls)}
-        made = cls(**values)
+        made = cls.unchecked(args)
         made.check()
         return made
+
+    @classmethod
+    def unchecked(cls, args: Any) -> Filters:
+        """Filters from a mapping as given, to show a form again with its error."""
+        return cls(**{f.name: str(args.get(f.name) or "").strip() for f in fields(cls)})
 
     def check(self) -> None:
         """Raise ValueError with a clear message for a value that cannot be used."""
@@ -129,6 +133,24 @@ class Filters:
 def error_condition():
     """SQL condition for a failed call (error status or error message)."""
     return or_(Request.error.is_not(None), Request.status >= 400)
+
+
+# calls clients make to look around (model lists, show, version, ps), not to chat:
+# the list hides them unless asked (one `llm` session makes dozens)
+HOUSEKEEPING = (
+    "/",
+    "/api/tags",
+    "/api/show",
+    "/api/version",
+    "/api/ps",
+    "/v1/models",
+    "/v1/models/{id}",
+)
+
+
+def housekeeping_condition():
+    """SQL condition for a housekeeping call (a model list, show, version, ps)."""
+    return Request.endpoint.in_(HOUSEKEEPING)
 
 
 REFUSED = (401, 403, 429)  # the gateway's own refusals: keys, allowlists, limits

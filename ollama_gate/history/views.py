@@ -8,15 +8,17 @@ from datetime import datetime
 from flask import Response, abort, render_template, request, stream_with_context
 from flask_login import login_required
 from sqlalchemy import and_, func, or_, select
+from werkzeug.exceptions import BadRequest
 
 from ..admin.security import add_security_headers
 from ..admin.sorting import sort_arg
 from ..extensions import db
+from ..models import utcnow
 from .blueprint import bp
 from .conversation import conversation
 from .models import Request, valid_id
 from .paging import PAGE_CHARS, cut, part_text
-from .query import Filters, newest_first
+from .query import Filters, housekeeping_condition, newest_first
 from .transfer import csv_lines, jsonl_lines
 from .units import stats_facts
 
@@ -37,6 +39,14 @@ def _security_headers(response: Response) -> Response:
     return add_security_headers(response)
 
 
+@bp.errorhandler(BadRequest)
+def _bad_request(exc: BadRequest):
+    """A bad filter or range: the styled page, saying which value to fix."""
+    return render_template(
+        "admin/error.html", title="That filter cannot be used", message=exc.description
+    ), 400
+
+
 def _filters() -> Filters:
     try:
         return Filters.from_args(request.args)
@@ -48,11 +58,21 @@ def _filters() -> Filters:
 @login_required
 def index():
     """The list of calls, newest first, with filters, search and pages."""
-    filters = _filters()
+    try:
+        filters = Filters.from_args(request.args)
+    except ValueError as exc:  # the form again, with the value to fix
+        given = {k: v.replace("\x00", "") for k, v in request.args.items()}
+        unchecked = Filters.unchecked(given)
+        return _list_page([], unchecked, 1, 1, 0, "-time", error=str(exc)), 400
     query = filters.apply(select(Request))
-    total = db.session.execute(
-        filters.apply(select(func.count()).select_from(Request))
-    ).scalar_one()
+    count = filters.apply(select(func.count()).select_from(Request))
+    show = request.args.get("housekeeping") == "show"
+    hidden = 0
+    if not show and not filters.endpoint:  # an endpoint asked for is shown
+        hidden = db.session.execute(count.where(housekeeping_condition())).scalar_one()
+        query = query.where(~housekeeping_condition())
+        count = count.where(~housekeeping_condition())
+    total = db.session.execute(count).scalar_one()
     pages = max(1, -(-total // PER_PAGE))
     page = request.args.get("page", "1")
     ok = page.isascii() and page.isdigit() and 0 < len(page) < 10  # not "²"
@@ -68,6 +88,10 @@ def index():
         .scalars()
         .all()
     )
+    return _list_page(rows, filters, page, pages, total, sort, hidden=hidden, show=show)
+
+
+def _list_page(rows, filters, page, pages, total, sort, error=None, **shown) -> str:
     return render_template(
         "history/list.html",
         rows=rows,
@@ -77,6 +101,10 @@ def index():
         total=total,
         sort=sort,
         choices=_choices(),
+        error=error,
+        hidden=shown.get("hidden", 0),
+        today=utcnow().date(),  # today's calls show their time only
+        housekeeping="show" if shown.get("show") else None,
     )
 
 

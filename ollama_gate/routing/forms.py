@@ -32,6 +32,23 @@ class BackendForm(FlaskForm):
     submit = SubmitField("Add backend")
 
 
+class EditBackendForm(FlaskForm):
+    """Change a backend: everything ``ollama-gate backends set`` can change."""
+
+    url = BackendForm.url
+    token = PasswordField(
+        "New bearer token",
+        validators=[Optional(), Length(max=2000)],
+        render_kw={"placeholder": "empty: keep the current one"},
+    )
+    remove_token = BooleanField("Remove the token")
+    weight = IntegerField(
+        "Weight", validators=[Optional(), NumberRange(1, 1000)], render_kw={"min": 1}
+    )
+    parallel = BackendForm.parallel
+    submit = SubmitField("Save changes")
+
+
 class AliasForm(FlaskForm):
     """Another name for a model."""
 

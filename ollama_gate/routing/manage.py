@@ -34,12 +34,28 @@ def atomic(change):
     return run
 
 
+def settings_of(b: BackendConfig | Backend) -> dict[str, str]:
+    """A backend's settings as words (the token only as set or not)."""
+    return {
+        "url": b.url,
+        "enabled": "yes" if b.enabled else "no",
+        "weight": str(b.weight),
+        "parallel": str(b.parallel or "-"),
+        "token": "set" if b.token else "none",
+    }
+
+
 def describe(b: BackendConfig | Backend) -> str:
     """A backend's settings for the audit log (the token only as set or not)."""
-    return (
-        f"url={b.url} enabled={'yes' if b.enabled else 'no'} weight={b.weight} "
-        f"parallel={b.parallel or '-'} token={'set' if b.token else 'none'}"
-    )
+    return " ".join(f"{k}={v}" for k, v in settings_of(b).items())
+
+
+def changed(before: dict[str, str], after: dict[str, str], new_token: bool) -> str:
+    """What a change did, field by field (``weight 1 → 3``), for the audit log."""
+    out = [f"{k} {before[k]} → {after[k]}" for k in before if before[k] != after[k]]
+    if new_token and before["token"] == after["token"] == "set":
+        out.append("token replaced")
+    return "; ".join(out) or "nothing changed"
 
 
 def check_name(name: str) -> str:
@@ -90,14 +106,15 @@ def set_backend(settings: dict, name: str, **fields) -> Backend:
             raise FleetError(f"no backend is named {name!r}")
         row = Backend(name=name, url=env.url, enabled=True, weight=1)
         db.session.add(row)
-        before = describe(env)
+        before, token = settings_of(env), env.token
     else:
-        before = describe(row)
+        before, token = settings_of(row), row.token
     if "url" in fields and fields["url"] is not None:
         fields["url"] = _url(fields["url"])
     _apply(row, fields)
     row.updated_at = utcnow()
-    record("backend_changed", name, f"before: {before}; after: {describe(row)}")
+    new_token = bool(row.token) and row.token != token
+    record("backend_changed", name, changed(before, settings_of(row), new_token))
     db.session.commit()
     return row
 

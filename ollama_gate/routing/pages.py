@@ -10,13 +10,13 @@ from flask_login import login_required
 from ..admin.blueprint import bp
 from ..admin.forms import ConfirmForm
 from ..scheduler.manage import describe, policies, set_policy
+from . import edits  # noqa: F401  (the edit and remove pages, on the same blueprint)
 from .forms import AliasForm, BackendForm, PolicyForm, RouteForm
 from .manage import (
     FleetError,
     add_alias,
     add_backend,
     remove_alias,
-    remove_backend,
     set_backend,
     set_route,
 )
@@ -93,14 +93,12 @@ def backends_add():
 @bp.post("/backends/<name>/<action>")
 @login_required
 def backends_change(name: str, action: str):
-    """Disable, enable or remove a backend (buttons with a CSRF token)."""
-    if action not in ("disable", "enable", "remove") or not ConfirmForm().validate():
+    """Disable or enable a backend (buttons with a CSRF token; removing has its own
+    page, ``edits.backend_remove``, to ask first)."""
+    if action not in ("disable", "enable") or not ConfirmForm().validate():
         return _page(status=400)
     settings = current_app.config["GATE"]
     try:
-        if action == "remove":
-            what = remove_backend(settings, name)
-            return _changed(f"Backend {name}: {what}.")
         set_backend(settings, name, enabled=action == "enable")
     except FleetError as exc:
         flash(str(exc), "error")

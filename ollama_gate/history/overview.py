@@ -1,0 +1,114 @@
+"""The admin landing page (``/admin/overview``): is everything healthy (backends,
+the queue, errors in the last hour), traffic today against yesterday, top users and
+models today, keys near their budget and the latest admin actions; each links to its
+page. On the admin blueprint, here because it reads the history tables."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app, render_template
+from flask_login import login_required
+from sqlalchemy import and_, func, or_, select
+
+from ..admin.audit import ACTIONS
+from ..admin.blueprint import bp
+from ..admin.models import AuditLog
+from ..extensions import db
+from ..limits.usage import Usage, day_period, month_period
+from ..models import ApiKey, utcnow
+from ..routing.status import fleet_status, queue_status
+from .models import Request
+from .query import error_condition
+
+TOP = 5
+NEAR = 0.8  # a budget this much used is "near its end"
+
+
+def _calls(start: datetime, end: datetime, *conds) -> int:
+    query = select(func.count()).select_from(Request)
+    query = query.where(Request.started_at >= start, Request.started_at < end, *conds)
+    return db.session.execute(query).scalar_one()
+
+
+def _top(column, start: datetime, *extra) -> list[tuple]:
+    """The ``TOP`` values of ``column`` by calls since ``start``."""
+    calls = func.count().label("calls")
+    query = (
+        select(column, *extra, calls)
+        .where(Request.started_at >= start, column.is_not(None))
+        .group_by(column, *extra)
+        .order_by(calls.desc(), column)
+        .limit(TOP)
+    )
+    return list(db.session.execute(query))
+
+
+def near_budget(now: datetime) -> list[dict]:
+    """Keys that have used ``NEAR`` or more of a daily or monthly budget."""
+    out = []
+    for period, calls_cap, tokens_cap, label in (
+        (day_period(now), ApiKey.calls_per_day, ApiKey.tokens_per_day, "today"),
+        (month_period(now), ApiKey.calls_per_month, ApiKey.tokens_per_month, "month"),
+    ):
+        query = (
+            select(ApiKey, Usage)
+            .join(Usage, and_(Usage.key_id == ApiKey.id, Usage.period == period))
+            .where(
+                or_(
+                    and_(calls_cap > 0, Usage.calls >= calls_cap * NEAR),
+                    and_(tokens_cap > 0, Usage.tokens >= tokens_cap * NEAR),
+                )
+            )
+            .limit(TOP)
+        )
+        for key, usage in db.session.execute(query):
+            for used, cap, what in (
+                (usage.calls, calls_cap, "calls"),
+                (usage.tokens, tokens_cap, "tokens"),
+            ):
+                limit = getattr(key, cap.key)
+                if limit and used >= limit * NEAR:
+                    out.append(
+                        {
+                            "key": key,
+                            "used": used,
+                            "cap": limit,
+                            "what": what,
+                            "span": label,
+                        }
+                    )
+    return out
+
+
+@bp.get("/overview")
+@login_required
+def overview():
+    """Health, traffic and who uses what, at a glance."""
+    now = utcnow()
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday = today - timedelta(days=1)
+    backends = fleet_status(current_app)
+    queue = queue_status(current_app)
+    events = db.session.execute(
+        select(AuditLog).order_by(AuditLog.id.desc()).limit(TOP)
+    ).scalars()
+    return render_template(
+        "admin/overview.html",
+        now=now,
+        today=today,
+        backends=backends,
+        up=sum(b["state"] == "up" for b in backends),
+        down=[b for b in backends if b["state"] == "down"],
+        waiting=sum(q["waiting"] for q in queue),
+        errors_hour=_calls(now - timedelta(hours=1), now, error_condition()),
+        hour_ago=f"{now - timedelta(hours=1):%Y-%m-%dT%H:%M}",
+        calls_today=_calls(today, now),
+        calls_yesterday=_calls(yesterday, today),
+        calls_yesterday_by_now=_calls(yesterday, now - timedelta(days=1)),
+        top_users=_top(Request.user_name, today, Request.user_id),
+        top_models=_top(Request.model, today),
+        budgets=near_budget(now),
+        events=list(events),
+        actions=ACTIONS,
+    )
