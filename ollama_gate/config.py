@@ -25,6 +25,7 @@ from .routing import settings as routing
 from .scheduler import settings as scheduler
 from .selfserve import settings as selfserve
 from .settings import Row
+from .traces import settings as traces
 
 PREFIX = "OLLAMA_GATE_"
 
@@ -41,6 +42,7 @@ SETTINGS: list[Row] = [
     *metrics.ROWS,
     *cache.ROWS,
     *selfserve.ROWS,
+    *traces.ROWS,
 ]
 
 
