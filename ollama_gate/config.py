@@ -2,8 +2,8 @@
 variables.
 
 ``SETTINGS`` joins the rows each package keeps in its ``settings.py``: (name, parser,
-default, one-line description). The README's settings table is kept in step with it
-(``tests/test_config.py`` checks it).
+default, one-line description). The settings reference, ``docs/settings.md``, is generated from it
+(``tests/test_docs.py`` and ``tests/test_config.py`` check it).
 """
 
 from __future__ import annotations
