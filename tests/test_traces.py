@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -20,7 +21,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 
+from ollama_gate.call import Call
+from ollama_gate.keys import Identity
 from ollama_gate.traces.settings import parse_endpoint
+from ollama_gate.traces.spans import attributes, failure, span_name
 
 
 class Collector:
@@ -195,3 +199,78 @@ def test_the_endpoint_setting_takes_a_base_or_the_traces_url(given, used):
 def test_an_endpoint_that_is_no_http_url_is_refused(bad):
     with pytest.raises(ValueError):
         parse_endpoint(bad)
+
+
+def test_spans_still_batched_are_sent_when_the_worker_stops(tmp_path, fake, collector):
+    gw = LiveGateway(
+        tmp_path,
+        fake.url,
+        env={
+            "OLLAMA_GATE_OTEL_ENDPOINT": collector.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "600000",  # ten minutes: only the stop sends
+        },
+    ).start()
+    try:
+        key = gw.key("stopper")
+        done = requests.post(
+            gw.url + "/api/generate",
+            json={"model": "qwen2.5:7b", "prompt": "hi", "stream": False},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert done.status_code == 200
+        os.killpg(gw.proc.pid, signal.SIGTERM)  # a graceful stop
+        gw.proc.wait(60)
+    finally:
+        gw.stop()
+    span = collector.wait_for({"generate_content qwen2.5:7b"}, within=5)
+    assert attrs(span["generate_content qwen2.5:7b"])["ollama_gate.streamed"] is False
+
+
+def a_call(endpoint: str, **fields) -> Call:
+    who = Identity(1, 1, "alice", "og_12345678", "laptop", "active", None)
+    return Call(who, "POST", endpoint, endpoint, endpoint, **fields)
+
+
+def test_the_span_carries_the_queue_wait_and_the_alias_real_model():
+    call = a_call(
+        "/v1/chat/completions", model="gpt-4o", status=200, backend="gpu1", ttfb=0.25
+    )
+    call.extra.update(queue_wait=1.5, upstream_model="llama3.2")
+    call.stats.update(prompt_tokens=7, completion_tokens=3, done_reason="stop")
+    a = attributes(call, "http://10.0.0.5:11434")
+    assert span_name(call) == "chat gpt-4o"
+    assert a["ollama_gate.queue_wait_ms"] == 1500.0
+    assert a["ollama_gate.time_to_first_token_ms"] == 250.0
+    assert (a["gen_ai.request.model"], a["gen_ai.response.model"]) == (
+        "gpt-4o",
+        "llama3.2",
+    )
+    assert (a["server.address"], a["server.port"]) == ("10.0.0.5", 11434)
+    assert a["gen_ai.response.finish_reasons"] == ["stop"]
+    assert "error.type" not in a and failure(call) is None
+    assert None not in a.values()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "status", "error", "name", "why"),
+    [
+        (
+            "/api/generate",
+            200,
+            "upstream closed",
+            "generate_content m",
+            "stream_broken",
+        ),
+        ("/api/embed", 504, None, "embeddings m", "504"),
+        ("/api/chat", None, None, "chat m", "no_response"),
+        ("/api/tags", 200, None, "POST /api/tags", None),
+    ],
+)
+def test_names_and_failures(endpoint, status, error, name, why):
+    call = a_call(endpoint, model="m", status=status, error=error)
+    assert span_name(call) == name
+    assert failure(call) == why
+    a = attributes(call, None)
+    assert ("gen_ai.operation.name" in a) == (not endpoint.endswith("tags"))
+    assert "server.address" not in a
