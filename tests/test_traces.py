@@ -109,7 +109,10 @@ def test_a_streamed_chat_and_a_refused_call_each_export_a_span(traced, collector
     auth = {"Authorization": f"Bearer {key}"}
     with requests.post(
         traced.url + "/api/chat",
-        json={"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]},
+        json={
+            "model": "llama3.2",
+            "messages": [{"role": "user", "content": "secret-prompt-7f3"}],
+        },
         headers=auth,
         stream=True,
         timeout=30,
@@ -144,6 +147,11 @@ def test_a_streamed_chat_and_a_refused_call_each_export_a_span(traced, collector
     assert 0 < chat.start_time_unix_nano < chat.end_time_unix_nano
     assert chat.status.code != chat.status.STATUS_CODE_ERROR
     assert chat.kind == chat.SPAN_KIND_CLIENT
+    # a span holds no prompt, no answer and no key (nor any part of the key's secret)
+    answer = "".join(line["message"]["content"] for line in lines)
+    sent = repr([(s.name, attrs(s)) for s in collector.spans])
+    assert "secret-prompt-7f3" not in sent and answer not in sent
+    assert key not in sent and key[12:] not in sent
 
     no = spans["embeddings nomic-embed-text"]
     b = attrs(no)
