@@ -2,8 +2,8 @@
 variables.
 
 ``SETTINGS`` joins the rows each package keeps in its ``settings.py``: (name, parser,
-default, one-line description). The README's settings table is kept in step with it
-(``tests/test_config.py`` checks it).
+default, one-line description). The settings reference, ``docs/settings.md``, is
+generated from it (``tests/test_docs.py`` and ``tests/test_config.py`` check it).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .routing import settings as routing
 from .scheduler import settings as scheduler
 from .selfserve import settings as selfserve
 from .settings import Row
+from .traces import settings as traces
 
 PREFIX = "OLLAMA_GATE_"
 
@@ -41,6 +42,7 @@ SETTINGS: list[Row] = [
     *metrics.ROWS,
     *cache.ROWS,
     *selfserve.ROWS,
+    *traces.ROWS,
 ]
 
 

@@ -56,7 +56,7 @@ def prepare_first_run() -> dict:
 
     app = build_app()
     with app.app_context():
-        click.get_current_context().invoke(init_command)
+        click.get_current_context().invoke(init_command, ask=False)
         backends = [
             {k: row[k] for k in ("name", "url", "state", "models")}
             for row in fleet_status(app, check=True)

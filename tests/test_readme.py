@@ -1,6 +1,7 @@
-"""The README's commands work as written: every CLI command it shows names a command
-and options that exist, none needs an activated virtualenv, and its examples, pasted
-into a clean shell after the quickstart, run against a live gateway."""
+"""The README's commands work as written, and those of the docs pages the README's
+sections moved to (``DOCS``): every CLI command they show names a command and options
+that exist, none needs an activated virtualenv, and their examples, pasted into a clean
+shell after the quickstart, run against a live gateway."""
 
 from __future__ import annotations
 
@@ -18,10 +19,20 @@ from ollama_gate import console
 
 CLI = ".venv/bin/ollama-gate"
 FLASK_CLI = ".venv/bin/flask --app ollama_gate"  # the same commands, but serve
+# The README, then the pages that hold what it used to (read as one text: a section is
+# found by its heading wherever it lives).
+DOCS = [
+    "README.md",
+    "docs/use.md",
+    "docs/admin.md",
+    "docs/fleet.md",
+    "docs/operate.md",
+]
 # Sections whose code blocks are run, in order, as a newcomer would paste them. The
 # admins' block is only parsed: its commands prompt for passwords on the terminal.
 RUN_SECTIONS = [
     "Quickstart",
+    "A first call",
     "Calling the gateway",
     "Managing users and keys",
     "Limits: rate limits, quotas, model access",
@@ -60,7 +71,7 @@ def read_readme(text: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, 
     return blocks, spans
 
 
-BLOCKS, SPANS = read_readme((ROOT / "README.md").read_text())
+BLOCKS, SPANS = read_readme("\n".join((ROOT / page).read_text() for page in DOCS))
 
 
 def shell_lines(body: str) -> list[str]:
@@ -208,7 +219,10 @@ def pasted_script(url: str, tmp: Path) -> str:
                 path = tmp / f"example{len(parts)}.py"
                 path.write_text(body)
                 parts.append(f".venv/bin/python {path}\n")
+            elif lang == "text":  # what a command prints, not a command
+                continue
             elif not any("make" in command_starts(line) for line in shell_lines(body)):
+                assert lang == "sh", (section, lang)
                 parts.append(body)
     script = "".join(parts)
     assert ":8080" not in script  # every address now points at the live gateway
@@ -256,3 +270,12 @@ def test_the_examples_run_pasted_into_a_new_shell(tmp_path, fake):
         assert re.search(r"(?i)x-ollama-gate-cache: hit", out)  # the cache's example
     finally:
         gw.stop()
+
+
+def test_the_readme_is_short_and_links_every_page_holding_its_old_sections():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150  # the rest lives in docs/
+    for page in DOCS[1:]:
+        assert f"]({page})" in readme, page
+    own = {section for section, _, _ in read_readme(readme)[0]}
+    assert {"Quickstart", "A first call"} <= own

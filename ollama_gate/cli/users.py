@@ -20,6 +20,7 @@ from ..netkeys import set_networks
 from ..schema import upgrade_database
 from ..secrets_out import show_secret
 from ..text import printable
+from .envsetup import offer_env_file
 
 users_cli = AppGroup("users", help="Manage users (people or apps that own keys).")
 
@@ -34,10 +35,18 @@ def check_user_name(name: str) -> None:
 
 
 @click.command("init")
+@click.option(
+    "--ask/--no-ask",
+    default=None,
+    help="Offer to write .env (backend, port, bind address) when there is none: "
+    "by default only when stdin is a terminal.",
+)
 @with_appcontext
-def init_command() -> None:
+def init_command(ask: bool | None = None) -> None:
     """Create or upgrade the database (migrations); on a fresh install also the
-    first admin, one user and one key."""
+    first admin, one user and one key. In a terminal with no .env yet, offer to
+    write one first."""
+    offer_env_file(ask)  # first: the key stays alone on the last line
     quiet_migrations()
     upgrade_database()  # every migration not yet applied; rows are kept
     ensure_first_admin()  # before the user's key, which stays alone on the last line

@@ -13,7 +13,7 @@ import logging
 from flask import Flask
 from sqlalchemy import bindparam, update
 
-from .. import cache, history, limits, metrics, ops, routing
+from .. import cache, history, limits, metrics, ops, routing, traces
 from ..call import Call
 from ..extensions import db
 from ..models import ApiKey
@@ -38,6 +38,7 @@ def build_stages(app: Flask, gate) -> list[Stage]:
         route,  # merged lists (answer); backend, slot or queue, affinity (route)
         metrics.stage(app),  # in flight once admitted; counts after the summary
         ops.stage(app),  # the call log: one line per call
+        *traces.stages(app, gate.fleet),  # a span per call, when traces are on
         history.stage(app),
     ]
 

@@ -2,8 +2,11 @@
 ``/api/version``, every ``HEALTH_INTERVAL`` seconds, with backoff while it is down.
 
 A check that fails marks the backend down until one succeeds; so does a call that
-cannot connect (``mark_failed``). A backend is only ever judged by its own answers:
-a client that hangs up, or a model that takes minutes to load, says nothing of it.
+cannot connect (``mark_failed``). A call that finds every backend it could use down
+checks them again at once (``Checker.revive``) rather than wait out the backoff: an
+Ollama started after the gateway, or restarted, serves the next call. A backend is
+only ever judged by its own answers: a client that hangs up, or a model that takes
+minutes to load, says nothing of it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ log = logging.getLogger("ollama_gate.routing")
 
 BACKOFF_STEPS = 6  # a down backend is checked at most this many intervals apart
 REFRESH_GAP = 2.0  # seconds between refreshes asked for by unknown model names
+# seconds between two checks of one down backend asked for by calls: a flood of calls
+# for it makes one check a second, not one each
+REVIVE_GAP = 1.0
 
 
 def get_json(state: BackendState, path: str):
@@ -59,6 +65,25 @@ def check(state: BackendState, interval: float) -> None:
         state.up_since = now
     state.healthy, state.last_error, state.failures = True, None, 0
     state.checked_at, state.next_check = now, now + interval
+
+
+def recheck(state: BackendState, interval: float) -> bool:
+    """Check a down backend now, for a call; True when it answers. A failure keeps
+    the backoff's own schedule (a call's look is not one of its rounds)."""
+    failures, checked_at, next_check = (
+        state.failures,
+        state.checked_at,
+        state.next_check,
+    )
+    check(state, interval)
+    if state.healthy:
+        return True
+    state.failures, state.checked_at, state.next_check = (
+        failures,
+        checked_at,
+        next_check,
+    )
+    return False
 
 
 def mark_failed(state: BackendState, reason: str, interval: float) -> None:
@@ -114,6 +139,8 @@ class Checker:
         self.interval = app.config["GATE"]["HEALTH_INTERVAL"]
         self.running = False
         self.refreshed_at = 0.0
+        self.revive_gap = REVIVE_GAP
+        self.revived_at: dict[str, float] = {}  # backend name -> its last recheck
         # run with the configuration read again (in an app context): more tables
         self.on_reload: list = []
         # run after each round of checks (warm models)
@@ -158,6 +185,26 @@ class Checker:
         self.refreshed_at = now
         self.check_due(force=True)
         return True
+
+    def revive(self, states: list[BackendState]) -> bool:
+        """Check again now the enabled backends of ``states`` marked down, each at
+        most once every ``revive_gap`` seconds (bounded by the probe's timeout);
+        True when one of them answers."""
+        now = time.monotonic()
+        due = []
+        for b in states:
+            if b.config.enabled and b.healthy is False:
+                if (
+                    now - self.revived_at.get(b.name, -self.revive_gap)
+                    >= self.revive_gap
+                ):
+                    self.revived_at[b.name] = now  # before the check: others skip it
+                    due.append(b)
+        if not due:
+            return False
+        log.info("rechecking %s for a call", ", ".join(b.name for b in due))
+        fan_out(lambda b: recheck(b, self.interval), due)
+        return any(b.healthy for b in due)
 
     def start(self) -> None:
         """Run the checks in the background from now on (one worker, one loop)."""

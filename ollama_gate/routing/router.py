@@ -104,6 +104,8 @@ class Routing(Stage):
         found = self.fleet.serving(model)
         if not found and not self.fleet.known(model) and self.checker.refresh_unknown():
             found = self.fleet.serving(model)
+        if not found and self.fleet.known(model) and self.revive_for(model):
+            found = self.fleet.serving(model)  # one of them is back
         if found:
             return self.scheduler.prefer(call, self.ranked(found, model))
         if self.fleet.known(model):  # listed, but by no backend that is up
@@ -132,9 +134,23 @@ class Routing(Stage):
     def default_only(self, model: str | None) -> list[BackendState]:
         """The default backend, if it is usable."""
         state = self.fleet.default()
+        if state is not None and not state.usable:
+            self.checker.revive([state])  # it may be back: look before refusing
         if state is None or not state.usable:
             raise no_backend(model, self.why_not(None))
         return [state]
+
+    def revive_for(self, model: str) -> bool:
+        """Check again now the down backends that would serve ``model`` (its route's,
+        else those listing it); True when one answers."""
+        name = canonical(model)
+        route = self.fleet.routes.get(name)
+        states = [
+            b
+            for b in self.fleet.backends()
+            if (b.name in route if route else name in b.models)
+        ]
+        return self.checker.revive(states)
 
     def ranked(self, found: list[BackendState], model: str) -> list[BackendState]:
         """Loaded first, then the fewest calls in flight per weight, then chance."""
