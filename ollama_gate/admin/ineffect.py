@@ -32,6 +32,7 @@ HEADINGS = {
     "metrics": "Metrics",
     "cache": "Response cache",
     "selfserve": "Self-service",
+    "traces": "Traces",
 }
 # settings the admin UI adds to from the database: (model, page)
 IN_DATABASE = {
