@@ -90,6 +90,12 @@ def create_user_key(user_id: int):
     form = KeyForm()
     if not form.validate_on_submit():
         return user_page(owner, form), 400
+    return hand_out(owner, form)
+
+
+def hand_out(owner, form):
+    """Make ``owner`` a key from a valid key form, audited, then send the browser to
+    the page that shows its secret once (the user page's form and *New key*)."""
     key, plain = create_key(owner)
     apply_key_form(form, key)
     db.session.flush()

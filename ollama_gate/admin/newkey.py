@@ -3,19 +3,17 @@ new one, set its limits, and land on the page that shows the secret once."""
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import render_template, request
 from flask_login import login_required
 from sqlalchemy import select
 
 from ..extensions import db
-from ..keys import create_key
 from ..models import User
 from .audit import record
 from .blueprint import bp
 from .fleet import fleet_model_names
 from .forms import NewKeyForm
-from .handout import hold_secret
-from .keys import apply_key_form, warn_unmatched
+from .handout import hand_out
 
 MAX_CHOICES = 2000  # past this many users, a new key starts from the user's page
 
@@ -60,11 +58,4 @@ def new_key():
             "admin/key_new.html", form=form, fleet_models=fleet_model_names()
         )
         return page, (400 if form.is_submitted() else 200)
-    key, plain = create_key(owner)
-    apply_key_form(form, key)
-    db.session.flush()
-    record("key_created", f"{key.prefix} ({owner.name})", key.name)
-    db.session.commit()
-    hold_secret(key.id, plain)
-    warn_unmatched(key)
-    return redirect(url_for("admin.key_created", key_id=key.id), 303)
+    return hand_out(owner, form)
