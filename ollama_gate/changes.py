@@ -1,6 +1,8 @@
 """What changed on a key, as the audit log states it: ``column: before → after``.
 
-Shared by the admin pages and the CLI, so a change reads the same from either.
+Shared by the admin pages and the CLI, so a change reads the same from either. The
+per-subject settings come from ``subject_settings.TABLE``; a key adds its name and
+expiry.
 """
 
 from __future__ import annotations
@@ -8,43 +10,25 @@ from __future__ import annotations
 from typing import Any
 
 from .models import ApiKey
+from .subject_settings import rows_for, shown
 
 # a key's settings given as counts (INTEGER columns; none: no limit, or the default)
-COUNTS = (
-    "calls_per_day",
-    "tokens_per_day",
-    "calls_per_month",
-    "tokens_per_month",
-    "max_concurrency",
-    "queue_weight",
+COUNTS = tuple(
+    row.name
+    for row in rows_for("key")
+    if row.type.__name__ == "Integer"  # type: ignore[attr-defined]
 )
 # every setting of a key an admin may change: the one list the audit diff, the
 # form's and the CLI's change detection and a rotation's copy read (the audit log
 # names them so). A setting missing here was saved unaudited, or not saved at all.
-SETTINGS = (
-    "name",
-    "expires_at",
-    "history_mode",
-    "rate_limit",
-    *COUNTS[:4],
-    "model_allowlist",
-    "scopes",
-    *COUNTS[4:],
-)
+SETTINGS = ("name", "expires_at", *(row.name for row in rows_for("key")))
+
+__all__ = ["COUNTS", "SETTINGS", "diff", "shown", "snapshot"]
 
 
 def snapshot(key: ApiKey) -> dict[str, Any]:
     """The key's settings now."""
     return {column: getattr(key, column) for column in SETTINGS}
-
-
-def shown(value: Any) -> str:
-    """A setting's value in the audit log (empty: ``none``)."""
-    if value is None or value == "":
-        return "none"
-    if hasattr(value, "strftime"):
-        return f"{value:%Y-%m-%d}"
-    return repr(value) if isinstance(value, str) and " " in value else str(value)
 
 
 def diff(before: dict[str, Any], key: ApiKey) -> list[str]:

@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
+from .subject_settings import columns_mixin
 
 
 def utcnow() -> datetime:
@@ -15,8 +16,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class User(db.Model):
-    """A person or an application that owns API keys."""
+class Team(columns_mixin("team"), db.Model):
+    """A group of users: its settings bound every member's keys (one pool each)."""
+
+    __tablename__ = "teams"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused, as for users
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    members: Mapped[list[User]] = relationship(
+        back_populates="team", order_by="User.name"
+    )
+
+
+class User(columns_mixin("user"), db.Model):
+    """A person or an application that owns API keys, in at most one team."""
 
     __tablename__ = "users"
     # never hand a deleted user's id to a new one (history and usage refer to ids)
@@ -25,12 +40,17 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # its team, whose settings bound its keys; deleting a team leaves it team-less
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL"), default=None, index=True
+    )
+    team: Mapped[Team | None] = relationship(back_populates="members")
     keys: Mapped[list[ApiKey]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="ApiKey.id"
     )
 
 
-class ApiKey(db.Model):
+class ApiKey(columns_mixin("key"), db.Model):
     """An API key; only its SHA-256 hash and a short visible prefix are stored."""
 
     __tablename__ = "api_keys"
@@ -48,20 +68,8 @@ class ApiKey(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     # a rotated key keeps working until then (the grace period), and never after
     revoke_at: Mapped[datetime | None] = mapped_column(default=None)
-    # history of this key's calls: full, metadata or off; None follows HISTORY_MODE
-    history_mode: Mapped[str | None] = mapped_column(String(10), default=None)
-    # per-key limits (ollama_gate/limits/); None: the global RATE_LIMIT, or no limit
-    rate_limit: Mapped[str | None] = mapped_column(String(200), default=None)
-    calls_per_day: Mapped[int | None] = mapped_column(default=None)
-    tokens_per_day: Mapped[int | None] = mapped_column(default=None)
-    calls_per_month: Mapped[int | None] = mapped_column(default=None)
-    tokens_per_month: Mapped[int | None] = mapped_column(default=None)
-    # model name patterns the key may use, comma or newline separated; None: every model
-    model_allowlist: Mapped[str | None] = mapped_column(Text, default=None)
-    scopes: Mapped[str] = mapped_column(String(200), default="")  # e.g. "manage"
-    max_concurrency: Mapped[int | None] = mapped_column(default=None)
-    # its share of backend slots when calls wait in the gateway's queue; None: 1
-    queue_weight: Mapped[int | None] = mapped_column(default=None)
+    # per-key settings (history mode, limits, queue weight): columns made from
+    # subject_settings.TABLE; None follows the user's, the team's, or the default
     # client networks (CIDR, comma separated) whose calls without a key act as this
     # key: for clients that cannot send one (the ollama CLI); None: none
     networks: Mapped[str | None] = mapped_column(Text, default=None)

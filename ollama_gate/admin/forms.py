@@ -70,11 +70,9 @@ def end_of_day(day: date) -> datetime:
 
 
 class KeyForm(LimitFields, FlaskForm):
-    """A key's name and expiry; the limits work adds its per-key settings here.
-
-    To add a setting: declare the field on this class, render it in
-    ``templates/admin/_key_settings.html`` and store it in ``keys.apply_key_form``.
-    """
+    """A key's name and expiry, and a field per per-key setting (``LimitFields``,
+    made from ``subject_settings.TABLE``: a new row brings its field; render it in
+    ``templates/admin/_key_settings.html``)."""
 
     name = StringField(
         "Name",
@@ -90,16 +88,6 @@ class KeyForm(LimitFields, FlaskForm):
             "pattern": r"\d{4}-\d{2}-\d{2}",
             "inputmode": "numeric",
         },
-    )
-    history_mode = SelectField(
-        "History",
-        choices=[
-            SelectChoice("", "default"),
-            SelectChoice("full", "full: prompts, answers and metadata"),
-            SelectChoice("metadata", "metadata only: no prompt or answer text"),
-            SelectChoice("off", "off: nothing recorded"),
-        ],
-        default="",
     )
     submit = SubmitField("Create key")
 

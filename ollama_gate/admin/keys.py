@@ -34,8 +34,7 @@ def apply_key_form(form: KeyForm, key: ApiKey) -> list[str]:
     before = snapshot(key)
     key.name = (form.name.data or "").strip()
     key.expires_at = end_of_day(form.expires.data) if form.expires.data else None
-    key.history_mode = form.history_mode.data or None
-    apply_limit_form(form, key)  # rate limit, quotas, models, scopes, cap
+    apply_limit_form(form, key)  # every per-key setting: history, limits, weight
     return diff(before, key)
 
 
@@ -78,7 +77,6 @@ def key(key_id: int):
     if not form.is_submitted():
         form.name.data = row.name
         form.expires.data = row.expires_at.date() if row.expires_at else None
-        form.history_mode.data = row.history_mode or ""
         fill_limit_fields(form, row)
     status = 400 if form.errors else 200
     return render_template(

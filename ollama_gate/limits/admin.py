@@ -1,8 +1,8 @@
 """The limits in the admin UI: the key form's fields, and each key's usage vs quotas.
 
-``LimitFields`` is mixed into the admin ``KeyForm``;
-``templates/admin/_key_settings.html`` renders the fields, and
-``templates/admin/_key_usage.html`` the usage (``key_limits``).
+``LimitFields`` is mixed into the admin ``KeyForm``: one field per per-key setting,
+made from ``subject_settings.TABLE``; ``templates/admin/_key_settings.html`` renders
+them, and ``templates/admin/_key_usage.html`` the usage (``key_limits``).
 """
 
 from __future__ import annotations
@@ -10,82 +10,25 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app
-from wtforms import BooleanField, IntegerField, StringField, TextAreaField
-from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from ..keys import split_list
 from ..models import ApiKey
+from ..subject_settings import apply_form, fill_form, form_fields
 from .access import MANAGE
-from .cli import INT_COLUMNS, MAX_COUNT
-from .rates import check_rate_limit_spec
 
-
-def _count(label: str) -> IntegerField:
-    return IntegerField(
-        label,
-        validators=[Optional(), NumberRange(min=0, max=MAX_COUNT)],
-        render_kw={"min": 0, "max": MAX_COUNT, "placeholder": "no limit"},
-    )
-
-
-class LimitFields:
-    """Per-key limit fields, mixed into a FlaskForm; empty: no limit of that kind."""
-
-    rate_limit = StringField(
-        "Rate limit",
-        validators=[Optional(), Length(max=200)],
-        render_kw={
-            "placeholder": "global default, e.g. 10/minute or 5/second;300/hour"
-        },
-    )
-    calls_per_day = _count("Calls per day")
-    tokens_per_day = _count("Tokens per day")
-    calls_per_month = _count("Calls per month")
-    tokens_per_month = _count("Tokens per month")
-    models = TextAreaField(
-        "Allowed models",
-        validators=[Optional(), Length(max=4000)],
-        render_kw={
-            "rows": 2,
-            "placeholder": "all models; or patterns, e.g. llama3*, qwen2.5:7b",
-        },
-    )
-    manage = BooleanField("May manage models (pull, push, create, copy, delete, blobs)")
-    max_concurrency = _count("Calls in flight at once")
-    queue_weight = _count("Queue weight")
-
-    def validate_rate_limit(self, field: StringField) -> None:
-        """Flask-Limiter syntax, or ``unlimited``."""
-        if field.data and field.data.strip():
-            try:
-                check_rate_limit_spec(field.data)
-            except ValueError:
-                raise ValidationError(
-                    "Use e.g. 60/minute, 5/second;300/hour, or unlimited."
-                ) from None
+# every per-key setting's field (limits, queue weight, history mode)
+LimitFields = form_fields("key")
 
 
 def fill_limit_fields(form: Any, key: ApiKey) -> None:
-    """Show a key's current limits in the form."""
-    form.rate_limit.data = key.rate_limit or ""
-    for column in INT_COLUMNS:
-        getattr(form, column).data = getattr(key, column)
-    form.models.data = ", ".join(split_list(key.model_allowlist))
-    form.manage.data = MANAGE in split_list(key.scopes)
+    """Show a key's current settings in the form."""
+    fill_form(form, key, "key")
 
 
 def apply_limit_form(form: Any, key: ApiKey) -> None:
-    """Store the form's limits on ``key`` (what changed is ``changes.diff``'s to say,
-    from the one list of key settings)."""
-    rate = (form.rate_limit.data or "").strip()
-    values: dict[str, Any] = {
-        "rate_limit": check_rate_limit_spec(rate) if rate else None,
-        **{column: getattr(form, column).data for column in INT_COLUMNS},
-        "model_allowlist": ",".join(split_list(form.models.data)) or None,
-        "scopes": MANAGE if form.manage.data else "",
-    }
-    for column, value in values.items():
-        setattr(key, column, value)
+    """Store the form's settings on ``key`` (what changed is ``changes.diff``'s to
+    say, from the one table of subject settings)."""
+    apply_form(form, key, "key")
 
 
 def key_limits(key: ApiKey) -> dict[str, Any] | None:

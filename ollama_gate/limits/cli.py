@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -11,141 +10,29 @@ from flask.cli import with_appcontext
 
 from ..changes import COUNTS, diff, snapshot
 from ..extensions import db
-from ..keys import split_list
 from ..lookups import get_key
 from ..models import ApiKey
+from ..subject_row import MAX_COUNT  # noqa: F401 (the limits' bound, named here)
+from ..subject_settings import apply_options, options
 from ..text import printable
-from .access import SCOPES
-from .rates import check_rate_limit_spec
 
-CLEAR = object()  # an option given as "none": remove the key's own setting
-MAX_COUNT = 2**31 - 1  # the columns are INTEGER: PostgreSQL refuses more
-INT_COLUMNS = COUNTS  # the per-key counts, from the one list of key settings
-
-
-class OptionalInt(click.ParamType):
-    """A count of zero or more, or ``none`` to remove the setting."""
-
-    name = "N|none"
-
-    def convert(self, value: Any, param, ctx) -> Any:
-        """Parse the option's text."""
-        if value is CLEAR or isinstance(value, int):
-            return value
-        if str(value).strip().lower() in ("none", ""):
-            return CLEAR
-        try:
-            n = int(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a whole number (or 'none')", param, ctx)
-        if n < 0:
-            self.fail("must be 0 or more", param, ctx)
-        if n > MAX_COUNT:
-            self.fail(f"must be at most {MAX_COUNT}", param, ctx)
-        return n
-
-
-def limit_options(command: Callable) -> Callable:
-    """Add the per-key limit options to a click command (``None``: option not given)."""
-    count = OptionalInt()
-    options = [
-        click.option(
-            "--rate-limit",
-            default=None,
-            help="e.g. '10/minute' or '5/second;200/hour'; 'unlimited'; "
-            "'default' follows OLLAMA_GATE_RATE_LIMIT.",
-        ),
-        click.option(
-            "--calls-per-day",
-            type=count,
-            default=None,
-            help="Inference calls per UTC day ('none': no quota).",
-        ),
-        click.option(
-            "--tokens-per-day",
-            type=count,
-            default=None,
-            help="Prompt plus completion tokens per UTC day.",
-        ),
-        click.option(
-            "--calls-per-month",
-            type=count,
-            default=None,
-            help="Inference calls per UTC month.",
-        ),
-        click.option(
-            "--tokens-per-month",
-            type=count,
-            default=None,
-            help="Prompt plus completion tokens per UTC month.",
-        ),
-        click.option(
-            "--models",
-            default=None,
-            help="Allowed model patterns, e.g. 'llama3*,qwen2.5:7b' ('none': all).",
-        ),
-        click.option(
-            "--scopes",
-            default=None,
-            help=f"Extra scopes: {', '.join(SCOPES)} (pull, push, create, copy, "
-            "delete, blobs); 'none' removes them.",
-        ),
-        click.option(
-            "--max-concurrency",
-            type=count,
-            default=None,
-            help="Calls of this key in flight at once ('none': no cap).",
-        ),
-        click.option(
-            "--queue-weight",
-            type=count,
-            default=None,
-            help="Its share of backend slots when calls wait, e.g. 3: three times "
-            "a key of weight 1 ('none': 1).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+INT_COLUMNS = COUNTS  # the per-key counts, from the one table of subject settings
+# the options of every per-key setting (limits, queue weight, history mode), made
+# from subject_settings.TABLE; each arrives as text under its column's name
+limit_options = options("key")
 
 
 def apply_limits(key: ApiKey, **values: Any) -> None:
-    """Set the given limit options on ``key`` (None: leave as is); click errors."""
-    try:
-        apply_limit_values(key, **values)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    """Set the given options on ``key`` (None: leave as is); click errors."""
+    apply_options(key, "key", values)
 
 
 def apply_limit_values(key: ApiKey, **values: Any) -> None:
-    """Set limit settings on ``key`` from text or numbers; ValueError on bad input."""
-    rate = values.get("rate_limit")
-    if rate is not None:
-        rate = rate.strip()
-        key.rate_limit = (
-            None if rate.lower() in ("default", "") else check_rate_limit_spec(rate)
-        )
-    for column in INT_COLUMNS:
-        value = values.get(column)
-        if value is not None:
-            if value is not CLEAR and (not isinstance(value, int) or value < 0):
-                raise ValueError(
-                    f"{column.replace('_', ' ')}: a whole number of 0 or more"
-                )
-            setattr(key, column, None if value is CLEAR else value)
-    models = values.get("models")
-    if models is not None:
-        patterns = split_list(models)
-        key.model_allowlist = None if patterns in ([], ["none"]) else ",".join(patterns)
-    scopes = values.get("scopes")
-    if scopes is not None:
-        wanted = [s.lower() for s in split_list(scopes) if s.lower() != "none"]
-        unknown = sorted(set(wanted) - set(SCOPES))
-        if unknown:
-            raise ValueError(
-                f"unknown scope {unknown[0]!r} (known: {', '.join(SCOPES)})"
-            )
-        key.scopes = ",".join(sorted(set(wanted)))
+    """Set settings on ``key`` from text; ValueError on bad input."""
+    try:
+        apply_options(key, "key", values)
+    except click.BadParameter as exc:
+        raise ValueError(exc.message) from None
 
 
 def describe(key: ApiKey) -> list[str]:

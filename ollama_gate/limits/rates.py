@@ -19,6 +19,9 @@ from limits.strategies import RateLimiter
 
 from ..call import Call
 from ..errors import ApiError
+
+# a subject's own value meaning "no rate limit", and the check of its text
+from ..subject_rows.limit_rows import UNLIMITED, check_rate_limit_spec
 from .memory import SweptMemoryStorage
 
 if TYPE_CHECKING:
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
 
 MEMORY_URI = SweptMemoryStorage.STORAGE_SCHEME[0] + "://"  # one worker's own counters
 
-UNLIMITED = ("unlimited", "none", "off")  # a key's own value meaning "no rate limit"
+__all__ = ["UNLIMITED", "Rates", "check_rate_limit_spec", "parse_limits"]
 
 
 def limiter_settings(app: Flask) -> None:
@@ -84,20 +87,6 @@ def redis_errors(app: Flask) -> tuple[type[Exception], ...]:
     import redis
 
     return (redis.RedisError, OSError)
-
-
-def check_rate_limit_spec(spec: str) -> str:
-    """Check a key's own limit (Flask-Limiter syntax or ``unlimited``); ValueError."""
-    v = spec.strip()
-    if v.lower() in UNLIMITED:
-        return "unlimited"
-    try:
-        parse_many(v)
-    except ValueError:
-        raise ValueError(
-            f"not a rate limit (e.g. 60/minute or 10/second;500/hour): {spec!r}"
-        ) from None
-    return v
 
 
 @lru_cache(maxsize=1024)
