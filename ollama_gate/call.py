@@ -67,6 +67,9 @@ class Call:
     extra: dict[str, Any] = field(
         default_factory=dict
     )  # room for later steps (cache, ...)
+    # the chain of subjects whose settings bound the call, most specific first; empty:
+    # the identity's (``subjects.levels_of``; ``subjects.prepend_level`` adds one)
+    levels: tuple = ()
 
     def keep(self, chunk: bytes) -> None:
         """Keep a chunk of the answer for the record, up to ``MAX_KEPT_BYTES``."""

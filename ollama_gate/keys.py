@@ -23,6 +23,7 @@ from .extensions import db
 from .failed_keys import FailedKeys
 from .models import ApiKey, User, utcnow
 from .networks import NetworkTable
+from .subjects import Level, level_for, nearest
 
 KEY_PREFIX = "og_"
 VISIBLE_CHARS = 11  # "og_" plus 8 random characters: enough to tell keys apart in lists
@@ -108,6 +109,10 @@ class Identity:
     max_concurrency: int | None = None
     queue_weight: int = 1  # its share of slots when calls wait (the scheduler)
     limits_key_id: int | None = None  # the first key of its rotations, if another
+    # the chain of subjects whose settings bound its calls: key, user, team (the
+    # key's own settings above are its level's; the scopes, history mode and queue
+    # weight above are the chain's, the ones every reader wants)
+    levels: tuple[Level, ...] = ()
 
     @property
     def limits_id(self) -> int:
@@ -124,6 +129,12 @@ class Identity:
             if key.revoked_at is not None
             else ("disabled" if key.disabled else "active")
         )
+        levels = chain_of(key)
+        scopes = frozenset(split_list(key.scopes))
+        for level in levels[1:]:  # a user or team that sets scopes bounds them
+            bound = level.get("scopes")
+            if bound is not None:
+                scopes &= bound
         return cls(
             key_id=key.id,
             user_id=key.user_id,
@@ -133,17 +144,18 @@ class Identity:
             state=state,
             expires_at=key.expires_at,
             revoke_at=key.revoke_at,
-            history_mode=key.history_mode,
+            history_mode=nearest(levels, "history_mode"),
             rate_limit=key.rate_limit,
             calls_per_day=key.calls_per_day,
             tokens_per_day=key.tokens_per_day,
             calls_per_month=key.calls_per_month,
             tokens_per_month=key.tokens_per_month,
             model_patterns=tuple(split_list(key.model_allowlist)),
-            scopes=frozenset(split_list(key.scopes)),
+            scopes=scopes,
             max_concurrency=key.max_concurrency,
-            queue_weight=max(1, key.queue_weight or 1),
+            queue_weight=max(1, nearest(levels, "queue_weight", 1)),
             limits_key_id=key.limits_key_id,
+            levels=levels,
         )
 
     def check_usable(self) -> None:
@@ -155,6 +167,18 @@ class Identity:
             raise AuthError(403, "API key is revoked (it was rotated)")
         if self.expires_at is not None and self.expires_at <= now:
             raise AuthError(403, "API key has expired")
+
+
+def chain_of(key: ApiKey) -> tuple[Level, ...]:
+    """The key's chain of levels, most specific first: key, its user, their team."""
+    user = key.user
+    levels = [
+        level_for("key", key.limits_id, key.prefix, key),
+        level_for("user", user.id, user.name, user),
+    ]
+    if user.team is not None:
+        levels.append(level_for("team", user.team.id, user.team.name, user.team))
+    return tuple(levels)
 
 
 class KeyCache:

@@ -39,7 +39,13 @@ def scope_of(identity: Identity, shared: bool) -> str:
     """Who may be answered from an entry: the user (or all), and the allowlist."""
     who = "shared" if shared else f"user:{identity.user_id}"
     allow = sorted({p.strip().lower() for p in identity.model_patterns})
-    return who + "|allow:" + ",".join(allow)
+    scope = who + "|allow:" + ",".join(allow)
+    for level in identity.levels[1:]:  # a user's or team's allowlist bounds it too
+        patterns = level.get("model_allowlist")
+        if patterns:
+            bound = sorted({p.strip().lower() for p in patterns})
+            scope += f"|{level.subject.kind}:" + ",".join(bound)
+    return scope
 
 
 def cache_key(endpoint: str, payload: dict[str, Any], digest: str, scope: str) -> str:

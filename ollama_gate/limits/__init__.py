@@ -102,7 +102,7 @@ class Limits(Stage):
         ):
             live = None
             try:
-                live = self.quotas.counters.current(key.limits_id, period)
+                live = self.quotas.counters.current(str(key.limits_id), period)
             except self.counter_errors:
                 pass
             if live is None:

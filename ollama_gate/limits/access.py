@@ -26,6 +26,7 @@ from ..call import Call
 from ..errors import ApiError
 from ..gofields import go_view
 from ..model_names import name_parts
+from ..subjects import Subject, levels_of, setting_levels
 
 MANAGE = "manage"
 SCOPES = (MANAGE,)  # every scope a key can hold; inference and model lists need none
@@ -141,8 +142,8 @@ def check_access(call: Call) -> None:
             f"this API key lacks the '{MANAGE}' scope needed for "
             f"{call.method} {call.path}",
         )
-    patterns = identity.model_patterns
-    if not patterns:
+    bounds = allowlists(call)
+    if not bounds:
         return
     if (
         call.payload is None
@@ -153,8 +154,9 @@ def check_access(call: Call) -> None:
         # a body we could not read as a JSON object might still name a model upstream
         raise ApiError(400, "request body must be a JSON object")
     for name in named_models(call):
-        if not model_allowed(name, patterns):
-            raise ApiError(403, f"this API key may not use model '{name}'")
+        for subject, patterns in bounds:  # every level that sets one must allow it
+            if not model_allowed(name, patterns):
+                raise ApiError(403, f"{subject.phrase} may not use model '{name}'")
 
 
 def _has_body() -> bool:
@@ -164,12 +166,27 @@ def _has_body() -> bool:
     )
 
 
+def allowlists(call: Call) -> list[tuple[Subject, tuple[str, ...]]]:
+    """(subject, patterns) of each level of the call's chain that sets an allowlist:
+    a model must be allowed by every one (a team's bounds its members' keys)."""
+    return [
+        (level.subject, level.get("model_allowlist"))
+        for level in setting_levels(levels_of(call), "model_allowlist")
+    ]
+
+
+def allowed_by_all(name: str, bounds: list[tuple[Subject, tuple[str, ...]]]) -> bool:
+    """True if every allowlist of ``bounds`` allows ``name``."""
+    return all(model_allowed(name, patterns) for _, patterns in bounds)
+
+
 def filter_model_list(call: Call, body: bytes) -> bytes:
-    """Response filter: cut the model lists (tags, ps, /v1/models) to the allowlist."""
-    patterns = call.identity.model_patterns
-    if not patterns:
+    """Response filter: cut the model lists (tags, ps, /v1/models) to what every
+    level's allowlist allows (the rule admission applies)."""
+    bounds = allowlists(call)
+    if not bounds:
         return body
-    return cut_model_list(call, body, lambda name: model_allowed(name, patterns))
+    return cut_model_list(call, body, lambda name: allowed_by_all(name, bounds))
 
 
 def cut_model_list(call: Call, body: bytes, keep: Callable[[str], bool]) -> bytes:

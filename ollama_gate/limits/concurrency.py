@@ -1,4 +1,4 @@
-"""Per-key concurrency cap: at most N calls of a key in flight at once.
+"""Concurrency caps: at most N calls of a key (or its user, or team) in flight.
 
 A slot is taken at admission and given back by a release hook the moment the call ends
 (last byte, client gone, or refusal). In one worker the slots are a dict in memory;
@@ -22,12 +22,13 @@ from flask import Flask
 
 from ..call import Call
 from ..errors import ApiError
+from ..subjects import Subject, levels_of
 from .rates import redis_client, redis_errors
 from .upkeep import MAX_PENDING, Upkeep, upkeep_of
 
 log = logging.getLogger("ollama_gate.limits")
 
-SLOT = "limits.slot"  # call.extra: the slot this call holds
+SLOT = "limits.slot"  # call.extra: the slots this call holds, [(ref, token)]
 
 
 class MemorySlots:
@@ -187,32 +188,48 @@ def counted_slots(app: Flask, name: str | None = None):
 
 
 class Concurrency:
-    """The admission check and release hook of the per-key cap."""
+    """The admission check and release hook of the concurrency caps: a slot at every
+    level of the call's chain that sets a cap (a team's caps all its members)."""
 
     def __init__(self, slots):
         self.slots = slots
 
     def __call__(self, call: Call) -> None:
-        """Admission check: take a slot, or 429 when the key is at its cap."""
-        limit = call.identity.max_concurrency
-        if limit is None:
-            return
-        token = self.slots.acquire(call.identity.limits_id, limit)
-        if token is None:
-            raise ApiError(
-                429,
-                f"this API key already has {limit} calls in flight "
-                f"(its limit); retry when one ends",
-                {
-                    "Retry-After": "1",
-                    "X-RateLimit-Limit": str(limit),
-                    "X-RateLimit-Remaining": "0",
-                },
-            )
-        call.extra[SLOT] = token
+        """Admission check: take a slot per capped level, or 429 naming the level at
+        its cap (the slots taken at the others are given back)."""
+        taken: list[tuple[str, str]] = []
+        try:
+            for level in levels_of(call):
+                limit = level.get("max_concurrency")
+                if limit is None:
+                    continue
+                ref = level.subject.ref
+                token = self.slots.acquire(ref, limit)
+                if token is None:
+                    raise full(level.subject, limit)
+                taken.append((ref, token))
+        except BaseException:
+            for ref, token in taken:
+                self.slots.release(ref, token)
+            raise
+        if taken:
+            call.extra[SLOT] = taken
 
     def release(self, call: Call) -> None:
-        """Release hook: give the call's slot back as soon as it ends."""
-        token = call.extra.pop(SLOT, None)
-        if token is not None:
-            self.slots.release(call.identity.limits_id, token)
+        """Release hook: give the call's slots back as soon as it ends."""
+        for ref, token in call.extra.pop(SLOT, ()):
+            self.slots.release(ref, token)
+
+
+def full(subject: Subject, limit: int) -> ApiError:
+    """The 429 of a level at its cap."""
+    return ApiError(
+        429,
+        f"{subject.phrase} already has {limit} calls in flight "
+        f"(its limit); retry when one ends",
+        {
+            "Retry-After": "1",
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": "0",
+        },
+    )

@@ -1,8 +1,9 @@
 """The quota counters: calls and tokens per key and period, and the tokens that calls
 in flight hold, in one worker's memory (``redis_counters.py`` keeps them in Redis).
 
-A counter is kept under a key's ``limits_id`` (one for every rotation of a key). At
-admission a call is counted and, when the key has a token quota, holds an estimate of
+A counter is kept under a subject's ``ref`` (``subjects.Subject.ref``: a key's is its
+``limits_id``, one for every rotation of a key; a team's is one pool for its members).
+At admission a call is counted and, when the key has a token quota, holds an estimate of
 its tokens (``reserve.tokens_to_hold``) until it is settled: then, in one step, the
 hold goes and its real tokens are added, so no moment counts neither. A call is
 admitted while the tokens used, those held and its own estimate fit the quota, or
@@ -104,6 +105,17 @@ class MemoryCounters:
                         del self._held[limits_id]
             for stale in [k for k in self._counts if k[1] not in keep]:
                 del self._counts[stale]
+
+    def cancel(self, ref: str, periods: tuple[str, ...], token: str | None) -> None:
+        """Undo an admission another level then refused: uncount it, drop its hold."""
+        with self._lock:
+            for period in periods:
+                entry = self._counts.get((ref, period))
+                if entry is not None:
+                    entry[0] -= 1
+            own = self._held.get(ref)
+            if token is not None and own is not None:
+                own.pop(token, None)
 
     def current(self, limits_id: int, period: str) -> tuple[int, int] | None:
         """Live (calls, tokens), if this process holds them."""

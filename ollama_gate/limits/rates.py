@@ -22,6 +22,7 @@ from ..errors import ApiError
 
 # a subject's own value meaning "no rate limit", and the check of its text
 from ..subject_rows.limit_rows import UNLIMITED, check_rate_limit_spec
+from ..subjects import levels_of
 from .memory import SweptMemoryStorage
 
 if TYPE_CHECKING:
@@ -105,19 +106,26 @@ class Rates:
         self.default = default
 
     def limits_for(self, call: Call) -> tuple[RateLimitItem, ...]:
-        """The limits that apply to the call's key."""
+        """The limits of the call's key (its own, else the default)."""
         own = call.identity.rate_limit
         return parse_limits(self.default if own is None else own)
 
     def __call__(self, call: Call) -> None:
-        """Count the call against each limit of its key; 429 with the state if over."""
-        key = str(call.identity.limits_id)  # shared by a rotated key's secrets
-        for item in self.limits_for(call):
-            if not self.strategy.hit(item, "key", key):
-                raise self.refusal(item, key)
+        """Count the call against each limit of each level of its chain (a key that
+        sets none: the default); 429 naming the level if over."""
+        for level in levels_of(call):
+            own = level.get("rate_limit")
+            if own is None and level.subject.kind == "key":
+                own = self.default
+            if not own:
+                continue
+            ref = level.subject.ref  # a key's: shared by a rotated key's secrets
+            for item in parse_limits(own):
+                if not self.strategy.hit(item, "key", ref):
+                    raise self.refusal(item, ref, level.subject)
 
-    def refusal(self, item: RateLimitItem, key: str) -> ApiError:
-        """The 429 for a key over ``item``: says which limit, and when to retry."""
+    def refusal(self, item: RateLimitItem, key: str, subject=None) -> ApiError:
+        """The 429 for a level over ``item``: says which limit, and when to retry."""
         reset, remaining = self.strategy.get_window_stats(item, "key", key)
         now = time.time()
         wait = max(1, math.ceil(reset - now))
@@ -131,8 +139,9 @@ class Rates:
             wait > 60
         ):  # clients that retry on 429 (openai's SDK) would only be refused again
             headers["x-should-retry"] = "false"
+        who = subject.phrase if subject is not None else "this API key"
         return ApiError(
             429,
-            f"rate limit of {item} for this API key exceeded; retry in {wait} s",
+            f"rate limit of {item} for {who} exceeded; retry in {wait} s",
             headers,
         )

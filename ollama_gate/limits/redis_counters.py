@@ -178,6 +178,15 @@ class RedisCounters:
             room = MAX_PENDING - len(self.unheld)  # past it, a hold ends by its lease
             self.unheld.extend(holds[: max(room, 0)])
 
+    def cancel(self, ref: str, periods: tuple[str, ...], token: str | None) -> None:
+        """Undo an admission another level then refused: uncount it, drop its hold."""
+        pipe = self.client.pipeline(transaction=True)
+        for period in periods:
+            self._add(keys=[self._key(ref, period)], args=[-1, 0], client=pipe)
+        if token:
+            pipe.zrem(self._held_key(ref), token)
+        pipe.execute()
+
     def current(self, limits_id: int, period: str) -> tuple[int, int] | None:
         """Live (calls, tokens) from Redis, if the counter exists."""
         c, t = self.client.hmget(self._key(limits_id, period), "c", "t")

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
-from ..models import ApiKey
+from ..models import ApiKey, User
 
 
 class Usage(db.Model):
@@ -59,17 +59,32 @@ def period_reset(period: str) -> datetime:
     return (start + timedelta(days=32)).replace(day=1)
 
 
-def load_usage(limits_id: int, period: str) -> tuple[int, int]:
-    """(calls, tokens) in a period of the keys whose counters are kept under
-    ``limits_id`` (a key and its rotations), from the database."""
-    row = db.session.execute(
-        db.select(db.func.sum(Usage.calls), db.func.sum(Usage.tokens))
-        .join(ApiKey, ApiKey.id == Usage.key_id)
-        .where(
-            or_(ApiKey.id == limits_id, ApiKey.limits_key_id == limits_id),
-            Usage.period == period,
+def load_usage(ref: int | str, period: str) -> tuple[int, int]:
+    """(calls, tokens) in a period of the subject whose counters are kept under
+    ``ref`` (``Subject.ref``), from the database: a key's (its limits id: the key
+    and its rotations), a user's (all its keys) or a team's (all its members' keys).
+
+    The rows stay per key: a user's or team's usage is the sum of its keys' rows, so
+    recording writes no more rows and a counter seeded after a restart is exact.
+    """
+    kind, _, ident = str(ref).rpartition(":")
+    query = db.select(db.func.sum(Usage.calls), db.func.sum(Usage.tokens)).join(
+        ApiKey, ApiKey.id == Usage.key_id
+    )
+    if kind == "":
+        limits_id = int(ident)
+        query = query.where(
+            or_(ApiKey.id == limits_id, ApiKey.limits_key_id == limits_id)
         )
-    ).first()
+    elif kind == "user":
+        query = query.where(ApiKey.user_id == int(ident))
+    elif kind == "team":
+        query = query.join(User, User.id == ApiKey.user_id).where(
+            User.team_id == int(ident)
+        )
+    else:  # end users: their own stage keeps their usage
+        return (0, 0)
+    row = db.session.execute(query.where(Usage.period == period)).first()
     return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
 
 

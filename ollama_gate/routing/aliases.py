@@ -14,7 +14,12 @@ from urllib.parse import quote
 
 from ..call import Call
 from ..gofields import without
-from ..limits.access import alias_allowed, alias_refusal, cut_model_list
+from ..limits.access import (
+    alias_allowed,
+    alias_refusal,
+    allowlists,
+    cut_model_list,
+)
 from ..pipeline import Stage
 from .fleet import Fleet
 
@@ -52,8 +57,9 @@ class Aliases(Stage):
         real = self.fleet.resolve(call.model)
         if real is None:
             return
-        if not alias_allowed(call.model, real, call.identity.model_patterns):
-            raise alias_refusal(call.model)
+        for _, patterns in allowlists(call):  # every level's allowlist judges it
+            if not alias_allowed(call.model, real, patterns):
+                raise alias_refusal(call.model)
         call.extra["upstream_model"] = real
         if call.endpoint == "/v1/models/{id}":
             call.upstream_path = "/v1/models/" + quote(real, safe="")
@@ -74,10 +80,12 @@ class Aliases(Stage):
         names = call.extra.get(ALIAS)
         if names:
             return body.replace(*names)
-        patterns = call.identity.model_patterns
-        if not patterns or not self.fleet.aliases:
+        bounds = allowlists(call)
+        if not bounds or not self.fleet.aliases:
             return body
-        return cut_model_list(call, body, lambda name: self.usable(name, patterns))
+        return cut_model_list(
+            call, body, lambda name: all(self.usable(name, p) for _, p in bounds)
+        )
 
     def usable(self, name: str, patterns: tuple[str, ...]) -> bool:
         """False for an alias whose model the key may not run."""
