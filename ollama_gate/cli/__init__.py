@@ -18,6 +18,7 @@ from ..routing.cli import aliases_cli, backends_cli
 from ..scheduler.cli import models_cli
 from .guard import guard_command
 from .keys import keys_cli
+from .teams import teams_cli
 from .users import init_command, users_cli
 
 
@@ -30,6 +31,7 @@ def register(app: Flask) -> None:
     for command in (
         init_command,
         users_cli,
+        teams_cli,
         keys_cli,
         admins_cli,
         history_cli,

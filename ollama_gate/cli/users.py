@@ -4,6 +4,7 @@ delete``."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 from flask import current_app
@@ -19,6 +20,7 @@ from ..models import User
 from ..netkeys import set_networks
 from ..schema import upgrade_database
 from ..secrets_out import show_secret
+from ..subject_settings import apply_options, describe, diff, options, snapshot
 from ..text import printable
 from .envsetup import offer_env_file
 
@@ -85,19 +87,33 @@ NETWORK_OPTION = click.option(
 )
 
 
+TEAM_OPTION = click.option(
+    "--team", default=None, help="The team it belongs to ('none': no team)."
+)
+
+
 @users_cli.command("create")
 @click.argument("name")
 @NETWORK_OPTION
-def users_create(name: str, networks: tuple[str, ...]) -> None:
-    """Create a user."""
+@TEAM_OPTION
+@options("user")
+def users_create(
+    name: str, networks: tuple[str, ...], team: str | None, **values: Any
+) -> None:
+    """Create a user (in a team, with settings that bound every key it owns)."""
+    from .teams import set_team  # teams' module imports this one's name check
+
     check_user_name(name)
     if db.session.execute(
         db.select(User).where(User.name == name)
     ).scalar_one_or_none():
         raise click.ClickException(f"user {name!r} already exists")
     user = User(name=name)
+    blank = snapshot(user, "user")
+    changes = set_team(user, team)
+    apply_options(user, "user", values)
     db.session.add(user)
-    record("user_created", name)
+    record("user_created", name, ", ".join(changes + diff(blank, user, "user")))
     if networks:
         db.session.flush()
         _set_networks(user, list(networks))
@@ -109,13 +125,40 @@ def users_create(name: str, networks: tuple[str, ...]) -> None:
 @click.argument("name")
 @NETWORK_OPTION
 @click.option("--no-network", is_flag=True, help="Remove every trusted network.")
-def users_set(name: str, networks: tuple[str, ...], no_network: bool) -> None:
-    """Set a user's trusted networks (they replace the ones before)."""
-    if bool(networks) == no_network:
+@TEAM_OPTION
+@options("user")
+def users_set(
+    name: str,
+    networks: tuple[str, ...],
+    no_network: bool,
+    team: str | None,
+    **values: Any,
+) -> None:
+    """Set a user's trusted networks (they replace the ones before), team and
+    settings (they bound every key it owns; 'none' removes one)."""
+    from .teams import set_team  # teams' module imports this one's name check
+
+    if networks and no_network:
         raise click.UsageError("give --network (one or more) or --no-network")
+    changing = team is not None or any(v is not None for v in values.values())
+    if not (networks or no_network or changing):
+        raise click.UsageError(
+            "give --network, --no-network, --team or a setting (see --help)"
+        )
     user = get_user(name)
-    _set_networks(user, list(networks))
+    if networks or no_network:
+        _set_networks(user, list(networks))
+    before = snapshot(user, "user")
+    changes = set_team(user, team)
+    apply_options(user, "user", values)
+    changes += diff(before, user, "user")
+    if changes:
+        record("user_updated", user.name, ", ".join(changes))
     db.session.commit()
+    if changing:
+        team_name = printable(user.team.name) if user.team else "none"
+        lines = [f"user {printable(user.name)}: team {team_name}"]
+        click.echo("\n".join(lines + describe(user, "user")))
 
 
 def _set_networks(user: User, networks: list[str]) -> None:
@@ -149,9 +192,10 @@ def users_list() -> None:
     """List users with their number of keys."""
     for user in db.session.execute(db.select(User).order_by(User.name)).scalars():
         active = sum(1 for k in user.keys if k.state() == "active")
+        team = f"\tteam={printable(user.team.name)}" if user.team else ""
         click.echo(
             f"{printable(user.name)}\tkeys={len(user.keys)}\tactive={active}\t"
-            f"created={user.created_at:%Y-%m-%d}"
+            f"created={user.created_at:%Y-%m-%d}{team}"
         )
 
 
