@@ -229,8 +229,8 @@ def test_a_team_quota_is_one_pool_in_redis(tmp_path, fake_server):
 
 
 def test_a_team_concurrency_cap_and_its_refusal_names_the_team(app):
-    from ollama_gate.limits.concurrency import Concurrency, MemorySlots
     from ollama_gate.keys import Identity
+    from ollama_gate.limits.concurrency import Concurrency, MemorySlots
     from ollama_gate.models import ApiKey
 
     add_key(app, "bob")
