@@ -14,6 +14,7 @@ from ..lookups import get_key
 from ..models import ApiKey
 from ..subject_row import MAX_COUNT  # noqa: F401 (the limits' bound, named here)
 from ..subject_settings import apply_options, options
+from ..subject_settings import describe as describe_subject
 from ..text import printable
 
 INT_COLUMNS = COUNTS  # the per-key counts, from the one table of subject settings
@@ -52,6 +53,10 @@ def describe(key: ApiKey) -> list[str]:
         f"max concurrency: {_quota(key.max_concurrency, '-')}",
         f"queue weight: {key.queue_weight or 1}",
     ]
+    for kind, subject in (("user", key.user), ("team", key.user.team)):
+        own = describe_subject(subject, kind) if subject is not None else []
+        if own:  # a user's or team's settings bound the key's (the strictest wins)
+            lines.append(f"{kind} {printable(subject.name)}: {'; '.join(own)}")
     state = current_app.extensions["ollama_gate_limits"]
     for row in state.report(key):
         lines.append(
