@@ -22,6 +22,7 @@ from .subject_settings import rows_for
 __all__ = [
     "KINDS",
     "Level",
+    "chain_value",
     "Subject",
     "level_for",
     "levels_of",
@@ -88,6 +89,16 @@ def levels_of(call: Any) -> tuple[Level, ...]:
         or call.identity.levels
         or (own_level(call.identity),)
     )
+
+
+def chain_value(call: Any, name: str, default: Any = None) -> Any:
+    """The most specific level's ``name`` for a call: from its own chain when a
+    stage lengthened it, else its identity's (resolved over key, user, team)."""
+    levels = getattr(call, "levels", ())
+    if levels:
+        return nearest(levels, name, default)
+    value = getattr(call.identity, name, None)
+    return default if value is None else value
 
 
 def own_level(identity: Any) -> Level:

@@ -24,6 +24,7 @@ from ..gofields import go_field, go_view
 from ..models import utcnow
 from ..pipeline import Stage
 from ..recorder import in_turns
+from ..subjects import chain_value
 from .content import MAX_TEXT, storable, strip_images
 from .models import Request, new_id
 
@@ -90,8 +91,9 @@ def prompt_text(payload: dict[str, Any] | None) -> str:
 
 
 def call_mode(call, default: str) -> str:
-    """The history mode for a call: its key's own mode, else the global default."""
-    mode = getattr(call.identity, "history_mode", None)
+    """The history mode for a call: the most specific level's (key, user, team),
+    else the global default."""
+    mode = chain_value(call, "history_mode")
     return mode if mode in MODES else default
 
 

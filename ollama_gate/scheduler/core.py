@@ -17,6 +17,7 @@ from flask import request
 from ..call import Call
 from ..model_names import canonical
 from ..server.peer import closed
+from ..subjects import chain_value
 from .affinity import SESSION_HEADER, conversation
 from .queue import ClientGone, FairQueue, Waiter
 
@@ -82,7 +83,7 @@ class Scheduler:
             return False
         owner = self.owner(call)
         call.extra[SLOT] = (key, token, owner)
-        self.queue.started(owner, call.identity.queue_weight, waiter)
+        self.queue.started(owner, weight_of(call), waiter)
         return True
 
     def grants(
@@ -103,7 +104,7 @@ class Scheduler:
                     Waiter(
                         self.owner(call),
                         canonical(model) if model else "-",
-                        ident.queue_weight,
+                        weight_of(call),
                         key=ident.key_id,
                         user=ident.user_id,
                         size=size,
@@ -125,6 +126,11 @@ class Scheduler:
             key, token, owner = slot
             self.slots.release(key, token)
             self.queue.ended(owner)
+
+
+def weight_of(call: Call) -> int:
+    """The call's share of slots: the most specific level's queue weight, else 1."""
+    return max(1, int(chain_value(call, "queue_weight", 1)))
 
 
 def client_gone() -> bool:
