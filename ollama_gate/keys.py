@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import joinedload
 
 from .authheaders import key_from_headers, missing_key_message
 from .extensions import db
@@ -201,7 +202,10 @@ class KeyCache:
             return hit[1]
         try:
             row = db.session.execute(
-                db.select(ApiKey).where(ApiKey.key_hash == key_hash)
+                db.select(ApiKey)
+                .where(ApiKey.key_hash == key_hash)
+                # the chain in the same query: key, user, team
+                .options(joinedload(ApiKey.user).joinedload(User.team))
             ).scalar_one_or_none()
             identity = Identity.from_key(row) if row is not None else None
         except SQLAlchemyError:  # database locked or gone: the client may retry
