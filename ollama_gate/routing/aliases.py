@@ -54,7 +54,7 @@ class Aliases(Stage):
             return
         if not alias_allowed(call.model, real, call.identity.model_patterns):
             raise alias_refusal(call.model)
-        call.extra["upstream_model"] = real
+        call.upstream_model = real
         if call.endpoint == "/v1/models/{id}":
             call.upstream_path = "/v1/models/" + quote(real, safe="")
             names = (b'"id":', real, call.model)
