@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from werkzeug.datastructures import Headers
+
 from .keys import Identity
 from .models import utcnow
 
@@ -20,10 +22,6 @@ TAIL_BYTES = 64 * 1024
 # where the view keeps the open call in the request's WSGI environ (request hooks
 # that run after the view, e.g. the request id's, find it there)
 ENVIRON_KEY = "ollama_gate.call"
-
-# ``call.extra`` keys more than one package reads or writes
-STRIP_USAGE = "strip_usage"  # True: the /v1 usage in the answer is the gateway's own
-ANSWER_HEADERS = "answer_headers"  # {name: value} a stage adds to the call's answer
 
 
 @dataclass(slots=True, eq=False)
@@ -64,9 +62,31 @@ class Call:
     stats: dict[str, Any] = field(
         default_factory=dict
     )  # filled by ``summary.summarise``
-    extra: dict[str, Any] = field(
-        default_factory=dict
-    )  # room for later steps (cache, ...)
+    # What stages share, one field each (who sets it: who reads it). A stage's own
+    # state stays in ``extra`` (tests/test_call_fields.py holds both to this).
+    # proxy.views (the request's): routing (the pin), scheduler (the session),
+    # cache (Cache-Control); empty for calls made outside the proxy
+    request_headers: Headers = field(default_factory=Headers)
+    # routing.aliases (the model an alias stands for): routing, scheduler, history,
+    # traces; None when the call named a model itself
+    upstream_model: str | None = None
+    # cache ("hit", "miss" or "bypass"; None with no cache stage): history, metrics,
+    # ops.calllog, traces
+    cache: str | None = None
+    # scheduler (seconds spent in the fair queue): history, traces; None when the
+    # call never waited (history keeps no wait for it)
+    queue_wait: float | None = None
+    # cache, routing.failover ({name: value} added to the answer, replacing
+    # upstream's of the same name): proxy.views
+    answer_headers: dict[str, str] = field(default_factory=dict)
+    # proxy.usage, cache (the /v1 usage in the answer is the gateway's own: taken out
+    # of the stream, kept for the record): proxy.views
+    strip_usage: bool = False
+    # cache (False: the call ran no model, a hit the settings do not charge): limits
+    # (it counts as a call; its tokens count against no token quota)
+    charge_tokens: bool = True
+    # one stage's private state, under "<package>.<name>" (e.g. "limits.held")
+    extra: dict[str, Any] = field(default_factory=dict)
     # the chain of subjects whose settings bound the call, most specific first; empty:
     # the identity's (``subjects.levels_of``; ``subjects.prepend_level`` adds one)
     levels: tuple = ()

@@ -1,5 +1,5 @@
 """The metrics' stage in one process: calls in flight go back down on every path, and
-a cache's word on a call (``call.extra["cache"]``) becomes its label."""
+a cache's word on a call (``call.cache``) becomes its label."""
 
 from __future__ import annotations
 
@@ -80,12 +80,12 @@ def test_in_flight_while_a_stream_runs_and_after_the_client_hangs_up(
 
 
 class CacheHit(Stage):
-    """A stand-in for the cache: answers and says so in ``call.extra``."""
+    """A stand-in for the cache: answers and says so in ``call.cache``."""
 
     name = "cache"
 
     def answer(self, call: Call):
-        call.extra["cache"] = "hit"
+        call.cache = "hit"
         return Response(
             b'{"response":"cached","done":true}', mimetype="application/json"
         )

@@ -244,7 +244,7 @@ def test_the_span_carries_the_queue_wait_and_the_alias_real_model():
     call = a_call(
         "/v1/chat/completions", model="gpt-4o", status=200, backend="gpu1", ttfb=0.25
     )
-    call.extra.update(queue_wait=1.5, upstream_model="llama3.2")
+    call.queue_wait, call.upstream_model = 1.5, "llama3.2"
     call.stats.update(prompt_tokens=7, completion_tokens=3, done_reason="stop")
     a = attributes(call, "http://10.0.0.5:11434")
     assert span_name(call) == "chat gpt-4o"

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app
 
-from ..call import ANSWER_HEADERS, STRIP_USAGE, Call
+from ..call import Call
 from ..extensions import db
 from ..gofields import go_field
 from ..history.record import call_mode
-from ..limits.quotas import UNCHARGED_TOKENS
 from ..pipeline import Stage
 from .digest import model_digest
 from .entry import capture, pack, unpack
@@ -31,15 +30,12 @@ from .store import Entry, make_store
 log = logging.getLogger("ollama_gate.cache")
 
 HEADER = "X-Ollama-Gate-Cache"
-VERDICT = "cache"  # call.extra: "hit", "miss" or "bypass" (history and metrics read it)
 KEY = "cache.key"  # call.extra: the entry's key, when its answer is to be stored
 
 
-def client_directives() -> set[str]:
+def client_directives(headers) -> set[str]:
     """The request's cache directives (``Cache-Control`` and ``Pragma``), lower-case."""
-    values = request.headers.getlist("Cache-Control") + request.headers.getlist(
-        "Pragma"
-    )
+    values = headers.getlist("Cache-Control") + headers.getlist("Pragma")
     return {
         part.split("=", 1)[0].strip().lower()
         for value in values
@@ -78,9 +74,9 @@ class CacheStage(Stage):
     def answer(self, call: Call) -> Response | None:
         """The cached answer on a hit; else None, the verdict noted on the call."""
         verdict, response = self._lookup(call)
-        call.extra[VERDICT] = verdict
+        call.cache = verdict
         if response is None:
-            call.extra.setdefault(ANSWER_HEADERS, {})[HEADER] = verdict
+            call.answer_headers[HEADER] = verdict
         return response
 
     def _lookup(self, call: Call) -> tuple[str, Response | None]:
@@ -91,7 +87,7 @@ class CacheStage(Stage):
         payload = call.payload
         if bypass_reason(call.endpoint, payload, self.mode):
             return "bypass", None
-        directives = client_directives()
+        directives = client_directives(call.request_headers)
         if "no-store" in directives:
             return "bypass", None
         digest = self.digest(go_field(payload, "model"))
@@ -122,8 +118,7 @@ class CacheStage(Stage):
             return "hit", self.replay(call, payload, entry)
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             log.warning("cache: an entry that cannot be replayed", exc_info=True)
-            call.extra.pop(UNCHARGED_TOKENS, None)
-            call.extra.pop(STRIP_USAGE, None)
+            call.charge_tokens, call.strip_usage = True, False
             call.extra[KEY] = key  # replaced by the fresh answer
             return "miss", None
 
@@ -140,14 +135,14 @@ class CacheStage(Stage):
         """The hit's answer, in the framing the client asked for."""
         call.extra.pop(KEY, None)
         if not self.charge_hits:
-            call.extra[UNCHARGED_TOKENS] = True
+            call.charge_tokens = False
         stream = wants_stream(call.endpoint, payload)
         content_type, body = render(entry, call.endpoint, call.model, stream)
         headers = {HEADER: "hit"}
         if content_type == JSON_TYPE:
             return Response(body, content_type=content_type, headers=headers)
         if call.endpoint.startswith("/v1/") and not wants_usage(payload):
-            call.extra[STRIP_USAGE] = True  # kept for the record, not sent
+            call.strip_usage = True  # kept for the record, not sent
         headers["X-Accel-Buffering"] = "no"
 
         def pieces():
@@ -157,7 +152,7 @@ class CacheStage(Stage):
 
     def record(self, calls: list[Call]) -> None:
         """Count the batch's hits and misses; store the answers of its misses."""
-        verdicts = [call.extra.get(VERDICT) for call in calls]
+        verdicts = [call.cache for call in calls]
         hits, misses = verdicts.count("hit"), verdicts.count("miss")
         if hits or misses:
             try:  # the answers below are still stored if the counters fail

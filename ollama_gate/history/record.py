@@ -122,14 +122,14 @@ def record_values(call, mode: str) -> dict[str, Any]:
         endpoint=call.endpoint,
         path=call.path[:500],
         model=(call.model or None) and call.model[:200],
-        upstream_model=call.extra.get("upstream_model"),
+        upstream_model=call.upstream_model,
         backend=call.backend,
         status=call.status,
         streamed=call.streamed,
         completed=call.completed,
         disconnected=call.disconnected,
         truncated=call.truncated,
-        cache_hit=call.extra.get("cache") == "hit",
+        cache_hit=call.cache == "hit",
         error=str(error) if error else None,
         mode=mode,
         done_reason=(
@@ -140,9 +140,7 @@ def record_values(call, mode: str) -> dict[str, Any]:
         total_tokens=int(stats.get("total_tokens") or 0),
         ttfb_ms=None if call.ttfb is None else round(call.ttfb * 1000, 3),
         queue_ms=(
-            round(call.extra["queue_wait"] * 1000, 3)
-            if "queue_wait" in call.extra
-            else None
+            None if call.queue_wait is None else round(call.queue_wait * 1000, 3)
         ),
         total_ms=None if call.total is None else round(call.total * 1000, 3),
         client_addr=call.client_addr,
@@ -179,6 +177,7 @@ def fallback_values(call, mode: str) -> dict[str, Any]:
     """A record without the request's content, for a call whose record failed."""
     bare = copy.copy(call)
     bare.payload, bare.unparsed, bare.extra, bare.stats = None, b"", {}, {}
+    bare.upstream_model = bare.cache = bare.queue_wait = None  # as ``extra``
     values = record_values(bare, mode)
     values["request"] = {"unrecorded": "the request could not be recorded"}
     values["stats"] = {k: v for k, v in (call.stats or {}).items() if k in TOKENS}

@@ -51,9 +51,6 @@ USAGE = "limits.usage"  # call.extra: admitted inference call, to be counted
 COUNTED = (
     "limits.counted"  # call.extra: periods whose call counter admission already raised
 )
-# call.extra: the call ran no model (a cache hit the settings do not charge): it
-# counts as a call, its tokens count against no token quota
-UNCHARGED_TOKENS = "limits.uncharged_tokens"
 HELD = "limits.held"  # call.extra: the token of the tokens the call holds, if any
 
 
@@ -134,7 +131,7 @@ class Quotas:
                 continue
             tokens = (
                 0
-                if call.extra.get(UNCHARGED_TOKENS)
+                if not call.charge_tokens
                 else int(call.stats.get("total_tokens") or 0)
             )
             counted = call.extra.get(COUNTED, ())

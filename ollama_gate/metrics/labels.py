@@ -85,5 +85,5 @@ def status(call: Call) -> str:
 
 def cache(call: Call) -> str:
     """The cache's word on the call (``hit``, ``miss``, ...) when a cache is in."""
-    value = call.extra.get("cache")
+    value = call.cache
     return str(value)[:20] if value is not None else ""

@@ -39,7 +39,7 @@ def call_fields(call: Call) -> dict[str, Any]:
         "out": stats.get("completion_tokens"),
         "ttfb_ms": _ms(call.ttfb),
         "total_ms": _ms(call.total),
-        "cache": call.extra.get("cache"),
+        "cache": call.cache,
         "client": call.client_addr,
         "disconnected": call.disconnected or None,
         "error": call.error,

@@ -57,7 +57,7 @@ def read_body(call: Call, max_mb: float):
         else:
             unparsed(call, data)
     elif call.endpoint == "/v1/models/{id}":
-        call.model = call.extra["model_id"] = _model_id(call.upstream_path)
+        call.model = _model_id(call.upstream_path)
     return data or None
 
 

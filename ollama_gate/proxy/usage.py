@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import re
 
-from ..call import STRIP_USAGE, Call
+from ..call import Call
 from ..gofields import go_field, without
 
 ASKS_USAGE = ("/v1/chat/completions", "/v1/completions")
-STRIP = STRIP_USAGE  # in ``call.extra``: the usage in the answer is the gateway's
 
 _USAGE_FIELD = re.compile(rb',"usage":\{[^{}]*\}')
 
@@ -37,7 +36,7 @@ def ask_for_usage(call: Call) -> None:
     # Ollama's decoder matches names case-insensitively: one spelling only
     rewritten = without(payload, "stream_options")
     rewritten["stream_options"] = options
-    call.extra[STRIP] = True
+    call.strip_usage = True  # the usage in the answer is the gateway's
     call.payload, call.rewritten = rewritten, True
 
 

@@ -8,7 +8,7 @@ import time
 from flask import Blueprint, Response, current_app, request
 
 from ..authheaders import key_from_headers
-from ..call import ANSWER_HEADERS, ENVIRON_KEY, Call
+from ..call import ENVIRON_KEY, Call
 from ..errors import ApiError, error_response
 from ..keys import AuthError, authenticate
 from ..ops.requestid import request_id
@@ -17,7 +17,7 @@ from ..routing.merged import heartbeat
 from ..upstream import forward_headers, response_headers
 from .parsing import endpoint_of, outgoing_body, read_body, upstream_path
 from .relay import Relay, is_stream, replay
-from .usage import STRIP, ask_for_usage, strip_usage
+from .usage import ask_for_usage, strip_usage
 
 bp = Blueprint("proxy", __name__)
 
@@ -42,6 +42,14 @@ def _refuse_other_origins():
 def _cors(response: Response) -> Response:
     """Let approved browser origins read API answers."""
     return gate().cors.decorate(request, response)
+
+
+@bp.teardown_request
+def _let_go_of_the_call(exc) -> None:
+    """Take the call out of the environ once the hooks after the view have run: the
+    call holds the request's headers (a view of the environ), and the pair would be a
+    cycle, with the answer the call keeps, that only the garbage collector frees."""
+    request.environ.pop(ENVIRON_KEY, None)
 
 
 @bp.route("/", methods=["GET", "HEAD"])
@@ -105,6 +113,7 @@ def start_call(g) -> Call:
         endpoint=endpoint_of(request.path),
         client_addr=client.address,
         user_agent=request.headers.get("User-Agent"),
+        request_headers=request.headers,
         request_id=request_id(request.environ),
     )
     request.environ[ENVIRON_KEY] = call  # for the hooks after the view
@@ -141,7 +150,7 @@ def forward(g, call: Call, upstream, body) -> Response:
 def with_stage_headers(call: Call, headers: list[tuple[str, str]]) -> list:
     """The answer's headers with the stages' own (the backend, the cache's verdict),
     which replace any of the same name from upstream."""
-    own = call.extra.get(ANSWER_HEADERS)
+    own = call.answer_headers
     if not own:
         return headers
     names = {name.lower() for name in own}
@@ -150,7 +159,7 @@ def with_stage_headers(call: Call, headers: list[tuple[str, str]]) -> list:
 
 def answered(g, call: Call, response: Response) -> Response:
     """A stage's own answer (no upstream), finished like an upstream's."""
-    for name, value in call.extra.get(ANSWER_HEADERS, {}).items():
+    for name, value in call.answer_headers.items():
         response.headers[name] = value
     call.status = response.status_code
     call.content_type = response.content_type or ""
@@ -170,7 +179,7 @@ def stream_steps(g, call: Call) -> list:
     """What each piece of the call's streamed answer passes through after it was
     kept: the stages' stream steps, then the usage the client did not ask for goes."""
     steps = g.pipeline.stream(call)
-    if call.extra.get(STRIP):
+    if call.strip_usage:
         steps.append(strip_usage)
     return steps
 

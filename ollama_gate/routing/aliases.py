@@ -60,7 +60,7 @@ class Aliases(Stage):
         for _, patterns in allowlists(call):  # every level's allowlist judges it
             if not alias_allowed(call.model, real, patterns):
                 raise alias_refusal(call.model)
-        call.extra["upstream_model"] = real
+        call.upstream_model = real
         if call.endpoint == "/v1/models/{id}":
             call.upstream_path = "/v1/models/" + quote(real, safe="")
             names = (b'"id":', real, call.model)

@@ -10,7 +10,7 @@ import json
 
 import requests
 
-from ..call import ANSWER_HEADERS, Call
+from ..call import Call
 from ..errors import ApiError
 from ..scheduler.bounds import held_bytes
 from ..upstream import StreamedBody, Upstream
@@ -69,7 +69,7 @@ class Attempts:
                 reasons.append(f"{state.name}: {reason}")
                 continue
             call.backend = state.name
-            call.extra.setdefault(ANSWER_HEADERS, {})[BACKEND_HEADER] = state.name
+            call.answer_headers[BACKEND_HEADER] = state.name
             return resp
         raise no_backend(self.model, reasons)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from flask import Flask, request
+from flask import Flask
 
 from ..call import Call
 from ..errors import ApiError
@@ -45,7 +45,7 @@ class Routing(Stage):
 
     def admit(self, call: Call) -> None:
         """A manage key may pick its call's backend (``X-Ollama-Gate-Backend``)."""
-        wanted = request.headers.get(PIN_HEADER)
+        wanted = call.request_headers.get(PIN_HEADER)
         if wanted is None:
             return
         if MANAGE not in call.identity.scopes:
@@ -86,7 +86,7 @@ class Routing(Stage):
 
     def route(self, call: Call) -> Attempts:
         """The call's candidates, best first, to be tried in turn."""
-        model = call.extra.get("upstream_model") or call.model
+        model = call.upstream_model or call.model
         return Attempts(self, call, self.candidates(call, model), model)
 
     def candidates(self, call: Call, model: str | None) -> list[BackendState]:

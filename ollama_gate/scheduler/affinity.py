@@ -40,7 +40,7 @@ def conversation(call: Call, session: str | None) -> str | None:
         )
         if first_user is None:
             return None
-        model = call.extra.get("upstream_model") or call.model
+        model = call.upstream_model or call.model
         basis = ["chat", call.identity.key_id, model, messages[: first_user + 1]]
     else:
         return None

@@ -23,7 +23,6 @@ from .queue import ClientGone, FairQueue, Waiter
 
 SLOT = "scheduler.slot"  # call.extra: (slot key, token, owner)
 CONVERSATION = "scheduler.conversation"  # call.extra: the conversation's name
-WAITED = "queue_wait"  # call.extra: seconds the call waited for a slot (history)
 UNCAPPED = 10**9
 
 
@@ -56,7 +55,7 @@ class Scheduler:
         """The candidates with the backend of the conversation's last turn first."""
         if self.affinity is None:
             return candidates
-        name = conversation(call, request.headers.get(SESSION_HEADER))
+        name = conversation(call, call.request_headers.get(SESSION_HEADER))
         if name is None:
             return candidates
         call.extra[CONVERSATION] = name
@@ -114,8 +113,8 @@ class Scheduler:
                     ),
                     client_gone,
                 )
-                waited = call.extra.get(WAITED, 0.0) + time.monotonic() - began
-                call.extra[WAITED] = waited  # history keeps it
+                waited = (call.queue_wait or 0.0) + time.monotonic() - began
+                call.queue_wait = waited  # history keeps it
             left.remove(state)
             yield state
 

@@ -110,7 +110,7 @@ class ModelPolicyStage(Stage):
         """Add or enforce ``num_ctx`` and ``keep_alive``."""
         if call.endpoint not in APPLIES or call.payload is None:
             return
-        model = call.extra.get("upstream_model") or call.model
+        model = call.upstream_model or call.model
         policy = self.policies.get(model) if model else None
         if policy is not None:
             apply(policy, call)

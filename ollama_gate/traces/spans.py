@@ -62,7 +62,7 @@ def attributes(call: Call, backend_url: str | None) -> dict[str, Any]:
         "gen_ai.system": PROVIDER,
         "gen_ai.provider.name": PROVIDER,
         "gen_ai.request.model": call.model,
-        "gen_ai.response.model": call.extra.get("upstream_model") or call.model,
+        "gen_ai.response.model": call.upstream_model or call.model,
         "gen_ai.usage.input_tokens": stats.get("prompt_tokens"),
         "gen_ai.usage.output_tokens": stats.get("completion_tokens"),
         "gen_ai.response.finish_reasons": (
@@ -77,9 +77,9 @@ def attributes(call: Call, backend_url: str | None) -> dict[str, Any]:
         "ollama_gate.backend": call.backend,
         "ollama_gate.request_id": call.request_id,
         "ollama_gate.streamed": call.streamed,
-        "ollama_gate.queue_wait_ms": _ms(call.extra.get("queue_wait")),
+        "ollama_gate.queue_wait_ms": _ms(call.queue_wait),
         "ollama_gate.time_to_first_token_ms": _ms(call.ttfb),
-        "ollama_gate.cache": call.extra.get("cache"),
+        "ollama_gate.cache": call.cache,
     }
     if not op:  # not a model call: only the request model is meaningful
         del out["gen_ai.response.model"]
