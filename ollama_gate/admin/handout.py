@@ -26,10 +26,10 @@ from flask import (
 )
 from flask_login import login_required
 
-from ..changes import SETTINGS
 from ..extensions import db
 from ..keys import create_key
 from ..models import utcnow
+from ..subject_settings import COPIED as COPIED_SETTINGS
 from .audit import record
 from .blueprint import bp
 from .forms import KeyForm, RotateForm
@@ -39,8 +39,9 @@ from .users import forget_cached_keys, get_user_or_404, user_page
 
 HELD = "new_key"
 HOLD_SECONDS = 600  # a secret not looked at within ten minutes is gone
-# every setting a rotated key takes over from the key it replaces
-COPIED = SETTINGS
+# every setting a rotated key takes over from the key it replaces: its name and
+# expiry, and each per-subject setting whose row says so
+COPIED = ("name", "expires_at", *COPIED_SETTINGS)
 
 
 def _keystream(nonce: bytes, size: int) -> bytes:

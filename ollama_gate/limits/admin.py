@@ -13,7 +13,7 @@ from flask import Flask, current_app
 
 from ..keys import split_list
 from ..models import ApiKey
-from ..subject_settings import apply_form, fill_form, form_fields
+from ..subject_settings import apply_form, fill_form, form_fields, rows_for
 from .access import MANAGE
 
 # every per-key setting's field (limits, queue weight, history mode)
@@ -45,6 +45,13 @@ def key_limits(key: ApiKey) -> dict[str, Any] | None:
     }
 
 
+def key_setting_rows() -> list:
+    """The per-key setting rows, for the fields the key form does not place itself."""
+    return rows_for("key")
+
+
 def init_app(app: Flask) -> None:
-    """Make ``key_limits`` available to the admin templates."""
+    """Make ``key_limits`` and ``key_setting_rows`` available to the admin
+    templates."""
     app.add_template_global(key_limits, "key_limits")
+    app.add_template_global(key_setting_rows, "key_setting_rows")
