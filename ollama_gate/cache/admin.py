@@ -16,8 +16,8 @@ from flask import (
 )
 from flask_login import login_required
 
-from ..admin.audit import record
 from ..admin.security import add_security_headers
+from ..audit import record
 from ..extensions import db
 
 log = logging.getLogger("ollama_gate.cache")
