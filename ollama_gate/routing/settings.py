@@ -46,3 +46,11 @@ ROWS: list[Row] = [
         "aliases.",
     ),
 ]
+
+# settings the admin UI adds to from the database: (table, what a row is called);
+# the settings page reads this, so the admin package needs none of routing's models
+IN_DATABASE = {
+    "BACKENDS": ("backends", ("backend", "backends")),
+    "ALIASES": ("model_aliases", ("alias", "aliases")),
+    "ROUTES": ("model_routes", ("route entry", "route entries")),
+}
