@@ -32,6 +32,18 @@ def parse_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def parse_choice(*choices: str):
+    """A parser accepting one of ``choices`` (case-insensitive)."""
+
+    def parse(value: str) -> str:
+        v = value.strip().lower()
+        if v not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return v
+
+    return parse
+
+
 def parse_optional_float(value: str) -> float | None:
     """Parse a number of seconds; empty or 0 means no limit."""
     v = value.strip()

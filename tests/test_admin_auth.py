@@ -11,7 +11,8 @@ import requests
 from admin_helpers import PASSWORD, csrf_token, login, make_admin, post
 from conftest import REDIS_URL, LiveGateway
 
-from ollama_gate.admin.models import Admin, AuditLog
+from ollama_gate.admin.models import Admin
+from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ollama_gate.admin.models import Admin, AuditLog
+from ollama_gate.admin.models import Admin
+from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 from ollama_gate.keys import hash_key
 from ollama_gate.models import ApiKey, User

@@ -86,7 +86,7 @@ def test_pages_work_with_the_upstream_down(tmp_path, fake):
 def test_a_queue_weight_changed_alone_is_saved_and_audited(app, admin, fake):
     from test_admin_keys import create_key
 
-    from ollama_gate.admin.models import AuditLog
+    from ollama_gate.audit import AuditLog
 
     uid = create_user(admin, "carol")
     _, key_id = create_key(admin, uid)

@@ -11,7 +11,7 @@ from admin_helpers import login, make_admin
 from conftest import add_key
 from markupsafe import Markup
 
-from ollama_gate.admin.audit import record
+from ollama_gate.audit import record
 from ollama_gate.extensions import db
 from ollama_gate.history.highlight import snippet
 from ollama_gate.limits.usage import Usage, day_period

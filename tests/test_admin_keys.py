@@ -9,7 +9,8 @@ import pytest
 from admin_helpers import login, make_admin, post
 
 from ollama_gate import create_app
-from ollama_gate.admin.models import Admin, AuditLog
+from ollama_gate.admin.models import Admin
+from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 from ollama_gate.keys import hash_key
 from ollama_gate.models import ApiKey, User

@@ -6,7 +6,7 @@ import json
 
 from conftest import add_key
 
-from ollama_gate.admin.models import AuditLog
+from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 
 

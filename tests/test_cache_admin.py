@@ -10,7 +10,7 @@ import pytest
 import requests
 from admin_helpers import csrf_token, login, make_admin
 
-from ollama_gate.admin.models import AuditLog
+from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 
 EMBED = {"model": "nomic-embed-text", "input": "Why is the sky blue?"}

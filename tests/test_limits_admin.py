@@ -7,7 +7,7 @@ import re
 import pytest
 from admin_helpers import login, make_admin, post
 
-from ollama_gate.admin.models import AuditLog
+from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 from ollama_gate.models import ApiKey
 

@@ -13,7 +13,7 @@ from test_admin_keys import create_user
 from test_history_live import wait_for_records
 
 from ollama_gate import create_app
-from ollama_gate.admin.models import AuditLog
+from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 from ollama_gate.keys import KeyCache, authenticate
 from ollama_gate.models import ApiKey, User

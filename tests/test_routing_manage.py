@@ -7,7 +7,7 @@ from admin_helpers import login, make_admin, post
 from conftest import add_key
 from test_routing import make_fleet_app
 
-from ollama_gate.admin.models import AuditLog
+from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 from ollama_gate.routing.models import Backend
 

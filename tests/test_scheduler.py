@@ -211,7 +211,7 @@ def test_policies_are_checked_and_audited(tmp_path, pool):
         == 0
     )
     assert "no model has a policy" in run(args=["models", "list"]).output
-    from ollama_gate.admin.models import AuditLog
+    from ollama_gate.audit import AuditLog
 
     with app.app_context():
         details = [

@@ -9,7 +9,7 @@ from test_limits_admin import key_row
 
 from ollama_gate import subject_settings
 from ollama_gate.admin.handout import COPIED
-from ollama_gate.admin.models import AuditLog
+from ollama_gate.audit import AuditLog
 from ollama_gate.changes import SETTINGS, diff, snapshot
 from ollama_gate.cli.keys import keys_create
 from ollama_gate.cli.teams import teams_create, teams_set

@@ -7,7 +7,7 @@ import redis
 from conftest import REDIS_URL, add_key
 
 from ollama_gate import create_app
-from ollama_gate.admin.audit import AuditLog
+from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 from ollama_gate.models import Team, User
 
@@ -230,8 +230,9 @@ def test_a_team_quota_is_one_pool_in_redis(tmp_path, fake_server):
 
 def test_a_team_concurrency_cap_and_its_refusal_names_the_team(app):
     from ollama_gate.keys import Identity
-    from ollama_gate.limits.concurrency import Concurrency, MemorySlots
+    from ollama_gate.limits.concurrency import Concurrency
     from ollama_gate.models import ApiKey
+    from ollama_gate.shared.slots import MemorySlots
 
     add_key(app, "bob")
     add_key(app, "carol")

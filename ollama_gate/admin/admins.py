@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from ..audit import record
 from ..extensions import db
-from .audit import record
 from .blueprint import bp
 from .forms import AdminForm, ConfirmForm
 from .models import Admin

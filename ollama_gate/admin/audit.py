@@ -1,17 +1,15 @@
-"""The audit log: ``record`` for every admin action, and the page that lists them."""
+"""The audit log's page (``record`` is ``ollama_gate.audit``'s)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from flask import has_request_context, render_template, request
-from flask_login import current_user, login_required
+from flask import render_template, request
+from flask_login import login_required
 
-from ..columns import fit_strings
+from ..audit import AuditLog
 from ..extensions import db
-from ..remote import client_of
 from .blueprint import bp
-from .models import Admin, AuditLog
 from .sorting import sort_arg
 
 # what each action is called on the audit page
@@ -50,46 +48,10 @@ ACTIONS = {
 PAGE_SIZE = 50
 
 
-def client_address() -> str:
-    """The address of the client of the current request ("local" outside a request)."""
-    if not has_request_context():
-        return "local"
-    return client_of(request.environ).address[:64]
-
-
 def unknown_name(text: str) -> str:
     """How a failed login for a name no admin has is logged: never the text itself."""
     # people type passwords into the name field; its length tells attempts apart
     return f"unknown name ({len(text)} chars)"
-
-
-def record(
-    action: str,
-    target: str = "",
-    detail: str = "",
-    admin: Admin | None = None,
-    admin_name: str | None = None,
-) -> AuditLog:
-    """Add an audit entry to the session (the caller commits with its own change)."""
-    if admin is None and has_request_context() and current_user.is_authenticated:
-        admin = current_user._get_current_object()
-    if admin_name is None:
-        admin_name = (
-            admin.name
-            if admin is not None
-            else ("" if has_request_context() else "cli")
-        )
-    values = dict(
-        action=action,
-        target=target,
-        detail=detail,
-        admin_id=admin.id if admin is not None else None,
-        admin_name=admin_name,
-        client_addr=client_address(),
-    )
-    entry = AuditLog(**fit_strings(AuditLog.__table__, values))
-    db.session.add(entry)
-    return entry
 
 
 def day_arg(name: str) -> date | None:

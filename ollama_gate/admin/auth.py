@@ -17,13 +17,14 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import TooManyRequests
 
 from ..attempts import TooManyAttempts, count_attempt, give_back
+from ..audit import record
 from ..extensions import db
 from ..models import utcnow
-from .audit import record, unknown_name
+from ..web import is_safe_next
+from .audit import unknown_name
 from .blueprint import bp
 from .forms import LoginForm, PasswordForm
 from .models import Admin, burn_password_check, new_session_token
-from .security import is_safe_next
 
 LOGIN_AT = "login_at"  # in the session: when it began (Unix time)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from .security import add_security_headers, refuse_nul_characters
+from ..web import add_security_headers
+from .security import refuse_nul_characters
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(refuse_nul_characters)

@@ -7,12 +7,12 @@ import secrets
 import click
 from flask.cli import AppGroup, with_appcontext
 
+from ..audit import record
 from ..extensions import db
 from ..keys import create_key, hash_key
 from ..models import ApiKey, User
 from ..secrets_out import show_secret
 from ..text import printable
-from .audit import record
 from .models import Admin, check_password_strength
 
 admins_cli = AppGroup(

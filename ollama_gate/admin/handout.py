@@ -26,11 +26,11 @@ from flask import (
 )
 from flask_login import login_required
 
+from ..audit import record
 from ..extensions import db
 from ..keys import create_key
 from ..models import utcnow
 from ..subject_settings import COPIED as COPIED_SETTINGS
-from .audit import record
 from .blueprint import bp
 from .forms import KeyForm, RotateForm
 from .keys import apply_key_form, cache_seconds, get_key_or_404, warn_unmatched

@@ -14,7 +14,6 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..routing.models import Alias, Backend, ModelRoute
 from .blueprint import bp
 from .words import plural
 
@@ -33,12 +32,6 @@ HEADINGS = {
     "cache": "Response cache",
     "selfserve": "Self-service",
     "traces": "Traces",
-}
-# settings the admin UI adds to from the database: (model, page)
-IN_DATABASE = {
-    "BACKENDS": (Backend, ("backend", "backends")),
-    "ALIASES": (Alias, ("alias", "aliases")),
-    "ROUTES": (ModelRoute, ("route entry", "route entries")),
 }
 PASSWORD_IN_URL = re.compile(r"(//[^/@:\s]*:)[^@/\s]+@")
 CODE = re.compile(r"`([^`]+)`")
@@ -81,11 +74,22 @@ def _secret(name: str, raw: str) -> str:
     return "set" if held else "not set"
 
 
+def in_database(config) -> dict[str, tuple[str, tuple[str, str]]]:
+    """The settings the admin UI adds to from the database, as each package's settings
+    module declares them (``IN_DATABASE``): name -> (table, what a row is called)."""
+    return {
+        name: held
+        for module in HEADINGS
+        for name, held in getattr(getattr(config, module), "IN_DATABASE", {}).items()
+    }
+
+
 def rows() -> list[tuple[str, list[dict]]]:
     """Each group's settings: name, value text, source, help, secret, database note."""
     from .. import config  # not at import: config imports this package's rows
 
     gate, dotenv = current_app.config["GATE"], _dotenv()
+    held = in_database(config)
     out = []
     for module, heading in HEADINGS.items():
         group = getattr(config, module).ROWS
@@ -96,9 +100,11 @@ def rows() -> list[tuple[str, list[dict]]]:
             if name == "SECRET_KEY" and source == "default":
                 source = "generated (instance folder)"
             note = ""
-            if name in IN_DATABASE:
-                model, what = IN_DATABASE[name]
-                count = db.session.execute(select(func.count()).select_from(model))
+            if name in held:
+                table, what = held[name]
+                count = db.session.execute(
+                    select(func.count()).select_from(db.metadata.tables[table])
+                )
                 note = f"and {plural(count.scalar_one(), *what)} in the database"
             items.append(
                 {

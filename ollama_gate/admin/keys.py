@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import login_required
 
+from ..audit import record
 from ..changes import diff, snapshot
 from ..extensions import db
 from ..keys import split_list
 from ..limits.admin import apply_limit_form, fill_limit_fields
 from ..models import ApiKey, utcnow
-from .audit import record
 from .blueprint import bp
 from .fleet import fleet_model_names, unmatched
 from .forms import ConfirmForm, KeyForm, end_of_day

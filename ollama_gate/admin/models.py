@@ -1,4 +1,4 @@
-"""Admin accounts (people who log in to the web UI) and the audit log of actions."""
+"""Admin accounts: the people who log in to the web UI."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -76,21 +76,3 @@ def admin_from_session_id(session_id: str) -> Admin | None:
     if admin is None or not secrets.compare_digest(admin.session_token, token):
         return None
     return admin
-
-
-class AuditLog(db.Model):
-    """One admin action: who, when, from where, what, and on what."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    # the name is copied so entries stay readable after the admin is deleted
-    admin_name: Mapped[str] = mapped_column(String(80), default="")
-    admin_id: Mapped[int | None] = mapped_column(
-        ForeignKey("admins.id", ondelete="SET NULL"), default=None
-    )
-    action: Mapped[str] = mapped_column(String(40), index=True)
-    target: Mapped[str] = mapped_column(String(200), default="")
-    detail: Mapped[str] = mapped_column(Text, default="")
-    client_addr: Mapped[str] = mapped_column(String(64), default="")

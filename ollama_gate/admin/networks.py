@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import flash, redirect, url_for
 from flask_login import login_required
 
+from ..audit import record
 from ..extensions import db
 from ..netkeys import set_networks
-from .audit import record
 from .blueprint import bp
 from .forms import NetworksForm
 from .users import forget_cached_keys, get_user_or_404

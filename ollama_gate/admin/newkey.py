@@ -7,9 +7,9 @@ from flask import render_template, request
 from flask_login import login_required
 from sqlalchemy import select
 
+from ..audit import record
 from ..extensions import db
 from ..models import User
-from .audit import record
 from .blueprint import bp
 from .fleet import fleet_model_names
 from .forms import NewKeyForm

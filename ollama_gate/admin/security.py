@@ -1,28 +1,10 @@
-"""Safety of the admin pages: headers, safe redirects, session cookie flags."""
+"""Safety of the admin pages: no NUL characters, session cookie flags (the headers
+and safe redirects every page shares are ``ollama_gate.web``'s)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from flask import Flask, Request, Response, abort, request
+from flask import Flask, Request, abort, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
-
-# Scripts and styles only from the gateway's own static files: no inline code, no CDN.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-
-def add_security_headers(response: Response) -> Response:
-    """Headers every admin page carries (CSP, no framing, no sniffing, no caching)."""
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    # pages may show a fresh key or personal data: keep them out of every cache
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def refuse_nul_characters() -> None:
@@ -32,16 +14,6 @@ def refuse_nul_characters() -> None:
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
                 abort(400, description="NUL characters are not allowed")
-
-
-def is_safe_next(target: str | None) -> bool:
-    """True only for a path on this site (no scheme, host, ``//`` or backslash)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return False
-    if any(ch in target for ch in "\\\r\n\t") or any(ord(ch) < 32 for ch in target):
-        return False
-    parts = urlsplit(target)
-    return not parts.scheme and not parts.netloc
 
 
 # The proxy's paths: API keys only, never an admin session (the two kinds never mix).

@@ -16,10 +16,11 @@ from flask import (
 from flask_login import login_required
 from sqlalchemy.orm import selectinload
 
+from ..audit import record
 from ..extensions import db
 from ..models import ApiKey, User, utcnow
 from ..netkeys import network_key
-from .audit import page_arg, record
+from .audit import page_arg
 from .blueprint import bp
 from .fleet import fleet_model_names
 from .forms import ConfirmForm, KeyForm, NetworksForm, UserForm

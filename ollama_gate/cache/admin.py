@@ -16,9 +16,9 @@ from flask import (
 )
 from flask_login import login_required
 
-from ..admin.audit import record
-from ..admin.security import add_security_headers
+from ..audit import record
 from ..extensions import db
+from ..web import add_security_headers
 
 log = logging.getLogger("ollama_gate.cache")
 

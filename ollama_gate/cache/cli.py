@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..admin.audit import record
+from ..audit import record
 from ..extensions import db
 
 

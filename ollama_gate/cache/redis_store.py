@@ -12,7 +12,7 @@ import time
 import redis
 from flask import Flask
 
-from ..limits.rates import redis_pool
+from ..shared.redis_pool import redis_pool
 from .store import Entry
 
 _PUT = """

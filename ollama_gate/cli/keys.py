@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from ..admin.audit import record
+from ..audit import record
 from ..extensions import db
 from ..keys import create_key
 from ..limits.cli import apply_limits, limit_options

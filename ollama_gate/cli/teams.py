@@ -11,7 +11,7 @@ from typing import Any
 import click
 from flask.cli import AppGroup
 
-from ..admin.audit import record
+from ..audit import record
 from ..extensions import db
 from ..models import Team, User
 from ..subject_settings import apply_options, describe, diff, options, snapshot

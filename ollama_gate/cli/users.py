@@ -10,9 +10,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from ..admin.audit import record
 from ..admin.cli import ensure_first_admin
 from ..admin.forms import NAME_RULE
+from ..audit import record
 from ..extensions import db
 from ..keys import create_key
 from ..lookups import get_user

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from ..admin.audit import record
+from ..audit import record
 from ..changes import diff, snapshot
 from ..extensions import db
 from ..lookups import get_key

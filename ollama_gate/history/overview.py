@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select
 
 from ..admin.audit import ACTIONS
 from ..admin.blueprint import bp
-from ..admin.models import AuditLog
+from ..audit import AuditLog
 from ..extensions import db
 from ..limits.usage import Usage, day_period, month_period
 from ..models import ApiKey, utcnow

@@ -10,10 +10,10 @@ from flask_login import login_required
 from sqlalchemy import and_, func, or_, select
 from werkzeug.exceptions import BadRequest
 
-from ..admin.security import add_security_headers
 from ..admin.sorting import sort_arg
 from ..extensions import db
 from ..models import utcnow
+from ..web import add_security_headers
 from .blueprint import bp
 from .conversation import conversation
 from .models import Request, valid_id

@@ -22,14 +22,16 @@ from ..errors import ApiError
 from ..extensions import limiter
 from ..models import ApiKey, utcnow
 from ..pipeline import Stage
+from ..shared.redis_pool import redis_client, redis_errors
+from ..shared.slots import counted_slots
+from ..shared.upkeep import upkeep_of
 from .access import check_access, filter_model_list
 from .admin import init_app as init_admin_helpers
-from .concurrency import Concurrency, counted_slots
+from .concurrency import Concurrency
 from .counters import MemoryCounters
 from .quotas import Quotas, usage_loader
-from .rates import Rates, redis_client, redis_errors
+from .rates import Rates
 from .redis_counters import RedisCounters
-from .upkeep import upkeep_of
 from .usage import day_period, load_usage, month_period, period_reset
 
 log = logging.getLogger("ollama_gate.limits")

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..audit import record
 from ..changes import COUNTS, diff, snapshot
 from ..extensions import db
 from ..lookups import get_key
@@ -77,8 +78,6 @@ def _quota(value: int | None, none: str = "no quota") -> str:
 @with_appcontext
 def keys_set(prefix: str, **values: Any) -> None:
     """Change a key's limits; give an option as 'none' (or 'default') to remove it."""
-    from ..admin.audit import record  # here: admin's forms import this module
-
     key = get_key(prefix)
     if all(v is None for v in values.values()):
         raise click.UsageError("give at least one option to change (see --help)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import time
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from flask import Flask
 from limits import RateLimitItem, parse_many
@@ -19,14 +18,12 @@ from limits.strategies import RateLimiter
 
 from ..call import Call
 from ..errors import ApiError
+from ..shared.redis_pool import redis_pool
 
 # a subject's own value meaning "no rate limit", and the check of its text
 from ..subject_rows.limit_rows import UNLIMITED, check_rate_limit_spec
 from ..subjects import levels_of
 from .memory import SweptMemoryStorage
-
-if TYPE_CHECKING:
-    import redis
 
 MEMORY_URI = SweptMemoryStorage.STORAGE_SCHEME[0] + "://"  # one worker's own counters
 
@@ -43,51 +40,6 @@ def limiter_settings(app: Flask) -> None:
             "RATELIMIT_STORAGE_OPTIONS",
             {"key_prefix": s["REDIS_PREFIX"], "connection_pool": redis_pool(app)},
         )
-
-
-REDIS_TIMEOUT = 3.0  # seconds for one Redis connect or reply
-
-
-def redis_pool(app: Flask) -> redis.BlockingConnectionPool:
-    """The worker's one bounded Redis pool, shared by the limiter, quotas and slots.
-
-    Bounded and blocking: a burst of thousands of calls waits briefly for one of
-    ``REDIS_MAX_CONNECTIONS`` connections instead of opening one socket per greenlet
-    (which ran out of file descriptors and answered 503 under load).
-    """
-    pool = app.extensions.get("ollama_gate_redis_pool")
-    if pool is None:
-        import redis  # only with REDIS_URL: about 7 MB of every worker otherwise
-
-        s = app.config["GATE"]
-        pool = redis.BlockingConnectionPool.from_url(
-            s["REDIS_URL"],
-            max_connections=s["REDIS_MAX_CONNECTIONS"],
-            timeout=10,
-            # a Redis that stops answering (host gone, network cut) must give a 503
-            # in seconds, not hold every call for the system's TCP timeout
-            socket_connect_timeout=REDIS_TIMEOUT,
-            socket_timeout=REDIS_TIMEOUT,
-        )
-        app.extensions["ollama_gate_redis_pool"] = pool
-    return pool
-
-
-def redis_client(app: Flask) -> redis.Redis:
-    """A client on the worker's shared pool (``redis_pool``); with REDIS_URL only."""
-    import redis  # imported on use, like the pool's
-
-    return redis.Redis(connection_pool=redis_pool(app))
-
-
-def redis_errors(app: Flask) -> tuple[type[Exception], ...]:
-    """What a limit counter raises when its storage fails: Redis' errors with
-    REDIS_URL (Redis is imported only then), and socket errors."""
-    if not app.config["GATE"]["REDIS_URL"]:
-        return (OSError,)
-    import redis
-
-    return (redis.RedisError, OSError)
 
 
 @lru_cache(maxsize=1024)

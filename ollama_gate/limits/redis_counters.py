@@ -14,8 +14,8 @@ import threading
 import time
 import uuid
 
+from ..shared.upkeep import MAX_PENDING, Upkeep
 from .counters import LEASE, Check, Load, Refusal
-from .upkeep import MAX_PENDING, Upkeep
 
 log = logging.getLogger("ollama_gate.limits")
 TTL = {"d": 3 * 86400, "m": 40 * 86400}  # a period's hash outlives the period a little

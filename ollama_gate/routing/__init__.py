@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ..limits.concurrency import counted_slots
+from ..shared.slots import counted_slots
 from .aliases import Aliases
 from .fleet import Fleet
 from .health import Checker

@@ -10,9 +10,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..audit import FleetError
 from ..text import printable
 from .manage import (
-    FleetError,
     add_alias,
     add_backend,
     remove_alias,

@@ -9,11 +9,11 @@ from flask_login import login_required
 
 from ..admin.blueprint import bp
 from ..admin.forms import ConfirmForm
+from ..audit import FleetError
 from ..extensions import db
 from ..scheduler.manage import set_policy
 from .forms import EditBackendForm
 from .manage import (
-    FleetError,
     env_config,
     remove_backend,
     row_of,

@@ -3,9 +3,7 @@ checked here, audited with its before and after, and committed once."""
 
 from __future__ import annotations
 
-import functools
-
-from ..admin.audit import record
+from ..audit import FleetError, atomic, record
 from ..extensions import db
 from ..model_names import canonical
 from ..models import utcnow
@@ -13,25 +11,6 @@ from .backends import BackendConfig, check_url, parse_backends
 from .models import Alias, Backend, ModelRoute
 
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.:")
-
-
-class FleetError(ValueError):
-    """A change that cannot be made; its message says why, for the CLI and the UI."""
-
-
-def atomic(change):
-    """A change that is made whole or not at all: a refusal leaves no half-made row
-    in the session for the next query to flush."""
-
-    @functools.wraps(change)
-    def run(*args, **kwargs):
-        try:
-            return change(*args, **kwargs)
-        except FleetError:
-            db.session.rollback()
-            raise
-
-    return run
 
 
 def settings_of(b: BackendConfig | Backend) -> dict[str, str]:

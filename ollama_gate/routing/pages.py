@@ -9,11 +9,11 @@ from flask_login import login_required
 
 from ..admin.blueprint import bp
 from ..admin.forms import ConfirmForm
+from ..audit import FleetError
 from ..scheduler.manage import describe, policies, set_policy
 from . import edits  # noqa: F401  (the edit and remove pages, on the same blueprint)
 from .forms import AliasForm, BackendForm, PolicyForm, RouteForm
 from .manage import (
-    FleetError,
     add_alias,
     add_backend,
     remove_alias,

@@ -38,7 +38,7 @@ class Routing(Stage):
         s = app.config["GATE"]
         self.fleet = fleet
         self.checker = checker
-        self.slots = slots  # limits.concurrency's Memory/RedisSlots, keyed by name
+        self.slots = slots  # shared.slots' Memory/RedisSlots, keyed by name
         self.scheduler = scheduler  # slots per model, the fair queue, affinity
         self.interval = s["HEALTH_INTERVAL"]
         self.only_routed = s["LIST_MODELS"] == "routed"

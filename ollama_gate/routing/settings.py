@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from ..settings import Row, parse_list
-
-
-def parse_choice(*choices: str):
-    """A parser accepting one of ``choices`` (case-insensitive)."""
-
-    def parse(value: str) -> str:
-        v = value.strip().lower()
-        if v not in choices:
-            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
-        return v
-
-    return parse
-
+from ..settings import Row, parse_choice, parse_list
 
 ROWS: list[Row] = [
     (
@@ -59,3 +46,11 @@ ROWS: list[Row] = [
         "aliases.",
     ),
 ]
+
+# settings the admin UI adds to from the database: (table, what a row is called);
+# the settings page reads this, so the admin package needs none of routing's models
+IN_DATABASE = {
+    "BACKENDS": ("backends", ("backend", "backends")),
+    "ALIASES": ("model_aliases", ("alias", "aliases")),
+    "ROUTES": ("model_routes", ("route entry", "route entries")),
+}

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from ..limits.concurrency import counted_slots
-from ..limits.rates import redis_client
+from ..shared.redis_pool import redis_client
+from ..shared.slots import counted_slots
 from .affinity import MemoryAffinity, RedisAffinity
 from .bounds import Bounds
 from .core import Scheduler

@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from ..routing.manage import FleetError
+from ..audit import FleetError
 from ..text import printable
 from .manage import describe, policies, set_policy
 

@@ -30,7 +30,7 @@ class Scheduler:
     """Slots, queue and affinity of one worker (slots shared through Redis)."""
 
     def __init__(self, slots, queue: FairQueue, affinity, fair_by: str):
-        self.slots = slots  # limits.concurrency's Memory/RedisSlots, keyed by text
+        self.slots = slots  # shared.slots' Memory/RedisSlots, keyed by text
         self.queue = queue
         self.affinity = affinity  # None when AFFINITY_SECONDS is 0
         self.fair_by = fair_by

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-from ..admin.audit import record
+from ..audit import FleetError, atomic, record
 from ..extensions import db
 from ..model_names import canonical
 from ..models import utcnow
-from ..routing.manage import FleetError, atomic
 from .models import ModelPolicy
 
 # Ollama's keep_alive: a Go duration ("30m", "1h30m", "-1s") or a number of seconds

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..routing.settings import parse_choice
-from ..settings import Row
+from ..settings import Row, parse_choice
 
 ROWS: list[Row] = [
     (

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from wtforms import PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from ..admin.security import add_security_headers
 from ..attempts import Attempt, TooManyAttempts, count_attempt, give_back
 from ..authheaders import key_from_headers
 from ..call import Call
@@ -26,6 +25,7 @@ from ..extensions import db, limiter
 from ..history.models import Request
 from ..keys import AuthError, Identity, authenticate
 from ..models import ApiKey
+from ..web import add_security_headers
 from .report import usage_report
 
 api_bp = Blueprint("usage_api", __name__, url_prefix="/gate/api")

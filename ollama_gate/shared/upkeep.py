@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
-log = logging.getLogger("ollama_gate.limits")
+log = logging.getLogger("ollama_gate.limits")  # the name it logged under in limits
 
 MAX_PENDING = 10_000  # slots or charges kept through an outage, per kind and worker
 TICK = 1.0  # seconds between two rounds of the tasks (shorter for short leases)
