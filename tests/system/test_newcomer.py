@@ -15,11 +15,11 @@ ABSENT = {
     "OLLAMA_GATE_TEST_REDIS_URL": "redis://127.0.0.1:1/0",
 }
 SAMPLE = [
-    "tests/test_history_browser.py",
-    "tests/test_schema.py",  # SQLite and PostgreSQL runs of one fixture
-    "tests/test_cache_store.py",  # one fixture over SQLite, PostgreSQL and Redis
-    "tests/test_shared_faults.py::test_redis_gone_is_a_503_then_recovers_without_restart",
-    "tests/test_shared_faults.py::test_database_gone_is_a_503_then_recovers_without_restart",
+    "tests/history/test_browser.py",
+    "tests/core/test_schema.py",  # SQLite and PostgreSQL runs of one fixture
+    "tests/cache/test_store.py",  # one fixture over SQLite, PostgreSQL and Redis
+    "tests/system/test_shared_faults.py::test_redis_gone_is_a_503_then_recovers_without_restart",
+    "tests/system/test_shared_faults.py::test_database_gone_is_a_503_then_recovers_without_restart",
 ]
 
 
