@@ -13,8 +13,8 @@ usage), ``message_stop``.
 Errors: ``{"type": "error", "error": {"type", "message"}, "request_id": "req_…"}``; an
 error after the first event is dropped (the stream just ends).
 
-Imported by ``fake_ollama`` (which owns the chat itself); nothing here imports it back.
-The answer's side (Message and events) is ``fake_anthropic_answer``.
+Imported by ``tests.fakes.ollama`` (which owns the chat itself); nothing here imports it back.
+The answer's side (Message and events) is ``tests.fakes.anthropic_answer``.
 """
 
 from __future__ import annotations
