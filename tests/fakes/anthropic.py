@@ -13,7 +13,8 @@ usage), ``message_stop``.
 Errors: ``{"type": "error", "error": {"type", "message"}, "request_id": "req_…"}``; an
 error after the first event is dropped (the stream just ends).
 
-Imported by ``tests.fakes.ollama`` (which owns the chat itself); nothing here imports it back.
+Imported by ``tests.fakes.ollama`` (which owns the chat itself); nothing here imports
+it back.
 The answer's side (Message and events) is ``tests.fakes.anthropic_answer``.
 """
 
