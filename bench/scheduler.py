@@ -23,10 +23,11 @@ import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent))  # the checkout: tests.fakes
 
-from fake_ollama import FakeOllama  # noqa: E402
 from procs import Gateway  # noqa: E402
+
+from tests.fakes.ollama import FakeOllama  # noqa: E402
 
 BURST = 20
 COLD = 0.3  # seconds a turn waits on a server without the conversation's prompt

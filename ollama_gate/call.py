@@ -63,7 +63,7 @@ class Call:
         default_factory=dict
     )  # filled by ``summary.summarise``
     # What stages share, one field each (who sets it: who reads it). A stage's own
-    # state stays in ``extra`` (tests/test_call_fields.py holds both to this).
+    # state stays in ``extra`` (tests/core/test_call_fields.py holds both to this).
     # proxy.views (the request's): routing (the pin), scheduler (the session),
     # cache (Cache-Control); empty for calls made outside the proxy
     request_headers: Headers = field(default_factory=Headers)

@@ -2,7 +2,7 @@
 newest revision in ``migrations/versions/`` (``init`` and the Procfile's ``release``).
 
 Every change to a table (a model's column, index or constraint) ships a migration in
-the same commit; ``tests/test_schema.py`` fails when the models and the migrations
+the same commit; ``tests/core/test_schema.py`` fails when the models and the migrations
 disagree. Autogenerate compares the models with a database at the newest revision:
 
     flask --app ollama_gate init                                 # the dev database
@@ -14,7 +14,7 @@ disagree. Autogenerate compares the models with a database at the newest revisio
 
 Revisions run on SQLite and PostgreSQL alike (the tests run both); on SQLite they
 run in batch mode (copy the table, move the rows, swap), so a column can be altered
-or dropped there too. The baseline revision and ``tests/release_db.py`` describe
+or dropped there too. The baseline revision and ``tests/helpers/release_db.py`` describe
 what the last release before migrations made: never edit them.
 """
 

@@ -7,7 +7,7 @@ client's usual eight headers, 15 us for an upstream answer's three, a twentieth 
 whole call. ``parse_headers`` reads the lines with the same limits and builds the same
 message from plain ``Name: value`` lines itself; a section with any other line (a folded
 line, a bare CR, a space before the colon, an empty name) goes to the email parser
-whole, so the result is the same either way (tests/test_server.py compares them).
+whole, so the result is the same either way (tests/server/test_server.py compares them).
 """
 
 from __future__ import annotations

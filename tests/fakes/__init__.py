@@ -1,0 +1,1 @@
+"""Fake servers that speak Ollama's and Anthropic's wire formats."""

@@ -1,0 +1,1 @@
+"""Helpers the tests import (the fixtures stay in tests/conftest.py)."""

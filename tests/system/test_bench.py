@@ -1,0 +1,122 @@
+"""bench/: the quick run works end to end and checks every answer (no timings)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from client import BadAnswer, Result, Spec  # noqa: E402
+from nginx import nginx_binary  # noqa: E402
+from upstream import expected_text  # noqa: E402
+
+
+def test_quick_run_checks_every_answer(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--quick",
+            "--burst",
+            "--no-history-off",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    seen = {(r["workload"], r["target"]) for r in results["runs"]}
+    for workload in ("stream64", "ttft", "whole", "sse64", "cachehit", "conc"):
+        assert {(workload, "direct"), (workload, "gateway")} <= seen
+    for run in results["runs"]:
+        assert run["errors"] == 0 and run["checked"] > 0, run
+    hits = [r for r in results["runs"] if r["workload"] == "cachehit"]
+    assert [r["hits"] for r in hits if r["target"] == "gateway"] == [20]  # all of them
+    conc = [r for r in results["runs"] if r["workload"] == "conc"]
+    assert all(r["completed"] == r["streams"] for r in conc)
+    table = (tmp_path / "RESULTS.md").read_text()
+    assert "| streamed 64 tokens, 16 clients: throughput |" in table
+
+
+def test_quick_paced_run_times_every_token_beside_direct_nginx_and_floors(tmp_path):
+    """The paced set (issue 18) in its quick form: every stream complete and checked,
+    each token timed, beside direct, the bare relays of bench/floor.py (--floor) and
+    nginx where it is installed; RESULTS.md gets its paced section and keeps the burst
+    figures it had."""
+    (tmp_path / "RESULTS.md").write_text("# Benchmark results\n\nthe burst table\n")
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--paced"]
+        + ["--floor", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    results = json.loads((tmp_path / "paced.json").read_text())
+    targets = ["direct", "gateway", "floor_wsgi", "floor_flask"]
+    targets += ["nginx"] if nginx_binary() else []
+    seen = {(r["workload"], r["target"]) for r in results["runs"]}
+    for workload in ("paced200", "paced500", "paced1000"):
+        assert {(workload, t) for t in targets} <= seen
+    for run in results["runs"]:
+        assert run["errors"] == 0 and run["completed"] == run["streams"] > 0, run
+        assert run["gap_p99_ms"] == run["gap_p99_ms"]  # tokens were timed (not NaN)
+    table = (tmp_path / "RESULTS.md").read_text()
+    assert "## Paced streams (issue 18)" in table
+    assert "| 200 streams: token gap p99 over direct's |" in table
+    assert "| bare WSGI relay | Flask + requests relay |" in table
+    assert table.startswith("# Benchmark results\n\nthe burst table\n")
+    assert not (tmp_path / "results.json").exists()  # no burst figures were made
+
+
+def test_paced_token_times_count_every_line_of_a_chunk():
+    from paced import token_times
+
+    res = Result(0.0, marks=[(1.0, 1), (2.0, 2), (3.0, 1)])
+    assert token_times(res, 3) == [1.0, 2.0, 2.0]  # two tokens came in one chunk
+
+
+def _stream(n: int, final: dict) -> bytes:
+    lines = [json.dumps({"response": "x", "done": False}) for _ in range(n)]
+    return ("\n".join([*lines, json.dumps(final)]) + "\n").encode()
+
+
+GOOD = {"done": True, "eval_count": 3}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _stream(2, {**GOOD}),  # a token missing
+        _stream(3, {"done": False, "eval_count": 3}),  # no final done
+        _stream(3, {"done": True, "eval_count": 2}),  # wrong statistics
+        _stream(3, GOOD)[:-1],  # cut mid-line
+    ],
+)
+def test_client_rejects_wrong_streams(body):
+    spec = Spec("/api/generate", {}, 3, "ndjson")
+    spec.check(Result(0.0, status=200, body=_stream(3, GOOD)))  # the right one passes
+    with pytest.raises(BadAnswer):
+        spec.check(Result(0.0, status=200, body=body))
+
+
+def test_client_rejects_wrong_whole_answers_and_statuses():
+    spec = Spec("/api/generate", {}, 3, "whole")
+    good = {"response": expected_text(3), "done": True, "eval_count": 3}
+    spec.check(Result(0.0, status=200, body=json.dumps(good).encode()))
+    for bad in ({**good, "response": expected_text(2)}, {**good, "done": False}):
+        with pytest.raises(BadAnswer):
+            spec.check(Result(0.0, status=200, body=json.dumps(bad).encode()))
+    with pytest.raises(BadAnswer):
+        spec.check(Result(0.0, status=429, body=b'{"error": "rate limit"}'))
