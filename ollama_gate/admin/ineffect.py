@@ -33,6 +33,7 @@ HEADINGS = {
     "cache": "Response cache",
     "selfserve": "Self-service",
     "traces": "Traces",
+    "events": "Events and webhooks",
 }
 # settings the admin UI adds to from the database: (model, page)
 IN_DATABASE = {

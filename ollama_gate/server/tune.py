@@ -8,6 +8,7 @@ import logging
 
 from flask import Flask
 
+from .. import events
 from .handler import GateHandler
 from .headers import parse_headers
 from .heap import start_trimming
@@ -62,3 +63,4 @@ def tune_worker(app: Flask) -> None:
     collect_garbage_less()
     # health checks and model discovery in the background, one loop per worker
     app.extensions["ollama_gate"].checker.start()
+    events.start(app)  # the event writer and webhook sender, one loop per worker
