@@ -39,6 +39,7 @@ class Events:
         self.kept: deque[Fact] = deque()
         self.jobs: list[list] = []  # [every seconds, job(app), last run]
         self._pid = 0  # the process the thread runs in (started after the fork)
+        self.auto = True  # the first fact starts the thread (tests drive it by hand)
         self._lock = threading.Lock()
 
     def put(self, fact: Fact) -> None:
@@ -48,7 +49,8 @@ class Events:
         except queue.Full:
             log.warning("event %s dropped: %d wait already", fact.kind, MAX_QUEUED)
             return
-        self.start()
+        if self.auto:
+            self.start()
 
     def every(self, seconds: float, job: Callable[[Flask], None]) -> None:
         """Run ``job(app)`` in the background every ``seconds`` (first at start)."""
@@ -81,7 +83,13 @@ class Events:
         with self.app.app_context():
             self.write_queued()
             self.run_jobs()
-            deliver_due(self.app)
+            try:
+                deliver_due(self.app)
+            except Exception as exc:
+                _rollback()
+                if not database_gone(exc):
+                    raise
+                log.warning("events: no delivery while the database is away")
 
     def write_queued(self) -> None:
         """Write every queued fact, oldest first; keep them while the database is
