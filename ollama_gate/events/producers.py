@@ -12,7 +12,7 @@ from flask import Flask, current_app
 
 from ..extensions import db
 from ..models import ApiKey, User, utcnow
-from .emit import emit, emit_change
+from .emit import EXTENSION, emit, emit_change
 from .facts import Fact
 from .kinds import BACKEND_STATES
 from .store import write
@@ -20,7 +20,6 @@ from .store import write
 log = logging.getLogger("ollama_gate.events")
 
 KEY_SCAN_SECONDS = 300.0  # how often each worker looks for keys expiring soon
-_queue_minutes: dict[str, int] = {}  # model -> the minute of its last queue.wait
 
 
 def expiring_keys(app: Flask) -> int:
@@ -108,11 +107,12 @@ def queue_waited(model: str | None, seconds: float) -> None:
             return
         model = model or "-"
         minute = int(time.time() // 60)
-        if _queue_minutes.get(model) == minute:
+        told = current_app.extensions[EXTENSION].told  # model -> its last minute
+        if told.get(model) == minute:
             return  # this worker told it already; other workers' go by ``dedupe``
-        if len(_queue_minutes) > 1000:
-            _queue_minutes.clear()
-        _queue_minutes[model] = minute
+        if len(told) > 1000:
+            told.clear()
+        told[model] = minute
         emit(
             "queue.wait",
             f"model:{model}",

@@ -39,6 +39,7 @@ class Events:
         self.kept: deque[Fact] = deque()
         self.jobs: list[list] = []  # [every seconds, job(app), last run]
         self._pid = 0  # the process the thread runs in (started after the fork)
+        self.told: dict[str, int] = {}  # queue.wait: model -> minute last told
         self.auto = True  # the first fact starts the thread (tests drive it by hand)
         self._lock = threading.Lock()
 
