@@ -283,3 +283,24 @@ def test_an_unreachable_receiver_is_recorded_without_its_url(app):
         assert first.done and first.status is None
         assert first.error == "could not connect"
         assert db.session.scalar(db.select(db.func.count()).select_from(Delivery)) == 2
+
+
+def test_the_docs_snippet_verifies_a_delivery_and_refuses_a_forgery(app, receiver):
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "events.md").read_text()
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    space: dict = {}
+    exec(snippet, space)  # the reader's own code, as printed
+    verified = space["verified"]
+    events = events_of(app)
+    _, secret = hook(app, receiver.url)
+    emit("key.expiring", "key:1", "soon", app=app)
+    events.run_once()
+    got = receiver.received[0]
+    headers = {k.title(): v for k, v in got["headers"].items()}
+    assert verified(secret, headers, got["body"])
+    assert not verified("another-secret-entirely", headers, got["body"])
+    assert not verified(secret, headers, got["body"].replace(b"soon", b"late"))
+    stale = {**headers, "X-Ollama-Gate-Timestamp": "1000000000"}
+    assert not verified(secret, stale, got["body"])
