@@ -133,3 +133,19 @@ def test_the_queue_wait_bound_can_be_turned_off(app):
         queue_waited("phi3", 500.0)
     events.run_once()
     assert kinds(app) == []
+
+
+def test_emit_takes_odd_data_without_raising(app):
+    events = events_of(app)
+    emit("queue.wait", "model:x", "a list", data=[1, 2], app=app)
+    emit("queue.wait", "model:x", "a set", data={3}, app=app)
+    emit("queue.wait", "model:x", "x" * 5000, data={"k": b"bytes"}, app=app)
+    events.run_once()
+    with app.app_context():
+        rows = db.session.execute(db.select(Event).order_by(Event.id)).scalars().all()
+        assert [r.data for r in rows] == [
+            {"value": [1, 2]},
+            {"value": "{3}"},
+            {"k": "b'bytes'"},
+        ]
+        assert len(rows[2].message) == 2000  # cut, not refused

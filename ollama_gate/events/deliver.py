@@ -73,12 +73,13 @@ def attempt(delivery_id: int, token: str, settings: dict) -> Delivery:
     d = db.session.get(Delivery, delivery_id)
     hook = db.session.get(Hook, d.hook_id) if d.hook_id is not None else None
     event = db.session.get(Event, d.event_id)
-    if hook is None or not hook.enabled:
-        status, error = None, "webhook deleted" if hook is None else "webhook disabled"
+    live = hook is not None and hook.enabled
+    if not live:
+        status, error = None, "webhook disabled" if hook else "webhook deleted"
     else:
         body = signing.payload(event)
         sign = signing.headers(event, hook.secret, body, d.attempt)
-        url, hook_id = hook.url, hook.id
+        url, hook_id, number = hook.url, hook.id, d.attempt
         db.session.commit()  # no transaction stays open while the receiver thinks
         status, error = post(url, body, sign, settings["WEBHOOK_TIMEOUT_SECONDS"])
         if error or not 200 <= status < 300:
@@ -86,29 +87,41 @@ def attempt(delivery_id: int, token: str, settings: dict) -> Delivery:
                 "webhook %s: event %s attempt %s failed: %s",
                 hook_id,
                 event.id,
-                d.attempt,
+                number,
                 error or status,
             )
-    return record(d, status, error, hook is not None and hook.enabled, settings)
+    return record(delivery_id, token, status, error, live, settings)
 
 
-def record(d: Delivery, status, error, retry: bool, settings: dict) -> Delivery:
-    """Keep an attempt's outcome; a failure with tries left adds the next."""
-    d = db.session.merge(d)
-    d.at, d.status, d.error, d.done = utcnow(), status, error, True
-    d.claimed_until = None
+def record(
+    delivery_id: int, token: str, status, error, retry: bool, settings: dict
+) -> Delivery:
+    """Keep an attempt's outcome, if the claim is still this worker's; a failure
+    with tries left adds the next attempt after the backoff."""
+    now = utcnow()
+    mine = db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.claimed_by == token)
+        .values(at=now, status=status, error=error, done=True, claimed_until=None)
+    )
+    d = db.session.execute(
+        db.select(Delivery)
+        .where(Delivery.id == delivery_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     failed = error is not None or not 200 <= (status or 0) < 300
-    if failed and retry and d.attempt < settings["WEBHOOK_ATTEMPTS"]:
-        wait = settings["WEBHOOK_BACKOFF_SECONDS"] * 2 ** (d.attempt - 1)
-        db.session.add(
-            Delivery(
-                event_id=d.event_id,
-                hook_id=d.hook_id,
-                url=d.url,
-                attempt=d.attempt + 1,
-                next_at=d.at + timedelta(seconds=wait),
+    if mine.rowcount == 1 and failed and retry:
+        if d.attempt < settings["WEBHOOK_ATTEMPTS"]:
+            wait = settings["WEBHOOK_BACKOFF_SECONDS"] * 2 ** (d.attempt - 1)
+            db.session.add(
+                Delivery(
+                    event_id=d.event_id,
+                    hook_id=d.hook_id,
+                    url=d.url,
+                    attempt=d.attempt + 1,
+                    next_at=now + timedelta(seconds=wait),
+                )
             )
-        )
     try:
         db.session.commit()
     except IntegrityError:  # the next attempt is there already (a lapsed claim)

@@ -4,6 +4,7 @@ cheaply, in the background; it never raises and never blocks."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
@@ -25,7 +26,7 @@ def emit(
 ) -> None:
     """Record an event off the caller's path; the same ``dedupe`` text from any
     worker or host makes one event."""
-    _put(Fact(kind, subject, message, dict(data or {}), dedupe), app)
+    _put(lambda: Fact(kind, subject, message, _copy(data), dedupe), app)
 
 
 def emit_change(
@@ -40,13 +41,24 @@ def emit_change(
     """Record a change of ``subject``'s state (``kind``, one of ``states``): one
     event per change, whichever workers saw it; ``first``: also when the log has no
     earlier state of the subject."""
-    fact = Fact(kind, subject, message, dict(data or {}), states=states, first=first)
-    _put(fact, app)
+    _put(
+        lambda: Fact(kind, subject, message, _copy(data), states=states, first=first),
+        app,
+    )
 
 
-def _put(fact: Fact, app: Flask | None) -> None:
-    """Hand ``fact`` to the app's background writer; any failure is logged only."""
+def _copy(data) -> dict[str, Any] | None:
+    """The caller's data as it is now (it may change it after)."""
+    return dict(data) if isinstance(data, dict) else data
+
+
+def _put(make: Callable[[], Fact], app: Flask | None) -> None:
+    """Hand the fact ``make`` builds to the app's background writer; any failure is
+    logged only."""
+    kind = "?"
     try:
+        fact = make()
+        kind = fact.kind
         if app is None and has_app_context():
             app = current_app._get_current_object()
         events = app.extensions.get(EXTENSION) if app is not None else None
@@ -55,4 +67,4 @@ def _put(fact: Fact, app: Flask | None) -> None:
             return
         events.put(fact)
     except Exception:  # an event is never worth a failed call
-        log.exception("event %s not recorded", fact.kind)
+        log.exception("event %s not recorded", kind)
