@@ -23,10 +23,11 @@ Kinds are listed in ``kinds.KINDS`` (add yours there so webhooks can filter on
 it): ``budget.threshold``, ``budget.exhausted``, ``budget.shadow``,
 ``key.expiring``, ``backend.down``, ``backend.up``, ``queue.wait``, ``test``.
 
-Modules: ``models`` (events, hooks, deliveries), ``store`` (writing once),
-``worker`` (the background writer and sender), ``deliver`` (claiming and sending
-attempts), ``signing``, ``producers``, ``hooks`` (changes, shared by ``cli`` and
-``pages``). docs/events.md is the operator's side.
+Modules: ``emit`` (``emit`` and the ``Fact`` it queues), ``models`` (events,
+hooks, deliveries), ``store`` (writing each fact once), ``worker`` (the background
+writer and sender), ``deliver`` (claiming and sending attempts), ``signing``,
+``producers``, ``kinds``, ``hooks`` (changes, shared by ``cli`` and ``pages``).
+docs/events.md is the operator's side.
 """
 
 from __future__ import annotations

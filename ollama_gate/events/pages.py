@@ -14,12 +14,14 @@ from flask import (
     url_for,
 )
 from flask_login import login_required
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, Optional
 
 from ..admin.audit import page_arg
 from ..admin.forms import ConfirmForm
 from ..admin.security import add_security_headers, refuse_nul_characters
 from ..extensions import db
-from .forms import HookForm
 from .hooks import HookError, add_hook, delete_hook, get_hook, send_test, where
 from .kinds import KINDS
 from .models import Delivery, Event, Hook
@@ -27,6 +29,15 @@ from .models import Delivery, Event, Hook
 bp = Blueprint("events", __name__, url_prefix="/admin/events")
 bp.before_request(refuse_nul_characters)
 PAGE_SIZE = 50
+
+
+class HookForm(FlaskForm):
+    """A new webhook: its URL, the kinds it gets, and a secret (or one is made)."""
+
+    url = StringField("URL", validators=[DataRequired(), Length(max=500)])
+    kinds = StringField("Events", validators=[Optional(), Length(max=500)])
+    secret = PasswordField("Secret", validators=[Optional(), Length(max=500)])
+    submit = SubmitField("Add webhook")
 
 
 @bp.after_request

@@ -12,8 +12,7 @@ from flask import Flask, current_app
 
 from ..extensions import db
 from ..models import ApiKey, User, utcnow
-from .emit import EXTENSION, emit, emit_change
-from .facts import Fact
+from .emit import EXTENSION, Fact, emit, emit_change
 from .kinds import BACKEND_STATES
 from .store import write
 

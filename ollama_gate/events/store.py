@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from .facts import Fact
+from .emit import Fact
 from .kinds import matches
 from .models import Delivery, Event, Hook
 

@@ -20,7 +20,7 @@ from flask import Flask
 from ..extensions import db
 from ..recorder import database_gone
 from .deliver import deliver_due
-from .facts import Fact
+from .emit import Fact
 from .store import write
 
 log = logging.getLogger("ollama_gate.events")
