@@ -71,6 +71,8 @@ def test_a_backend_down_and_back_is_one_event_each_from_two_workers(
         listed = gw.cli("events", "list").stdout
         assert "backend.down  backend:gpu1" in listed
         assert "webhook 1 attempt 1: 200" in listed
+        log = gw.log_path.read_text()
+        assert "Traceback" not in log and "events: a round failed" not in log
     finally:
         gw.stop()
         receiver.close()
