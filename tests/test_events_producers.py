@@ -149,3 +149,33 @@ def test_emit_takes_odd_data_without_raising(app):
             {"k": "b'bytes'"},
         ]
         assert len(rows[2].message) == 2000  # cut, not refused
+
+
+def test_a_call_that_waited_in_the_queue_past_the_bound_makes_an_event(tmp_path, pool):
+    """Through the scheduler: the second call waits for the first's slot."""
+    import threading
+    import time
+
+    from test_scheduler import generate, in_threads, one_backend
+
+    gpu1 = pool[0]
+    app = one_backend(tmp_path, pool, parallel=1, EVENT_QUEUE_WAIT_SECONDS=0.05)
+    events = events_of(app)
+    key = add_key(app)
+    gpu1.hold_second_chunk = True
+    threads = in_threads([lambda: generate(app, key, "held", stream=True).get_data()])
+    assert gpu1.first_chunk_sent.wait(10)
+    threads += in_threads([lambda: generate(app, key, "waits")])
+    queue = app.extensions["ollama_gate"].sched.scheduler.queue
+    deadline = time.monotonic() + 10
+    while not queue.waiting() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    threading.Event().wait(0.2)  # past the bound
+    gpu1.release.set()
+    for t in threads:
+        t.join(10)
+    events.run_once()
+    with app.app_context():
+        event = db.session.execute(db.select(Event)).scalar_one()
+    assert event.kind == "queue.wait" and event.subject == "model:llama3.2"
+    assert event.data["seconds"] >= 0.2 and event.data["bound"] == 0.05
