@@ -179,3 +179,19 @@ def test_a_call_that_waited_in_the_queue_past_the_bound_makes_an_event(tmp_path,
         event = db.session.execute(db.select(Event)).scalar_one()
     assert event.kind == "queue.wait" and event.subject == "model:llama3.2"
     assert event.data["seconds"] >= 0.2 and event.data["bound"] == 0.05
+
+
+def test_only_a_serving_worker_watches_the_backends(app):
+    """A command's passing look at the fleet (``backends list``) tells nothing; a
+    serving worker's health loop does, with one watcher however often started."""
+    from ollama_gate import events
+    from ollama_gate.events.producers import BackendWatch
+
+    checker = app.extensions["ollama_gate"].checker
+    watching = lambda: [h for h in checker.after_checks if isinstance(h, BackendWatch)]  # noqa: E731
+    assert watching() == []
+    events_of(app)
+    app.extensions["ollama_gate_events"].start = lambda: None  # no thread here
+    events.start(app)
+    events.start(app)
+    assert len(watching()) == 1

@@ -40,22 +40,28 @@ from .emit import EXTENSION, emit, emit_change
 def init_app(app: Flask) -> None:
     """The app's event writer, its producers and the events page (no thread yet)."""
     from .pages import bp
-    from .producers import KEY_SCAN_SECONDS, BackendWatch, expiring_keys
+    from .producers import KEY_SCAN_SECONDS, expiring_keys
     from .worker import Events
 
     events = app.extensions[EXTENSION] = Events(app)
     events.every(KEY_SCAN_SECONDS, expiring_keys)
-    gate = app.extensions.get("ollama_gate")
-    if gate is not None:  # the health loop tells each backend's change
-        gate.checker.after_checks.append(BackendWatch(app, gate.fleet))
     app.register_blueprint(bp)
 
 
 def start(app: Flask) -> None:
-    """Run the writer and sender in this worker from now on (a serving worker)."""
+    """Run the writer and sender in this worker from now on, and tell each backend's
+    change its health loop sees (a serving worker: not a command's passing look)."""
+    from .producers import BackendWatch
+
     events = app.extensions.get(EXTENSION)
-    if events is not None:
-        events.start()
+    gate = app.extensions.get("ollama_gate")
+    if events is None:
+        return
+    if gate is not None and not any(
+        isinstance(hook, BackendWatch) for hook in gate.checker.after_checks
+    ):
+        gate.checker.after_checks.append(BackendWatch(app, gate.fleet))
+    events.start()
 
 
 __all__ = ["emit", "emit_change", "init_app", "start"]
