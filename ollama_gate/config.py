@@ -17,6 +17,7 @@ from typing import Any
 from . import settings as core
 from .admin import settings as admin
 from .cache import settings as cache
+from .events import settings as events
 from .history import settings as history
 from .limits import settings as limits
 from .metrics import settings as metrics
@@ -43,6 +44,7 @@ SETTINGS: list[Row] = [
     *cache.ROWS,
     *selfserve.ROWS,
     *traces.ROWS,
+    *events.ROWS,
 ]
 
 

@@ -44,6 +44,9 @@ ACTIONS = {
     "alias_removed": "Alias removed",
     "model_policy_set": "Model policy set",
     "cache_cleared": "Cache cleared",
+    "hook_added": "Webhook added",
+    "hook_deleted": "Webhook deleted",
+    "hook_tested": "Webhook tested",
 }
 PAGE_SIZE = 50
 

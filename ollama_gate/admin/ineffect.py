@@ -32,6 +32,7 @@ HEADINGS = {
     "cache": "Response cache",
     "selfserve": "Self-service",
     "traces": "Traces",
+    "events": "Events and webhooks",
 }
 PASSWORD_IN_URL = re.compile(r"(//[^/@:\s]*:)[^@/\s]+@")
 CODE = re.compile(r"`([^`]+)`")

@@ -2,8 +2,8 @@
 
 This package only collects: the core commands live in ``users`` and ``keys`` here,
 and every feature package owns its own (``limits/cli.py``, ``history/cli.py``,
-``admin/cli.py``, ``routing/cli.py``, ``cache/cli.py``); the lookups they share are in
-``ollama_gate/lookups.py``.
+``admin/cli.py``, ``routing/cli.py``, ``cache/cli.py``, ``events/cli.py``); the
+lookups they share are in ``ollama_gate/lookups.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from flask import Flask
 
 from ..admin.cli import admins_cli, keys_import
 from ..cache.cli import cache_cli
+from ..events.cli import events_cli, hooks_cli
 from ..history.cli import history_cli
 from ..limits.cli import keys_set, keys_usage
 from ..routing.cli import aliases_cli, backends_cli
@@ -39,5 +40,7 @@ def register(app: Flask) -> None:
         aliases_cli,
         models_cli,
         cache_cli,
+        hooks_cli,
+        events_cli,
     ):
         app.cli.add_command(guard_command(command))  # a group's: all under it

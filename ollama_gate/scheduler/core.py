@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from flask import request
 
 from ..call import Call
+from ..events.producers import queue_waited
 from ..model_names import canonical
 from ..server.peer import closed
 from ..subjects import chain_value
@@ -115,6 +116,7 @@ class Scheduler:
                 )
                 waited = (call.queue_wait or 0.0) + time.monotonic() - began
                 call.queue_wait = waited  # history keeps it
+                queue_waited(model, time.monotonic() - began)  # an event if long
             left.remove(state)
             yield state
 

@@ -8,6 +8,7 @@ import logging
 
 from flask import Flask
 
+from .. import events
 from .handler import GateHandler
 from .headers import parse_headers
 from .heap import start_trimming
@@ -60,5 +61,6 @@ def tune_worker(app: Flask) -> None:
     log_where_gunicorn_logs()
     start_trimming(app.config["GATE"]["HEAP_TRIM_SECONDS"])  # freed memory back
     collect_garbage_less()
+    events.start(app)  # the event writer and webhook sender, one loop per worker
     # health checks and model discovery in the background, one loop per worker
     app.extensions["ollama_gate"].checker.start()
