@@ -28,6 +28,8 @@ from ..gofields import go_view
 from ..model_names import name_parts
 from ..subjects import Subject, levels_of, setting_levels
 
+KEY = Subject("key", 0, "")  # a refusal's subject when the chain names no key
+
 MANAGE = "manage"
 SCOPES = (MANAGE,)  # every scope a key can hold; inference and model lists need none
 # Endpoints that change what the Ollama server holds: they need the ``manage`` scope.
@@ -139,7 +141,7 @@ def check_access(call: Call) -> None:
     if MANAGE not in identity.scopes and needs_manage(call):
         raise ApiError(
             403,
-            f"this API key lacks the '{MANAGE}' scope needed for "
+            f"{scope_holder(call).phrase} lacks the '{MANAGE}' scope needed for "
             f"{call.method} {call.path}",
         )
     bounds = allowlists(call)
@@ -157,6 +159,18 @@ def check_access(call: Call) -> None:
         for subject, patterns in bounds:  # every level that sets one must allow it
             if not model_allowed(name, patterns):
                 raise ApiError(403, f"{subject.phrase} may not use model '{name}'")
+
+
+def scope_holder(call: Call) -> Subject:
+    """The level that withholds ``manage``: a user or team whose scopes bound the
+    key's, else the key."""
+    levels = levels_of(call)
+    for level in levels:
+        bound = level.get("scopes")
+        if level.subject.kind not in ("key", "end_user") and bound is not None:
+            if MANAGE not in bound:
+                return level.subject
+    return next((lv.subject for lv in levels if lv.subject.kind == "key"), KEY)
 
 
 def _has_body() -> bool:

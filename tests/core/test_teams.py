@@ -114,6 +114,7 @@ def test_a_team_scope_bound_removes_manage_from_member_keys(app, client):
     in_team(app, "ml", "bob", scopes="")  # bounds them to none
     refused = client.post("/api/pull", json=body, headers=auth(key))
     assert refused.status_code == 403
+    assert "team 'ml' lacks the 'manage' scope" in refused.get_data(as_text=True)
 
 
 def test_the_strictest_level_wins(app, client):
