@@ -3,7 +3,8 @@ variables.
 
 ``SETTINGS`` joins the rows each package keeps in its ``settings.py``: (name, parser,
 default, one-line description). The settings reference, ``docs/settings.md``, is
-generated from it (``tests/system/test_docs.py`` and ``tests/core/test_config.py`` check it).
+generated from it (``tests/system/test_docs.py`` and ``tests/core/test_config.py``
+check it).
 """
 
 from __future__ import annotations

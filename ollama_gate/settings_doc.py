@@ -1,7 +1,7 @@
 """The settings reference, ``docs/settings.md``, generated from the settings rows of
 every package (``config.SETTINGS``) and the server's own variables (``SERVER``,
-which ``server/gunicorn_conf.py`` reads). ``tests/system/test_docs.py`` keeps the file in
-step; regenerate it with ``python -m ollama_gate.settings_doc > docs/settings.md``.
+which ``server/gunicorn_conf.py`` reads). ``tests/system/test_docs.py`` keeps the file
+in step; regenerate it with ``python -m ollama_gate.settings_doc > docs/settings.md``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_events import check_signed, events_of
+from tests.events.test_events import check_signed, events_of
 
 from ollama_gate.audit import AuditLog
 from ollama_gate.events import emit

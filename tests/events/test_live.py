@@ -8,7 +8,7 @@ import time
 
 import pytest
 import redis
-from test_events import check_signed
+from tests.events.test_events import check_signed
 
 from ollama_gate.events.models import Event
 from ollama_gate.extensions import db

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from test_events import events_of
+from tests.events.test_events import events_of
 
 from ollama_gate import create_app
 from ollama_gate.events import emit, producers
