@@ -20,8 +20,9 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from ..admin.audit import page_arg
 from ..admin.forms import ConfirmForm
-from ..admin.security import add_security_headers, refuse_nul_characters
+from ..admin.security import refuse_nul_characters
 from ..extensions import db
+from ..web import add_security_headers
 from .hooks import HookError, add_hook, delete_hook, get_hook, send_test, where
 from .kinds import KINDS
 from .models import Delivery, Event, Hook

@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.events.test_events import check_signed, events_of
 
 from ollama_gate.audit import AuditLog
 from ollama_gate.events import emit
 from ollama_gate.events.models import Hook
 from ollama_gate.extensions import db
+from tests.events.test_events import check_signed, events_of
 from tests.helpers.admin import login, make_admin, post
 from tests.helpers.webhook_receiver import Receiver
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 import redis
-from tests.events.test_events import check_signed
 
 from ollama_gate.events.models import Event
 from ollama_gate.extensions import db
+from tests.events.test_events import check_signed
 from tests.helpers.live import LiveGateway
 from tests.helpers.services import REDIS_URL
 from tests.helpers.webhook_receiver import Receiver

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.events.test_events import events_of
-
 from ollama_gate import create_app
 from ollama_gate.events import emit, producers
 from ollama_gate.events.models import Event
@@ -15,6 +13,7 @@ from ollama_gate.events.producers import expiring_keys, queue_waited
 from ollama_gate.extensions import db
 from ollama_gate.models import utcnow
 from ollama_gate.pipeline import Stage
+from tests.events.test_events import events_of
 from tests.helpers.keys import add_key
 from tests.helpers.services import free_port
 
