@@ -369,3 +369,43 @@ def test_usage_shows_used_budget_and_reset_per_period(zoned):
     assert report["usage"]["week"]["tokens_quota"] == 500
     assert report["usage"]["week"]["resets_at"] == "2026-12-14T00:00:00+01:00"
     assert report["usage"]["week"]["budget_shadow"] is True
+
+
+def test_the_key_page_sets_budgets_and_shows_them_in_the_zone(zoned):
+    from admin_helpers import login, make_admin, post
+
+    from ollama_gate.admin.models import AuditLog
+
+    app, clock = zoned(PARIS)
+    client = app.test_client()
+    make_admin(app)
+    assert login(client).status_code == 302
+    page = post(client, "/admin/users", {"name": "alice"}).headers["Location"]
+    page = page.replace("http://localhost", "")
+    resp = post(client, f"{page}/keys", {"name": "k"}, page)
+    key_id = int(resp.headers["Location"].split("/admin/keys/")[1].split("/")[0])
+    key_page = f"/admin/keys/{key_id}"
+    form = {"name": "k", "tokens_per_week": "700", "budget_warn_percent": "90"}
+    resp = post(client, key_page, {**form, "budget_shadow": "y"}, key_page)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    with app.app_context():
+        row = db.session.get(ApiKey, key_id)
+        assert (row.tokens_per_week, row.budget_warn_percent, row.budget_shadow) == (
+            700,
+            90,
+            True,
+        )
+        audit = db.session.execute(
+            db.select(AuditLog).where(AuditLog.action == "key_updated")
+        ).scalar_one()
+        assert "tokens_per_week: none → 700" in audit.detail
+        assert "budget_shadow: none → True" in audit.detail
+    html = client.get(key_page).get_data(as_text=True)
+    assert "Period (Europe/Paris)" in html
+    assert "2026-12-14 00:00 Europe/Paris" in html  # this week's reset
+    assert 'id="usage-w"' in html and ">shadow<" in html
+    bad = post(client, key_page, {**form, "budget_warn_percent": "101"}, key_page)
+    assert bad.status_code == 400 and "must be at most 100" in bad.get_data(True)
+    resp = post(client, key_page, form, key_page)  # the box unticked: enforced
+    with app.app_context():
+        assert db.session.get(ApiKey, key_id).budget_shadow is None
