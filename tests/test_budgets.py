@@ -409,3 +409,20 @@ def test_the_key_page_sets_budgets_and_shows_them_in_the_zone(zoned):
     resp = post(client, key_page, form, key_page)  # the box unticked: enforced
     with app.app_context():
         assert db.session.get(ApiKey, key_id).budget_shadow is None
+
+
+def test_the_self_service_page_shows_the_week_in_the_zone(zoned):
+    from test_selfserve import csrf
+
+    app, clock = zoned(PARIS)
+    client = app.test_client()
+    key = add_key(app, tokens_per_week=400)
+    client.post("/api/generate", json=GEN, headers=auth(key))
+    app.extensions["ollama_gate"].recorder.flush()
+    html = client.post(
+        "/gate/usage", data={"csrf_token": csrf(client), "key": key}
+    ).get_data(as_text=True)
+    assert "Period (Europe/Paris)" in html
+    week = html.split('id="usage-week"')[1].split("</tr>")[0]
+    assert "This week (2026-W50)" in week and "of 400" in week
+    assert "2026-12-14 00:00" in week

@@ -30,7 +30,8 @@ def usage_report(key: ApiKey) -> dict[str, Any]:
             "tokens_quota": row["tokens_quota"],
             "calls_left": left(row["calls"], row["calls_quota"]),
             "tokens_left": left(row["tokens"], row["tokens_quota"]),
-            "resets_at": row["resets"].isoformat(),  # with the zone's offset
+            # with the zone's offset; in UTC with "Z", as before time zones
+            "resets_at": row["resets"].isoformat().replace("+00:00", "Z"),
             "budget_shadow": row["shadow"],
         }
     return {
