@@ -4,6 +4,7 @@ share, exhaustion and shadow mode raising their events once."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
@@ -412,16 +413,16 @@ def test_the_key_page_sets_budgets_and_shows_them_in_the_zone(zoned):
 
 
 def test_the_self_service_page_shows_the_week_in_the_zone(zoned):
-    from test_selfserve import csrf
-
     app, clock = zoned(PARIS)
     client = app.test_client()
     key = add_key(app, tokens_per_week=400)
     client.post("/api/generate", json=GEN, headers=auth(key))
     app.extensions["ollama_gate"].recorder.flush()
-    html = client.post(
-        "/gate/usage", data={"csrf_token": csrf(client), "key": key}
-    ).get_data(as_text=True)
+    form = client.get("/gate/usage").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)[1]
+    html = client.post("/gate/usage", data={"csrf_token": token, "key": key}).get_data(
+        as_text=True
+    )
     assert "Period (Europe/Paris)" in html
     week = html.split('id="usage-week"')[1].split("</tr>")[0]
     assert "This week (2026-W50)" in week and "of 400" in week

@@ -7,17 +7,20 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import add_key
-from test_limits_redis import two_worker_gateway
+from conftest import REDIS_URL, LiveGateway, add_key
 
 from ollama_gate.extensions import db
 from ollama_gate.models import Team, User
 
 pytestmark = pytest.mark.needs_redis
+
+# a database no other test flushes, and a prefix of this run's own: nothing to flush
+TEST_REDIS = REDIS_URL.rsplit("/", 1)[0] + "/11"
 
 MAX = 5  # the answer's bound: each call holds its prompt and this
 BODY = {
@@ -64,12 +67,14 @@ def calls_today(gw, keys: list[str]) -> int:
 
 @pytest.fixture()
 def paris_workers(tmp_path, fake_server):
-    gw = two_worker_gateway(
-        tmp_path,
-        fake_server.url,
-        OLLAMA_GATE_TIMEZONE="Europe/Paris",
-        OLLAMA_GATE_BUDGET_WARN_PERCENT="10",
-    )
+    """Two gevent workers sharing Redis, in Paris time, warning at 10%."""
+    env = {
+        "OLLAMA_GATE_REDIS_URL": TEST_REDIS,
+        "OLLAMA_GATE_REDIS_PREFIX": f"budgets-{uuid.uuid4().hex[:12]}",
+        "OLLAMA_GATE_TIMEZONE": "Europe/Paris",
+        "OLLAMA_GATE_BUDGET_WARN_PERCENT": "10",
+    }
+    gw = LiveGateway(tmp_path, fake_server.url, workers=2, env=env).start()
     yield gw
     gw.stop()
 
