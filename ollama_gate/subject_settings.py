@@ -20,10 +20,15 @@ import click
 from sqlalchemy.orm import mapped_column
 
 from .subject_row import SettingRow
-from .subject_rows import history_rows, limit_rows, queue_rows
+from .subject_rows import budget_rows, history_rows, limit_rows, queue_rows
 
 # the order is the audit log's and the option list's
-TABLE: list[SettingRow] = [*history_rows.ROWS, *limit_rows.ROWS, *queue_rows.ROWS]
+TABLE: list[SettingRow] = [
+    *history_rows.ROWS,
+    *limit_rows.ROWS,
+    *budget_rows.ROWS,
+    *queue_rows.ROWS,
+]
 BY_NAME = {row.name: row for row in TABLE}
 
 

@@ -115,6 +115,8 @@ def own_level(identity: Any) -> Level:
         "max_concurrency": identity.max_concurrency,
         "queue_weight": identity.queue_weight,
     }
+    for row in rows_for("key"):  # the rows an identity holds no field of: unset
+        settings.setdefault(row.name, getattr(identity, row.name, None))
     return Level(Subject("key", identity.limits_id, identity.key_prefix), settings)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import contains_eager
 
 from ..extensions import db
+from ..limits.periods import app_zone
 from ..limits.usage import Usage, day_period
 from ..models import ApiKey, User, utcnow
 from .audit import page_arg
@@ -50,10 +51,10 @@ def search_condition(text: str):
 
 
 def calls_today_of(key_ids: list[int], now) -> dict[int, int]:
-    """Calls of each key today (UTC), from the usage table."""
+    """Calls of each key today (OLLAMA_GATE_TIMEZONE), from the usage table."""
     rows = db.session.execute(
         select(Usage.key_id, Usage.calls).where(
-            Usage.key_id.in_(key_ids), Usage.period == day_period(now)
+            Usage.key_id.in_(key_ids), Usage.period == day_period(now, app_zone())
         )
     )
     return {key_id: int(calls) for key_id, calls in rows}
@@ -66,7 +67,7 @@ def all_keys():
     now = utcnow()
     today = (
         select(Usage.calls)
-        .where(Usage.key_id == ApiKey.id, Usage.period == day_period(now))
+        .where(Usage.key_id == ApiKey.id, Usage.period == day_period(now, app_zone()))
         .scalar_subquery()
     )
     calls_today = func.coalesce(today, 0)

@@ -37,6 +37,16 @@ def key_summary(key: ApiKey) -> list[tuple[str, str]]:
         ("Rate limit", key.rate_limit or f"{usual['rate_limit']} (default)"),
         ("Per day", per_period(key.calls_per_day, key.tokens_per_day)),
         ("Per month", per_period(key.calls_per_month, key.tokens_per_month)),
+        *(
+            [("Per week", f"{key.tokens_per_week:,} tokens")]
+            if key.tokens_per_week is not None
+            else []
+        ),
+        *(
+            [("Budgets", "shadow mode: recorded, not refused")]
+            if key.budget_shadow
+            else []
+        ),
         ("Models", ", ".join(models) if models else "all models"),
         (
             "In flight",

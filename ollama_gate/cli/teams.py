@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 
 from ..audit import record
 from ..extensions import db
+from ..limits.cli import usage_lines
 from ..models import Team, User
 from ..subject_settings import apply_options, describe, diff, options, snapshot
 from ..text import printable
@@ -37,7 +38,8 @@ def team_lines(team: Team) -> list[str]:
     """What a team sets, and who is in it."""
     members = ", ".join(printable(u.name) for u in team.members) or "-"
     own = describe(team, "team") or ["no settings of its own"]
-    return [f"team {printable(team.name)}: members {members}", *own]
+    usage = usage_lines(f"team:{team.id}", team) if team.id is not None else []
+    return [f"team {printable(team.name)}: members {members}", *own, *usage]
 
 
 @teams_cli.command("create")

@@ -15,6 +15,7 @@ from ..admin.forms import NAME_RULE
 from ..audit import record
 from ..extensions import db
 from ..keys import create_key
+from ..limits.cli import usage_lines
 from ..lookups import get_user
 from ..models import User
 from ..netkeys import set_networks
@@ -158,7 +159,8 @@ def users_set(
     if changing:
         team_name = printable(user.team.name) if user.team else "none"
         lines = [f"user {printable(user.name)}: team {team_name}"]
-        click.echo("\n".join(lines + describe(user, "user")))
+        usage = usage_lines(f"user:{user.id}", user)
+        click.echo("\n".join(lines + describe(user, "user") + usage))
 
 
 def _set_networks(user: User, networks: list[str]) -> None:

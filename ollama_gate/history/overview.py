@@ -15,7 +15,8 @@ from ..admin.audit import ACTIONS
 from ..admin.blueprint import bp
 from ..audit import AuditLog
 from ..extensions import db
-from ..limits.usage import Usage, day_period, month_period
+from ..limits.periods import app_zone
+from ..limits.usage import Usage, day_period, month_period, week_period
 from ..models import ApiKey, utcnow
 from ..routing.status import fleet_status, queue_status
 from .models import Request
@@ -44,20 +45,32 @@ def _top(column, start: datetime, *extra) -> list[tuple]:
     return list(db.session.execute(query))
 
 
+def near(used, cap) -> list:
+    """The condition that ``used`` is ``NEAR`` a set ``cap`` (none: no cap)."""
+    return [] if cap is None else [and_(cap > 0, used >= cap * NEAR)]
+
+
 def near_budget(now: datetime) -> list[dict]:
-    """Keys that have used ``NEAR`` or more of a daily or monthly budget."""
+    """Keys that have used ``NEAR`` or more of a daily, weekly or monthly budget."""
     out = []
+    zone = app_zone()
     for period, calls_cap, tokens_cap, label in (
-        (day_period(now), ApiKey.calls_per_day, ApiKey.tokens_per_day, "today"),
-        (month_period(now), ApiKey.calls_per_month, ApiKey.tokens_per_month, "month"),
+        (day_period(now, zone), ApiKey.calls_per_day, ApiKey.tokens_per_day, "today"),
+        (week_period(now, zone), None, ApiKey.tokens_per_week, "week"),
+        (
+            month_period(now, zone),
+            ApiKey.calls_per_month,
+            ApiKey.tokens_per_month,
+            "month",
+        ),
     ):
         query = (
             select(ApiKey, Usage)
             .join(Usage, and_(Usage.key_id == ApiKey.id, Usage.period == period))
             .where(
                 or_(
-                    and_(calls_cap > 0, Usage.calls >= calls_cap * NEAR),
-                    and_(tokens_cap > 0, Usage.tokens >= tokens_cap * NEAR),
+                    *near(Usage.calls, calls_cap),
+                    *near(Usage.tokens, tokens_cap),
                 )
             )
             .limit(TOP)
@@ -67,7 +80,7 @@ def near_budget(now: datetime) -> list[dict]:
                 (usage.calls, calls_cap, "calls"),
                 (usage.tokens, tokens_cap, "tokens"),
             ):
-                limit = getattr(key, cap.key)
+                limit = getattr(key, cap.key) if cap is not None else None
                 if limit and used >= limit * NEAR:
                     out.append(
                         {

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..call import Call
 from ..errors import ApiError
 from ..extensions import limiter
-from ..models import ApiKey, utcnow
+from ..models import ApiKey
 from ..pipeline import Stage
 from ..shared.redis_pool import redis_client, redis_errors
 from ..shared.slots import counted_slots
@@ -29,10 +29,11 @@ from .access import check_access, filter_model_list
 from .admin import init_app as init_admin_helpers
 from .concurrency import Concurrency
 from .counters import MemoryCounters
+from .periods import local_reset, parse_timezone, reset_text
 from .quotas import Quotas, usage_loader
 from .rates import Rates
 from .redis_counters import RedisCounters
-from .usage import day_period, load_usage, month_period, period_reset
+from .usage import load_usage
 
 log = logging.getLogger("ollama_gate.limits")
 
@@ -52,12 +53,18 @@ class Limits(Stage):
         self.storage_errors = (*self.counter_errors, StorageError, SQLAlchemyError)
         load = usage_loader(app)
         prefix = s["REDIS_PREFIX"]
+        try:  # an override (tests, embedding) is checked as the variable is
+            s["TIMEZONE"] = parse_timezone(str(s.get("TIMEZONE") or "UTC"))
+        except ValueError as exc:
+            raise RuntimeError(f"OLLAMA_GATE_TIMEZONE: {exc}") from None
         self.rates = Rates(limiter.limiter, s["RATE_LIMIT"])
         self.quotas = Quotas(
             RedisCounters(self.redis, prefix, load, upkeep_of(app), self.counter_errors)
             if self.redis
             else MemoryCounters(load),
             s["TOKEN_RESERVE"],
+            zone=s["TIMEZONE"],
+            warn=s.get("BUDGET_WARN_PERCENT", 80),
         )
         self.concurrency = Concurrency(counted_slots(app))
 
@@ -90,25 +97,29 @@ class Limits(Stage):
         self.quotas.record(calls)
 
     def report(self, key: ApiKey, now: datetime | None = None) -> list[dict[str, Any]]:
-        """Usage against each quota of a key, for the CLI and the admin pages."""
-        now = now or utcnow()
+        """Usage against each quota and budget of a key, for the CLI and pages."""
+        return self.usage_report(str(key.limits_id), key, now)
+
+    def usage_report(
+        self, ref: str, subject: Any, now: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Used / quota / budget / reset per period (today, this week, this month)
+        of the subject whose counters are kept under ``ref`` (``Subject.ref``)."""
+        periods = self.quotas.periods(now)
         rows = []
-        for label, period, calls_q, tokens_q in (
-            ("today", day_period(now), key.calls_per_day, key.tokens_per_day),
-            (
-                "this month",
-                month_period(now),
-                key.calls_per_month,
-                key.tokens_per_month,
-            ),
+        for label, kind, calls_q, tokens_q in (
+            ("today", "d", subject.calls_per_day, subject.tokens_per_day),
+            ("this week", "w", None, subject.tokens_per_week),
+            ("this month", "m", subject.calls_per_month, subject.tokens_per_month),
         ):
+            period = periods[kind]
             live = None
             try:
-                live = self.quotas.counters.current(str(key.limits_id), period)
+                live = self.quotas.counters.current(ref, period)
             except self.counter_errors:
                 pass
             if live is None:
-                live = load_usage(key.limits_id, period)
+                live = load_usage(ref, period)
             calls, tokens = live
             rows.append(
                 {
@@ -118,7 +129,9 @@ class Limits(Stage):
                     "tokens": tokens,
                     "calls_quota": calls_q,
                     "tokens_quota": tokens_q,
-                    "resets": period_reset(period),
+                    "resets": local_reset(period),  # aware, in the time zone
+                    "resets_text": reset_text(period),  # 2026-12-14 00:00 Europe/Paris
+                    "shadow": bool(getattr(subject, "budget_shadow", None)),
                 }
             )
         return rows

@@ -42,6 +42,7 @@ def key_limits(key: ApiKey) -> dict[str, Any] | None:
         "manage": MANAGE in split_list(key.scopes),
         "rows": state.report(key),
         "shared": state.shared,
+        "zone": state.quotas.zone,
     }
 
 

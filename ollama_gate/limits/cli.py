@@ -58,12 +58,24 @@ def describe(key: ApiKey) -> list[str]:
         own = describe_subject(subject, kind) if subject is not None else []
         if own:  # a user's or team's settings bound the key's (the strictest wins)
             lines.append(f"{kind} {printable(subject.name)}: {'; '.join(own)}")
+    return lines + usage_lines(str(key.limits_id), key)
+
+
+def usage_lines(ref: str, subject: Any) -> list[str]:
+    """Used / quota or budget / resets at, per period, of a key, user or team."""
     state = current_app.extensions["ollama_gate_limits"]
-    for row in state.report(key):
-        lines.append(
-            f"{row['label']} (resets {row['resets']:%Y-%m-%d %H:%M} UTC): "
+    lines = []
+    for row in state.usage_report(ref, subject):
+        calls = (
             f"calls {row['calls']} / {_quota(row['calls_quota'])}, "
-            f"tokens {row['tokens']} / {_quota(row['tokens_quota'])}"
+            if row["label"] != "this week"
+            else ""
+        )
+        shadow = " (shadow)" if row["shadow"] and row["tokens_quota"] else ""
+        lines.append(
+            f"{row['label']} (resets {row['resets_text']}): {calls}"
+            f"tokens {row['tokens']} / {_quota(row['tokens_quota'], 'no budget')}"
+            f"{shadow}"
         )
     return lines
 
@@ -94,5 +106,6 @@ def keys_set(prefix: str, **values: Any) -> None:
 @click.argument("prefix")
 @with_appcontext
 def keys_usage(prefix: str) -> None:
-    """Show a key's limits and its usage against each quota (UTC day and month)."""
+    """Show a key's limits and its usage against each quota and budget (day,
+    week, month in OLLAMA_GATE_TIMEZONE)."""
     click.echo("\n".join(describe(get_key(prefix))))

@@ -1,4 +1,5 @@
-"""The quota counters: calls and tokens per key and period, and the tokens that calls
+"""The quota counters: calls and tokens per subject and period (a day, ISO
+week or month: ``periods.py``), and the tokens that calls
 in flight hold, in one worker's memory (``redis_counters.py`` keeps them in Redis).
 
 A counter is kept under a subject's ``ref`` (``subjects.Subject.ref``: a key's is its
@@ -23,6 +24,8 @@ Check = tuple[str, int | None, int | None]  # (period, calls quota, tokens quota
 # a refusal: (index of the check, "calls" | "tokens" | "held", used (plus held))
 Refusal = tuple[int, str, int]
 Load = Callable[[int, str], tuple[int, int]]
+# a counter's tokens changed by a record: (ref, period, before, after)
+Moved = tuple[str, str, int, int]
 LEASE = 3600  # seconds a hold outlives its call at most (a worker that died)
 
 
@@ -88,15 +91,18 @@ class MemoryCounters:
         items: list[tuple[int, str, int, int]],
         keep: set[str],
         holds: list[tuple[int, str]] = (),
-    ) -> None:
+    ) -> list[Moved]:
         """Add (limits id, period, calls, tokens) to seeded counters and drop the
-        settled ``holds`` (limits id, token), in one step; drop old periods."""
+        settled ``holds`` (limits id, token), in one step; drop old periods. The
+        tokens of each counter changed, before and after (budget notices)."""
+        moved = []
         with self._lock:
             for limits_id, period, calls, tokens in items:
                 entry = self._counts.get((limits_id, period))
                 if entry is not None:  # else seeded later from the database
                     entry[0] += calls
                     entry[1] += tokens
+                    moved.append((limits_id, period, entry[1] - tokens, entry[1]))
             for limits_id, token in holds:
                 own = self._held.get(limits_id)
                 if own is not None:
@@ -105,6 +111,7 @@ class MemoryCounters:
                         del self._held[limits_id]
             for stale in [k for k in self._counts if k[1] not in keep]:
                 del self._counts[stale]
+        return moved
 
     def cancel(self, ref: str, periods: tuple[str, ...], token: str | None) -> None:
         """Undo an admission another level then refused: uncount it, drop its hold."""

@@ -1,4 +1,6 @@
-"""Per-key quotas: calls and tokens per UTC day and month.
+"""Quotas and budgets: calls per day and month, and token budgets per day, ISO week
+and month, calendar periods in ``OLLAMA_GATE_TIMEZONE`` (``periods.py``); the token
+quotas are the budgets (``budgets.py``: shadow mode and their events).
 
 A call is counted when it is admitted (so N concurrent calls against a quota of N
 calls let exactly N through). Against a token quota it holds an estimate of its
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ..call import Call
 from ..errors import ApiError
@@ -29,9 +31,11 @@ from ..extensions import db
 from ..models import utcnow
 from ..subjects import Subject, levels_of
 from .access import _normal_path
+from .budgets import Marks, mark, name_of, notice_moves, shadow_check, shadow_texts
 from .counters import Check
+from .periods import ADJECTIVE, local_reset, periods_at, reset_text
 from .reserve import tokens_to_hold
-from .usage import add_usage, day_period, load_usage, month_period, period_reset
+from .usage import add_usage, load_usage
 
 # Endpoints that run a model: their calls and tokens count against quotas.
 INFERENCE = frozenset(
@@ -52,28 +56,49 @@ COUNTED = (
     "limits.counted"  # call.extra: periods whose call counter admission already raised
 )
 HELD = "limits.held"  # call.extra: the token of the tokens the call holds, if any
+PERIODS = "limits.periods"  # call.extra: its day, week and month, from admission
 
 
-def checks_for(settings, when: datetime) -> list[Check]:
-    """The quotas that apply at ``when`` of an identity or a level (anything with
-    ``calls_per_day``... or a ``get``): one check per period with a quota."""
-    get = settings.get if hasattr(settings, "get") else settings.__getattribute__
+def checks_for(settings, when: datetime, zone: str = "UTC") -> list[Check]:
+    """The quotas and budgets that apply at ``when`` (naive UTC) in ``zone`` of an
+    identity or a level (anything with ``calls_per_day``... or a ``get``): one
+    check per period with a quota or budget."""
+    return checks_in(settings, periods_at(when, zone))
+
+
+def checks_in(settings, periods: dict[str, str]) -> list[Check]:
+    """The checks of ``settings`` in the given day, week and month."""
+    get = settings.get if hasattr(settings, "get") else _getter(settings)
     checks = []
     for period, calls, tokens in (
-        (day_period(when), get("calls_per_day"), get("tokens_per_day")),
-        (month_period(when), get("calls_per_month"), get("tokens_per_month")),
+        (periods["d"], get("calls_per_day"), get("tokens_per_day")),
+        (periods["w"], None, get("tokens_per_week")),
+        (periods["m"], get("calls_per_month"), get("tokens_per_month")),
     ):
         if calls is not None or tokens is not None:
             checks.append((period, calls, tokens))
     return checks
 
 
+def _getter(settings):
+    return lambda name: getattr(settings, name, None)
+
+
 class Quotas:
     """The quota admission check and the recorder hook that feeds it."""
 
-    def __init__(self, counters, default_hold: int = 256):
+    def __init__(
+        self, counters, default_hold: int = 256, zone: str = "UTC", warn: int = 80
+    ):
         self.counters = counters
         self.default_hold = default_hold  # completion tokens of a call that names none
+        self.zone = zone  # OLLAMA_GATE_TIMEZONE: the calendar of every period
+        self.warn = warn  # OLLAMA_GATE_BUDGET_WARN_PERCENT
+        self.clock = utcnow  # naive UTC now; tests set another
+
+    def periods(self, now: datetime | None = None) -> dict[str, str]:
+        """The day, week and month now (or at ``now``), by kind."""
+        return periods_at(now or self.clock(), self.zone)
 
     def __call__(self, call: Call) -> None:
         """Admission check: count an inference call at every level of its chain with
@@ -86,19 +111,31 @@ class Quotas:
             return
         admitted: list[tuple[str, tuple[str, ...], str | None]] = []
         hold = None
+        now = self.clock()
+        periods = call.extra[PERIODS] = self.periods(now)
         try:
             for level in levels_of(call):
-                checks = checks_for(level, call.started_at)
+                checks = checks_in(level, periods)
                 if not checks:
                     continue
-                if hold is None:
+                shadow = bool(level.get("budget_shadow"))
+                if shadow:  # its budgets refuse nothing: checked after, recorded
+                    enforced = [(p, calls, None) for p, calls, _ in checks]
+                else:
+                    enforced = checks
+                if hold is None and not shadow:
                     wants = any(tokens is not None for _, _, tokens in checks)
                     hold = tokens_to_hold(call, self.default_hold) if wants else None
                 ref = level.subject.ref
-                refused, held = self.counters.admit(ref, checks, hold or 0)
+                own_hold = 0 if shadow else (hold or 0)
+                refused, held = self.counters.admit(ref, enforced, own_hold)
                 if refused is not None:
-                    raise refusal(checks[refused[0]], *refused[1:], level.subject)
+                    raise refusal(
+                        checks[refused[0]], *refused[1:], level.subject, now=now
+                    )
                 admitted.append((ref, tuple(p for p, _, _ in checks), held))
+                if shadow:
+                    shadow_check(self.counters, level, checks, call)
         except BaseException:
             self._undo(admitted)
             raise
@@ -125,60 +162,71 @@ class Quotas:
         totals: dict[tuple[int, str], tuple[int, int]] = {}  # per key: the database
         live: dict[tuple[str, str], list[int]] = {}  # per subject ref: the counters
         holds: list[tuple[str, str]] = []
+        marks: Marks = {}  # the budgets the batch spends on: their event marks
         for call in calls:
             holds.extend(call.extra.pop(HELD, ()))
             if not call.extra.get(USAGE):
                 continue
+            shadowed = shadow_texts(call)
+            if shadowed:  # history keeps it with the call's statistics
+                call.stats = {**(call.stats or {}), "budget_shadow": shadowed}
             tokens = (
                 0
                 if not call.charge_tokens
                 else int(call.stats.get("total_tokens") or 0)
             )
             counted = call.extra.get(COUNTED, ())
-            refs = [level.subject.ref for level in levels_of(call)]
-            for period in (day_period(call.started_at), month_period(call.started_at)):
+            levels = levels_of(call)
+            periods = call.extra.get(PERIODS) or self.periods(call.started_at)
+            for kind, period in periods.items():
                 row = (call.identity.key_id, period)
                 calls_so_far, tokens_so_far = totals.get(row, (0, 0))
                 totals[row] = (calls_so_far + 1, tokens_so_far + tokens)
-                for ref in refs:  # only counters seeded already take it
+                for level in levels:  # only counters seeded already take it
+                    ref = level.subject.ref
                     entry = live.setdefault((ref, period), [0, 0])
                     entry[0] += (ref, period) not in counted
                     entry[1] += tokens
+                    if tokens:
+                        mark(marks, level, kind, period, self.warn)
+        moved = []
         try:
             if totals:
                 add_usage(totals)
         finally:  # the holds go even when the database is gone, or the key locks up
             if live or holds:
-                now = utcnow()
-                self.counters.add(
+                moved = self.counters.add(
                     [(k, p, c, t) for (k, p), (c, t) in live.items()],
-                    keep={day_period(now), month_period(now)},
+                    keep=set(self.periods().values()),
                     holds=holds,
                 )
+        notice_moves(moved or (), marks)
 
 
 KEY = Subject("key", 0, "")  # a refusal's subject when none is named: the key
-NAMES = {
-    ("d", "calls"): "daily call",
-    ("d", "tokens"): "daily token",
-    ("m", "calls"): "monthly call",
-    ("m", "tokens"): "monthly token",
-}
 
 
-def refusal(check: Check, kind: str, used: int, subject=KEY) -> ApiError:
-    """The 429 for a used-up quota: which one, how much is used, when it resets;
-    or for tokens held by calls in flight: retry when they end."""
+def refusal(
+    check: Check, kind: str, used: int, subject=KEY, now: datetime | None = None
+) -> ApiError:
+    """The 429 for a used-up quota or budget: which one, how much is used, when it
+    resets (in the gateway's time zone); or for tokens held by calls in flight:
+    retry when they end."""
     period, calls, tokens = check
     if kind == "held":
         return held_refusal(period, tokens, used, subject)
     quota = calls if kind == "calls" else tokens
-    reset = period_reset(period)
-    wait = max(1, math.ceil((reset - utcnow()).total_seconds()))
-    epoch = math.ceil((reset - datetime(1970, 1, 1)).total_seconds())
+    reset = local_reset(period)
+    now = now or utcnow()
+    wait = max(1, math.ceil((reset - now.replace(tzinfo=UTC)).total_seconds()))
+    adjective = ADJECTIVE[period[0]]
+    if kind == "calls":
+        what = f"{adjective} call quota of {subject.phrase}"
+    else:
+        what = name_of(subject, period)
     message = (
-        f"{NAMES[(period[0], kind)]} quota of {subject.phrase} is used up "
-        f"({used} of {quota} {kind}); it resets at {reset:%Y-%m-%d %H:%M} UTC"
+        f"{what} is used up ({used} of {quota} {kind}); "
+        f"it resets at {reset_text(period)}"
     )
     return ApiError(
         429,
@@ -187,21 +235,24 @@ def refusal(check: Check, kind: str, used: int, subject=KEY) -> ApiError:
             "Retry-After": str(wait),
             "X-RateLimit-Limit": str(quota),
             "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": str(epoch),
+            "X-RateLimit-Reset": str(math.ceil(reset.timestamp())),
+            RESET_HEADER: reset.isoformat(),
             "x-should-retry": "false",  # a resend cannot succeed before the reset
         },
     )
 
 
+RESET_HEADER = "X-Ollama-Gate-Budget-Reset"
 HELD_RETRY = 2  # seconds: calls in flight settle within their answer and a record
 
 
 def held_refusal(period: str, quota: int, used: int, subject=KEY) -> ApiError:
     """The 429 for a call whose token estimate does not fit what calls in flight of
-    the key (or its user or team) leave of a token quota: it may fit once they end."""
+    the key (or its user or team) leave of a token budget: it may fit once they
+    end."""
     return ApiError(
         429,
-        f"{NAMES[(period[0], 'tokens')]} quota of {subject.phrase} is held by its "
+        f"{name_of(subject, period)} is held by its "
         f"calls in flight ({used} of {quota} tokens used or held, more than this "
         f"call's estimate left); retry when they end",
         {

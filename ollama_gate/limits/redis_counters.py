@@ -15,10 +15,14 @@ import time
 import uuid
 
 from ..shared.upkeep import MAX_PENDING, Upkeep
-from .counters import LEASE, Check, Load, Refusal
+from .counters import LEASE, Check, Load, Moved, Refusal
 
 log = logging.getLogger("ollama_gate.limits")
-TTL = {"d": 3 * 86400, "m": 40 * 86400}  # a period's hash outlives the period a little
+TTL = {
+    "d": 3 * 86400,
+    "w": 10 * 86400,
+    "m": 40 * 86400,
+}  # a period's hash outlives the period a little
 
 _ADMIT = """
 local n = #KEYS - 1
@@ -57,8 +61,9 @@ end
 _ADD = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'c', ARGV[1])
-  redis.call('HINCRBY', KEYS[1], 't', ARGV[2])
+  return redis.call('HINCRBY', KEYS[1], 't', ARGV[2])
 end
+return -1
 """
 KINDS = {1: "calls", 2: "tokens", 3: "held"}
 
@@ -128,27 +133,31 @@ class RedisCounters:
         items: list[tuple[int, str, int, int]],
         keep: set[str],
         holds: list[tuple[int, str]] = (),
-    ) -> None:
+    ) -> list[Moved]:
         """Add (limits id, period, calls, tokens) to the counters that exist and drop
         the settled ``holds`` (limits id, token), in one transaction; what Redis
-        cannot take now is kept, and sent when it answers (``settle``)."""
+        cannot take now is kept, and sent when it answers (``settle``). The tokens
+        of each counter changed now, before and after (budget notices)."""
         self._owe([((k, p), (c, t)) for k, p, c, t in items], list(holds))
         if self.upkeep is None:
-            self.settle()
-            return
+            return self.settle()
         self.upkeep.ensure()
         try:
-            self.settle()
+            return self.settle()
         except self.errors as exc:
             log.warning("quota charges kept until Redis answers: %s", exc)
+            return []
 
-    def settle(self) -> None:
-        """Send every charge and settled hold kept so far (an upkeep task)."""
+    def settle(self) -> list[Moved]:
+        """Send every charge and settled hold kept so far (an upkeep task); the
+        tokens of each counter changed, before and after (each script's own step,
+        so of the workers adding to one counter exactly one sees it cross a
+        mark)."""
         with self._lock:
             owed, self.owed = self.owed, {}
             unheld, self.unheld = self.unheld, []
         if not owed and not unheld:
-            return
+            return []
         pipe = self.client.pipeline(transaction=True)  # MULTI: no half-settled view
         for (limits_id, period), (calls, tokens) in owed.items():
             self._add(
@@ -157,10 +166,17 @@ class RedisCounters:
         for limits_id, token in unheld:
             pipe.zrem(self._held_key(limits_id), token)
         try:
-            pipe.execute()
+            results = pipe.execute()
         except BaseException:
             self._owe(owed.items(), unheld)  # all kept again: MULTI took none
             raise
+        return [
+            (ref, period, int(after) - tokens, int(after))
+            for ((ref, period), (_, tokens)), after in zip(
+                owed.items(), results[: len(owed)], strict=True
+            )
+            if int(after) >= 0
+        ]
 
     def _owe(self, items, holds: list[tuple[int, str]]) -> None:
         """Keep charges ((limits id, period), (calls, tokens)), summed per counter,

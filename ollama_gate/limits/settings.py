@@ -5,6 +5,8 @@ from __future__ import annotations
 from limits import parse_many
 
 from ..settings import Row
+from ..subject_rows.budget_rows import parse_percent
+from .periods import parse_timezone
 
 
 def parse_rate_limit(value: str) -> str:
@@ -67,6 +69,20 @@ ROWS: list[Row] = [
         "256",
         "Answer tokens a call holds against its key's token quota while it runs, "
         "when its request sets no bound (`num_predict`, `max_tokens`).",
+    ),
+    (
+        "TIMEZONE",
+        parse_timezone,
+        "UTC",
+        "IANA time zone (`Europe/Paris`) of the calendar days, weeks (Monday "
+        "first) and months of quotas and budgets; a change starts new periods.",
+    ),
+    (
+        "BUDGET_WARN_PERCENT",
+        parse_percent,
+        "80",
+        "Share of a token budget whose use raises a `budget.threshold` event, for "
+        "subjects that set no `budget_warn_percent`; 0: none.",
     ),
     (
         "REDIS_URL",

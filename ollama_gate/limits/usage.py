@@ -1,13 +1,14 @@
 """Quota usage per key and period, kept in the database (it survives restarts).
 
-A row counts a key's inference calls and tokens in one UTC period: ``d:2026-11-22``
-(a day) or ``m:2026-11`` (a month). The recorder hook adds each batch of finished
-calls; the counters that admission checks read are seeded from here.
+A row counts a key's inference calls and tokens in one period (``periods.py``): a
+day ``d:2026-11-22``, an ISO week ``w:2026-W47`` or a month ``m:2026-11``, in the
+gateway's time zone (named after ``@`` outside UTC). The recorder hook adds each
+batch of finished calls; the counters that admission checks read are seeded from here.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -25,38 +26,36 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
 from ..models import ApiKey, User
+from .periods import period_of
+from .periods import period_reset as period_reset  # its older home
 
 
 class Usage(db.Model):
-    """Calls and tokens of one key in one day or month (UTC)."""
+    """Calls and tokens of one key in one day, week or month."""
 
     __tablename__ = "key_usage"
     __table_args__ = (UniqueConstraint("key_id", "period"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
-    period: Mapped[str] = mapped_column(String(12))
+    period: Mapped[str] = mapped_column(String(64))
     calls: Mapped[int] = mapped_column(BigInteger, default=0)
     tokens: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-def day_period(when: datetime) -> str:
-    """The day period of a naive UTC time."""
-    return f"d:{when:%Y-%m-%d}"
+def day_period(when: datetime, zone: str = "UTC") -> str:
+    """The day period of a naive UTC time in ``zone``."""
+    return period_of("d", when, zone)
 
 
-def month_period(when: datetime) -> str:
-    """The month period of a naive UTC time."""
-    return f"m:{when:%Y-%m}"
+def week_period(when: datetime, zone: str = "UTC") -> str:
+    """The ISO week period (Monday first) of a naive UTC time in ``zone``."""
+    return period_of("w", when, zone)
 
 
-def period_reset(period: str) -> datetime:
-    """When a period ends (naive UTC): next midnight, or the next month's first day."""
-    kind, stamp = period.split(":", 1)
-    if kind == "d":
-        return datetime.strptime(stamp, "%Y-%m-%d") + timedelta(days=1)
-    start = datetime.strptime(stamp, "%Y-%m")
-    return (start + timedelta(days=32)).replace(day=1)
+def month_period(when: datetime, zone: str = "UTC") -> str:
+    """The month period of a naive UTC time in ``zone``."""
+    return period_of("m", when, zone)
 
 
 def load_usage(ref: int | str, period: str) -> tuple[int, int]:

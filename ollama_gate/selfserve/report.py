@@ -16,20 +16,23 @@ def left(used: int, quota: int | None) -> int | None:
 
 
 def usage_report(key: ApiKey) -> dict[str, Any]:
-    """The key, its limits (defaults filled in) and its use today and this month."""
+    """The key, its limits (defaults filled in) and its use today, this week and
+    this month (calendar periods in ``OLLAMA_GATE_TIMEZONE``)."""
     gate = current_app.config["GATE"]
     periods = {}
+    names = {"d": "day", "w": "week", "m": "month"}
     for row in current_app.extensions["ollama_gate_limits"].report(key):
-        name = "day" if row["period"].startswith("d:") else "month"
-        periods[name] = {
-            "period": row["period"][2:],
+        periods[names[row["period"][0]]] = {
+            "period": row["period"][2:].partition("@")[0],
             "calls": row["calls"],
             "tokens": row["tokens"],
             "calls_quota": row["calls_quota"],
             "tokens_quota": row["tokens_quota"],
             "calls_left": left(row["calls"], row["calls_quota"]),
             "tokens_left": left(row["tokens"], row["tokens_quota"]),
-            "resets_at": row["resets"].isoformat() + "Z",
+            # with the zone's offset; in UTC with "Z", as before time zones
+            "resets_at": row["resets"].isoformat().replace("+00:00", "Z"),
+            "budget_shadow": row["shadow"],
         }
     return {
         "key": {
@@ -49,6 +52,7 @@ def usage_report(key: ApiKey) -> dict[str, Any]:
             "history": key.history_mode or gate["HISTORY_MODE"],
         },
         "usage": periods,
+        "timezone": gate.get("TIMEZONE") or "UTC",
     }
 
 

@@ -168,7 +168,7 @@ def team_pool(app) -> None:
             .scalar_one()
             .keys[0]
         )
-        (today, _) = state.report(key)
+        today = state.report(key)[0]
         assert today["calls"] == 2
 
 

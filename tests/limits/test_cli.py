@@ -189,7 +189,7 @@ def test_usage_shows_use_against_quotas(app, runner, client, alice, fake):
     lines = out.splitlines()
     today = next(line for line in lines if line.startswith("today"))
     month = next(line for line in lines if line.startswith("this month"))
-    assert "calls 2 / 5" in today and "/ no quota" in today
+    assert "calls 2 / 5" in today and "tokens 20 / no budget" in today
     assert "calls 2 / no quota" in month and "/ 1000" in month
     tokens = int(month.split("tokens ")[1].split(" /")[0])
     assert tokens == 2 * (2 + 8)  # prompt "one two" and 8 generated tokens, twice

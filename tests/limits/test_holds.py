@@ -81,7 +81,7 @@ def parallel_against_a_quota(gw: LiveGateway, quota: int) -> None:
     assert ran <= quota // per_call + 1
     refused = [a for a in answers if a.status_code == 429]
     assert all(int(a.headers["Retry-After"]) >= 1 for a in refused)
-    assert all("quota" in a.json()["error"] for a in refused)
+    assert all("token budget" in a.json()["error"] for a in refused)
 
 
 def test_parallel_calls_hold_their_tokens_in_memory(holds_gw):

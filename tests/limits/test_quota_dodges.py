@@ -102,7 +102,7 @@ def test_a_hung_up_stream_uses_up_the_quota_for_the_next_call(app, client, fake)
     app.extensions["ollama_gate"].recorder.flush()
     again = client.post("/api/chat", headers=auth(key), json={**CHAT, "stream": False})
     assert again.status_code == 429
-    assert "token quota" in again.get_json()["error"]
+    assert "token budget" in again.get_json()["error"]
 
 
 @pytest.mark.parametrize("stream", [True, False])

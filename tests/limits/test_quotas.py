@@ -11,7 +11,13 @@ import requests
 
 from ollama_gate import create_app
 from ollama_gate.extensions import db
-from ollama_gate.limits.usage import Usage, day_period, month_period, period_reset
+from ollama_gate.limits.usage import (
+    Usage,
+    day_period,
+    month_period,
+    period_reset,
+    week_period,
+)
 from ollama_gate.models import ApiKey, utcnow
 from tests.helpers.keys import add_key
 
@@ -122,6 +128,7 @@ def test_tokens_counted_from_real_statistics(app, client, fake):
     now = utcnow()
     assert usage_rows(app, key[:11]) == {
         day_period(now): (6, expected),
+        week_period(now): (6, expected),
         month_period(now): (6, expected),
     }
 
@@ -142,7 +149,7 @@ def test_token_quota_refuses_once_used_up(app, client, fake):
     assert resp.status_code == 429
     message = resp.get_json()["error"]
     assert (
-        f"daily token quota of this API key is used up ({used} of 30 tokens)" in message
+        f"this API key's daily token budget is used up ({used} of 30 tokens)" in message
     )
     reset = period_reset(day_period(utcnow()))
     assert f"resets at {reset:%Y-%m-%d} 00:00 UTC" in message

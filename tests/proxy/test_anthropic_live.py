@@ -166,7 +166,7 @@ def test_a_token_quota_is_enforced_through_messages(gateway):
         client.messages.create(model="llama3.2", max_tokens=5, messages=MSGS)
     body = caught.value.body
     assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
-    assert "token quota" in body["error"]["message"]
+    assert "token budget" in body["error"]["message"]
     assert caught.value.response.headers["x-should-retry"] == "false"
     with pytest.raises(anthropic.RateLimitError):  # a stream is refused the same
         with client.messages.stream(
