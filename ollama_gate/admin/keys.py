@@ -8,12 +8,12 @@ from flask_login import login_required
 
 from ..changes import diff, snapshot
 from ..extensions import db
-from ..keys import split_list
+from ..keyrules import allowlist_warning
 from ..limits.admin import apply_limit_form, fill_limit_fields
 from ..models import ApiKey, utcnow
 from .audit import record
 from .blueprint import bp
-from .fleet import fleet_model_names, unmatched
+from .fleet import fleet_model_names
 from .forms import ConfirmForm, KeyForm, end_of_day
 from .users import MAX_ID, forget_cached_keys
 
@@ -41,13 +41,9 @@ def apply_key_form(form: KeyForm, key: ApiKey) -> list[str]:
 
 def warn_unmatched(key: ApiKey) -> None:
     """Flash a warning for each allowlist pattern that no fleet model matches."""
-    missing = unmatched(split_list(key.model_allowlist), fleet_model_names())
-    if missing:
-        flash(
-            f"No model on the fleet matches {', '.join(missing)}: check the spelling "
-            "(calls for models it does not match are refused).",
-            "warning",
-        )
+    warning = allowlist_warning(key.model_allowlist)  # the CLI's rule too
+    if warning:
+        flash(warning, "warning")
 
 
 def cache_seconds() -> float:

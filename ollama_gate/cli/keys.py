@@ -7,9 +7,10 @@ from flask.cli import AppGroup
 
 from ..admin.audit import record
 from ..extensions import db
+from ..keyrules import cli_expiry, cli_warnings
 from ..keys import create_key
 from ..limits.cli import apply_limits, limit_options
-from ..lookups import get_key, get_user, parse_when
+from ..lookups import get_key, get_user
 from ..models import ApiKey, User, utcnow
 from ..text import printable
 
@@ -32,8 +33,10 @@ def keys_create(user: str, name: str, expires: str | None, **limits) -> None:
     """Create a key for USER; the key is printed alone on the last line, only this
     once."""
     owner = get_user(user)
-    key, plain = create_key(owner, name=name, expires_at=parse_when(expires))
+    when = cli_expiry(expires)  # the form's rule: no expiry in the past
+    key, plain = create_key(owner, name=name, expires_at=when)
     apply_limits(key, **limits)  # rate limit, quotas, models, scopes, concurrency
+    cli_warnings(key)  # the form's warnings, e.g. an allowlist matching no model
     record("key_created", f"{key.prefix} ({owner.name})", name)
     db.session.commit()
     click.echo(
