@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import login_required
 
-from ..changes import diff, snapshot
+from ..changes import change_detail, diff, snapshot
 from ..extensions import db
 from ..keyrules import allowlist_warning
 from ..limits.admin import apply_limit_form, fill_limit_fields
@@ -97,10 +97,12 @@ def _set_disabled(key_id: int, disabled: bool):
     if row.state(utcnow()) == "revoked":
         flash("This key is revoked; that cannot be undone.", "error")
     elif row.disabled != disabled:
+        before = {"state": row.state(utcnow())}
         row.disabled = disabled
         record(
             "key_disabled" if disabled else "key_enabled",
             f"{row.prefix} ({row.user.name})",
+            change_detail(before, {"state": row.state(utcnow())}),
         )
         db.session.commit()
         forget_cached_keys()
@@ -137,8 +139,13 @@ def revoke_key(key_id: int):
         flash(f"Key {row.prefix} is already revoked.", "info")
         return redirect(url_for("admin.user", user_id=row.user_id))
     if form.validate_on_submit():
+        before = {"state": row.state(utcnow())}
         row.revoked_at = utcnow()
-        record("key_revoked", f"{row.prefix} ({row.user.name})", row.name)
+        record(
+            "key_revoked",
+            f"{row.prefix} ({row.user.name})",
+            change_detail(before, {"state": "revoked"}),
+        )
         db.session.commit()
         forget_cached_keys()
         flash(

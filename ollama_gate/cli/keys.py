@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from ..admin.audit import record
+from ..changes import change_detail
 from ..extensions import db
 from ..keyrules import cli_expiry, cli_warnings
 from ..keys import create_key
@@ -79,11 +80,16 @@ def _set_state(prefix: str, action: str) -> None:
         raise click.ClickException(
             f"key {key.prefix} is revoked; that cannot be undone"
         )
+    before = {"state": key.state()}
     if action == "revoke":
         key.revoked_at = utcnow()
     else:
         key.disabled = action == "disable"
-    record(STATE_ACTIONS[action], f"{key.prefix} ({key.user.name})")
+    record(
+        STATE_ACTIONS[action],
+        f"{key.prefix} ({key.user.name})",
+        change_detail(before, {"state": key.state()}),
+    )
     db.session.commit()
     click.echo(f"key {key.prefix} is now {key.state()}")
 
