@@ -47,7 +47,7 @@ class LimitFields:
         validators=[Optional(), Length(max=4000)],
         render_kw={
             "rows": 2,
-            "placeholder": "all models; or patterns, e.g. llama3*, qwen2.5:7b",
+            "placeholder": "all models, or e.g. llama3*",
         },
     )
     manage = BooleanField("May manage models (pull, push, create, copy, delete, blobs)")

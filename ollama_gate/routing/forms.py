@@ -23,7 +23,7 @@ class BackendForm(FlaskForm):
     token = PasswordField(
         "Bearer token",
         validators=[Optional(), Length(max=2000)],
-        render_kw={"placeholder": "only for a backend behind its own auth"},
+        render_kw={"placeholder": "if it needs one"},
     )
     weight = IntegerField("Weight", validators=[Optional(), NumberRange(1, 1000)])
     parallel = IntegerField(
@@ -76,7 +76,7 @@ class RouteForm(FlaskForm):
     backends = StringField(
         "Backends",
         validators=[Optional(), Length(max=1000)],
-        render_kw={"placeholder": "gpu1 gpu2 (empty: unpin)"},
+        render_kw={"placeholder": "gpu1 gpu2"},
     )
     submit = SubmitField("Set route")
 
