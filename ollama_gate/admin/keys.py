@@ -16,6 +16,7 @@ from .blueprint import bp
 from .fleet import fleet_model_names
 from .forms import ConfirmForm, KeyForm, end_of_day
 from .users import MAX_ID, forget_cached_keys
+from .words import within
 
 
 def get_key_or_404(key_id: int) -> ApiKey:
@@ -108,8 +109,8 @@ def _set_disabled(key_id: int, disabled: bool):
         forget_cached_keys()
         verb = "disabled" if disabled else "enabled again"
         flash(
-            f"Key {row.prefix} {verb}; every worker applies this within "
-            f"{cache_seconds():g} seconds.",
+            f"Key {row.prefix} {verb}; every worker applies this "
+            f"{within(cache_seconds())}.",
             "success",
         )
     return redirect(url_for("admin.user", user_id=row.user_id))
@@ -149,8 +150,8 @@ def revoke_key(key_id: int):
         db.session.commit()
         forget_cached_keys()
         flash(
-            f"Key {row.prefix} revoked; every worker refuses it within "
-            f"{cache_seconds():g} seconds.",
+            f"Key {row.prefix} revoked; every worker refuses it "
+            f"{within(cache_seconds())}.",
             "success",
         )
         return redirect(url_for("admin.user", user_id=row.user_id))
