@@ -59,6 +59,8 @@ def test_cli_adds_changes_disables_and_removes_backends(tmp_path, pool):
         "backend_removed",
         "backend_removed",
     ]
+    added = audit(app)[0][2]  # the row as stored, defaults and all
+    assert "enabled=yes weight=1 " in added and "None" not in added
     changed = audit(app)[1][2]
     assert changed == "weight: 1 → 3"  # what changed, not the whole record twice
     assert all("s3cret" not in detail for _, _, detail in audit(app))

@@ -113,6 +113,11 @@ NESTED_JS = """() => {
   return out.slice(0, 5);
 }"""
 
+# tables that need their scroll bar to be read whole
+SCROLLED_JS = """() => [...document.querySelectorAll('.table-wrap')]
+  .filter(w => w.scrollWidth > w.clientWidth + 1)
+  .map(w => w.querySelector('th, td').textContent.trim())"""
+
 # against the device's width: a phone's browser widens its layout to fit a wide page
 SIDEWAYS_JS = "(width) => document.documentElement.scrollWidth - width"
 
@@ -143,6 +148,9 @@ def check(page, name: str, size: str, scheme: str, problems: dict) -> None:
     sideways = page.evaluate(SIDEWAYS_JS, SIZES[size]["width"])
     if sideways > 0 and size == "390":
         problems[f"{name}: scrolls sideways by"] = sideways
+    scrolled = page.evaluate(SCROLLED_JS)
+    if scrolled and size == "1280":  # a laptop sees every table whole
+        problems[f"{name}: a table scrolls sideways"] = scrolled
     over = page.evaluate(OVERFLOW_JS)
     if over:
         problems[f"{name}: past the edge"] = over

@@ -89,7 +89,11 @@ class PolicyForm(FlaskForm):
         validators=[DataRequired(), Length(max=200)],
         render_kw={"placeholder": "llama3.2"},
     )
-    num_ctx = IntegerField("num_ctx", validators=[Optional(), NumberRange(0, 10**7)])
+    num_ctx = IntegerField(
+        "num_ctx",
+        validators=[Optional(), NumberRange(0, 10**7)],
+        render_kw={"placeholder": "e.g. 8192"},
+    )
     num_ctx_enforced = BooleanField("enforce num_ctx")
     keep_alive = StringField(
         "keep_alive",
@@ -97,5 +101,9 @@ class PolicyForm(FlaskForm):
         render_kw={"placeholder": "30m"},
     )
     keep_alive_enforced = BooleanField("enforce keep_alive")
-    warm = IntegerField("Warm copies", validators=[Optional(), NumberRange(0, 100)])
+    warm = IntegerField(
+        "Warm copies",
+        validators=[Optional(), NumberRange(0, 100)],
+        render_kw={"placeholder": "0"},
+    )
     submit = SubmitField("Set policy")

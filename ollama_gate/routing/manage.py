@@ -92,6 +92,7 @@ def add_backend(settings: dict, name: str, url: str, **fields) -> Backend:
     row = Backend(name=name, url=_url(url))
     _apply(row, fields)
     db.session.add(row)
+    db.session.flush()  # the column defaults (enabled, weight) in the audit entry
     record("backend_added", name, describe(row))
     db.session.commit()
     return row
