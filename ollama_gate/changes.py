@@ -33,9 +33,20 @@ def snapshot(key: ApiKey) -> dict[str, Any]:
 
 def diff(before: dict[str, Any], key: ApiKey) -> list[str]:
     """``column: before → after`` for each setting of ``key`` that changed."""
-    after = snapshot(key)
+    return fields_changed(before, snapshot(key))
+
+
+def fields_changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """``field: before → after`` for each field whose value differs (a field
+    missing on one side shows as ``none``): any audited record's change."""
+    fields = [*before, *(f for f in after if f not in before)]
     return [
-        f"{column}: {shown(before[column])} → {shown(after[column])}"
-        for column in SETTINGS
-        if before[column] != after[column]
+        f"{f}: {shown(before.get(f))} → {shown(after.get(f))}"
+        for f in fields
+        if before.get(f) != after.get(f)
     ]
+
+
+def change_detail(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """The audit detail of a change: its changed fields, or ``nothing changed``."""
+    return ", ".join(fields_changed(before, after)) or "nothing changed"

@@ -31,7 +31,7 @@ from .blueprint import bp
 from .models import admin_from_session_id
 from .security import SessionInterface
 from .summary import defaults
-from .words import duration, plural
+from .words import duration, plural, within
 
 
 def init_app(app: Flask) -> None:
@@ -53,6 +53,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when)
     app.add_template_global(plural)
     app.add_template_filter(duration)
+    app.add_template_filter(within)
     sorting.init_app(app)
     keylist.init_app(app)
     app.add_template_global(defaults, "key_defaults")

@@ -25,6 +25,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import TextInput
 
+from ..keyrules import expiry_refusal
 from ..limits.admin import LimitFields
 from ..models import utcnow
 from .models import MIN_PASSWORD_LENGTH
@@ -104,8 +105,11 @@ class KeyForm(LimitFields, FlaskForm):
 
     def validate_expires(self, field: DateField) -> None:
         """No expiry in the past: such a key would be dead on arrival."""
-        if field.data and end_of_day(field.data) <= utcnow():
-            raise ValidationError("Pick today or a later date, or leave it empty.")
+        refusal = expiry_refusal(
+            end_of_day(field.data) if field.data else None, utcnow()
+        )
+        if refusal:  # the CLI's rule too
+            raise ValidationError(refusal)
 
 
 class NewKeyForm(KeyForm):

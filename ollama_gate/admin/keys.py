@@ -7,15 +7,16 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import login_required
 
 from ..audit import record
-from ..changes import diff, snapshot
+from ..changes import change_detail, diff, snapshot
 from ..extensions import db
-from ..keys import split_list
+from ..keyrules import allowlist_warning
 from ..limits.admin import apply_limit_form, fill_limit_fields
 from ..models import ApiKey, utcnow
 from .blueprint import bp
-from .fleet import fleet_model_names, unmatched
+from .fleet import fleet_model_names
 from .forms import ConfirmForm, KeyForm, end_of_day
 from .users import MAX_ID, forget_cached_keys
+from .words import within
 
 
 def get_key_or_404(key_id: int) -> ApiKey:
@@ -40,13 +41,9 @@ def apply_key_form(form: KeyForm, key: ApiKey) -> list[str]:
 
 def warn_unmatched(key: ApiKey) -> None:
     """Flash a warning for each allowlist pattern that no fleet model matches."""
-    missing = unmatched(split_list(key.model_allowlist), fleet_model_names())
-    if missing:
-        flash(
-            f"No model on the fleet matches {', '.join(missing)}: check the spelling "
-            "(calls for models it does not match are refused).",
-            "warning",
-        )
+    warning = allowlist_warning(key.model_allowlist)  # the CLI's rule too
+    if warning:
+        flash(warning, "warning")
 
 
 def cache_seconds() -> float:
@@ -99,17 +96,19 @@ def _set_disabled(key_id: int, disabled: bool):
     if row.state(utcnow()) == "revoked":
         flash("This key is revoked; that cannot be undone.", "error")
     elif row.disabled != disabled:
+        before = {"state": row.state(utcnow())}
         row.disabled = disabled
         record(
             "key_disabled" if disabled else "key_enabled",
             f"{row.prefix} ({row.user.name})",
+            change_detail(before, {"state": row.state(utcnow())}),
         )
         db.session.commit()
         forget_cached_keys()
         verb = "disabled" if disabled else "enabled again"
         flash(
-            f"Key {row.prefix} {verb}; every worker applies this within "
-            f"{cache_seconds():g} seconds.",
+            f"Key {row.prefix} {verb}; every worker applies this "
+            f"{within(cache_seconds())}.",
             "success",
         )
     return redirect(url_for("admin.user", user_id=row.user_id))
@@ -139,13 +138,18 @@ def revoke_key(key_id: int):
         flash(f"Key {row.prefix} is already revoked.", "info")
         return redirect(url_for("admin.user", user_id=row.user_id))
     if form.validate_on_submit():
+        before = {"state": row.state(utcnow())}
         row.revoked_at = utcnow()
-        record("key_revoked", f"{row.prefix} ({row.user.name})", row.name)
+        record(
+            "key_revoked",
+            f"{row.prefix} ({row.user.name})",
+            change_detail(before, {"state": "revoked"}),
+        )
         db.session.commit()
         forget_cached_keys()
         flash(
-            f"Key {row.prefix} revoked; every worker refuses it within "
-            f"{cache_seconds():g} seconds.",
+            f"Key {row.prefix} revoked; every worker refuses it "
+            f"{within(cache_seconds())}.",
             "success",
         )
         return redirect(url_for("admin.user", user_id=row.user_id))

@@ -20,3 +20,8 @@ def duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return plural(int(seconds // size), unit)
     return f"{seconds:g} seconds"
+
+
+def within(seconds: float) -> str:
+    """When every worker sees a key change: ``within 30 seconds``, or ``at once``."""
+    return "at once" if seconds <= 0 else f"within {duration(seconds)}"

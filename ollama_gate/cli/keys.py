@@ -6,10 +6,12 @@ import click
 from flask.cli import AppGroup
 
 from ..audit import record
+from ..changes import change_detail
 from ..extensions import db
+from ..keyrules import cli_expiry, cli_warnings
 from ..keys import create_key
 from ..limits.cli import apply_limits, limit_options
-from ..lookups import get_key, get_user, parse_when
+from ..lookups import get_key, get_user
 from ..models import ApiKey, User, utcnow
 from ..text import printable
 
@@ -32,8 +34,10 @@ def keys_create(user: str, name: str, expires: str | None, **limits) -> None:
     """Create a key for USER; the key is printed alone on the last line, only this
     once."""
     owner = get_user(user)
-    key, plain = create_key(owner, name=name, expires_at=parse_when(expires))
+    when = cli_expiry(expires)  # the form's rule: no expiry in the past
+    key, plain = create_key(owner, name=name, expires_at=when)
     apply_limits(key, **limits)  # rate limit, quotas, models, scopes, concurrency
+    cli_warnings(key)  # the form's warnings, e.g. an allowlist matching no model
     record("key_created", f"{key.prefix} ({owner.name})", name)
     db.session.commit()
     click.echo(
@@ -76,11 +80,16 @@ def _set_state(prefix: str, action: str) -> None:
         raise click.ClickException(
             f"key {key.prefix} is revoked; that cannot be undone"
         )
+    before = {"state": key.state()}
     if action == "revoke":
         key.revoked_at = utcnow()
     else:
         key.disabled = action == "disable"
-    record(STATE_ACTIONS[action], f"{key.prefix} ({key.user.name})")
+    record(
+        STATE_ACTIONS[action],
+        f"{key.prefix} ({key.user.name})",
+        change_detail(before, {"state": key.state()}),
+    )
     db.session.commit()
     click.echo(f"key {key.prefix} is now {key.state()}")
 

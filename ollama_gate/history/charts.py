@@ -1,16 +1,23 @@
 """Server-drawn SVG charts: geometry here, drawn by ``history/_charts.html``.
 
 No chart library and no CDN: a chart is a list of rectangles and labels, and every label
-goes through Jinja's autoescaping like any other text on the page.
+goes through Jinja's autoescaping like any other text on the page. A time chart is
+drawn twice, for a laptop and for a phone (narrower, fewer and shorter time labels),
+and the style sheet shows one: a phone then reads it at full size without scrolling.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 WIDTH, HEIGHT = 960, 200  # time charts span the page
+PHONE_WIDTH = 330  # about a 390 px phone's card: drawn text stays near 12 px
 BAR_WIDTH = 480  # per-model/user/key charts sit two to a row
 LEFT, BOTTOM, TOP = 56, 24, 8
+RIGHT = 36  # room for the last time label
+TICKS = {WIDTH: 8, PHONE_WIDTH: 4}  # time labels at most, per drawn width
+MAX_BAR = 64  # one bar alone is a bar, not a block across the chart
 
 
 @dataclass
@@ -26,8 +33,11 @@ class Chart:
     legend: list[tuple[str, str]] = field(default_factory=list)
     lines: list[dict] = field(default_factory=list)  # polylines (``lines``)
     empty: bool = False
+    empty_text: str = ""  # what an empty chart means, before the generic advice
+    notes: list[str] = field(default_factory=list)  # a lone point or bar, said so
     wide: bool = False  # spans the whole row of the chart grid
     bars: bool = False  # horizontal bars: names and values as page text (``hbars``)
+    phone: Chart | None = None  # the same time chart drawn for a phone
 
 
 def nice_max(value: float) -> float:
@@ -41,23 +51,53 @@ def nice_max(value: float) -> float:
     return 10 * step
 
 
+def time_labels(labels: list[str], width: int) -> list[dict]:
+    """Which time labels a chart ``width`` wide shows, and their text: ``MM-DD`` or
+    ``MM-DD HH:00`` on a laptop; on a phone ``HH:00``, or ``MM-DD`` where a day
+    starts (or first), so no label is wider than five characters."""
+    slot = (width - LEFT - RIGHT) / len(labels)
+    every = max(1, math.ceil(len(labels) / TICKS[width]))
+    out, day = [], None
+    for i in range(0, len(labels), every):
+        label = labels[i]
+        text = label[5:]
+        if width != WIDTH and len(label) > 10:
+            text = label[5:10] if label[:10] != day else label[11:]
+            day = label[:10]
+        out.append({"x": round(LEFT + (i + 0.5) * slot, 2), "text": text})
+    return out
+
+
+def y_ticks(top: float) -> list[dict]:
+    """Three dashed rules with their values: zero, half and the top."""
+    plot_h = HEIGHT - BOTTOM - TOP
+    return [
+        {"y": round(TOP + plot_h * (1 - f), 2), "text": fmt(top * f)}
+        for f in (0, 0.5, 1)
+    ]
+
+
 def stacked_bars(
     title: str,
     labels: list[str],
     series: list[tuple[str, str, list[float]]],
     href=None,
+    width: int = WIDTH,
 ) -> Chart:
     """Stacked bars over time; ``series`` holds (name, css class, values per label);
     ``href(label, css class)``, if given, is where each bar leads."""
-    chart = Chart(title, legend=[(name, cls) for name, cls, _ in series])
+    chart = Chart(title, width=width, legend=[(n, c) for n, c, _ in series])
     totals = [sum(vals[i] for _, _, vals in series) for i in range(len(labels))]
     if not labels or not any(totals):
         chart.empty = True
         return chart
+    if width == WIDTH:
+        chart.phone = stacked_bars(title, labels, series, href, PHONE_WIDTH)
     top = nice_max(max(totals))
     chart.wide = True
-    plot_w, plot_h = WIDTH - LEFT - 36, HEIGHT - BOTTOM - TOP  # room for the last label
+    plot_w, plot_h = width - LEFT - RIGHT, HEIGHT - BOTTOM - TOP
     slot = plot_w / len(labels)
+    bar = min(max(slot * 0.8, 1), MAX_BAR)
     for i, label in enumerate(labels):
         y = TOP + plot_h
         for name, cls, vals in series:
@@ -66,25 +106,20 @@ def stacked_bars(
                 y -= h
                 chart.rects.append(
                     {
-                        "x": round(LEFT + i * slot + slot * 0.1, 2),
+                        "x": round(LEFT + i * slot + (slot - bar) / 2, 2),
                         "y": round(y, 2),
-                        "w": round(max(slot * 0.8, 1), 2),
+                        "w": round(bar, 2),
                         "h": round(h, 2),
                         "cls": cls,
                         "title": f"{label}: {name} {fmt(vals[i])}",
                         "href": href(label, cls) if href else None,
                     }
                 )
-    every = max(1, len(labels) // 8)
-    chart.xlabels = [
-        {"x": round(LEFT + (i + 0.5) * slot, 2), "text": label}
-        for i, label in enumerate(labels)
-        if i % every == 0
-    ]
-    chart.yticks = [
-        {"y": round(TOP + plot_h * (1 - f), 2), "text": fmt(top * f)}
-        for f in (0, 0.5, 1)
-    ]
+    used = [label for label, total in zip(labels, totals, strict=True) if total]
+    if len(used) == 1 and len(labels) > 1:
+        chart.notes.append(f"Only one bar: all of it fell in {used[0]}.")
+    chart.xlabels = time_labels(labels, width)
+    chart.yticks = y_ticks(top)
     return chart
 
 
@@ -132,45 +167,58 @@ def fmt(value: float) -> str:
 
 
 def lines(
-    title: str, labels: list[str], series: list[tuple[str, str, list[float | None]]]
+    title: str,
+    labels: list[str],
+    series: list[tuple[str, str, list[float | None]]],
+    empty_text: str = "",
+    width: int = WIDTH,
 ) -> Chart:
-    """One polyline per series over time (gaps where a value is None)."""
-    chart = Chart(title, legend=[(name, cls) for name, cls, _ in series], wide=True)
+    """One polyline per series over time (gaps where a value is None); a series of
+    one point is a larger dot, and a note under the chart says so."""
+    chart = Chart(
+        title,
+        width=width,
+        legend=[(n, c) for n, c, _ in series],
+        wide=True,
+        empty_text=empty_text,
+    )
     values = [v for _, _, vals in series for v in vals if v is not None]
     if not labels or not values or not any(values):
         chart.empty = True
         return chart
+    if width == WIDTH:
+        chart.phone = lines(title, labels, series, empty_text, PHONE_WIDTH)
     top = nice_max(max(values))
-    plot_w, plot_h = WIDTH - LEFT - 36, HEIGHT - BOTTOM - TOP
+    plot_w, plot_h = width - LEFT - RIGHT, HEIGHT - BOTTOM - TOP
     slot = plot_w / len(labels)
     for name, cls, vals in series:
+        known = [(i, v) for i, v in enumerate(vals) if v is not None]
         points = [
             (round(LEFT + (i + 0.5) * slot, 2), round(TOP + plot_h * (1 - v / top), 2))
-            for i, v in enumerate(vals)
-            if v is not None
+            for i, v in known
         ]
+        lone = len(points) == 1
+        if lone and width == WIDTH:
+            i, v = known[0]
+            chart.notes.append(
+                f"{name}: one point so far ({labels[i]}: {fmt(v)}); the line "
+                "appears when a second hour or day has calls."
+            )
         chart.lines.append(
             {
                 "cls": cls,
                 "points": " ".join(f"{x},{y}" for x, y in points),
                 "dots": [
-                    {"x": x, "y": y, "title": f"{labels[i]}: {name} {fmt(v)}"}
-                    for (x, y), (i, v) in zip(
-                        points,
-                        [(i, v) for i, v in enumerate(vals) if v is not None],
-                        strict=True,
-                    )
+                    {
+                        "x": x,
+                        "y": y,
+                        "r": 6 if lone else 3,
+                        "title": f"{labels[i]}: {name} {fmt(v)}",
+                    }
+                    for (x, y), (i, v) in zip(points, known, strict=True)
                 ],
             }
         )
-    every = max(1, len(labels) // 8)
-    chart.xlabels = [
-        {"x": round(LEFT + (i + 0.5) * slot, 2), "text": label}
-        for i, label in enumerate(labels)
-        if i % every == 0
-    ]
-    chart.yticks = [
-        {"y": round(TOP + plot_h * (1 - f), 2), "text": fmt(top * f)}
-        for f in (0, 0.5, 1)
-    ]
+    chart.xlabels = time_labels(labels, width)
+    chart.yticks = y_ticks(top)
     return chart

@@ -41,7 +41,12 @@ def latency_chart(bucket, window: list, labels: list[str]):
         (name, cls, [percentile(per.get(label, []), p) for label in labels])
         for name, cls, p in (("p50", "p50", 50), ("p95", "p95", 95))
     ]
-    return lines("Time to first byte (ms)", labels, series)
+    return lines(
+        "Time to first byte (ms)",
+        labels,
+        series,
+        "No answer in this range was timed (refused calls have no first byte).",
+    )
 
 
 def speed_chart(bucket, window: list, labels: list[str]):
@@ -63,7 +68,10 @@ def speed_chart(bucket, window: list, labels: list[str]):
     speed = {label: tokens / (ms / 1000) for label, tokens, ms in rows if ms}
     values = [speed.get(label) for label in labels]
     return lines(
-        "Answer speed (tokens/s, streams)", labels, [("tokens/s", "tps", values)]
+        "Answer speed (tokens/s, streams)",
+        labels,
+        [("tokens/s", "tps", values)],
+        "No streamed answer in this range: the speed is measured on streams.",
     )
 
 

@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 from ..audit import record
 from ..changes import COUNTS, diff, snapshot
 from ..extensions import db
+from ..keyrules import cli_warnings, expires_option, set_expiry
 from ..lookups import get_key
 from ..models import ApiKey
 from ..subject_row import MAX_COUNT  # noqa: F401 (the limits' bound, named here)
@@ -87,6 +88,7 @@ def _quota(value: int | None, none: str = "no quota") -> str:
 @click.command("set")
 @click.argument("prefix")
 @limit_options
+@expires_option
 @with_appcontext
 def keys_set(prefix: str, **values: Any) -> None:
     """Change a key's limits; give an option as 'none' (or 'default') to remove it."""
@@ -95,10 +97,12 @@ def keys_set(prefix: str, **values: Any) -> None:
         raise click.UsageError("give at least one option to change (see --help)")
     before = snapshot(key)
     apply_limits(key, **values)
+    set_expiry(key, values["expires"])
     changes = diff(before, key)
     if changes:
         record("key_updated", f"{key.prefix} ({key.user.name})", ", ".join(changes))
     db.session.commit()
+    cli_warnings(key)
     click.echo("\n".join(describe(key)))
 
 

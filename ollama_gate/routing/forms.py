@@ -23,7 +23,7 @@ class BackendForm(FlaskForm):
     token = PasswordField(
         "Bearer token",
         validators=[Optional(), Length(max=2000)],
-        render_kw={"placeholder": "only for a backend behind its own auth"},
+        render_kw={"placeholder": "if it needs one"},
     )
     weight = IntegerField("Weight", validators=[Optional(), NumberRange(1, 1000)])
     parallel = IntegerField(
@@ -76,7 +76,7 @@ class RouteForm(FlaskForm):
     backends = StringField(
         "Backends",
         validators=[Optional(), Length(max=1000)],
-        render_kw={"placeholder": "gpu1 gpu2 (empty: unpin)"},
+        render_kw={"placeholder": "gpu1 gpu2"},
     )
     submit = SubmitField("Set route")
 
@@ -89,7 +89,11 @@ class PolicyForm(FlaskForm):
         validators=[DataRequired(), Length(max=200)],
         render_kw={"placeholder": "llama3.2"},
     )
-    num_ctx = IntegerField("num_ctx", validators=[Optional(), NumberRange(0, 10**7)])
+    num_ctx = IntegerField(
+        "num_ctx",
+        validators=[Optional(), NumberRange(0, 10**7)],
+        render_kw={"placeholder": "e.g. 8192"},
+    )
     num_ctx_enforced = BooleanField("enforce num_ctx")
     keep_alive = StringField(
         "keep_alive",
@@ -97,5 +101,9 @@ class PolicyForm(FlaskForm):
         render_kw={"placeholder": "30m"},
     )
     keep_alive_enforced = BooleanField("enforce keep_alive")
-    warm = IntegerField("Warm copies", validators=[Optional(), NumberRange(0, 100)])
+    warm = IntegerField(
+        "Warm copies",
+        validators=[Optional(), NumberRange(0, 100)],
+        render_kw={"placeholder": "0"},
+    )
     submit = SubmitField("Set policy")

@@ -4,6 +4,7 @@ checked here, audited with its before and after, and committed once."""
 from __future__ import annotations
 
 from ..audit import FleetError, atomic, record
+from ..changes import change_detail, fields_changed
 from ..extensions import db
 from ..model_names import canonical
 from ..models import utcnow
@@ -30,11 +31,11 @@ def describe(b: BackendConfig | Backend) -> str:
 
 
 def changed(before: dict[str, str], after: dict[str, str], new_token: bool) -> str:
-    """What a change did, field by field (``weight 1 → 3``), for the audit log."""
-    out = [f"{k} {before[k]} → {after[k]}" for k in before if before[k] != after[k]]
+    """What a change did, field by field (``weight: 1 → 3``), for the audit log."""
+    out = fields_changed(before, after)
     if new_token and before["token"] == after["token"] == "set":
-        out.append("token replaced")
-    return "; ".join(out) or "nothing changed"
+        out.append("token: replaced")
+    return ", ".join(out) or "nothing changed"
 
 
 def check_name(name: str) -> str:
@@ -70,6 +71,7 @@ def add_backend(settings: dict, name: str, url: str, **fields) -> Backend:
     row = Backend(name=name, url=_url(url))
     _apply(row, fields)
     db.session.add(row)
+    db.session.flush()  # the column defaults (enabled, weight) in the audit entry
     record("backend_added", name, describe(row))
     db.session.commit()
     return row
@@ -121,10 +123,14 @@ def remove_backend(settings: dict, name: str) -> str:
 def set_route(model: str, backends: list[str]) -> None:
     """Pin ``model`` to ``backends`` (replacing its route); none: unpin it."""
     name = canonical(model)
+    old = db.session.execute(
+        db.select(ModelRoute.backend).filter_by(model=name).order_by(ModelRoute.id)
+    ).scalars()
+    before = {"backends": " ".join(old)}
     db.session.execute(db.delete(ModelRoute).filter_by(model=name))
     for b in backends:
         db.session.add(ModelRoute(model=name, backend=check_name(b)))
-    record("route_set", name, " ".join(backends) or "(none)")
+    record("route_set", name, change_detail(before, {"backends": " ".join(backends)}))
     db.session.commit()
 
 
@@ -146,7 +152,7 @@ def add_alias(alias: str, model: str) -> Alias:
         row = Alias(name=name, model=model)
         db.session.add(row)
     row.name, row.model = name, model
-    record("alias_set", name, f"before: {before or '-'}; after: {model}")
+    record("alias_set", name, change_detail({"model": before}, {"model": model}))
     db.session.commit()
     return row
 
@@ -159,7 +165,7 @@ def remove_alias(alias: str) -> None:
         raise FleetError(f"no alias {alias!r} was made here")
     name = row.name
     db.session.delete(row)
-    record("alias_removed", name, row.model)
+    record("alias_removed", name, change_detail({"model": row.model}, {}))
     db.session.commit()
 
 

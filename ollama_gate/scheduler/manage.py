@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ..audit import FleetError, atomic, record
+from ..changes import change_detail
 from ..extensions import db
 from ..model_names import canonical
 from ..models import utcnow
@@ -15,7 +16,7 @@ DURATION = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$|^-?\d+$")
 
 
 def describe(p: ModelPolicy | None) -> str:
-    """A policy for the audit log."""
+    """A policy in words."""
     if p is None:
         return "-"
     return (
@@ -23,6 +24,19 @@ def describe(p: ModelPolicy | None) -> str:
         f"keep_alive={p.keep_alive or '-'}"
         f"{' (enforced)' if p.keep_alive_enforced else ''} warm={p.warm}"
     )
+
+
+def policy_fields(p: ModelPolicy | None) -> dict:
+    """A policy's fields for the audit log's changes ({} when there is none)."""
+    if p is None:
+        return {}
+    return {
+        "num_ctx": p.num_ctx,
+        "num_ctx_enforced": "yes" if p.num_ctx_enforced else None,
+        "keep_alive": p.keep_alive,
+        "keep_alive_enforced": "yes" if p.keep_alive_enforced else None,
+        "warm": p.warm or None,
+    }
 
 
 @atomic
@@ -36,7 +50,7 @@ def set_policy(model: str, **fields) -> ModelPolicy | None:
     row = db.session.execute(
         db.select(ModelPolicy).filter_by(model=name)
     ).scalar_one_or_none()
-    before = describe(row)
+    before = policy_fields(row)
     if row is None:
         row = ModelPolicy(
             model=name, num_ctx_enforced=False, keep_alive_enforced=False, warm=0
@@ -48,11 +62,8 @@ def set_policy(model: str, **fields) -> ModelPolicy | None:
     empty = not row.num_ctx and not row.keep_alive and not row.warm
     if empty:
         db.session.delete(row)
-    record(
-        "model_policy_set",
-        name,
-        f"before: {before}; after: {describe(None if empty else row)}",
-    )
+    after = policy_fields(None if empty else row)
+    record("model_policy_set", name, change_detail(before, after))
     db.session.commit()
     return None if empty else row
 

@@ -90,7 +90,7 @@ def models_field(row: SettingRow) -> TextAreaField:
         validators=[Optional(), Length(max=4000)],
         render_kw={
             "rows": 2,
-            "placeholder": "all models; or patterns, e.g. llama3*, qwen2.5:7b",
+            "placeholder": "all models, or e.g. llama3*",
         },
     )
 

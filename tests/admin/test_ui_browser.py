@@ -418,10 +418,19 @@ def test_dashboard_text_is_readable_and_key_labels_keep_their_start(
     shot(page, f"dashboard-charts-{size}")
     small = page.evaluate(
         """() => [...document.querySelectorAll('svg.chart text, .hbars li')]
+             .filter(t => t.getClientRects().length)
              .map(t => [t.textContent.trim(), t.getBoundingClientRect().height])
              .filter(([text, h]) => text && h < 11)"""
     )
     assert small == []  # no chart text smaller than about 12 px
+    # a phone reads the phone drawing, whole, in its card: nothing scrolls sideways
+    drawn = "svg.chart.phone" if size == "390" else "svg.chart.desk"
+    assert page.locator(drawn).first.is_visible()
+    boxes = page.evaluate(
+        """() => [...document.querySelectorAll('figure.chart-box')]
+             .map(f => f.scrollWidth - f.clientWidth)"""
+    )
+    assert boxes and max(boxes) <= 0, boxes
     names = page.locator(".hbar-name").all_inner_texts()
     keys = [n for n in names if world["plain"][:11] in n]
     assert keys and all(n.startswith("og_") for n in keys), names

@@ -39,7 +39,7 @@ def test_a_backend_from_the_environment_is_edited_then_reset(tmp_path, pool):
         entry = db.session.execute(
             db.select(AuditLog).where(AuditLog.action == "backend_changed")
         ).scalar_one()
-    assert entry.detail == "weight 1 → 4; token none → set"  # names what changed
+    assert entry.detail == "weight: 1 → 4, token: none → set"  # names what changed
     bad = post(client, "/admin/backends/gpu2/edit", {"url": "x"}, "/admin/backends")
     assert bad.status_code == 400 and 'id="form-errors"' in bad.get_data(as_text=True)
     ask = client.get("/admin/backends/gpu2/remove").get_data(as_text=True)

@@ -3,6 +3,8 @@ API."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from ollama_gate.extensions import db
@@ -85,12 +87,16 @@ def test_keys_lifecycle_through_cli(app, runner, client, fake):
 
 
 def test_expired_key_from_cli(app, runner, client, fake):
+    """A key past its expiry (the CLI refuses a past one: core/test_key_rules.py)."""
     runner.invoke(args=["users", "create", "dan"])
     key = last_line(
         runner.invoke(
-            args=["keys", "create", "dan", "--expires", "2001-01-01T00:00:00Z"]
+            args=["keys", "create", "dan", "--expires", "2999-01-01T00:00:00Z"]
         )
     )
+    with app.app_context():  # time passes
+        db.session.execute(db.update(ApiKey).values(expires_at=datetime(2001, 1, 1)))
+        db.session.commit()
     assert "expired" in runner.invoke(args=["keys", "list"]).output
     assert client.get("/api/ps", headers={"X-API-Key": key}).status_code == 403
 

@@ -58,8 +58,10 @@ def test_cli_adds_changes_disables_and_removes_backends(tmp_path, pool):
         "backend_removed",
         "backend_removed",
     ]
+    added = audit(app)[0][2]  # the row as stored, defaults and all
+    assert "enabled=yes weight=1 " in added and "None" not in added
     changed = audit(app)[1][2]
-    assert changed == "weight 1 → 3"  # what changed, not the whole record twice
+    assert changed == "weight: 1 → 3"  # what changed, not the whole record twice
     assert all("s3cret" not in detail for _, _, detail in audit(app))
 
 
@@ -82,7 +84,11 @@ def test_cli_routes_and_aliases(tmp_path, pool):
         assert resp.get_json()["model"] == "gpt-4o"
     assert run(args=["aliases", "remove", "GPT-4o"]).exit_code == 0
     assert run(args=["aliases", "remove", "gpt-4o"]).exit_code != 0
-    assert [a for a, _, _ in audit(app)] == ["route_set", "alias_set", "alias_removed"]
+    assert [(a, d) for a, _, d in audit(app)] == [  # each names what changed
+        ("route_set", "backends: none → gpu1"),
+        ("alias_set", "model: none → llama3.2"),
+        ("alias_removed", "model: llama3.2 → none"),
+    ]
 
 
 def test_admin_ui_manages_backends(tmp_path, pool):

@@ -219,9 +219,10 @@ def test_policies_are_checked_and_audited(tmp_path, pool):
             for r in db.session.execute(db.select(AuditLog)).scalars()
             if r.action == "model_policy_set"
         ]
-    assert (
-        len(details) == 2 and "before: -" in details[0] and "num_ctx=8192" in details[0]
-    )
+    assert details == [  # the fields that changed, as every audit entry names them
+        "num_ctx: none → 8192, keep_alive: none → 30m",
+        "num_ctx: 8192 → none, keep_alive: 30m → none",
+    ]
 
 
 def test_a_heavier_key_gets_its_share_of_the_slots(tmp_path, pool):
