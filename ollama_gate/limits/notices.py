@@ -54,7 +54,9 @@ def notify(
         log.warning("%s: %s", kind, message)
         return True
     try:
-        emit(kind, subject, message, data, dedupe=dedupe)
+        # the event log names a subject as text ("team:3"); its name goes in data
+        data = {**data, "subject_name": subject.name}
+        emit(kind, f"{subject.kind}:{subject.id}", message, data, dedupe=dedupe)
     except Exception:
         log.exception("budget event %s could not be raised", kind)
     return True

@@ -44,12 +44,12 @@ ROWS = [
         name="budget_warn_percent",
         type=Integer,
         parse=parse_percent,
-        none="OLLAMA_GATE_BUDGET_WARN_PERCENT",
+        none="the gateway's default",
         help="Share of each token budget whose use raises a budget.threshold event, "
         "e.g. 80; 0: no warning ('none': OLLAMA_GATE_BUDGET_WARN_PERCENT).",
         label="Warn at % of a budget",
         hint="An event when this share of a token budget is used. Empty: the "
-        "gateway's default (OLLAMA_GATE_BUDGET_WARN_PERCENT); 0: none.",
+        "gateway's default (80% unless the settings say otherwise); 0: none.",
         field=count_field,
     ),
     SettingRow(

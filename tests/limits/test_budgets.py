@@ -257,7 +257,8 @@ def test_warning_share_and_exhaustion_raise_one_event_each(zoned, events):
     assert threshold[3]["warn_at"] == 50 and 50 <= threshold[3]["used"] < 100
     assert "this API key's daily token budget is" in threshold[2]
     assert exhausted[3]["used"] >= 100 and exhausted[3]["budget"] == 100
-    assert threshold[1].kind == "key"
+    assert threshold[1] == f"key:{limits_id}"
+    assert threshold[3]["subject_name"]
 
 
 def test_the_gateway_default_warning_share_applies(zoned, events):
@@ -319,7 +320,7 @@ def test_the_seam_logs_without_an_events_module(caplog, monkeypatch):
     from ollama_gate.subjects import Subject
 
     monkeypatch.setattr(notices, "_sent", type(notices._sent)())
-    assert notices.emitter() is None  # no ollama_gate.events on this branch
+    monkeypatch.setattr(notices, "emitter", lambda: None)  # as without events/
     team = Subject("team", 3, "ml")
     with caplog.at_level("WARNING", logger="ollama_gate.limits.budgets"):
         assert notices.notify("budget.threshold", team, "80% used", {}, "w:2026-W50")
@@ -426,3 +427,27 @@ def test_the_self_service_page_shows_the_week_in_the_zone(zoned):
     week = html.split('id="usage-week"')[1].split("</tr>")[0]
     assert "This week (2026-W50)" in week and "of 400" in week
     assert "2026-12-14 00:00" in week
+
+
+def test_a_budget_crossing_lands_in_the_event_log(zoned, monkeypatch):
+    """No stand-in: the real events module records the warning and the end."""
+    from ollama_gate.events import emit
+    from ollama_gate.events.models import Event
+    from tests.events.test_events import events_of
+
+    monkeypatch.setattr(notices, "_sent", type(notices._sent)())
+    assert notices.emitter() is emit
+    app, clock = zoned("UTC")
+    writer = events_of(app)
+    key = add_key(app, tokens_per_day=100, budget_warn_percent=50)
+    spend_until_refused(app, app.test_client(), key)
+    app.extensions["ollama_gate"].recorder.flush()
+    with app.app_context():
+        writer.write_queued()
+        found = db.session.execute(db.select(Event).order_by(Event.id)).scalars()
+        rows = [(e.kind, e.subject) for e in found]
+        key_id = db.session.execute(db.select(ApiKey.id)).scalar_one()
+    assert rows == [
+        ("budget.threshold", f"key:{key_id}"),
+        ("budget.exhausted", f"key:{key_id}"),
+    ]
