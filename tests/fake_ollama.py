@@ -91,6 +91,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import fake_anthropic
+import fake_loads
 
 __all__ = ["FakeOllama", "RecordedRequest", "DEFAULT_MODELS", "WORDS"]
 
@@ -482,6 +483,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if fake.prompt_cache_delay and isinstance(parsed, dict):
                 fake._prompt_cache(parsed)
+            fake_loads.before_route(self, parsed)  # a cold model loads first
             model = parsed.get("model") if isinstance(parsed, dict) else None
             if fake.parallel and self.command == "POST" and isinstance(model, str):
                 with fake._scheduled(model) as admitted:
@@ -1634,6 +1636,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._stream(SSE_CT, events())
 
 
+fake_loads.install(_Handler)  # a call's own load in its load_duration
 _H = _Handler
 _ROUTES = {
     "/": {"GET": _H.h_root, "HEAD": _H.h_root},
@@ -1719,6 +1722,7 @@ class FakeOllama:
             self.model_slots = {}
             self.response_delay = 0.0
             self.anthropic_ping = False  # /v1/messages sends Anthropic's ``ping``
+            fake_loads.defaults(self)  # cold loads: load_delay, loads_*
             self.models = copy.deepcopy(DEFAULT_MODELS)
             self.loaded = list(DEFAULT_LOADED)
             self.blobs = {}
