@@ -41,6 +41,7 @@ class BackendState:
     failures: int = 0  # health checks failed in a row (the backoff)
     up_since: float = 0.0  # time.monotonic() it last came up (warm models reload)
     next_check: float = 0.0
+    refreshing: bool = False  # its /api/ps is being read again (after a cold load)
 
     @property
     def name(self) -> str:

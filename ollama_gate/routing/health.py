@@ -107,10 +107,34 @@ def mark_failed(state: BackendState, reason: str, interval: float) -> None:
 
 def _loaded(state: BackendState) -> dict[str, dict]:
     """The models ``/api/ps`` says are in memory (empty when it cannot say)."""
+    loaded = read_loaded(state)
+    return {} if loaded is None else loaded
+
+
+def refresh_loaded(state: BackendState) -> None:
+    """Read the backend's ``/api/ps`` again in the background (a call may have
+    loaded a model, or made it unload another); one read at a time per backend."""
+    if state.refreshing:
+        return
+    state.refreshing = True
+
+    def run() -> None:
+        try:
+            loaded = read_loaded(state)
+            if loaded is not None:
+                state.loaded = loaded
+        finally:
+            state.refreshing = False
+
+    threading.Thread(target=run, name="refresh-ps", daemon=True).start()
+
+
+def read_loaded(state: BackendState) -> dict[str, dict] | None:
+    """The models ``/api/ps`` says are in memory, or None when it cannot say."""
     try:
         ps = get_json(state, "/api/ps")
     except (ApiError, ValueError):
-        return {}
+        return None
     models = ps.get("models") if isinstance(ps, dict) else None
     return {
         canonical(m.get("name") or m.get("model") or ""): m
