@@ -20,7 +20,7 @@ from ollama_gate.extensions import db
 from ollama_gate.history.models import Request
 
 LOAD = 2.0  # seconds the fake takes to load a model
-MODELS = ("cold-a", "cold-b", "cold-c", "cold-d")
+MODELS = ("cold-a", "cold-b", "cold-c", "cold-d", "cold-e")
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,7 @@ def cold_fake() -> Iterator[FakeOllama]:
     for name in MODELS:
         fake.add_model(f"{name}:latest")
     fake.load_delay = LOAD
+    FAKES[fake.url] = fake
     yield fake
     fake.stop()
 
@@ -37,9 +38,27 @@ def cold_fake() -> Iterator[FakeOllama]:
 @pytest.fixture(scope="module")
 def cold_gw(tmp_path_factory, cold_fake) -> Iterator[LiveGateway]:
     """A live gateway in front of ``cold_fake`` (it knows what is loaded at start)."""
-    gw = LiveGateway(tmp_path_factory.mktemp("coldgw"), cold_fake.url).start()
+    gw = started(LiveGateway(tmp_path_factory.mktemp("coldgw"), cold_fake.url))
     yield gw
     gw.stop()
+
+
+def started(gw: LiveGateway) -> LiveGateway:
+    """``gw`` started, once its first health check has read what is loaded (a call
+    before that knows nothing of its backend, so none is cold)."""
+    fake = cold_fake_of(gw)
+    seen = len(fake.requests_to("/api/ps"))
+    gw.start()
+    wait_for(lambda: len(fake.requests_to("/api/ps")) > seen)
+    time.sleep(0.2)  # its answer read and kept
+    return gw
+
+
+def cold_fake_of(gw: LiveGateway) -> FakeOllama:
+    return FAKES[gw.env["OLLAMA_GATE_BACKENDS"]]
+
+
+FAKES: dict[str, FakeOllama] = {}
 
 
 def wait_for(check, timeout: float = 10.0) -> None:
@@ -76,7 +95,9 @@ def test_a_retry_after_the_client_gave_up_is_served_warm(cold_gw, cold_fake):
     auth = {"Authorization": f"Bearer {key}"}
     body = {"model": "cold-a", "prompt": "Hi", "stream": False}
     with pytest.raises(requests.Timeout):  # the client gives up during the load
-        requests.post(cold_gw.url + "/api/generate", json=body, headers=auth, timeout=0.5)
+        requests.post(
+            cold_gw.url + "/api/generate", json=body, headers=auth, timeout=0.5
+        )
     wait_for(lambda: cold_fake.loads_completed + cold_fake.loads_aborted >= 1)
     assert (cold_fake.loads_completed, cold_fake.loads_aborted) == (1, 0)
     # the gave-up call is recorded once it ended upstream (after the load), not when
@@ -143,3 +164,31 @@ def test_a_failure_after_the_head_is_an_error_line_ollama_python_raises(
     wait_for(lambda: len(rows(cold_gw, "cold-d")) == 1)
     row = rows(cold_gw, "cold-d")[0]
     assert row.status == 500 and "terminated" in row.error
+
+
+def test_a_load_outliving_its_client_past_the_grace_is_cut(tmp_path, cold_fake):
+    gw = started(
+        LiveGateway(tmp_path, cold_fake.url, env={"OLLAMA_GATE_COLD_LOAD_GRACE": "0.5"})
+    )
+    try:
+        key = gw.key()
+        aborted = cold_fake.loads_aborted
+        body = {"model": "cold-e", "prompt": "Hi", "stream": False}
+        with pytest.raises(requests.Timeout):
+            requests.post(
+                gw.url + "/api/generate",
+                json=body,
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=0.3,
+            )
+        wait_for(lambda: cold_fake.loads_aborted == aborted + 1)
+        wait_for(lambda: len(rows(gw, "cold-e")) == 1)
+        row = rows(gw, "cold-e")[0]
+        assert row.disconnected and "model load cut 0.5 s after" in row.error
+        # the cut call was not sent again (a retry on a fresh connection would load)
+        assert not cold_fake.loading
+        assert cold_fake.loads_started == (
+            cold_fake.loads_aborted + cold_fake.loads_completed
+        )
+    finally:
+        gw.stop()

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from flask import Response, request, stream_with_context
+from flask import Response, copy_current_request_context, request, stream_with_context
 
 from ..call import Call
 from ..errors import ApiError
@@ -31,7 +31,10 @@ from .relay import after_head
 log = logging.getLogger("ollama_gate.proxy")
 
 NDJSON = "application/x-ndjson"
-POLL = 0.1  # seconds between looks at the client of a call waiting for a load
+POLL = 0.1
+# seconds a cold stream waits for its upstream before it sends its head: a failure
+# that quick (no connection, a bad request) keeps its own status; a load takes longer
+HEAD_AFTER = 1.0  # seconds between looks at the client of a call waiting for a load
 # the paths whose answer streams unless asked not to, and those that stream if asked
 STREAMS_UNLESS_ASKED = ("/api/generate", "/api/chat")
 STREAMS_IF_ASKED = (
@@ -44,8 +47,9 @@ STREAMS_IF_ASKED = (
 
 def cold_call(call: Call, upstream, grace: float) -> str | None:
     """The model a call will load (it is loaded on none of its backends), else
-    None; always None when ``grace`` is 0 (off)."""
-    if grace <= 0:
+    None; always None when ``grace`` is 0 (off), or outside gunicorn (the test
+    client, ``flask run``: no client socket to watch)."""
+    if grace <= 0 or _client_socket() is None:
         return None
     name = cold_model(
         call, getattr(upstream, "candidates", ()), getattr(upstream, "model", None)
@@ -106,6 +110,32 @@ class Watch:
                 return
 
 
+class Pending:
+    """A send running in the background (a greenlet under gevent): its result,
+    or its exception, once it is done."""
+
+    def __init__(self, send: Callable):
+        self.done = threading.Event()
+        self.value = None
+        self.error: BaseException | None = None
+        threading.Thread(target=self._run, args=(send,), daemon=True).start()
+
+    def _run(self, send: Callable) -> None:
+        try:
+            self.value = send()
+        except BaseException as exc:  # handed to whoever waits for the result
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def result(self):
+        """Wait for the send; its value, or raise its exception."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 def send_watched(call: Call, upstream, headers, body, sock, grace: float):
     """``upstream.send`` watched: ``(answer, client gone)``; raises its ApiError
     (the client marked gone if it was)."""
@@ -148,10 +178,14 @@ def forward(
         return send_watched(call, upstream, headers, body, sock, grace)
 
     if streams(call):
+        pending = Pending(copy_current_request_context(send))
+        if pending.done.wait(HEAD_AFTER):  # a quick answer or failure: as usual
+            resp, gone = pending.result()
+            return answer(resp) if not gone else _gone(g, call, resp)
         content_type = stream_type(call)
         call.status, call.content_type, call.streamed = 200, content_type, True
         out = Response(
-            stream_with_context(after_head(send, call, g.finish, steps)),
+            stream_with_context(after_head(pending.result, call, g.finish, steps)),
             status=200,
             headers=out_headers,
             content_type=content_type,
@@ -160,8 +194,11 @@ def forward(
         out.headers["X-Accel-Buffering"] = "no"
         return out
     resp, gone = send()
-    if not gone:
-        return answer(resp)
+    return answer(resp) if not gone else _gone(g, call, resp)
+
+
+def _gone(g, call: Call, resp) -> Response:
+    """End a call whose client left while its model loaded (loaded now)."""
     resp.close()  # the model is loaded: what it answers goes to nobody
     call.status = resp.status_code
     call.disconnected = True

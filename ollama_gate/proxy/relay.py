@@ -193,7 +193,8 @@ def after_head(
     passes: list[Piecewise] = (),
 ) -> Iterator[bytes]:
     """A stream whose head goes before its upstream answers (a model loading):
-    ``send()`` waits for the upstream; its stream is relayed, and anything else (a
+    ``send()`` waits for the upstream's answer, already on its way (and may be
+    asked again); its stream is relayed, and anything else (a
     failure, an error answer) ends the stream with its error line."""
     resp = None
     try:
@@ -229,11 +230,21 @@ def after_head(
             call.disconnected = True
         raise
     finally:
+        if resp is None and not call.finished:
+            resp = _outcome(send)  # the client left first: the load goes on to its end
         if resp is not None:
             resp.close()
         if not call.finished:
             call.total = time.perf_counter() - call.t0
             finish(call)
+
+
+def _outcome(send: Callable) -> requests.Response | None:
+    """The answer ``send`` waits for (a send already under way), or None."""
+    try:
+        return send()[0]
+    except Exception:  # its failure was the call's already, or nobody's
+        return None
 
 
 def _first(call: Call, piece: bytes) -> bytes:

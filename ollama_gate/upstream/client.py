@@ -21,6 +21,7 @@ from urllib3.exceptions import (
 
 from ..errors import ApiError
 from .connection import PooledConnection
+from .cut import was_cut
 from .headers import DEFAULT_HEADERS
 
 
@@ -124,7 +125,7 @@ class Upstream:
             except MaxRetryError as exc:
                 raise _upstream_error(exc.reason or exc) from None
             except (HTTPError, OSError) as exc:
-                if attempt + 1 < attempts and stale_connection(exc):
+                if attempt + 1 < attempts and stale_connection(exc) and not was_cut():
                     continue  # the next try takes a fresh connection
                 raise _upstream_error(exc) from None
         resp = requests.Response()

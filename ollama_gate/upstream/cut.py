@@ -10,12 +10,28 @@ from contextlib import contextmanager
 from .connection import SENDING
 
 
+class Sent(list):
+    """The connections of the requests sent in a ``Cuttable.sending`` block."""
+
+    cut_done = False  # they were cut: none may be sent again on a fresh one
+
+
+def was_cut() -> bool:
+    """True inside a ``sending`` block whose requests were cut (no retry)."""
+    sent = SENDING.get()
+    return sent is not None and sent.cut_done
+
+
 class Cuttable:
     """The connections the requests sent inside ``sending()`` use."""
 
     def __init__(self):
-        self.conns: list = []
-        self.cut_done = False
+        self.conns = Sent()
+
+    @property
+    def cut_done(self) -> bool:
+        """True once ``cut`` ran."""
+        return self.conns.cut_done
 
     @contextmanager
     def sending(self) -> Iterator[None]:
@@ -28,7 +44,7 @@ class Cuttable:
 
     def cut(self) -> None:
         """End the requests at once: their reads fail, their sockets are closed."""
-        self.cut_done = True
+        self.conns.cut_done = True
         for conn in self.conns:
             sock = getattr(conn, "sock", None)
             if sock is None:
