@@ -13,8 +13,10 @@ from ..errors import ApiError, error_response
 from ..keys import AuthError, authenticate
 from ..ops.requestid import request_id
 from ..remote import client_of
+from ..routing import hops
 from ..routing.merged import heartbeat
 from ..upstream import forward_headers, response_headers
+from ..upstream.headers import HOPS
 from . import coldload
 from .parsing import endpoint_of, outgoing_body, read_body, upstream_path
 from .relay import Relay, is_stream, replay
@@ -41,7 +43,9 @@ def _refuse_other_origins():
 
 @bp.after_request
 def _cors(response: Response) -> Response:
-    """Let approved browser origins read API answers."""
+    """Let approved browser origins read API answers; tell a peer gateway that
+    this is one too (``routing.hops``)."""
+    hops.echo(request, response)
     return gate().cors.decorate(request, response)
 
 
@@ -119,6 +123,7 @@ def forward(g, call: Call, upstream, body) -> Response:
     headers = forward_headers(
         request.headers.items(), drop_authorization=key_header == "Authorization"
     )
+    headers[HOPS] = hops.outgoing(call)  # one gateway more on its way
     if coldload.cold_call(call, upstream, g.settings["COLD_LOAD_GRACE"]):
         return coldload.forward(
             g,

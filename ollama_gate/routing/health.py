@@ -20,6 +20,7 @@ from flask import Flask
 
 from ..errors import ApiError
 from ..model_names import canonical
+from ..upstream.headers import HOPS
 from .backends import BackendState, tags_of
 from .fanout import fan_out
 from .fleet import Fleet
@@ -33,9 +34,11 @@ REFRESH_GAP = 2.0  # seconds between refreshes asked for by unknown model names
 REVIVE_GAP = 1.0
 
 
-def get_json(state: BackendState, path: str):
-    """The JSON answer of a probe ``GET``; ApiError or ValueError when it fails."""
-    resp = state.probe.send("GET", path, {}, None)
+def get_json(state: BackendState, path: str, hops: int = 1):
+    """The JSON answer of a probe ``GET`` (``hops``: the hop header it carries);
+    ApiError or ValueError when it fails."""
+    resp = state.probe.send("GET", path, {HOPS: str(hops)}, None)
+    state.peer = HOPS in resp.headers  # a gateway answers with it
     body = state.probe.read_whole(resp)
     if resp.status_code != 200:
         raise ApiError(502, f"{path} answered {resp.status_code}")

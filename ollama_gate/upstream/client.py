@@ -22,7 +22,7 @@ from urllib3.exceptions import (
 from ..errors import ApiError
 from .connection import PooledConnection
 from .cut import was_cut
-from .headers import DEFAULT_HEADERS
+from .headers import DEFAULT_HEADERS, HOPS
 
 
 class StreamedBody:
@@ -89,7 +89,8 @@ class Upstream:
     ) -> requests.Response:
         """Send a request upstream and return the response with its body still
         unread."""
-        headers = {**DEFAULT_HEADERS, **headers}
+        # one hop unless the caller counts more (a call that came through a gateway)
+        headers = {**DEFAULT_HEADERS, HOPS: "1", **headers}
         if self.auth:
             for name in [n for n in headers if n.lower() == "authorization"]:
                 del headers[name]
