@@ -24,6 +24,7 @@ from flask import Response, copy_current_request_context, request, stream_with_c
 from ..call import Call
 from ..errors import ApiError
 from ..routing.loads import COLD, HEAD_WAIT, cold_model
+from ..scheduler.core import WAITED
 from ..server.peer import closed
 from ..upstream.cut import Cuttable
 from .relay import after_head
@@ -141,7 +142,7 @@ def send_watched(call: Call, upstream, headers, body, sock, grace: float):
     (the client marked gone if it was)."""
     cuttable = Cuttable()
     watch = Watch(sock, grace, cuttable).start()
-    began, queued = time.perf_counter(), call.extra.get("queue_wait", 0.0)
+    began, queued = time.perf_counter(), call.extra.get(WAITED, 0.0)
     try:
         with cuttable.sending():
             resp = upstream.send(call.method, call.upstream_path, headers, body)
@@ -153,7 +154,7 @@ def send_watched(call: Call, upstream, headers, body, sock, grace: float):
         raise
     finally:
         watch.stop()
-    queued = call.extra.get("queue_wait", 0.0) - queued  # waited for a slot meanwhile
+    queued = call.extra.get(WAITED, 0.0) - queued  # waited for a slot meanwhile
     call.extra[HEAD_WAIT] = max(0.0, time.perf_counter() - began - queued)
     return resp, watch.gone
 
