@@ -62,9 +62,10 @@ def test_peers_listing_each_other_ask_each_other_no_round_and_round(peers):
     before = len(fake_a.requests), len(fake_b.requests)
     time.sleep(2)
     made = len(fake_a.requests) - before[0], len(fake_b.requests) - before[1]
-    # two rounds of checks a second from each gateway (tags, ps, version): a few
-    # dozen at most; a loop made thousands
-    assert made[0] < 60 and made[1] < 60, made
+    # each gateway checks each backend once a second (tags, ps, version): about a
+    # dozen in 2 s here; list requests going round made thousands (and still 70
+    # with peers' lists asked again, bounded only by 30 hops)
+    assert made[0] < 40 and made[1] < 40, made
     assert made[0] > 0 and made[1] > 0  # the checks do run
 
 
