@@ -73,6 +73,14 @@ QUEUE_WAITING = Gauge(
     ["model"],
     multiprocess_mode="livesum",
 )
+MODEL_LOAD = Histogram(
+    "ollama_gate_model_load_seconds",
+    "Seconds a backend took to load a model for a call that found it not loaded "
+    "(Ollama's load_duration, or the wait for the answer's head when the client "
+    "left), by backend and model.",
+    ["backend", "model"],
+    buckets=(0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
+)
 QUEUE_WAIT = Histogram(
     "ollama_gate_queue_wait_seconds",
     "Seconds a call waited in the gateway's queue for a slot (calls that waited).",

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Iterator
 import requests
 
 from ..call import Call
-from ..errors import anthropic_error, is_anthropic_path, is_openai_path
-from ..upstream import LastPiece, iter_available
+from ..errors import ApiError, anthropic_error, is_anthropic_path, is_openai_path
+from ..upstream import LastPiece, Upstream, iter_available
 
 STREAM_TYPES = ("application/x-ndjson", "text/event-stream")
 # what a stream step makes of a piece on its way to the client (``Stage.stream``)
@@ -174,3 +174,93 @@ def replay(
         if not call.finished:
             call.total = time.perf_counter() - call.t0
             finish(call)
+
+
+class Head(bytes):
+    """An empty piece that has the server send the answer's head now
+    (``server.handler``), before any of its body."""
+
+    sends_head = True
+
+
+HEAD = Head()
+
+
+def after_head(
+    send: Callable[[], tuple[requests.Response, bool]],
+    call: Call,
+    finish: Callable[[Call], None],
+    passes: list[Piecewise] = (),
+) -> Iterator[bytes]:
+    """A stream whose head goes before its upstream answers (a model loading):
+    ``send()`` waits for the upstream's answer, already on its way (and may be
+    asked again); its stream is relayed, and anything else (a
+    failure, an error answer) ends the stream with its error line."""
+    resp = None
+    try:
+        yield HEAD
+        try:
+            resp, gone = send()
+            if gone:  # the client left while the model loaded: it is loaded now
+                call.status = resp.status_code
+                call.disconnected = True
+                return
+            if resp.status_code == 200 and is_stream(
+                resp.headers.get("Content-Type", "")
+            ):
+                yield from _relay(resp, iter_available(resp), call, finish, passes)
+                return
+            data = Upstream.read_whole(resp)
+        except ApiError as exc:
+            call.status, call.error = exc.status, exc.message
+            yield _first(call, error_line(call, exc.message))
+            return
+        call.status = resp.status_code
+        if resp.status_code >= 400:
+            call.error = error_text(data, resp.status_code)
+            yield _first(call, error_line(call, call.error))
+            return
+        # a whole answer (a load-only call): one line of the stream
+        call.completed = True
+        piece = through(passes, data.rstrip(b"\n") + b"\n")
+        call.keep(piece)
+        yield _first(call, piece)
+    except GeneratorExit:
+        if not call.finished:
+            call.disconnected = True
+        raise
+    finally:
+        if resp is None and not call.finished:
+            resp = _outcome(send)  # the client left first: the load goes on to its end
+        if resp is not None:
+            resp.close()
+        if not call.finished:
+            call.total = time.perf_counter() - call.t0
+            finish(call)
+
+
+def _outcome(send: Callable) -> requests.Response | None:
+    """The answer ``send`` waits for (a send already under way), or None."""
+    try:
+        return send()[0]
+    except Exception:  # its failure was the call's already, or nobody's
+        return None
+
+
+def _first(call: Call, piece: bytes) -> bytes:
+    """``piece``, its time kept as the first byte's when none went before."""
+    if call.ttfb is None:
+        call.ttfb = time.perf_counter() - call.t0
+    return piece
+
+
+def error_text(data: bytes, status: int) -> str:
+    """What an upstream's error answer says (Ollama's ``{"error": ...}``)."""
+    try:
+        err = json.loads(data).get("error")
+    except (ValueError, AttributeError):
+        err = None
+    if isinstance(err, dict):
+        err = err.get("message")
+    text = err if isinstance(err, str) and err else data.decode("utf-8", "replace")
+    return text.strip()[:500] or f"upstream answered {status}"

@@ -19,6 +19,7 @@ from ..extensions import db
 from ..models import ApiKey
 from ..pipeline import Stage
 from ..recorder import in_turns
+from ..routing.loads import Loads
 from .summary import summarise
 
 log = logging.getLogger("ollama_gate.proxy")
@@ -36,6 +37,7 @@ def build_stages(app: Flask, gate) -> list[Stage]:
         sched.stage,  # the real model's num_ctx and keep_alive policy
         cache.stage(app),  # a hit answers here: the call as it would go upstream
         route,  # merged lists (answer); backend, slot or queue, affinity (route)
+        Loads(gate.fleet),  # cold calls: /api/ps read again, their load timed
         metrics.stage(app),  # in flight once admitted; counts after the summary
         ops.stage(app),  # the call log: one line per call
         *traces.stages(app, gate.fleet),  # a span per call, when traces are on

@@ -13,8 +13,11 @@ from ..errors import ApiError, error_response
 from ..keys import AuthError, authenticate
 from ..ops.requestid import request_id
 from ..remote import client_of
+from ..routing import hops
 from ..routing.merged import heartbeat
 from ..upstream import forward_headers, response_headers
+from ..upstream.headers import HOPS
+from . import coldload
 from .parsing import endpoint_of, outgoing_body, read_body, upstream_path
 from .relay import Relay, is_stream, replay
 from .usage import ask_for_usage, strip_usage
@@ -40,7 +43,9 @@ def _refuse_other_origins():
 
 @bp.after_request
 def _cors(response: Response) -> Response:
-    """Let approved browser origins read API answers."""
+    """Let approved browser origins read API answers; tell a peer gateway that
+    this is one too (``routing.hops``)."""
+    hops.echo(request, response)
     return gate().cors.decorate(request, response)
 
 
@@ -127,7 +132,25 @@ def forward(g, call: Call, upstream, body) -> Response:
     headers = forward_headers(
         request.headers.items(), drop_authorization=key_header == "Authorization"
     )
+    headers[HOPS] = hops.outgoing(call)  # one gateway more on its way
+    if coldload.cold_call(call, upstream, g.settings["COLD_LOAD_GRACE"]):
+        return coldload.forward(
+            g,
+            call,
+            upstream,
+            headers,
+            body,
+            lambda resp: answer_of(g, call, upstream, resp),
+            stream_steps(g, call),
+            with_stage_headers(call, []),
+        )
     resp = upstream.send(call.method, call.upstream_path, headers, body)
+    return answer_of(g, call, upstream, resp)
+
+
+def answer_of(g, call: Call, upstream, resp) -> Response:
+    """The upstream's answer on its way: a stream relayed as it comes, a whole
+    answer at once."""
     call.backend = call.backend or upstream.base_url  # a fleet's names its backend
     call.status = resp.status_code
     call.content_type = resp.headers.get("Content-Type", "")

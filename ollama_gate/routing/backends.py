@@ -41,6 +41,8 @@ class BackendState:
     failures: int = 0  # health checks failed in a row (the backoff)
     up_since: float = 0.0  # time.monotonic() it last came up (warm models reload)
     next_check: float = 0.0
+    peer: bool = False  # another gateway (it answers the hop header), not an Ollama
+    refreshing: bool = False  # its /api/ps is being read again (after a cold load)
 
     @property
     def name(self) -> str:

@@ -20,6 +20,7 @@ from flask import Flask
 
 from ..errors import ApiError
 from ..model_names import canonical
+from ..upstream.headers import HOPS
 from .backends import BackendState, tags_of
 from .fanout import fan_out
 from .fleet import Fleet
@@ -33,9 +34,11 @@ REFRESH_GAP = 2.0  # seconds between refreshes asked for by unknown model names
 REVIVE_GAP = 1.0
 
 
-def get_json(state: BackendState, path: str):
-    """The JSON answer of a probe ``GET``; ApiError or ValueError when it fails."""
-    resp = state.probe.send("GET", path, {}, None)
+def get_json(state: BackendState, path: str, hops: int = 1):
+    """The JSON answer of a probe ``GET`` (``hops``: the hop header it carries);
+    ApiError or ValueError when it fails."""
+    resp = state.probe.send("GET", path, {HOPS: str(hops)}, None)
+    state.peer = HOPS in resp.headers  # a gateway answers with it
     body = state.probe.read_whole(resp)
     if resp.status_code != 200:
         raise ApiError(502, f"{path} answered {resp.status_code}")
@@ -107,10 +110,34 @@ def mark_failed(state: BackendState, reason: str, interval: float) -> None:
 
 def _loaded(state: BackendState) -> dict[str, dict]:
     """The models ``/api/ps`` says are in memory (empty when it cannot say)."""
+    loaded = read_loaded(state)
+    return {} if loaded is None else loaded
+
+
+def refresh_loaded(state: BackendState) -> None:
+    """Read the backend's ``/api/ps`` again in the background (a call may have
+    loaded a model, or made it unload another); one read at a time per backend."""
+    if state.refreshing:
+        return
+    state.refreshing = True
+
+    def run() -> None:
+        try:
+            loaded = read_loaded(state)
+            if loaded is not None:
+                state.loaded = loaded
+        finally:
+            state.refreshing = False
+
+    threading.Thread(target=run, name="refresh-ps", daemon=True).start()
+
+
+def read_loaded(state: BackendState) -> dict[str, dict] | None:
+    """The models ``/api/ps`` says are in memory, or None when it cannot say."""
     try:
         ps = get_json(state, "/api/ps")
     except (ApiError, ValueError):
-        return {}
+        return None
     models = ps.get("models") if isinstance(ps, dict) else None
     return {
         canonical(m.get("name") or m.get("model") or ""): m

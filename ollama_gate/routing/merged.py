@@ -22,16 +22,19 @@ from .versions import lowest_version
 MERGED = ("/api/tags", "/v1/models", "/api/ps", "/api/version")
 
 
-def ask_all(fleet: Fleet, path: str) -> list[tuple[BackendState, object]]:
-    """``(backend, JSON answer)`` of every usable backend that answered ``path``."""
+def ask_all(
+    fleet: Fleet, path: str, hops: int = 0
+) -> list[tuple[BackendState, object]]:
+    """``(backend, JSON answer)`` of every usable backend that answered ``path``;
+    asked by another gateway (``hops`` > 0), only those that are not peers."""
 
     def ask(state: BackendState):
         try:
-            return state, get_json(state, path)
+            return state, get_json(state, path, hops + 1)
         except (ApiError, ValueError):
             return state, None
 
-    usable = [b for b in fleet.backends() if b.usable]
+    usable = [b for b in fleet.backends() if b.usable and not (hops and b.peer)]
     return [(b, doc) for b, doc in fan_out(ask, usable) if isinstance(doc, dict)]
 
 
@@ -41,10 +44,10 @@ def json_response(doc) -> Response:
     return Response(body, 200, content_type="application/json; charset=utf-8")
 
 
-def tags(fleet: Fleet, only_routed: bool) -> Response:
+def tags(fleet: Fleet, only_routed: bool, hops: int = 0) -> Response:
     """``/api/tags`` of every backend, each model once, with the aliases."""
     seen: dict[str, dict] = {}
-    for state, doc in ask_all(fleet, "/api/tags"):
+    for state, doc in ask_all(fleet, "/api/tags", hops):
         models = tags_of(doc)
         state.models = models  # fresher than the last health check
         for name, tag in models.items():
@@ -58,10 +61,10 @@ def tags(fleet: Fleet, only_routed: bool) -> Response:
     return json_response({"models": list(seen.values())})
 
 
-def v1_models(fleet: Fleet, only_routed: bool) -> Response:
+def v1_models(fleet: Fleet, only_routed: bool, hops: int = 0) -> Response:
     """``/v1/models`` of every backend, each id once, with the aliases (never null)."""
     seen: dict[str, dict] = {}
-    for _state, doc in ask_all(fleet, "/v1/models"):
+    for _state, doc in ask_all(fleet, "/v1/models", hops):
         for entry in doc.get("data") or []:
             if isinstance(entry, dict) and isinstance(entry.get("id"), str):
                 seen.setdefault(canonical(entry["id"]), entry)
@@ -74,11 +77,11 @@ def v1_models(fleet: Fleet, only_routed: bool) -> Response:
     return json_response({"object": "list", "data": list(seen.values())})
 
 
-def ps(fleet: Fleet, counts=None) -> Response:
+def ps(fleet: Fleet, counts=None, hops: int = 0) -> Response:
     """``/api/ps``: each loaded model once per backend that holds it, naming it, with
     the gateway's own counts of its calls running and waiting (``counts``)."""
     models = []
-    for state, doc in ask_all(fleet, "/api/ps"):
+    for state, doc in ask_all(fleet, "/api/ps", hops):
         entries = [m for m in doc.get("models") or [] if isinstance(m, dict)]
         if counts is not None:
             entries = [
@@ -91,11 +94,11 @@ def ps(fleet: Fleet, counts=None) -> Response:
     return json_response({"models": models})
 
 
-def version(fleet: Fleet) -> Response:
+def version(fleet: Fleet, hops: int = 0) -> Response:
     """``/api/version``: the lowest version in the fleet, so a client never counts on
     a feature one backend lacks."""
     versions = []
-    for state, doc in ask_all(fleet, "/api/version"):
+    for state, doc in ask_all(fleet, "/api/version", hops):
         if isinstance(doc.get("version"), str):
             state.version = doc["version"]
             versions.append(doc["version"])
@@ -113,12 +116,15 @@ def heartbeat(fleet: Fleet) -> Response:
     return Response(text, 200 if ok else 503, content_type="text/plain; charset=utf-8")
 
 
-def answer(fleet: Fleet, path: str, only_routed: bool, counts=None) -> Response:
-    """The merged answer of a ``MERGED`` path."""
+def answer(
+    fleet: Fleet, path: str, only_routed: bool, counts=None, hops: int = 0
+) -> Response:
+    """The merged answer of a ``MERGED`` path (``hops``: asked by a peer, which
+    gets this gateway's own backends' lists, never its peers' again)."""
     if path == "/api/tags":
-        return tags(fleet, only_routed)
+        return tags(fleet, only_routed, hops)
     if path == "/v1/models":
-        return v1_models(fleet, only_routed)
+        return v1_models(fleet, only_routed, hops)
     if path == "/api/ps":
-        return ps(fleet, counts)
-    return version(fleet)
+        return ps(fleet, counts, hops)
+    return version(fleet, hops)

@@ -17,7 +17,7 @@ from ..errors import ApiError
 from ..limits.access import MANAGE, MANAGE_ENDPOINTS
 from ..model_names import canonical
 from ..pipeline import Stage
-from . import merged
+from . import hops, merged
 from .backends import BackendState
 from .failover import Attempts, no_backend
 from .fleet import Fleet
@@ -42,9 +42,12 @@ class Routing(Stage):
         self.scheduler = scheduler  # slots per model, the fair queue, affinity
         self.interval = s["HEALTH_INTERVAL"]
         self.only_routed = s["LIST_MODELS"] == "routed"
+        self.max_hops = s["MAX_HOPS"]
 
     def admit(self, call: Call) -> None:
-        """A manage key may pick its call's backend (``X-Ollama-Gate-Backend``)."""
+        """A call that went round too many gateways is refused (508); a manage key
+        may pick its call's backend (``X-Ollama-Gate-Backend``)."""
+        hops.admit(call, call.request_headers, self.max_hops)
         wanted = call.request_headers.get(PIN_HEADER)
         if wanted is None:
             return
@@ -66,7 +69,13 @@ class Routing(Stage):
             and (self.merges() or call.path == "/api/ps")  # ps: the gateway's counts
         ):
             self.checker.ensure_fresh()
-            return merged.answer(self.fleet, call.path, self.only_routed, self.counts)
+            return merged.answer(
+                self.fleet,
+                call.path,
+                self.only_routed,
+                self.counts,
+                call.extra.get(hops.HOPS_IN, 0),
+            )
         return None
 
     def counts(self, backend: str, model: str) -> dict[str, int]:
@@ -87,7 +96,11 @@ class Routing(Stage):
     def route(self, call: Call) -> Attempts:
         """The call's candidates, best first, to be tried in turn."""
         model = call.upstream_model or call.model
-        return Attempts(self, call, self.candidates(call, model), model)
+        found = self.candidates(call, model)
+        if call.extra.get(hops.HOPS_IN, 0) >= self.max_hops and len(found) > 1:
+            # a peer would refuse it (508): its own Ollama backends only
+            found = [b for b in found if not b.peer] or found
+        return Attempts(self, call, found, model)
 
     def candidates(self, call: Call, model: str | None) -> list[BackendState]:
         """Where the call may run, best first; 503 when nowhere."""

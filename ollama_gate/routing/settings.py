@@ -45,6 +45,21 @@ ROWS: list[Row] = [
         "Model lists show `all` models of every backend, or only `routed` ones and "
         "aliases.",
     ),
+    (
+        "COLD_LOAD_GRACE",
+        float,
+        "300",
+        "Seconds a call that loads its model keeps its backend call after its client "
+        "hung up, so the load finishes for the retry (Ollama aborts a load whose "
+        "client left); 0: off, and streams get no early head.",
+    ),
+    (
+        "MAX_HOPS",
+        int,
+        "1",
+        "Gateways a call may pass through before this one (`X-Ollama-Gate-Hops`); "
+        "past it, 508 Loop Detected. Peers that list each other need 1.",
+    ),
 ]
 
 # settings the admin UI adds to from the database: (table, what a row is called);

@@ -215,7 +215,7 @@ class GateHandler(PyWSGIHandler):
         self.body_ended = False
         pieces = iter(self.result)
         for data in pieces:
-            if data:
+            if data or getattr(data, "sends_head", False):  # relay.HEAD: head now
                 self.write(data)  # pywsgi's checks, the head with the first piece
                 break
         if self.headers_sent and self.response_use_chunked:

@@ -21,7 +21,8 @@ from urllib3.exceptions import (
 
 from ..errors import ApiError
 from .connection import PooledConnection
-from .headers import DEFAULT_HEADERS
+from .cut import was_cut
+from .headers import DEFAULT_HEADERS, HOPS
 
 
 class StreamedBody:
@@ -88,7 +89,8 @@ class Upstream:
     ) -> requests.Response:
         """Send a request upstream and return the response with its body still
         unread."""
-        headers = {**DEFAULT_HEADERS, **headers}
+        # one hop unless the caller counts more (a call that came through a gateway)
+        headers = {**DEFAULT_HEADERS, HOPS: "1", **headers}
         if self.auth:
             for name in [n for n in headers if n.lower() == "authorization"]:
                 del headers[name]
@@ -124,7 +126,7 @@ class Upstream:
             except MaxRetryError as exc:
                 raise _upstream_error(exc.reason or exc) from None
             except (HTTPError, OSError) as exc:
-                if attempt + 1 < attempts and stale_connection(exc):
+                if attempt + 1 < attempts and stale_connection(exc) and not was_cut():
                     continue  # the next try takes a fresh connection
                 raise _upstream_error(exc) from None
         resp = requests.Response()

@@ -3,6 +3,7 @@ for a handshake already over, and a one-syscall liveness check."""
 
 from __future__ import annotations
 
+import contextvars
 import errno
 import ipaddress
 import socket
@@ -10,6 +11,12 @@ import socket
 import urllib3.connection
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
+
+# the connections a request sends on, for a caller that may have to cut them
+# (``upstream.cut.Cuttable``); unset for every other request
+SENDING: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "ollama_gate_sending", default=None
+)
 
 
 class PooledConnection(urllib3.connection.HTTPConnection):
@@ -30,6 +37,9 @@ class PooledConnection(urllib3.connection.HTTPConnection):
         # http.client writes the head and the body separately: two system calls, and
         # the upstream may wake for a head it cannot act on yet
         chunked = kwargs.get("chunked")
+        watching = SENDING.get()
+        if watching is not None:
+            watching.append(self)
         self._hold = isinstance(body, bytes) and bool(body) and not chunked
         try:
             super().request(method, url, body=body, headers=headers, **kwargs)

@@ -33,7 +33,10 @@ DROP_REQUEST = HOP_BY_HOP | {
     "accept-encoding",
     "cookie",
     "x-ollama-gate-backend",  # the gateway's own choice of backend, not the next's
+    "x-ollama-gate-hops",  # the gateway sends its own count (``routing.hops``)
 }
+# gateways a request has passed (``routing.hops``): on every request sent upstream
+HOPS = "X-Ollama-Gate-Hops"
 # What requests' session added to every request; kept so the upstream sees the same.
 DEFAULT_HEADERS = {
     "User-Agent": f"python-requests/{requests.__version__}",
@@ -41,7 +44,12 @@ DEFAULT_HEADERS = {
     "Connection": "keep-alive",
 }
 # a chained gateway's backend header is replaced by this gateway's own
-DROP_RESPONSE = HOP_BY_HOP | {"content-length", "set-cookie", "x-ollama-gate-backend"}
+DROP_RESPONSE = HOP_BY_HOP | {
+    "content-length",
+    "set-cookie",
+    "x-ollama-gate-backend",
+    "x-ollama-gate-hops",  # a peer's answer to this gateway, not to the client
+}
 
 
 def forward_headers(

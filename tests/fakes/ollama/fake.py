@@ -7,6 +7,8 @@ import hashlib
 import socket
 import threading
 
+from tests.fakes import loads
+
 from .bookkeeping import (
     Bookkeeping,
 )
@@ -66,6 +68,7 @@ class FakeOllama(Bookkeeping):
             self.model_slots = {}
             self.response_delay = 0.0
             self.anthropic_ping = False  # /v1/messages sends Anthropic's ``ping``
+            loads.defaults(self)  # cold loads: load_delay, loads_*
             self.models = copy.deepcopy(DEFAULT_MODELS)
             self.loaded = list(DEFAULT_LOADED)
             self.blobs = {}

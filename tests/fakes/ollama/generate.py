@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.fakes import anthropic as fake_anthropic
+from tests.fakes import loads
 
 from .data import (
     DEFAULT_TOKENS,
@@ -310,3 +311,6 @@ class GenerateRoutes:
         self._send_json(200, {"embedding": embedding_for(prompt) if prompt else []})
 
     # model management ------------------------------------------------------
+
+
+loads.install(GenerateRoutes)  # a call's own load in its load_duration

@@ -9,6 +9,8 @@ import traceback
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 
+from tests.fakes import loads
+
 from .data import (
     BUSY_MESSAGE,
     JSON_CT,
@@ -195,6 +197,7 @@ class BaseHandler(BaseHTTPRequestHandler):
                 return
             if fake.prompt_cache_delay and isinstance(parsed, dict):
                 fake._prompt_cache(parsed)
+            loads.before_route(self, parsed)  # a cold model loads first
             model = parsed.get("model") if isinstance(parsed, dict) else None
             if fake.parallel and self.command == "POST" and isinstance(model, str):
                 with fake._scheduled(model) as admitted:
