@@ -85,6 +85,12 @@ class Call:
     # cache (False: the call ran no model, a hit the settings do not charge): limits
     # (it counts as a call; its tokens count against no token quota)
     charge_tokens: bool = True
+    # proxy.coldload (the canonical model a call loads on a backend that has it
+    # loaded nowhere): routing.loads (load time, the backend's /api/ps re-read)
+    cold_model: str | None = None
+    # proxy.coldload (seconds from a cold call's send to its answer's head, its own
+    # wait for a slot left out): routing.loads (the load time when Ollama says none)
+    head_wait: float | None = None
     # one stage's private state, under "<package>.<name>" (e.g. "limits.held")
     extra: dict[str, Any] = field(default_factory=dict)
     # the chain of subjects whose settings bound the call, most specific first; empty:

@@ -23,8 +23,7 @@ from flask import Response, copy_current_request_context, request, stream_with_c
 
 from ..call import Call
 from ..errors import ApiError
-from ..routing.loads import COLD, HEAD_WAIT, cold_model
-from ..scheduler.core import WAITED
+from ..routing.loads import cold_model
 from ..server.peer import closed
 from ..upstream.cut import Cuttable
 from .relay import after_head
@@ -56,7 +55,7 @@ def cold_call(call: Call, upstream, grace: float) -> str | None:
         call, getattr(upstream, "candidates", ()), getattr(upstream, "model", None)
     )
     if name is not None:
-        call.extra[COLD] = name
+        call.cold_model = name
     return name
 
 
@@ -142,7 +141,7 @@ def send_watched(call: Call, upstream, headers, body, sock, grace: float):
     (the client marked gone if it was)."""
     cuttable = Cuttable()
     watch = Watch(sock, grace, cuttable).start()
-    began, queued = time.perf_counter(), call.extra.get(WAITED, 0.0)
+    began, queued = time.perf_counter(), (call.queue_wait or 0.0)
     try:
         with cuttable.sending():
             resp = upstream.send(call.method, call.upstream_path, headers, body)
@@ -154,8 +153,8 @@ def send_watched(call: Call, upstream, headers, body, sock, grace: float):
         raise
     finally:
         watch.stop()
-    queued = call.extra.get(WAITED, 0.0) - queued  # waited for a slot meanwhile
-    call.extra[HEAD_WAIT] = max(0.0, time.perf_counter() - began - queued)
+    queued = (call.queue_wait or 0.0) - queued  # waited for a slot meanwhile
+    call.head_wait = max(0.0, time.perf_counter() - began - queued)
     return resp, watch.gone
 
 

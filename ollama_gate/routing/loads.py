@@ -18,8 +18,6 @@ from ..pipeline import Stage
 from .fleet import Fleet
 from .health import refresh_loaded
 
-COLD = "loads.cold"  # call.extra: the canonical model a cold call loads
-HEAD_WAIT = "loads.head_wait"  # call.extra: seconds from its send to the answer's head
 # the calls that make Ollama load their model
 LOADING_PATHS = frozenset(
     {
@@ -60,11 +58,11 @@ class Loads(Stage):
     def release(self, call: Call) -> None:
         """The model a cold call loaded counts as loaded at once; ``/api/ps`` says
         the rest in the background."""
-        name = call.extra.get(COLD)
+        name = call.cold_model
         state = self.fleet.get(call.backend) if name and call.backend else None
         if state is None:
             return
-        if call.status == 200 and call.extra.get(HEAD_WAIT) is not None:
+        if call.status == 200 and call.head_wait is not None:
             state.loaded.setdefault(name, {"name": name, "model": name})
         refresh_loaded(state)
 
@@ -72,13 +70,13 @@ class Loads(Stage):
         """Each cold call's load time: Ollama's ``load_duration`` when its answer
         ended with one, else the wait for the answer's head (the client left)."""
         for call in calls:
-            name = call.extra.get(COLD)
+            name = call.cold_model
             if not name or not call.backend:
                 continue
             stats = call.stats
             ns = stats.get("load_duration")
             if not isinstance(ns, int):
-                waited = call.extra.get(HEAD_WAIT)
+                waited = call.head_wait
                 if waited is None:
                     continue  # it never reached the backend
                 ns = stats["load_duration"] = int(waited * 1e9)

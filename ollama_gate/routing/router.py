@@ -22,6 +22,7 @@ from .backends import BackendState
 from .failover import Attempts, no_backend
 from .fleet import Fleet
 from .health import Checker
+from .hops import HOPS_IN
 
 PIN_HEADER = "X-Ollama-Gate-Backend"
 PINNED = "routing.pinned"  # call.extra: the backend a manage key asked for
@@ -74,7 +75,7 @@ class Routing(Stage):
                 call.path,
                 self.only_routed,
                 self.counts,
-                call.extra.get(hops.HOPS_IN, 0),
+                call.extra.get(HOPS_IN, 0),
             )
         return None
 
@@ -97,7 +98,7 @@ class Routing(Stage):
         """The call's candidates, best first, to be tried in turn."""
         model = call.upstream_model or call.model
         found = self.candidates(call, model)
-        if call.extra.get(hops.HOPS_IN, 0) >= self.max_hops and len(found) > 1:
+        if call.extra.get(HOPS_IN, 0) >= self.max_hops and len(found) > 1:
             # a peer would refuse it (508): its own Ollama backends only
             found = [b for b in found if not b.peer] or found
         return Attempts(self, call, found, model)
