@@ -3,7 +3,10 @@ in-flight counts the choice is made on.
 
 A model's candidates are the usable backends its route names, else those listing
 it; the one that has it loaded comes first, then the fewest calls in flight per
-unit of weight, ties broken at random so equal backends share the load.
+unit of weight, ties broken at random so equal backends share the load. Over that
+order, ``OLLAMA_GATE_ROUTING`` puts first a conversation's last backend (``affinity``,
+``prefix``) and then the backend that served the longest start of the prompt, until
+its slots are full (``prefix``: ``prefix.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from ..errors import ApiError
 from ..limits.access import MANAGE, MANAGE_ENDPOINTS
 from ..model_names import canonical
 from ..pipeline import Stage
-from . import merged
+from . import merged, prefix
 from .backends import BackendState
 from .failover import Attempts, no_backend
 from .fleet import Fleet
@@ -26,6 +29,7 @@ from .health import Checker
 PIN_HEADER = "X-Ollama-Gate-Backend"
 PINNED = "routing.pinned"  # call.extra: the backend a manage key asked for
 SLOT = "routing.slot"  # call.extra: (backend name, in-flight token)
+BLOCKS = "routing.blocks"  # call.extra: its prompt's block hashes (prefix routing)
 MANY = 10**9  # in-flight counts are counts, not caps (the scheduler caps)
 
 
@@ -42,6 +46,9 @@ class Routing(Stage):
         self.scheduler = scheduler  # slots per model, the fair queue, affinity
         self.interval = s["HEALTH_INTERVAL"]
         self.only_routed = s["LIST_MODELS"] == "routed"
+        self.mode = s["ROUTING"]  # prefix, affinity or least-busy
+        self.block = s["PREFIX_BLOCK"]
+        self.prefixes = prefix.index_for(app) if self.mode == "prefix" else None
 
     def admit(self, call: Call) -> None:
         """A manage key may pick its call's backend (``X-Ollama-Gate-Backend``)."""
@@ -107,7 +114,7 @@ class Routing(Stage):
         if not found and self.fleet.known(model) and self.revive_for(model):
             found = self.fleet.serving(model)  # one of them is back
         if found:
-            return self.scheduler.prefer(call, self.ranked(found, model))
+            return self.ordered(call, self.ranked(found, model), model)
         if self.fleet.known(model):  # listed, but by no backend that is up
             raise no_backend(model, self.why_not(model))
         # no backend lists it: the default one answers as Ollama does (404, or a
@@ -152,6 +159,33 @@ class Routing(Stage):
         ]
         return self.checker.revive(states)
 
+    def ordered(self, call: Call, ranked: list, model: str) -> list:
+        """``ranked`` as the routing setting orders it: a conversation's last backend
+        first (``affinity``, and ``prefix`` as a tie-break), then the longest prompt
+        prefix served among backends not saturated (``prefix``)."""
+        if self.mode == "least-busy" or len(ranked) < 2:
+            return ranked
+        ranked = self.scheduler.prefer(call, ranked)
+        text = prefix.rendered(call, model) if self.prefixes is not None else None
+        hashes = prefix.block_hashes(text, self.block) if text else None
+        if not hashes:
+            return ranked
+        call.extra[BLOCKS] = hashes
+        matched = self.prefixes.matches([b.name for b in ranked], hashes)
+        if not any(matched.values()):
+            return ranked
+        loads = {b.name: self.slots.in_flight(b.name) / b.config.weight for b in ranked}
+        least = min(loads.values())
+
+        def saturated(b: BackendState) -> bool:
+            # full slots (the scheduler's cap), or without one, well past the least
+            # busy: the next best prefix then reads the prompt again
+            if b.config.parallel:
+                return self.scheduler.running(b.name, model) >= b.config.parallel
+            return loads[b.name] >= least + prefix.SPREAD
+
+        return prefix.by_prefix(ranked, matched, saturated)
+
     def ranked(self, found: list[BackendState], model: str) -> list[BackendState]:
         """Loaded first, then the fewest calls in flight per weight, then chance."""
         if len(found) == 1:
@@ -185,6 +219,9 @@ class Routing(Stage):
     def take(self, call: Call, state: BackendState) -> None:
         """Count the call in flight on ``state`` (before it is sent)."""
         call.extra[SLOT] = (state.name, self.slots.acquire(state.name, MANY))
+        hashes = call.extra.get(BLOCKS)
+        if hashes and self.prefixes is not None:  # its next caller finds them here
+            self.prefixes.record(state.name, hashes)
 
     def give_back(self, call: Call) -> None:
         """Stop counting the call in flight and free its slot (it ended, or moved

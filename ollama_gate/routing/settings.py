@@ -17,6 +17,14 @@ def parse_choice(*choices: str):
     return parse
 
 
+def parse_positive(value: str) -> int:
+    """A whole number of at least 1."""
+    n = int(value.strip())
+    if n < 1:
+        raise ValueError(f"{value!r} is not a whole number of at least 1")
+    return n
+
+
 ROWS: list[Row] = [
     (
         "ALIASES",
@@ -57,5 +65,27 @@ ROWS: list[Row] = [
         "all",
         "Model lists show `all` models of every backend, or only `routed` ones and "
         "aliases.",
+    ),
+    (
+        "ROUTING",
+        parse_choice("prefix", "affinity", "least-busy"),
+        "prefix",
+        "How a model's backend is chosen: `prefix` (the longest prompt prefix it "
+        "served recently, until its slots are full), `affinity` (a conversation's "
+        "last backend) or `least-busy`; each then prefers loaded, least busy.",
+    ),
+    (
+        "PREFIX_BLOCK",
+        parse_positive,
+        "256",
+        "Characters per hashed block of a prompt for prefix-aware routing (about "
+        "64 tokens).",
+    ),
+    (
+        "PREFIX_MEMORY",
+        parse_positive,
+        "50000",
+        "Blocks each backend is remembered to have served (per worker, or shared "
+        "with Redis); the least recently used are forgotten.",
     ),
 ]

@@ -1,0 +1,176 @@
+"""Prefix-aware routing: which backend has already read the start of this prompt.
+
+Ollama keeps each slot's last prompt and reads again only what differs from its
+start, so a team's long system prompt or an agent's tool definitions cost their
+prefill once per backend that keeps them. As vLLM's prefix cache and llm-d's prefix
+scorer do, the prompt (its canonical JSON: tools, system and messages, or system and
+prompt) is cut into blocks of ``PREFIX_BLOCK`` characters, each hashed with the one
+before it, so a block's hash names the whole prefix up to it. Each backend remembers
+the blocks of the calls it was sent (``PREFIX_MEMORY`` per backend, least recently
+used forgotten), in this worker or, with Redis, for every worker and host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import random
+import threading
+from collections import OrderedDict
+
+from flask import Flask
+
+from ..call import Call
+from ..gofields import go_field
+
+log = logging.getLogger("ollama_gate.routing")
+
+CHATS = ("/api/chat", "/v1/chat/completions")
+PROMPTS = ("/api/generate", "/v1/completions")
+MAX_BLOCKS = 4096  # hashed per call at most: a huge prompt costs bounded work
+TRIM_EVERY = 20  # Redis: one record in this many trims the set back to its bound
+SPREAD = 4  # calls in flight past the least busy that saturate a backend of no cap
+
+
+def index_for(app: Flask):
+    """The blocks each backend served: in Redis with REDIS_URL, else this worker's."""
+    s = app.config["GATE"]
+    if s["REDIS_URL"]:
+        from ..limits.rates import redis_client
+
+        return RedisPrefixes(redis_client(app), s["REDIS_PREFIX"], s["PREFIX_MEMORY"])
+    return MemoryPrefixes(s["PREFIX_MEMORY"])
+
+
+def by_prefix(ranked: list, matched: dict[str, int], saturated) -> list:
+    """``ranked`` reordered: healthy first, then the longest prefix served among
+    those not ``saturated``; ties keep their order (affinity, loaded, least busy)."""
+    return sorted(
+        ranked,
+        key=lambda b: (
+            b.healthy is not True,
+            0 if saturated(b) else -matched.get(b.name, 0),
+        ),
+    )
+
+
+def _canon(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def rendered(call: Call, model: str | None) -> str | None:
+    """The call's prompt as canonical text (each part a prefix of the next turn's),
+    or None for a call that has none."""
+    payload = call.payload
+    if not isinstance(payload, dict) or call.endpoint not in CHATS + PROMPTS:
+        return None
+    parts = [f"{model or ''}\x1f"]
+    if call.endpoint in CHATS:
+        tools = go_field(payload, "tools")
+        if tools:  # templates render them before the conversation
+            parts.append(_canon(tools) + "\x1e")
+        messages = go_field(payload, "messages")
+        if not isinstance(messages, list) or not messages:
+            return None
+        parts.extend(_canon(m) + "\x1e" for m in messages)
+    else:
+        prompt = go_field(payload, "prompt")
+        if not prompt:
+            return None
+        parts.append(_canon(go_field(payload, "system") or "") + "\x1e")
+        parts.append(_canon(prompt))
+    return "".join(parts)
+
+
+def block_hashes(text: str, size: int, limit: int = MAX_BLOCKS) -> list[int]:
+    """The chained hashes of ``text``'s whole blocks of ``size`` characters: the
+    k-th names the first k blocks (a partial last block is not hashed)."""
+    data = text.encode()
+    out: list[int] = []
+    prev = b""
+    for start in range(0, min(len(data) // size, limit) * size, size):
+        prev = hashlib.blake2b(
+            prev + data[start : start + size], digest_size=8
+        ).digest()
+        out.append(int.from_bytes(prev, "big") >> 1)  # fits a signed 64-bit
+    return out
+
+
+def leading(present) -> int:
+    """How many of the first flags are true in a row."""
+    return sum(1 for _ in itertools.takewhile(bool, present))
+
+
+class MemoryPrefixes:
+    """Each backend's recent blocks, in this worker (a bounded LRU per backend)."""
+
+    def __init__(self, memory: int):
+        self.memory = memory
+        self._blocks: dict[str, OrderedDict[int, None]] = {}
+        self._lock = threading.Lock()
+
+    def matches(self, backends: list[str], hashes: list[int]) -> dict[str, int]:
+        """Per backend, how many of the leading blocks it has served."""
+        with self._lock:
+            out = {}
+            for name in backends:
+                seen = self._blocks.get(name)
+                out[name] = leading(h in seen for h in hashes) if seen else 0
+            return out
+
+    def record(self, backend: str, hashes: list[int]) -> None:
+        """``backend`` was sent these blocks: remember them (most recent last)."""
+        with self._lock:
+            seen = self._blocks.setdefault(backend, OrderedDict())
+            for h in reversed(hashes):  # the head most recent: forgotten last
+                seen[h] = None
+                seen.move_to_end(h)
+            while len(seen) > self.memory:
+                seen.popitem(last=False)
+
+
+class RedisPrefixes:
+    """Each backend's recent blocks in Redis (a sorted set by last use), shared by
+    every worker and host: one round trip to match, one to record."""
+
+    def __init__(self, client, prefix: str, memory: int, ttl: int = 86400):
+        self.client, self.prefix, self.memory, self.ttl = client, prefix, memory, ttl
+
+    def key(self, backend: str) -> str:
+        """The sorted set of ``backend``'s blocks."""
+        return f"{self.prefix}:prefix:{backend}"
+
+    def matches(self, backends: list[str], hashes: list[int]) -> dict[str, int]:
+        """Per backend, how many of the leading blocks it has served (none when
+        Redis fails: the choice falls back to least busy, the call goes on)."""
+        pipe = self.client.pipeline(transaction=False)
+        for name in backends:
+            pipe.zmscore(self.key(name), hashes)
+        try:
+            found = pipe.execute()
+        except Exception as exc:  # redis.RedisError, OSError: routing fails open
+            log.warning("prefix lookup failed: %s", type(exc).__name__)
+            return {}
+        return {
+            name: leading(s is not None for s in scores)
+            for name, scores in zip(backends, found, strict=True)
+        }
+
+    def record(self, backend: str, hashes: list[int]) -> None:
+        """``backend`` was sent these blocks: remember them (scored by time)."""
+        import time
+
+        now = time.time()
+        key = self.key(backend)
+        pipe = self.client.pipeline(transaction=False)
+        # later blocks score a hair lower: trimming forgets a prompt's tail first
+        pipe.zadd(key, {h: now - i * 1e-6 for i, h in enumerate(hashes)})
+        if random.randrange(TRIM_EVERY) == 0:
+            pipe.zremrangebyrank(key, 0, -self.memory - 1)
+        pipe.expire(key, self.ttl)
+        try:
+            pipe.execute()
+        except Exception as exc:  # redis.RedisError, OSError: only routing loses
+            log.warning("prefix record failed: %s", type(exc).__name__)
