@@ -49,6 +49,8 @@ Test controls (plain attributes, all reset by ``reset()``):
                             run at once (``OLLAMA_NUM_PARALLEL``), the rest wait in
                             order; past ``max_queue`` waiting, "server busy".
                             ``running`` and ``peak_running`` count per model.
+* ``gpu``                   a ``fake_gpu.FakeGPU``: slots with prompt caches, model
+                            swaps (prompt calls only; ``parallel`` is then its).
 * ``models``                mutable list of /api/tags entries.
 * ``loaded``                mutable list of model names reported by /api/ps.
 
@@ -482,6 +484,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if fake.prompt_cache_delay and isinstance(parsed, dict):
                 fake._prompt_cache(parsed)
+            if fake.gpu is not None and fake.gpu.serves(
+                self.command, self.route_path, parsed
+            ):  # fake_gpu.py: prefill and swap costs; its metrics in the answer
+                with fake.gpu.serve(parsed, fake) as measured:
+                    self._metrics = lambda p, n: {**_Handler._metrics(p, n), **measured}
+                    self._route()
+                return
             model = parsed.get("model") if isinstance(parsed, dict) else None
             if fake.parallel and self.command == "POST" and isinstance(model, str):
                 with fake._scheduled(model) as admitted:
@@ -1717,6 +1726,7 @@ class FakeOllama:
             self.running = {}  # model -> calls running now
             self.peak_running = {}  # model -> most calls ever running at once
             self.model_slots = {}
+            self.gpu = None  # tests/fake_gpu.py's FakeGPU, when a test sets one
             self.response_delay = 0.0
             self.anthropic_ping = False  # /v1/messages sends Anthropic's ``ping``
             self.models = copy.deepcopy(DEFAULT_MODELS)

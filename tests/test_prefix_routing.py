@@ -1,0 +1,188 @@
+"""Prefix-aware routing: the prompt's chained block hashes, each backend's bounded
+memory of the blocks it served (in a worker, and in Redis), the order it gives, and
+under gunicorn: calls of different people sharing a long system prompt land on the
+backend that read it first."""
+
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace
+
+import pytest
+import redis
+import requests
+from conftest import REDIS_URL, LiveGateway
+
+from ollama_gate.routing.prefix import (
+    MemoryPrefixes,
+    RedisPrefixes,
+    block_hashes,
+    by_prefix,
+    rendered,
+)
+
+SYSTEM = "You are the support team's assistant. " * 700  # ~26,000 characters
+
+
+def chat(system: str, question: str, endpoint="/api/chat", **extra):
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": question},
+    ]
+    return SimpleNamespace(
+        endpoint=endpoint, payload={"model": "m", "messages": messages, **extra}
+    )
+
+
+def test_a_prefix_of_the_text_gives_a_prefix_of_the_hashes():
+    text = "".join(chr(65 + i % 26) for i in range(1000))
+    whole = block_hashes(text, 100)
+    assert len(whole) == 10 and len(set(whole)) == 10
+    assert block_hashes(text[:350], 100) == whole[:3]  # a partial block: not hashed
+    changed = text[:420] + "#" + text[421:]
+    assert block_hashes(changed, 100)[:4] == whole[:4]
+    # chained: every block after the change differs, even where its text is equal
+    assert not set(block_hashes(changed, 100)[4:]) & set(whole)
+    assert block_hashes(text, 100, limit=3) == whole[:3]
+    assert all(0 <= h < 2**63 for h in whole)  # a Redis member, a signed 64-bit
+
+
+def test_the_rendered_prompt_shares_its_start_across_people_and_turns():
+    a = rendered(chat(SYSTEM, "How do I reset my password? " * 20), "llama3.2")
+    b = rendered(chat(SYSTEM, "Where is my invoice? " * 20), "llama3.2")
+    ha, hb = block_hashes(a, 256), block_hashes(b, 256)
+    shared = len(SYSTEM) // 256 - 1
+    assert ha[:shared] == hb[:shared] and ha[-1] != hb[-1]
+    # another model's cache is another cache
+    other = block_hashes(rendered(chat(SYSTEM, "x"), "qwen2.5"), 256)
+    assert other[0] != ha[0]
+    # the next turn repeats the whole last prompt: all of its blocks match
+    turn = chat(SYSTEM, "How do I reset my password? " * 20)
+    turn.payload["messages"] += [
+        {"role": "assistant", "content": "Click 'forgot'."},
+        {"role": "user", "content": "Thanks; and my e-mail?"},
+    ]
+    assert block_hashes(rendered(turn, "llama3.2"), 256)[: len(ha)] == ha
+    # tools come first: an agent's tool definitions are a prefix too
+    tools = [{"type": "function", "function": {"name": "f" * 600}}]
+    t1 = rendered(chat("a", "b", tools=tools), "m")
+    t2 = rendered(chat("c", "d", tools=tools), "m")
+    assert block_hashes(t1, 256)[:2] == block_hashes(t2, 256)[:2]
+    gen = SimpleNamespace(
+        endpoint="/api/generate", payload={"system": SYSTEM, "prompt": "q1"}
+    )
+    gen2 = SimpleNamespace(
+        endpoint="/api/generate", payload={"system": SYSTEM, "prompt": "q2"}
+    )
+    assert block_hashes(rendered(gen, "m"), 256)[:shared] == (
+        block_hashes(rendered(gen2, "m"), 256)[:shared]
+    )
+    # nothing to hash: no prompt, an embedding, a body that is not an object
+    assert rendered(chat(SYSTEM, "x", endpoint="/api/embed"), "m") is None
+    assert rendered(SimpleNamespace(endpoint="/api/chat", payload=[1]), "m") is None
+    empty = SimpleNamespace(endpoint="/api/chat", payload={"messages": []})
+    assert rendered(empty, "m") is None
+
+
+def test_each_backend_remembers_its_blocks_in_a_bounded_lru():
+    index = MemoryPrefixes(memory=10)
+    index.record("gpu1", [1, 2, 3, 4])
+    index.record("gpu2", [1, 2])
+    assert index.matches(["gpu1", "gpu2", "gpu3"], [1, 2, 3, 9]) == {
+        "gpu1": 3,
+        "gpu2": 2,
+        "gpu3": 0,
+    }
+    assert index.matches(["gpu1"], [9, 2, 3]) == {"gpu1": 0}  # leading blocks only
+    index.record("gpu1", list(range(100, 108)))  # 12 blocks: 2 must go
+    # the least recently used go, and of one prompt its tail before its head
+    assert index.matches(["gpu1"], list(range(100, 108))) == {"gpu1": 8}
+    assert index.matches(["gpu1"], [1, 2]) == {"gpu1": 2}
+    assert index.matches(["gpu1"], [1, 2, 3, 4]) == {"gpu1": 2}
+    assert sum(len(v) for v in index._blocks.values()) == 12  # 10 + gpu2's 2
+
+
+@pytest.mark.needs_redis
+def test_redis_shares_the_blocks_and_trims_them():
+    client = redis.Redis.from_url(REDIS_URL)
+    prefix = f"test-prefix-{uuid.uuid4().hex[:8]}"
+    index = RedisPrefixes(client, prefix, memory=5)
+    other = RedisPrefixes(client, prefix, memory=5)  # another worker
+    try:
+        index.record("gpu1", [11, 12, 13])
+        assert other.matches(["gpu1", "gpu2"], [11, 12, 99]) == {"gpu1": 2, "gpu2": 0}
+        for n in range(60):  # one record in TRIM_EVERY trims
+            index.record("gpu1", [1000 + n, 2000 + n])
+        assert client.zcard(index.key("gpu1")) <= 5 + 2 * 20 * 3  # bounded
+        assert 0 < client.ttl(index.key("gpu1")) <= 86400
+    finally:
+        client.delete(index.key("gpu1"))
+    broken = RedisPrefixes(redis.Redis(port=1, socket_connect_timeout=0.2), "x", 5)
+    assert broken.matches(["gpu1"], [1]) == {}  # routing fails open
+    broken.record("gpu1", [1])  # and recording too
+
+
+def test_the_longest_prefix_goes_first_until_it_is_saturated():
+    def b(name, healthy=True):
+        return SimpleNamespace(name=name, healthy=healthy)
+
+    ranked = [b("least-busy"), b("second"), b("longest"), b("down", healthy=None)]
+    matched = {"least-busy": 0, "second": 3, "longest": 9, "down": 20}
+    order = by_prefix(ranked, matched, lambda s: False)
+    assert [s.name for s in order] == ["longest", "second", "least-busy", "down"]
+    full = by_prefix(ranked, matched, lambda s: s.name == "longest")
+    assert [s.name for s in full] == ["second", "least-busy", "longest", "down"]
+    # no match anywhere: the ranking as it was (affinity, loaded, least busy)
+    same = by_prefix(ranked, {}, lambda s: False)
+    assert [s.name for s in same] == ["least-busy", "second", "longest", "down"]
+
+
+NAMES = ("gpu1", "gpu2", "gpu3")
+
+
+@pytest.mark.needs_redis
+def test_a_shared_system_prompt_brings_everyone_to_its_backend(tmp_path, fake_pool):
+    """Two workers sharing the blocks through Redis: nine people of one team (one key
+    each), one after another, all reach the backend that read their prompt first; a
+    second team's prompt gets a backend of its own the same way."""
+    backends = ",".join(f"{n}={f.url}" for n, f in zip(NAMES, fake_pool, strict=True))
+    gw = LiveGateway(
+        tmp_path,
+        backends,
+        workers=2,
+        env={
+            "OLLAMA_GATE_REDIS_URL": REDIS_URL,
+            "OLLAMA_GATE_REDIS_PREFIX": f"test-prefix-{uuid.uuid4().hex[:8]}",
+            "OLLAMA_GATE_ROUTING": "prefix",
+        },
+    ).start()
+    try:
+        keys = [gw.key(f"user{i}") for i in range(9)]
+
+        def ask(key, system, question):
+            resp = requests.post(
+                gw.url + "/api/chat",
+                json={
+                    "model": "llama3.2",
+                    "stream": False,
+                    "messages": [
+                        {"role": "system", "content": system},
+                        {"role": "user", "content": question},
+                    ],
+                },
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=30,
+            )
+            assert resp.status_code == 200, resp.text
+            return resp.headers["X-Ollama-Gate-Backend"]
+
+        for team in ("support", "legal"):
+            system = f"You are the {team} team's assistant. " * 800
+            first = ask(keys[0], system, "first question")
+            landed = [ask(k, system, f"question {i}") for i, k in enumerate(keys)]
+            assert landed == [first] * len(keys), landed
+            fake = fake_pool[NAMES.index(first)]
+            sent = [r for r in fake.requests if r.path == "/api/chat"]
+            assert len(sent) >= 10
+    finally:
+        gw.stop()
