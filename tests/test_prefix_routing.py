@@ -74,8 +74,9 @@ def test_the_rendered_prompt_shares_its_start_across_people_and_turns():
     gen2 = SimpleNamespace(
         endpoint="/api/generate", payload={"system": SYSTEM, "prompt": "q2"}
     )
-    assert block_hashes(rendered(gen, "m"), 256)[:shared] == (
-        block_hashes(rendered(gen2, "m"), 256)[:shared]
+    assert (
+        block_hashes(rendered(gen, "m"), 256)[:shared]
+        == (block_hashes(rendered(gen2, "m"), 256)[:shared])
     )
     # nothing to hash: no prompt, an embedding, a body that is not an object
     assert rendered(chat(SYSTEM, "x", endpoint="/api/embed"), "m") is None

@@ -156,8 +156,9 @@ class FairQueue:
         )
 
     def _swap_turn(self, me: Waiter) -> bool:
-        """Across models sharing a backend (lock held): the oldest call passed over
-        too long first; else calls of a held model; else the fair order."""
+        """Across models sharing a backend (lock held): a call passed over too long
+        goes after the calls older than it only; else calls of a held model first;
+        else the fair order."""
         now = self.clock()
         mine = {r.name for r in me.rooms}
         others = [
@@ -165,9 +166,9 @@ class FairQueue:
             for w in self.waiters
             if w.group != me.group and any(r.name in mine for r in w.rooms)
         ]
-        late = [w for w in others if self._overdue(w, now)]
-        if late:  # the backend drains for the oldest of them
-            return self._overdue(me, now) and me.since <= min(w.since for w in late)
+        late = [w for w in [*others, me] if self._overdue(w, now)]
+        if late:  # the backend drains for the oldest of them; older calls go first
+            return me.since <= min(w.since for w in late)
         if any(self.fits(r, me.group) for r in me.rooms):
             return True
         if any(self.fits(r, w.group) for w in others for r in w.rooms):

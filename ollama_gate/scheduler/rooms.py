@@ -53,19 +53,17 @@ class Rooms:
 
     def fits(self, state, model: str) -> bool:
         """True when a call of ``model`` runs on ``state`` without a swap."""
-        cap = self.cap(state)
-        if not cap:
-            return True
         with self._lock:
-            held = self._sync(state)
-            return model in held or len(held) < cap
+            held = self._sync(state)  # first: it may learn the cap
+            cap = self.cap(state)
+            return not cap or model in held or len(held) < cap
 
     def enter(self, state, model: str) -> bool:
         """Count a call of ``model`` on ``state`` if it may start now: its model is
         held, or there is a place, or a held model is idle (it is swapped out)."""
-        cap = self.cap(state)
         with self._lock:
             held = self._sync(state)
+            cap = self.cap(state)
             if cap and model not in held and len(held) >= cap:
                 idle = [m for m in held if not self.running[(state.name, m)]]
                 if not idle:
@@ -99,8 +97,7 @@ class Rooms:
                 del held[m]
         for m in loaded:
             if m not in held:
-                held[m] = None
-                held.move_to_end(m, last=False)  # loaded before the gateway's own
+                held[m] = None  # loaded since the last look: recently used
         return held
 
     def _learn(self, backend: str, loaded: dict[str, dict]) -> None:
