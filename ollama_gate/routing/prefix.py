@@ -6,8 +6,10 @@ prefill once per backend that keeps them. As vLLM's prefix cache and llm-d's pre
 scorer do, the prompt (its canonical JSON: tools, system and messages, or system and
 prompt) is cut into blocks of ``PREFIX_BLOCK`` characters, each hashed with the one
 before it, so a block's hash names the whole prefix up to it. Each backend remembers
-the blocks of the calls it was sent (``PREFIX_MEMORY`` per backend, least recently
-used forgotten), in this worker or, with Redis, for every worker and host.
+the blocks of the calls it was sent and how often (``PREFIX_MEMORY`` per backend,
+least recently used forgotten; with Redis, shared by every worker and host, the
+least used). Of two backends with the same prefix, the one that served it more often
+has it in more of its slots: it goes first.
 """
 
 from __future__ import annotations
@@ -44,16 +46,16 @@ def index_for(app: Flask):
     return MemoryPrefixes(s["PREFIX_MEMORY"])
 
 
-def by_prefix(ranked: list, matched: dict[str, int], saturated) -> list:
-    """``ranked`` reordered: healthy first, then the longest prefix served among
-    those not ``saturated``; ties keep their order (affinity, loaded, least busy)."""
-    return sorted(
-        ranked,
-        key=lambda b: (
-            b.healthy is not True,
-            0 if saturated(b) else -matched.get(b.name, 0),
-        ),
-    )
+def by_prefix(ranked: list, matched: dict[str, tuple[int, int]], saturated) -> list:
+    """``ranked`` reordered: healthy first, then among those not ``saturated`` the
+    longest prefix served, then served most often; ties keep their order (affinity,
+    loaded, least busy)."""
+
+    def key(b):
+        length, hits = matched.get(b.name, (0, 0))
+        return (b.healthy is not True, (0, 0) if saturated(b) else (-length, -hits))
+
+    return sorted(ranked, key=key)
 
 
 def _canon(value) -> str:
@@ -98,9 +100,13 @@ def block_hashes(text: str, size: int, limit: int = MAX_BLOCKS) -> list[int]:
     return out
 
 
-def leading(present) -> int:
-    """How many of the first flags are true in a row."""
-    return sum(1 for _ in itertools.takewhile(bool, present))
+def leading(counts) -> tuple[int, int]:
+    """How many of the first counts are set in a row, and the last of them (how
+    often the longest prefix was served)."""
+    n, last = 0, 0
+    for c in itertools.takewhile(bool, counts):
+        n, last = n + 1, c
+    return n, int(last)
 
 
 class MemoryPrefixes:
@@ -108,16 +114,17 @@ class MemoryPrefixes:
 
     def __init__(self, memory: int):
         self.memory = memory
-        self._blocks: dict[str, OrderedDict[int, None]] = {}
+        self._blocks: dict[str, OrderedDict[int, int]] = {}  # block -> times sent
         self._lock = threading.Lock()
 
-    def matches(self, backends: list[str], hashes: list[int]) -> dict[str, int]:
-        """Per backend, how many of the leading blocks it has served."""
+    def matches(self, backends: list[str], hashes: list[int]) -> dict:
+        """Per backend, how many of the leading blocks it has served, and how often
+        it served the last of them."""
         with self._lock:
             out = {}
             for name in backends:
-                seen = self._blocks.get(name)
-                out[name] = leading(h in seen for h in hashes) if seen else 0
+                seen = self._blocks.get(name) or {}
+                out[name] = leading(seen.get(h, 0) for h in hashes)
             return out
 
     def record(self, backend: str, hashes: list[int]) -> None:
@@ -125,15 +132,16 @@ class MemoryPrefixes:
         with self._lock:
             seen = self._blocks.setdefault(backend, OrderedDict())
             for h in reversed(hashes):  # the head most recent: forgotten last
-                seen[h] = None
+                seen[h] = seen.get(h, 0) + 1
                 seen.move_to_end(h)
             while len(seen) > self.memory:
                 seen.popitem(last=False)
 
 
 class RedisPrefixes:
-    """Each backend's recent blocks in Redis (a sorted set by last use), shared by
-    every worker and host: one round trip to match, one to record."""
+    """Each backend's blocks in Redis (a sorted set by times sent), shared by every
+    worker and host: one round trip to match, one to record; the least sent are
+    trimmed, and a backend's set expires a day after its last call."""
 
     def __init__(self, client, prefix: str, memory: int, ttl: int = 86400):
         self.client, self.prefix, self.memory, self.ttl = client, prefix, memory, ttl
@@ -142,9 +150,9 @@ class RedisPrefixes:
         """The sorted set of ``backend``'s blocks."""
         return f"{self.prefix}:prefix:{backend}"
 
-    def matches(self, backends: list[str], hashes: list[int]) -> dict[str, int]:
-        """Per backend, how many of the leading blocks it has served (none when
-        Redis fails: the choice falls back to least busy, the call goes on)."""
+    def matches(self, backends: list[str], hashes: list[int]) -> dict:
+        """Per backend, how many of the leading blocks it has served and how often
+        the last (none when Redis fails: least busy decides, the call goes on)."""
         pipe = self.client.pipeline(transaction=False)
         for name in backends:
             pipe.zmscore(self.key(name), hashes)
@@ -154,19 +162,17 @@ class RedisPrefixes:
             log.warning("prefix lookup failed: %s", type(exc).__name__)
             return {}
         return {
-            name: leading(s is not None for s in scores)
+            name: leading(s or 0 for s in scores)
             for name, scores in zip(backends, found, strict=True)
         }
 
     def record(self, backend: str, hashes: list[int]) -> None:
-        """``backend`` was sent these blocks: remember them (scored by time)."""
-        import time
-
-        now = time.time()
+        """``backend`` was sent these blocks: count them."""
         key = self.key(backend)
         pipe = self.client.pipeline(transaction=False)
-        # later blocks score a hair lower: trimming forgets a prompt's tail first
-        pipe.zadd(key, {h: now - i * 1e-6 for i, h in enumerate(hashes)})
+        for i, h in enumerate(hashes):
+            # later blocks a hair less: trimming forgets a prompt's tail first
+            pipe.zincrby(key, 1 - i * 1e-6, h)
         if random.randrange(TRIM_EVERY) == 0:
             pipe.zremrangebyrank(key, 0, -self.memory - 1)
         pipe.expire(key, self.ttl)
