@@ -36,7 +36,7 @@ from fake_gpu import FakeGPU  # noqa: E402
 from fake_ollama import FakeOllama  # noqa: E402
 from procs import Gateway  # noqa: E402
 
-USERS, TEAMS, TURNS = 30, 3, 4
+USERS, TEAMS, TURNS = 30, 3, 8
 SYSTEM_TOKENS = 6000
 SLOTS = 2
 PREFILL_MS = 0.05

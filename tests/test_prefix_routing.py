@@ -85,22 +85,30 @@ def test_the_rendered_prompt_shares_its_start_across_people_and_turns():
     assert rendered(empty, "m") is None
 
 
+def lengths(found: dict) -> dict:
+    return {name: m[0] for name, m in found.items()}
+
+
 def test_each_backend_remembers_its_blocks_in_a_bounded_lru():
     index = MemoryPrefixes(memory=10)
     index.record("gpu1", [1, 2, 3, 4])
     index.record("gpu2", [1, 2])
+    index.record("gpu2", [1, 2, 5])
+    # (leading blocks, times the last of them was sent, prompts served lately)
     assert index.matches(["gpu1", "gpu2", "gpu3"], [1, 2, 3, 9]) == {
-        "gpu1": 3,
-        "gpu2": 2,
-        "gpu3": 0,
+        "gpu1": (3, 1, 1),
+        "gpu2": (2, 2, 1),
+        "gpu3": (0, 0, 0),
     }
-    assert index.matches(["gpu1"], [9, 2, 3]) == {"gpu1": 0}  # leading blocks only
+    found = index.matches(["gpu1"], [9, 2, 3])
+    assert lengths(found) == {"gpu1": 0}  # leading blocks only
     index.record("gpu1", list(range(100, 108)))  # 12 blocks: 2 must go
     # the least recently used go, and of one prompt its tail before its head
-    assert index.matches(["gpu1"], list(range(100, 108))) == {"gpu1": 8}
-    assert index.matches(["gpu1"], [1, 2]) == {"gpu1": 2}
-    assert index.matches(["gpu1"], [1, 2, 3, 4]) == {"gpu1": 2}
-    assert sum(len(v) for v in index._blocks.values()) == 12  # 10 + gpu2's 2
+    assert lengths(index.matches(["gpu1"], list(range(100, 108)))) == {"gpu1": 8}
+    assert lengths(index.matches(["gpu1"], [1, 2])) == {"gpu1": 2}
+    assert lengths(index.matches(["gpu1"], [1, 2, 3, 4])) == {"gpu1": 2}
+    assert index.matches(["gpu1"], [7])["gpu1"][2] == 2  # two prompts: 1..., 100...
+    assert sum(len(v) for v in index._blocks.values()) == 13  # 10 + gpu2's 3
 
 
 @pytest.mark.needs_redis
@@ -111,13 +119,18 @@ def test_redis_shares_the_blocks_and_trims_them():
     other = RedisPrefixes(client, prefix, memory=5)  # another worker
     try:
         index.record("gpu1", [11, 12, 13])
-        assert other.matches(["gpu1", "gpu2"], [11, 12, 99]) == {"gpu1": 2, "gpu2": 0}
+        index.record("gpu1", [11, 12])
+        assert other.matches(["gpu1", "gpu2"], [11, 12, 99]) == {
+            "gpu1": (2, 2, 1),
+            "gpu2": (0, 0, 0),
+        }
         for n in range(60):  # one record in TRIM_EVERY trims
             index.record("gpu1", [1000 + n, 2000 + n])
         assert client.zcard(index.key("gpu1")) <= 5 + 2 * 20 * 3  # bounded
         assert 0 < client.ttl(index.key("gpu1")) <= 86400
+        assert other.matches(["gpu1"], [5])["gpu1"][2] == 61  # prompts lately
     finally:
-        client.delete(index.key("gpu1"))
+        client.delete(index.key("gpu1"), index.key("gpu1", "heads"))
     broken = RedisPrefixes(redis.Redis(port=1, socket_connect_timeout=0.2), "x", 5)
     assert broken.matches(["gpu1"], [1]) == {}  # routing fails open
     broken.record("gpu1", [1])  # and recording too
@@ -128,12 +141,25 @@ def test_the_longest_prefix_goes_first_until_it_is_saturated():
         return SimpleNamespace(name=name, healthy=healthy)
 
     ranked = [b("least-busy"), b("second"), b("longest"), b("down", healthy=None)]
-    matched = {"least-busy": 0, "second": 3, "longest": 9, "down": 20}
+    matched = {
+        "least-busy": (0, 0, 0),
+        "second": (3, 1, 0),
+        "longest": (9, 1, 0),
+        "down": (20, 5, 0),
+    }
     order = by_prefix(ranked, matched, lambda s: False)
     assert [s.name for s in order] == ["longest", "second", "least-busy", "down"]
     full = by_prefix(ranked, matched, lambda s: s.name == "longest")
     assert [s.name for s in full] == ["second", "least-busy", "longest", "down"]
-    # no match anywhere: the ranking as it was (affinity, loaded, least busy)
+    # of equal prefixes, the backend that served it more often (more slots hold it)
+    matched["second"] = (9, 4, 0)
+    order = by_prefix(ranked, matched, lambda s: False)
+    assert [s.name for s in order][:2] == ["second", "longest"]
+    # no match anywhere: the backend serving the fewest prompts lately, then the
+    # ranking as it was (affinity, loaded, least busy)
+    fresh = {"least-busy": (0, 0, 2), "second": (0, 0, 1), "longest": (0, 0, 1)}
+    order = by_prefix(ranked, fresh, lambda s: False)
+    assert [s.name for s in order] == ["second", "longest", "least-busy", "down"]
     same = by_prefix(ranked, {}, lambda s: False)
     assert [s.name for s in same] == ["least-busy", "second", "longest", "down"]
 

@@ -172,7 +172,7 @@ class Routing(Stage):
             return ranked
         call.extra[BLOCKS] = hashes
         matched = self.prefixes.matches([b.name for b in ranked], hashes)
-        if not any(length for length, _ in matched.values()):
+        if not matched:
             return ranked
         loads = {b.name: self.slots.in_flight(b.name) / b.config.weight for b in ranked}
         least = min(loads.values())
