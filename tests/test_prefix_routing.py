@@ -173,13 +173,14 @@ def test_a_shared_system_prompt_brings_everyone_to_its_backend(tmp_path, fake_po
     each), one after another, all reach the backend that read their prompt first; a
     second team's prompt gets a backend of its own the same way."""
     backends = ",".join(f"{n}={f.url}" for n, f in zip(NAMES, fake_pool, strict=True))
+    prefix = f"test-prefix-{uuid.uuid4().hex[:8]}"
     gw = LiveGateway(
         tmp_path,
         backends,
         workers=2,
         env={
             "OLLAMA_GATE_REDIS_URL": REDIS_URL,
-            "OLLAMA_GATE_REDIS_PREFIX": f"test-prefix-{uuid.uuid4().hex[:8]}",
+            "OLLAMA_GATE_REDIS_PREFIX": prefix,
             "OLLAMA_GATE_ROUTING": "prefix",
         },
     ).start()
@@ -211,5 +212,15 @@ def test_a_shared_system_prompt_brings_everyone_to_its_backend(tmp_path, fake_po
             fake = fake_pool[NAMES.index(first)]
             sent = [r for r in fake.requests if r.path == "/api/chat"]
             assert len(sent) >= 10
+        # Redis holds numbers only: no word of a prompt, no key
+        client = redis.Redis.from_url(REDIS_URL)
+        stored = []
+        for k in client.scan_iter(f"{prefix}:*"):
+            if client.type(k) == b"zset":
+                stored += [k, *client.zrange(k, 0, -1)]
+        assert any(b":prefix:" in k for k in stored)
+        text = b" ".join(stored)
+        assert b"team" not in text and b"question" not in text
+        assert not any(k.encode()[:12] in text for k in keys)
     finally:
         gw.stop()
