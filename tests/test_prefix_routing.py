@@ -13,13 +13,8 @@ import redis
 import requests
 from conftest import REDIS_URL, LiveGateway
 
-from ollama_gate.routing.prefix import (
-    MemoryPrefixes,
-    RedisPrefixes,
-    block_hashes,
-    by_prefix,
-    rendered,
-)
+from ollama_gate.routing.prefix import block_hashes, by_prefix, rendered
+from ollama_gate.routing.prefixindex import MemoryPrefixes, RedisPrefixes
 
 SYSTEM = "You are the support team's assistant. " * 700  # ~26,000 characters
 
@@ -85,55 +80,58 @@ def test_the_rendered_prompt_shares_its_start_across_people_and_turns():
     assert rendered(empty, "m") is None
 
 
-def lengths(found: dict) -> dict:
-    return {name: m[0] for name, m in found.items()}
-
-
-def test_each_backend_remembers_its_blocks_in_a_bounded_lru():
-    index = MemoryPrefixes(memory=10)
-    index.record("gpu1", [1, 2, 3, 4])
-    index.record("gpu2", [1, 2])
-    index.record("gpu2", [1, 2, 5])
-    # (leading blocks, times the last of them was sent, prompts served lately)
-    assert index.matches(["gpu1", "gpu2", "gpu3"], [1, 2, 3, 9]) == {
+def test_each_backend_holds_one_prompt_per_slot():
+    """As Ollama's slots: a prompt takes the slot sharing most with it, else the
+    least recently used; a backend whose slots moved on no longer holds a prefix."""
+    index = MemoryPrefixes()
+    index.record("gpu1", "m", [1, 2, 3, 4], slots=2)
+    index.record("gpu2", "m", [1, 2], slots=2)
+    index.record("gpu2", "m", [1, 2, 5], slots=2)  # shares [1, 2]: takes that slot
+    # (blocks its best slot shares, slots sharing them, prompts served lately)
+    assert index.matches(["gpu1", "gpu2", "gpu3"], "m", [1, 2, 3, 9]) == {
         "gpu1": (3, 1, 1),
-        "gpu2": (2, 2, 1),
+        "gpu2": (2, 1, 1),
         "gpu3": (0, 0, 0),
     }
-    found = index.matches(["gpu1"], [9, 2, 3])
-    assert lengths(found) == {"gpu1": 0}  # leading blocks only
-    index.record("gpu1", list(range(100, 108)))  # 12 blocks: 2 must go
-    # the least recently used go, and of one prompt its tail before its head
-    assert lengths(index.matches(["gpu1"], list(range(100, 108)))) == {"gpu1": 8}
-    assert lengths(index.matches(["gpu1"], [1, 2])) == {"gpu1": 2}
-    assert lengths(index.matches(["gpu1"], [1, 2, 3, 4])) == {"gpu1": 2}
-    assert index.matches(["gpu1"], [7])["gpu1"][2] == 2  # two prompts: 1..., 100...
-    assert sum(len(v) for v in index._blocks.values()) == 13  # 10 + gpu2's 3
+    assert index.matches(["gpu1"], "m", [9, 2, 3])["gpu1"][0] == 0  # leading only
+    assert index.matches(["gpu1"], "other", [1, 2])["gpu1"][:2] == (0, 0)  # per model
+    index.record("gpu1", "m", [1, 2, 3, 7], slots=2)  # a second user: a second slot?
+    # no: it shares [1, 2, 3] with the first slot, so it takes that one
+    assert index.matches(["gpu1"], "m", [1, 2, 3, 4])["gpu1"][:2] == (3, 1)
+    index.record("gpu1", "m", [8, 8], slots=2)  # another prompt: the free slot
+    index.record("gpu1", "m", [9, 9], slots=2)  # and another: the oldest slot goes
+    assert index.matches(["gpu1"], "m", [1, 2, 3, 7])["gpu1"] == (0, 0, 3)
+    assert index.matches(["gpu1"], "m", [9, 9])["gpu1"][:2] == (2, 1)
+    index.record("gpu3", "m", [1, 2, 3], slots=4)
+    index.record("gpu3", "m", [5, 6], slots=4)
+    index.record("gpu3", "m", [1, 2, 4], slots=4)  # shares 2: takes [1, 2, 3]'s slot
+    index.record("gpu3", "m", [1, 2, 3], slots=4)  # shares 2 with [1, 2, 4]...
+    assert index.matches(["gpu3"], "m", [1, 2, 9])["gpu3"][:2] == (2, 1)
 
 
 @pytest.mark.needs_redis
-def test_redis_shares_the_blocks_and_trims_them():
+def test_redis_shares_the_slots_between_workers():
     client = redis.Redis.from_url(REDIS_URL)
     prefix = f"test-prefix-{uuid.uuid4().hex[:8]}"
-    index = RedisPrefixes(client, prefix, memory=5)
-    other = RedisPrefixes(client, prefix, memory=5)  # another worker
+    index = RedisPrefixes(client, prefix)
+    other = RedisPrefixes(client, prefix)  # another worker
     try:
-        index.record("gpu1", [11, 12, 13])
-        index.record("gpu1", [11, 12])
-        assert other.matches(["gpu1", "gpu2"], [11, 12, 99]) == {
-            "gpu1": (2, 2, 1),
+        index.record("gpu1", "m", [11, 12, 2**62 + 13], slots=2)
+        index.record("gpu1", "m", [21, 22], slots=2)
+        assert other.matches(["gpu1", "gpu2"], "m", [11, 12, 2**62 + 13]) == {
+            "gpu1": (3, 1, 2),
             "gpu2": (0, 0, 0),
         }
-        for n in range(60):  # one record in TRIM_EVERY trims
-            index.record("gpu1", [1000 + n, 2000 + n])
-        assert client.zcard(index.key("gpu1")) <= 5 + 2 * 20 * 3  # bounded
+        other.record("gpu1", "m", [31], slots=2)  # the oldest slot, [11, ...], goes
+        assert index.matches(["gpu1"], "m", [11, 12])["gpu1"] == (0, 0, 3)
+        assert client.llen(index.key("gpu1", "m")) == 2
+        assert 0 < client.ttl(index.key("gpu1", "m")) <= 86400
         assert 0 < client.ttl(index.key("gpu1")) <= 86400
-        assert other.matches(["gpu1"], [5])["gpu1"][2] == 61  # prompts lately
     finally:
-        client.delete(index.key("gpu1"), index.key("gpu1", "heads"))
-    broken = RedisPrefixes(redis.Redis(port=1, socket_connect_timeout=0.2), "x", 5)
-    assert broken.matches(["gpu1"], [1]) == {}  # routing fails open
-    broken.record("gpu1", [1])  # and recording too
+        client.delete(index.key("gpu1", "m"), index.key("gpu1"))
+    broken = RedisPrefixes(redis.Redis(port=1, socket_connect_timeout=0.2), "x")
+    assert broken.matches(["gpu1"], "m", [1]) == {}  # routing fails open
+    broken.record("gpu1", "m", [1], slots=1)  # and recording too
 
 
 def test_the_longest_prefix_goes_first_until_it_is_saturated():
@@ -218,6 +216,8 @@ def test_a_shared_system_prompt_brings_everyone_to_its_backend(tmp_path, fake_po
         for k in client.scan_iter(f"{prefix}:*"):
             if client.type(k) == b"zset":
                 stored += [k, *client.zrange(k, 0, -1)]
+            elif client.type(k) == b"list":
+                stored += [k, *client.lrange(k, 0, -1)]
         assert any(b":prefix:" in k for k in stored)
         text = b" ".join(stored)
         assert b"team" not in text and b"question" not in text

@@ -25,11 +25,12 @@ from .backends import BackendState
 from .failover import Attempts, no_backend
 from .fleet import Fleet
 from .health import Checker
+from .prefixindex import DEFAULT_SLOTS
 
 PIN_HEADER = "X-Ollama-Gate-Backend"
 PINNED = "routing.pinned"  # call.extra: the backend a manage key asked for
 SLOT = "routing.slot"  # call.extra: (backend name, in-flight token)
-BLOCKS = "routing.blocks"  # call.extra: its prompt's block hashes (prefix routing)
+BLOCKS = "routing.blocks"  # call.extra: (model, its prompt's block hashes)
 MANY = 10**9  # in-flight counts are counts, not caps (the scheduler caps)
 
 
@@ -170,8 +171,9 @@ class Routing(Stage):
         hashes = prefix.block_hashes(text, self.block) if text else None
         if not hashes:
             return ranked
-        call.extra[BLOCKS] = hashes
-        matched = self.prefixes.matches([b.name for b in ranked], hashes)
+        call.extra[BLOCKS] = (canonical(model), hashes)
+        names = [b.name for b in ranked]
+        matched = self.prefixes.matches(names, canonical(model), hashes)
         if not matched:
             return ranked
         loads = {b.name: self.slots.in_flight(b.name) / b.config.weight for b in ranked}
@@ -219,9 +221,10 @@ class Routing(Stage):
     def take(self, call: Call, state: BackendState) -> None:
         """Count the call in flight on ``state`` (before it is sent)."""
         call.extra[SLOT] = (state.name, self.slots.acquire(state.name, MANY))
-        hashes = call.extra.get(BLOCKS)
-        if hashes and self.prefixes is not None:  # its next caller finds them here
-            self.prefixes.record(state.name, hashes)
+        blocks = call.extra.get(BLOCKS)
+        if blocks and self.prefixes is not None:  # its next caller finds them here
+            slots = state.config.parallel or DEFAULT_SLOTS
+            self.prefixes.record(state.name, *blocks, slots)
 
     def give_back(self, call: Call) -> None:
         """Stop counting the call in flight and free its slot (it ended, or moved

@@ -81,11 +81,4 @@ ROWS: list[Row] = [
         "Characters per hashed block of a prompt for prefix-aware routing (about "
         "64 tokens).",
     ),
-    (
-        "PREFIX_MEMORY",
-        parse_positive,
-        "50000",
-        "Blocks each backend is remembered to have served (per worker, or shared "
-        "with Redis); the least recently used are forgotten.",
-    ),
 ]

@@ -171,7 +171,9 @@ class FairQueue:
             return me.since <= min(w.since for w in late)
         if any(self.fits(r, me.group) for r in me.rooms):
             return True
-        if any(self.fits(r, w.group) for w in others for r in w.rooms):
+        if any(
+            self.fits(r, w.group) for w in others for r in w.rooms if r.name in mine
+        ):
             return False  # a call of a held model goes first
         return all(self._fair(me) <= self._fair(w) for w in others)
 
@@ -179,7 +181,7 @@ class FairQueue:
         """True when a call of ``group`` that did not wait must not start on
         ``state``: a call of another model waits for a swap there, passed over too
         long."""
-        if self.fits is None:
+        if self.fits is None or not self.waiters:  # the common case: no lock taken
             return False
         now = self.clock()
         with self._lock:
