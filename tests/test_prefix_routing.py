@@ -87,26 +87,26 @@ def test_each_backend_holds_one_prompt_per_slot():
     index.record("gpu1", "m", [1, 2, 3, 4], slots=2)
     index.record("gpu2", "m", [1, 2], slots=2)
     index.record("gpu2", "m", [1, 2, 5], slots=2)  # shares [1, 2]: takes that slot
-    # (blocks its best slot shares, slots sharing them, prompts served lately)
+    index.record("gpu2", "m", [7], slots=2)
+    # (blocks its best slot shares, the prompt's share of calls, prompts lately)
     assert index.matches(["gpu1", "gpu2", "gpu3"], "m", [1, 2, 3, 9]) == {
-        "gpu1": (3, 1, 1),
-        "gpu2": (2, 1, 1),
-        "gpu3": (0, 0, 0),
+        "gpu1": (3, 1.0, 1),
+        "gpu2": (2, 2 / 3, 2),
+        "gpu3": (0, 0.0, 0),
     }
     assert index.matches(["gpu1"], "m", [9, 2, 3])["gpu1"][0] == 0  # leading only
-    assert index.matches(["gpu1"], "other", [1, 2])["gpu1"][:2] == (0, 0)  # per model
-    index.record("gpu1", "m", [1, 2, 3, 7], slots=2)  # a second user: a second slot?
-    # no: it shares [1, 2, 3] with the first slot, so it takes that one
-    assert index.matches(["gpu1"], "m", [1, 2, 3, 4])["gpu1"][:2] == (3, 1)
+    assert index.matches(["gpu1"], "other", [1, 2])["gpu1"][0] == 0  # per model
+    index.record("gpu1", "m", [1, 2, 3, 7], slots=2)  # shares 3: the same slot
+    assert index.matches(["gpu1"], "m", [1, 2, 3, 4])["gpu1"][0] == 3
     index.record("gpu1", "m", [8, 8], slots=2)  # another prompt: the free slot
     index.record("gpu1", "m", [9, 9], slots=2)  # and another: the oldest slot goes
-    assert index.matches(["gpu1"], "m", [1, 2, 3, 7])["gpu1"] == (0, 0, 3)
-    assert index.matches(["gpu1"], "m", [9, 9])["gpu1"][:2] == (2, 1)
+    assert index.matches(["gpu1"], "m", [1, 2, 3, 7])["gpu1"] == (0, 0.5, 3)
+    assert index.matches(["gpu1"], "m", [9, 9])["gpu1"][0] == 2
     index.record("gpu3", "m", [1, 2, 3], slots=4)
     index.record("gpu3", "m", [5, 6], slots=4)
     index.record("gpu3", "m", [1, 2, 4], slots=4)  # shares 2: takes [1, 2, 3]'s slot
-    index.record("gpu3", "m", [1, 2, 3], slots=4)  # shares 2 with [1, 2, 4]...
-    assert index.matches(["gpu3"], "m", [1, 2, 9])["gpu3"][:2] == (2, 1)
+    assert index.matches(["gpu3"], "m", [1, 2, 3])["gpu3"][0] == 2
+    assert index.matches(["gpu3"], "m", [5, 6])["gpu3"][0] == 2
 
 
 @pytest.mark.needs_redis
@@ -115,20 +115,20 @@ def test_redis_shares_the_slots_between_workers():
     prefix = f"test-prefix-{uuid.uuid4().hex[:8]}"
     index = RedisPrefixes(client, prefix)
     other = RedisPrefixes(client, prefix)  # another worker
+    keys = [index.key("gpu1", "m"), index.key("gpu1"), index.key("gpu1", what="counts")]
     try:
         index.record("gpu1", "m", [11, 12, 2**62 + 13], slots=2)
         index.record("gpu1", "m", [21, 22], slots=2)
         assert other.matches(["gpu1", "gpu2"], "m", [11, 12, 2**62 + 13]) == {
-            "gpu1": (3, 1, 2),
-            "gpu2": (0, 0, 0),
+            "gpu1": (3, 0.5, 2),
+            "gpu2": (0, 0.0, 0),
         }
         other.record("gpu1", "m", [31], slots=2)  # the oldest slot, [11, ...], goes
-        assert index.matches(["gpu1"], "m", [11, 12])["gpu1"] == (0, 0, 3)
-        assert client.llen(index.key("gpu1", "m")) == 2
-        assert 0 < client.ttl(index.key("gpu1", "m")) <= 86400
-        assert 0 < client.ttl(index.key("gpu1")) <= 86400
+        assert index.matches(["gpu1"], "m", [11, 12])["gpu1"][0] == 0
+        assert client.llen(keys[0]) == 2
+        assert all(0 < client.ttl(k) <= 86400 for k in keys)
     finally:
-        client.delete(index.key("gpu1", "m"), index.key("gpu1"))
+        client.delete(*keys)
     broken = RedisPrefixes(redis.Redis(port=1, socket_connect_timeout=0.2), "x")
     assert broken.matches(["gpu1"], "m", [1]) == {}  # routing fails open
     broken.record("gpu1", "m", [1], slots=1)  # and recording too
@@ -140,17 +140,17 @@ def test_the_longest_prefix_goes_first_until_it_is_saturated():
 
     ranked = [b("least-busy"), b("second"), b("longest"), b("down", healthy=None)]
     matched = {
-        "least-busy": (0, 0, 0),
-        "second": (3, 1, 0),
-        "longest": (9, 1, 0),
-        "down": (20, 5, 0),
+        "least-busy": (0, 0.0, 0),
+        "second": (3, 0.5, 0),
+        "longest": (9, 0.5, 0),
+        "down": (20, 1.0, 0),
     }
     order = by_prefix(ranked, matched, lambda s: False)
     assert [s.name for s in order] == ["longest", "second", "least-busy", "down"]
     full = by_prefix(ranked, matched, lambda s: s.name == "longest")
     assert [s.name for s in full] == ["second", "least-busy", "longest", "down"]
-    # of equal prefixes, the backend that served it more often (more slots hold it)
-    matched["second"] = (9, 4, 0)
+    # of equal prefixes, the prompt's home: where it is the larger share of calls
+    matched["second"] = (9, 0.9, 3)
     order = by_prefix(ranked, matched, lambda s: False)
     assert [s.name for s in order][:2] == ["second", "longest"]
     # no match anywhere: the backend serving the fewest prompts lately, then the
@@ -218,6 +218,8 @@ def test_a_shared_system_prompt_brings_everyone_to_its_backend(tmp_path, fake_po
                 stored += [k, *client.zrange(k, 0, -1)]
             elif client.type(k) == b"list":
                 stored += [k, *client.lrange(k, 0, -1)]
+            elif client.type(k) == b"hash":
+                stored += [k, *client.hkeys(k)]
         assert any(b":prefix:" in k for k in stored)
         text = b" ".join(stored)
         assert b"team" not in text and b"question" not in text
