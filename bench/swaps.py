@@ -52,8 +52,12 @@ def run(name: str, tmp: Path, max_pass: str, capped: bool) -> dict:
         fake.loaded = []
         fake.chunk_delay = 0.01
         fake.gpu = FakeGPU(room=1, swap_cost=SWAP_COST)
-        env = {"OLLAMA_GATE_SWAP_MAX_PASS": max_pass, "OLLAMA_GATE_HEALTH_INTERVAL": "1"}
-        gw = Gateway(name, tmp / name.split()[0], f"gpu1={fake.url}", env).start()
+        env = {
+            "OLLAMA_GATE_SWAP_MAX_PASS": max_pass,
+            "OLLAMA_GATE_HEALTH_INTERVAL": "1",
+        }
+        where = tmp / "".join(c for c in name if c.isalnum())
+        gw = Gateway(name, where, f"gpu1={fake.url}", env).start()
         args = ["--parallel", "1"] + (["--max-loaded", "1"] if capped else [])
         gw.flask("backends", "set", "gpu1", *args)
         time.sleep(2.5)  # the worker reads the row at its next health round

@@ -95,9 +95,11 @@ class Rooms:
         for m in list(held):
             if m not in loaded and not self.running[(state.name, m)]:
                 del held[m]
-        for m in loaded:
-            if m not in held:
-                held[m] = None  # loaded since the last look: recently used
+        cap = self.cap(state)
+        for m in loaded:  # loaded since the last look: recently used
+            # ps may predate the gateway's own swap: it does not crowd the room
+            if m not in held and (not cap or len(held) < cap):
+                held[m] = None
         return held
 
     def _learn(self, backend: str, loaded: dict[str, dict]) -> None:
