@@ -160,6 +160,10 @@ def test_the_longest_prefix_goes_first_until_it_is_saturated():
     assert [s.name for s in order] == ["second", "longest", "least-busy", "down"]
     same = by_prefix(ranked, {}, lambda s: False)
     assert [s.name for s in same] == ["least-busy", "second", "longest", "down"]
+    # a conversation's last backend goes before the fewest prompts: its turns that
+    # grew past one block stay where the short ones went
+    order = by_prefix(ranked, fresh, lambda s: False, last="least-busy")
+    assert [s.name for s in order][0] == "least-busy"
 
 
 NAMES = ("gpu1", "gpu2", "gpu3")

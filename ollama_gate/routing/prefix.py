@@ -36,17 +36,17 @@ def index_for(app: Flask):
     return MemoryPrefixes()
 
 
-def by_prefix(ranked: list, matched: dict[str, tuple], saturated) -> list:
+def by_prefix(ranked: list, matched: dict[str, tuple], saturated, last=None) -> list:
     """``ranked`` reordered: healthy first, then among those not ``saturated`` the
     longest prefix a slot holds, then where the prompt is the larger share of the
-    calls (its home), then the fewest prompts served lately; ties keep their order
-    (affinity, loaded, least busy)."""
+    calls (its home), then the conversation's ``last`` backend, then the fewest
+    prompts served lately; ties keep their order (loaded, least busy)."""
 
     def key(b):
         length, share, families = matched.get(b.name, (0, 0.0, 0))
         if saturated(b):
             length, share = 0, 0.0
-        return (b.healthy is not True, -length, -share, families)
+        return (b.healthy is not True, -length, -share, b.name != last, families)
 
     return sorted(ranked, key=key)
 

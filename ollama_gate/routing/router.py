@@ -20,6 +20,7 @@ from ..errors import ApiError
 from ..limits.access import MANAGE, MANAGE_ENDPOINTS
 from ..model_names import canonical
 from ..pipeline import Stage
+from ..scheduler.core import LAST
 from . import merged, prefix
 from .backends import BackendState
 from .failover import Attempts, no_backend
@@ -186,7 +187,8 @@ class Routing(Stage):
                 return self.scheduler.running(b.name, model) >= b.config.parallel
             return loads[b.name] >= least + prefix.SPREAD
 
-        return prefix.by_prefix(ranked, matched, saturated)
+        last = call.extra.get(LAST)  # a conversation's backend before a new one
+        return prefix.by_prefix(ranked, matched, saturated, last)
 
     def ranked(self, found: list[BackendState], model: str) -> list[BackendState]:
         """Loaded first, then the fewest calls in flight per weight, then chance."""

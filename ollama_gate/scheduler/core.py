@@ -24,6 +24,7 @@ from .rooms import Rooms
 SLOT = "scheduler.slot"  # call.extra: (slot key, token, owner)
 ROOM = "scheduler.room"  # call.extra: (backend state, model) counted in its room
 CONVERSATION = "scheduler.conversation"  # call.extra: the conversation's name
+LAST = "scheduler.last"  # call.extra: the backend of the conversation's last turn
 WAITED = "queue_wait"  # call.extra: seconds the call waited for a slot (history)
 UNCAPPED = 10**9
 
@@ -62,7 +63,7 @@ class Scheduler:
         if name is None:
             return candidates
         call.extra[CONVERSATION] = name
-        last = self.affinity.get(name)
+        last = call.extra[LAST] = self.affinity.get(name)
         if last is None:
             return candidates
         first = [c for c in candidates if c.name == last]
