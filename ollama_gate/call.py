@@ -91,6 +91,9 @@ class Call:
     # proxy.coldload (seconds from a cold call's send to its answer's head, its own
     # wait for a slot left out): routing.loads (the load time when Ollama says none)
     head_wait: float | None = None
+    # scheduler (the backend of the conversation's last turn, if it has one):
+    # routing (prefix-aware order: a tie-break after the longest prefix)
+    last_backend: str | None = None
     # one stage's private state, under "<package>.<name>" (e.g. "limits.held")
     extra: dict[str, Any] = field(default_factory=dict)
     # the chain of subjects whose settings bound the call, most specific first; empty:

@@ -21,6 +21,7 @@ class BackendConfig:
     enabled: bool = True
     weight: int = 1
     parallel: int | None = None
+    max_loaded: int | None = None  # models it holds at once (None: learned, or any)
     source: str = "env"  # env, database, or env+database (a row overrides the entry)
     shadows: str | None = None  # the entry's URL, when a row replaces it by another
 
@@ -101,6 +102,7 @@ def configured(env_entries: list[str]) -> list[BackendConfig]:
             enabled=row.enabled,
             weight=max(1, row.weight or 1),
             parallel=row.parallel,
+            max_loaded=row.max_loaded,
             source="env+database" if row.name in env else "database",
             shadows=_shadowed(env.get(row.name), row.url),
         )

@@ -55,6 +55,13 @@ def backend_options(fn):
     """The options ``add`` and ``set`` share."""
     for option in (
         click.option(
+            "--max-loaded",
+            type=int,
+            default=None,
+            help="Models it holds loaded at once: the queue runs loaded ones first "
+            "(0: learned from /api/ps).",
+        ),
+        click.option(
             "--parallel",
             type=int,
             default=None,
@@ -83,7 +90,8 @@ def backends_list() -> None:
         click.echo(
             f"{printable(row['name'])}  {row['state']}  {printable(row['url'])}  "
             f"from {row['source']}  weight {row['weight']}  "
-            f"parallel {row['parallel'] or '-'}  token {row['token']}"
+            f"parallel {row['parallel'] or '-'}  "
+            f"max loaded {row['max_loaded'] or '-'}  token {row['token']}"
         )
         click.echo(
             f"    version: {row['version'] or '-'}  in flight: {row['in_flight']}"
@@ -104,7 +112,7 @@ def backends_list() -> None:
 @click.argument("name")
 @click.argument("url")
 @backend_options
-def backends_add(name: str, url: str, token, weight, parallel) -> None:
+def backends_add(name: str, url: str, token, weight, parallel, max_loaded) -> None:
     """Add backend NAME at URL (http://host:11434, or another gateway's address)."""
     change(
         add_backend,
@@ -114,6 +122,7 @@ def backends_add(name: str, url: str, token, weight, parallel) -> None:
         token=_token(token),
         weight=weight,
         parallel=parallel,
+        max_loaded=max_loaded,
     )
     click.echo(f"added backend {name} ({url}); workers use it within HEALTH_INTERVAL")
 
@@ -122,7 +131,7 @@ def backends_add(name: str, url: str, token, weight, parallel) -> None:
 @click.argument("name")
 @click.option("--url", default=None, help="A new address.")
 @backend_options
-def backends_set(name: str, url, token, weight, parallel) -> None:
+def backends_set(name: str, url, token, weight, parallel, max_loaded) -> None:
     """Change backend NAME (one from OLLAMA_GATE_BACKENDS is overridden here)."""
     change(
         set_backend,
@@ -132,6 +141,7 @@ def backends_set(name: str, url, token, weight, parallel) -> None:
         token=_token(token),
         weight=weight,
         parallel=parallel,
+        max_loaded=max_loaded,
     )
     click.echo(f"changed backend {name}")
 

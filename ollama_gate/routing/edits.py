@@ -46,8 +46,14 @@ def _edits(form: EditBackendForm, config) -> dict:
         "url": form.url.data.strip(),
         "weight": form.weight.data or 1,
         "parallel": form.parallel.data or 0,
+        "max_loaded": form.max_loaded.data or 0,
     }
-    now = {"url": config.url, "weight": config.weight, "parallel": config.parallel or 0}
+    now = {
+        "url": config.url,
+        "weight": config.weight,
+        "parallel": config.parallel or 0,
+        "max_loaded": config.max_loaded or 0,
+    }
     edits = {k: v for k, v in wanted.items() if v != now[k]}
     if form.remove_token.data:
         edits["token"] = "" if config.token else None
@@ -65,6 +71,7 @@ def backend_edit(name: str):
     if not form.is_submitted():
         form.url.data, form.weight.data = config.url, config.weight
         form.parallel.data = config.parallel or None
+        form.max_loaded.data = config.max_loaded or None
     elif form.validate():
         edits = _edits(form, config)
         if not edits:

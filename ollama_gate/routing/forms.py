@@ -29,6 +29,9 @@ class BackendForm(FlaskForm):
     parallel = IntegerField(
         "Parallel calls per model", validators=[Optional(), NumberRange(0, 10000)]
     )
+    max_loaded = IntegerField(
+        "Models loaded at once", validators=[Optional(), NumberRange(0, 1000)]
+    )
     submit = SubmitField("Add backend")
 
 
@@ -46,6 +49,7 @@ class EditBackendForm(FlaskForm):
         "Weight", validators=[Optional(), NumberRange(1, 1000)], render_kw={"min": 1}
     )
     parallel = BackendForm.parallel
+    max_loaded = BackendForm.max_loaded
     submit = SubmitField("Save changes")
 
 

@@ -21,6 +21,7 @@ def settings_of(b: BackendConfig | Backend) -> dict[str, str]:
         "enabled": "yes" if b.enabled else "no",
         "weight": str(b.weight),
         "parallel": str(b.parallel or "-"),
+        "max_loaded": str(b.max_loaded or "-"),
         "token": "set" if b.token else "none",
     }
 
@@ -181,9 +182,10 @@ def _apply(row: Backend, fields: dict) -> None:
     for key, value in fields.items():
         if value is None:
             continue
-        if key in ("weight", "parallel") and int(value) < (1 if key == "weight" else 0):
-            raise FleetError(f"{key} must be at least {1 if key == 'weight' else 0}")
-        if key == "parallel":
+        least = 1 if key == "weight" else 0
+        if key in ("weight", "parallel", "max_loaded") and int(value) < least:
+            raise FleetError(f"{key} must be at least {least}")
+        if key in ("parallel", "max_loaded"):
             value = int(value) or None  # 0: no cap
         if key == "token":
             value = value.strip() or None  # empty: no token

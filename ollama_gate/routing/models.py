@@ -30,6 +30,8 @@ class Backend(db.Model):
     weight: Mapped[int] = mapped_column(default=1)
     # calls of one model this backend runs at once (the scheduler); None: no cap
     parallel: Mapped[int | None] = mapped_column(default=None)
+    # models it holds loaded at once (the swap order of the queue); None: learned
+    max_loaded: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -83,6 +83,7 @@ def backends_add():
             token=form.token.data or None,
             weight=form.weight.data,
             parallel=form.parallel.data,
+            max_loaded=form.max_loaded.data,
         )
     except FleetError as exc:
         form.name.errors.append(str(exc))

@@ -3,7 +3,10 @@ in-flight counts the choice is made on.
 
 A model's candidates are the usable backends its route names, else those listing
 it; the one that has it loaded comes first, then the fewest calls in flight per
-unit of weight, ties broken at random so equal backends share the load.
+unit of weight, ties broken at random so equal backends share the load. Over that
+order, ``OLLAMA_GATE_ROUTING`` puts first a conversation's last backend (``affinity``,
+``prefix``) and then the backend that served the longest start of the prompt, until
+its slots are full (``prefix``: ``prefix.py``).
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ from ..errors import ApiError
 from ..limits.access import MANAGE, MANAGE_ENDPOINTS
 from ..model_names import canonical
 from ..pipeline import Stage
-from . import hops, merged
+from . import hops, merged, prefix
 from .backends import BackendState
 from .failover import Attempts, no_backend
 from .fleet import Fleet
 from .health import Checker
 from .hops import HOPS_IN
+from .prefixindex import DEFAULT_SLOTS
 
 PIN_HEADER = "X-Ollama-Gate-Backend"
 PINNED = "routing.pinned"  # call.extra: the backend a manage key asked for
 SLOT = "routing.slot"  # call.extra: (backend name, in-flight token)
+BLOCKS = "routing.blocks"  # call.extra: (model, its prompt's block hashes)
 MANY = 10**9  # in-flight counts are counts, not caps (the scheduler caps)
 
 
@@ -44,6 +49,9 @@ class Routing(Stage):
         self.interval = s["HEALTH_INTERVAL"]
         self.only_routed = s["LIST_MODELS"] == "routed"
         self.max_hops = s["MAX_HOPS"]
+        self.mode = s["ROUTING"]  # prefix, affinity or least-busy
+        self.block = s["PREFIX_BLOCK"]
+        self.prefixes = prefix.index_for(app) if self.mode == "prefix" else None
 
     def admit(self, call: Call) -> None:
         """A call that went round too many gateways is refused (508); a manage key
@@ -121,7 +129,7 @@ class Routing(Stage):
         if not found and self.fleet.known(model) and self.revive_for(model):
             found = self.fleet.serving(model)  # one of them is back
         if found:
-            return self.scheduler.prefer(call, self.ranked(found, model))
+            return self.ordered(call, self.ranked(found, model), model)
         if self.fleet.known(model):  # listed, but by no backend that is up
             raise no_backend(model, self.why_not(model))
         # no backend lists it: the default one answers as Ollama does (404, or a
@@ -166,6 +174,35 @@ class Routing(Stage):
         ]
         return self.checker.revive(states)
 
+    def ordered(self, call: Call, ranked: list, model: str) -> list:
+        """``ranked`` as the routing setting orders it: a conversation's last backend
+        first (``affinity``, and ``prefix`` as a tie-break), then the longest prompt
+        prefix served among backends not saturated (``prefix``)."""
+        if self.mode == "least-busy" or len(ranked) < 2:
+            return ranked
+        ranked = self.scheduler.prefer(call, ranked)
+        text = prefix.rendered(call, model) if self.prefixes is not None else None
+        hashes = prefix.block_hashes(text, self.block) if text else None
+        if not hashes:
+            return ranked
+        call.extra[BLOCKS] = (canonical(model), hashes)
+        names = [b.name for b in ranked]
+        matched = self.prefixes.matches(names, canonical(model), hashes)
+        if not matched:
+            return ranked
+        loads = {b.name: self.slots.in_flight(b.name) / b.config.weight for b in ranked}
+        least = min(loads.values())
+
+        def saturated(b: BackendState) -> bool:
+            # full slots (the scheduler's cap), or without one, well past the least
+            # busy: the next best prefix then reads the prompt again
+            if b.config.parallel:
+                return self.scheduler.running(b.name, model) >= b.config.parallel
+            return loads[b.name] >= least + prefix.SPREAD
+
+        last = call.last_backend  # a conversation's backend before a new one
+        return prefix.by_prefix(ranked, matched, saturated, last)
+
     def ranked(self, found: list[BackendState], model: str) -> list[BackendState]:
         """Loaded first, then the fewest calls in flight per weight, then chance."""
         if len(found) == 1:
@@ -199,6 +236,10 @@ class Routing(Stage):
     def take(self, call: Call, state: BackendState) -> None:
         """Count the call in flight on ``state`` (before it is sent)."""
         call.extra[SLOT] = (state.name, self.slots.acquire(state.name, MANY))
+        blocks = call.extra.get(BLOCKS)
+        if blocks and self.prefixes is not None:  # its next caller finds them here
+            slots = state.config.parallel or DEFAULT_SLOTS
+            self.prefixes.record(state.name, *blocks, slots)
 
     def give_back(self, call: Call) -> None:
         """Stop counting the call in flight and free its slot (it ended, or moved

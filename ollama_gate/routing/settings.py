@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from ..settings import Row, parse_choice, parse_list
 
+
+def parse_positive(value: str) -> int:
+    """A whole number of at least 1."""
+    n = int(value.strip())
+    if n < 1:
+        raise ValueError(f"{value!r} is not a whole number of at least 1")
+    return n
+
+
 ROWS: list[Row] = [
     (
         "ALIASES",
@@ -59,6 +68,21 @@ ROWS: list[Row] = [
         "1",
         "Gateways a call may pass through before this one (`X-Ollama-Gate-Hops`); "
         "past it, 508 Loop Detected. Peers that list each other need 1.",
+    ),
+    (
+        "ROUTING",
+        parse_choice("prefix", "affinity", "least-busy"),
+        "prefix",
+        "How a model's backend is chosen: `prefix` (the longest prompt prefix it "
+        "served recently, until its slots are full), `affinity` (a conversation's "
+        "last backend) or `least-busy`; each then prefers loaded, least busy.",
+    ),
+    (
+        "PREFIX_BLOCK",
+        parse_positive,
+        "256",
+        "Characters per hashed block of a prompt for prefix-aware routing (about "
+        "64 tokens).",
     ),
 ]
 

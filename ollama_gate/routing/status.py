@@ -34,6 +34,7 @@ def fleet_status(app: Flask, check: bool = False) -> list[dict]:
                 "shadows": c.shadows,
                 "weight": c.weight,
                 "parallel": c.parallel,
+                "max_loaded": c.max_loaded,
                 "token": "set" if c.token else "none",
                 "version": b.version,
                 "models": sorted(t.get("name") or n for n, t in b.models.items()),

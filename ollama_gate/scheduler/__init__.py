@@ -20,6 +20,7 @@ from .bounds import Bounds
 from .core import Scheduler
 from .policy import ModelPolicyStage, Policies
 from .queue import FairQueue
+from .rooms import Rooms
 from .warm import Warmer
 
 
@@ -43,7 +44,14 @@ def make(app: Flask, fleet) -> Parts:
     affinity = None
     if ttl > 0:
         affinity = RedisAffinity(client, prefix, ttl) if client else MemoryAffinity(ttl)
-    queue = FairQueue(Bounds.from_settings(s), s["QUEUE_TIMEOUT"])
+    rooms = Rooms()
+    queue = FairQueue(
+        Bounds.from_settings(s),
+        s["QUEUE_TIMEOUT"],
+        None,
+        rooms.fits,
+        s["SWAP_MAX_PASS"],
+    )
     policies = Policies()
 
     def claim(key: str, ttl: float) -> bool:
@@ -51,7 +59,7 @@ def make(app: Flask, fleet) -> Parts:
 
     warmer = Warmer(fleet, policies, s["HEALTH_INTERVAL"], claim if client else None)
     return Parts(
-        Scheduler(slots, queue, affinity, s["FAIR_BY"]),
+        Scheduler(slots, queue, affinity, s["FAIR_BY"], rooms),
         policies,
         ModelPolicyStage(policies),
         warmer,

@@ -21,8 +21,10 @@ from ..server.peer import closed
 from ..subjects import chain_value
 from .affinity import SESSION_HEADER, conversation
 from .queue import ClientGone, FairQueue, Waiter
+from .rooms import Rooms
 
 SLOT = "scheduler.slot"  # call.extra: (slot key, token, owner)
+ROOM = "scheduler.room"  # call.extra: (backend state, model) counted in its room
 CONVERSATION = "scheduler.conversation"  # call.extra: the conversation's name
 UNCAPPED = 10**9
 
@@ -30,9 +32,10 @@ UNCAPPED = 10**9
 class Scheduler:
     """Slots, queue and affinity of one worker (slots shared through Redis)."""
 
-    def __init__(self, slots, queue: FairQueue, affinity, fair_by: str):
+    def __init__(self, slots, queue: FairQueue, affinity, fair_by: str, rooms=None):
         self.slots = slots  # shared.slots' Memory/RedisSlots, keyed by text
         self.queue = queue
+        self.rooms = rooms or Rooms()  # the models each backend holds (swaps)
         self.affinity = affinity  # None when AFFINITY_SECONDS is 0
         self.fair_by = fair_by
 
@@ -60,7 +63,7 @@ class Scheduler:
         if name is None:
             return candidates
         call.extra[CONVERSATION] = name
-        last = self.affinity.get(name)
+        last = call.last_backend = self.affinity.get(name)
         if last is None:
             return candidates
         first = [c for c in candidates if c.name == last]
@@ -78,9 +81,16 @@ class Scheduler:
         """Take a slot for ``call`` on ``state`` if one is free (``waiter``: the
         call's place in the queue, whose turn it uses)."""
         key = self.slot_key(state.name, model)
+        group = canonical(model) if model else "-"
+        if waiter is None and self.queue.passes_over(state, group):
+            return False  # a call waiting to swap its model in goes first
         token = self.slots.acquire(key, state.config.parallel or UNCAPPED)
         if token is None:
             return False
+        if not self.rooms.enter(state, group):  # it would swap out a busy model
+            self.slots.release(key, token)
+            return False
+        call.extra[ROOM] = (state, group)
         owner = self.owner(call)
         call.extra[SLOT] = (key, token, owner)
         self.queue.started(owner, weight_of(call), waiter)
@@ -108,6 +118,7 @@ class Scheduler:
                         key=ident.key_id,
                         user=ident.user_id,
                         size=size,
+                        rooms=self.rooms.capped(left),
                     ),
                     lambda me: next(
                         (s for s in left if self.try_slot(call, s, model, me)), None
@@ -122,6 +133,9 @@ class Scheduler:
 
     def give_back(self, call: Call) -> None:
         """Free the call's slot (its last byte, a failure, or a move to another)."""
+        room = call.extra.pop(ROOM, None)
+        if room is not None:
+            self.rooms.leave(*room)
         slot = call.extra.pop(SLOT, None)
         if slot is not None:
             key, token, owner = slot

@@ -10,6 +10,11 @@ is ``bounds.Bounds``'s to say: one key's burst cannot fill the queue either.
 Slots are counted exactly (in Redis across workers and hosts); the queue itself is
 per worker: a slot freed here wakes the waiters at once, one freed elsewhere is seen
 at the next poll.
+
+Calls that may run only on backends holding few models at once (``rooms.Rooms``)
+also wait for each other across models: a call of a model its backend holds goes
+before one that would swap a model out, unless that one has been passed over for
+``SWAP_MAX_PASS`` seconds; then the backend takes nothing new until the swap.
 """
 
 from __future__ import annotations
@@ -51,13 +56,19 @@ class Waiter:
     since: float = field(default_factory=time.monotonic)
     order: int = 0
     wake: threading.Event = field(default_factory=threading.Event)
+    rooms: tuple = ()  # its backends, when each holds few models (the swap order)
 
 
 class FairQueue:
     """Waiting calls, granted by fewest calls running per owner, then age."""
 
-    def __init__(self, bounds: Bounds, timeout: float, observer=None):
+    def __init__(
+        self, bounds: Bounds, timeout: float, observer=None, fits=None, max_pass=60.0
+    ):
         self.observer = observer  # told of each wait (the metrics), or None
+        self.fits = fits  # fits(backend, model): it runs there without a swap
+        self.max_pass = max_pass  # seconds a call that needs a swap may be passed
+        self.clock = time.monotonic
         self.bounds = bounds
         self.timeout = timeout
         self.waiters: list[Waiter] = []
@@ -129,11 +140,57 @@ class FairQueue:
             if me.refused is not None:
                 return False
             rivals = [w for w in self.waiters if w.group == me.group]
-            best = min(
-                rivals,
-                key=lambda w: (self.running[w.owner] / w.weight, w.start, w.order),
+            best = min(rivals, key=self._fair)
+            if best is not me:
+                return False
+            return not me.rooms or self.fits is None or self._swap_turn(me)
+
+    def _fair(self, w: Waiter) -> tuple:
+        """The fair order: fewest running per weight, then turns, then age."""
+        return (self.running[w.owner] / w.weight, w.start, w.order)
+
+    def _overdue(self, w: Waiter, now: float) -> bool:
+        """True when ``w`` waits to swap a model in and was passed over too long."""
+        return now - w.since >= self.max_pass and not any(
+            self.fits(r, w.group) for r in w.rooms
+        )
+
+    def _swap_turn(self, me: Waiter) -> bool:
+        """Across models sharing a backend (lock held): a call passed over too long
+        goes after the calls older than it only; else calls of a held model first;
+        else the fair order."""
+        now = self.clock()
+        mine = {r.name for r in me.rooms}
+        others = [
+            w
+            for w in self.waiters
+            if w.group != me.group and any(r.name in mine for r in w.rooms)
+        ]
+        late = [w for w in [*others, me] if self._overdue(w, now)]
+        if late:  # the backend drains for the oldest of them; older calls go first
+            return me.since <= min(w.since for w in late)
+        if any(self.fits(r, me.group) for r in me.rooms):
+            return True
+        if any(
+            self.fits(r, w.group) for w in others for r in w.rooms if r.name in mine
+        ):
+            return False  # a call of a held model goes first
+        return all(self._fair(me) <= self._fair(w) for w in others)
+
+    def passes_over(self, state, group: str) -> bool:
+        """True when a call of ``group`` that did not wait must not start on
+        ``state``: a call of another model waits for a swap there, passed over too
+        long."""
+        if self.fits is None or not self.waiters:  # the common case: no lock taken
+            return False
+        now = self.clock()
+        with self._lock:
+            return any(
+                w.group != group
+                and any(r.name == state.name for r in w.rooms)
+                and self._overdue(w, now)
+                for w in self.waiters
             )
-        return best is me
 
     def recent(self, group: str) -> deque[float]:
         """The last waits of calls of model ``group``."""

@@ -60,4 +60,12 @@ ROWS: list[Row] = [
         "Seconds a conversation's next turn prefers the backend of its last turn "
         "(Ollama's prompt cache); 0 = off.",
     ),
+    (
+        "SWAP_MAX_PASS",
+        float,
+        "30",
+        "Seconds a waiting call that needs its model swapped in (a backend with "
+        "`--max-loaded`) may be passed over by calls of loaded models; 0: arrival "
+        "order.",
+    ),
 ]

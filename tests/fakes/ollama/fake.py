@@ -67,6 +67,7 @@ class FakeOllama(Bookkeeping):
             self.peak_running = {}  # model -> most calls ever running at once
             self.model_slots = {}
             self.response_delay = 0.0
+            self.gpu = None  # tests/fakes/gpu.py's FakeGPU, when a test sets one
             self.anthropic_ping = False  # /v1/messages sends Anthropic's ``ping``
             loads.defaults(self)  # cold loads: load_delay, loads_*
             self.models = copy.deepcopy(DEFAULT_MODELS)

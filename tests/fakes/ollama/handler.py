@@ -198,6 +198,14 @@ class BaseHandler(BaseHTTPRequestHandler):
             if fake.prompt_cache_delay and isinstance(parsed, dict):
                 fake._prompt_cache(parsed)
             loads.before_route(self, parsed)  # a cold model loads first
+            if fake.gpu is not None and fake.gpu.serves(
+                self.command, self.route_path, parsed
+            ):  # fakes/gpu.py: prefill and swap costs; its metrics in the answer
+                plain = type(self)._metrics
+                with fake.gpu.serve(parsed, fake) as measured:
+                    self._metrics = lambda p, n: {**plain(p, n), **measured}
+                    self._route()
+                return
             model = parsed.get("model") if isinstance(parsed, dict) else None
             if fake.parallel and self.command == "POST" and isinstance(model, str):
                 with fake._scheduled(model) as admitted:
