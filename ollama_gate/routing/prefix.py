@@ -30,7 +30,7 @@ def index_for(app: Flask):
     """The blocks each backend served: in Redis with REDIS_URL, else this worker's."""
     s = app.config["GATE"]
     if s["REDIS_URL"]:
-        from ..limits.rates import redis_client
+        from ..shared.redis_pool import redis_client
 
         return RedisPrefixes(redis_client(app), s["REDIS_PREFIX"])
     return MemoryPrefixes()
