@@ -48,6 +48,7 @@ def _filter_options(func):
     for name, helptext in reversed(
         [
             ("user", "User name."),
+            ("team", "Team name (the caller's team when the call was made)."),
             ("key", "Key prefix."),
             ("model", "Model name."),
             ("endpoint", "Endpoint, e.g. /api/chat."),

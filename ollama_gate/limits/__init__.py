@@ -91,6 +91,15 @@ class Limits(Stage):
 
     def report(self, key: ApiKey, now: datetime | None = None) -> list[dict[str, Any]]:
         """Usage against each quota of a key, for the CLI and the admin pages."""
+        return self.report_ref(str(key.limits_id), key, now)
+
+    def report_ref(
+        self, ref: str, subject: Any, now: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Usage of the subject counted under ``ref`` (``Subject.ref``: a key's,
+        ``user:ID``, ``team:ID``: one pool for all its members' keys) against the
+        quotas ``subject`` (a key, user or team row) sets."""
+        key = subject
         now = now or utcnow()
         rows = []
         for label, period, calls_q, tokens_q in (
@@ -104,11 +113,11 @@ class Limits(Stage):
         ):
             live = None
             try:
-                live = self.quotas.counters.current(str(key.limits_id), period)
+                live = self.quotas.counters.current(ref, period)
             except self.counter_errors:
                 pass
             if live is None:
-                live = load_usage(key.limits_id, period)
+                live = load_usage(ref, period)
             calls, tokens = live
             rows.append(
                 {
