@@ -53,6 +53,10 @@ def upgrade() -> None:
         )
         .values(team_id=team_of_user, team_name=name_of_team)
     )
+    with op.batch_alter_table("history_requests") as batch:  # as the model: no default
+        batch.alter_column(
+            "team_name", existing_type=sa.String(120), server_default=None
+        )
 
 
 def downgrade() -> None:

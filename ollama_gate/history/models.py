@@ -55,7 +55,7 @@ class Request(db.Model):
     key_name: Mapped[str] = mapped_column(String(120), default="")
     # the user's team when the call was made (a later move does not rewrite it)
     team_id: Mapped[int | None] = mapped_column(default=None)
-    team_name: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    team_name: Mapped[str] = mapped_column(String(120), default="")
     method: Mapped[str] = mapped_column(String(8), default="POST")
     endpoint: Mapped[str] = mapped_column(String(200), default="")
     path: Mapped[str] = mapped_column(String(500), default="")
