@@ -4,6 +4,8 @@ settings; names escaped; CSRF on every form; every change audited."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from admin_helpers import login, make_admin, post
 from test_admin_keys import create_user
@@ -84,7 +86,7 @@ def test_every_form_needs_csrf(app, admin):
         (f"/admin/teams/{tid}/members", {"user": uid}),
         (f"/admin/teams/{tid}/delete", {}),
         (f"/admin/users/{uid}/team", {"team": tid}),
-        (f"/admin/users/{uid}/settings", {"calls_per_day": "5"}),
+        (f"/admin/users/{uid}/settings", {"own-calls_per_day": "5"}),
     ):
         resp = admin.post(path, data=data)
         assert resp.status_code in (400, 302), path
@@ -178,7 +180,15 @@ def test_the_user_page_sets_team_and_own_settings(app, admin):
     uid = create_user(admin, "bob")
     page = f"/admin/users/{uid}"
     html = admin.get(page).text
-    assert f'<option value="{tid}">ml</option>' in html and 'id="user-settings"' in html
+    assert f'<option value="{tid}">ml</option>' in html
+    own = html[html.index('id="user-settings"') :]
+    own = own[: own.index("</form>")]
+    assert 'name="own-calls_per_day"' in own and "Save user settings" in own
+    assert 'name="calls_per_day"' not in own  # not the key form's fields
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    # each form has a csrf_token and a submit; the networks panel and field were so
+    twice = {i for i in ids if ids.count(i) > 1} - {"csrf_token", "submit", "networks"}
+    assert not twice, f"ids used twice on the user page: {twice}"
     assert post(admin, f"{page}/team", {"team": tid}, page).status_code == 302
     assert team_of(app, uid) == "ml"
     assert post(admin, f"{page}/team", {"team": 0}, page).status_code == 302
@@ -188,12 +198,12 @@ def test_the_user_page_sets_team_and_own_settings(app, admin):
         "team: ml → none",
     ]
     assert post(admin, f"{page}/team", {"team": 9999}, page).status_code == 400
-    resp = post(admin, f"{page}/settings", {"tokens_per_day": "5000"}, page)
+    resp = post(admin, f"{page}/settings", {"own-tokens_per_day": "5000"}, page)
     assert resp.status_code == 302
     with app.app_context():
         assert db.session.get(User, uid).tokens_per_day == 5000
     assert audit(app, "user_updated")[-1] == ("bob", "tokens_per_day: none → 5000")
-    bad = post(admin, f"{page}/settings", {"max_concurrency": "lots"}, page)
+    bad = post(admin, f"{page}/settings", {"own-max_concurrency": "lots"}, page)
     assert bad.status_code == 400
 
 

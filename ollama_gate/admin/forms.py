@@ -77,14 +77,27 @@ class TeamForm(FlaskForm):
     submit = SubmitField("Create team")
 
 
-class TeamSettingsForm(form_fields("team"), FlaskForm):
+class GroupSettings:
+    """What a user's or team's settings form says differently from a key's: no
+    value is no bound (a key's empty rate limit is the global default)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rate_limit.render_kw = {"placeholder": "no limit of its own"}
+        self.history_mode.choices = [
+            SelectChoice("", "no mode of its own"),
+            *self.history_mode.choices[1:],
+        ]
+
+
+class TeamSettingsForm(GroupSettings, form_fields("team"), FlaskForm):
     """A team's settings, one field per row of ``subject_settings.TABLE`` (each
     with its row's own check, the CLI's parse)."""
 
     submit = SubmitField("Save team settings")
 
 
-class UserSettingsForm(form_fields("user"), FlaskForm):
+class UserSettingsForm(GroupSettings, form_fields("user"), FlaskForm):
     """A user's settings, one field per row of ``subject_settings.TABLE``."""
 
     submit = SubmitField("Save user settings")

@@ -17,6 +17,10 @@ from .teams import move_user
 from .users import forget_cached_keys, get_user_or_404, user_page
 
 
+# the user page's key form has fields of the same names: the ids must differ
+SETTINGS_PREFIX = "own"
+
+
 def team_form(user: User) -> UserTeamForm:
     """The user's team select: every team, and no team (0)."""
     form = UserTeamForm()
@@ -31,7 +35,7 @@ def team_form(user: User) -> UserTeamForm:
 
 def settings_form(user: User) -> UserSettingsForm:
     """The user's own settings, shown as they are."""
-    form = UserSettingsForm()
+    form = UserSettingsForm(prefix=SETTINGS_PREFIX)
     if not form.is_submitted():
         fill_form(form, user, "user")
     return form
