@@ -8,6 +8,7 @@ import re
 
 import pytest
 from admin_helpers import login, make_admin, post
+from conftest import add_key
 from test_admin_keys import create_user
 
 from ollama_gate.audit import AuditLog
@@ -56,8 +57,10 @@ def test_create_list_and_add_a_member(app, admin):
     resp = post(admin, f"{page}/members", {"user": uid}, page)
     assert resp.status_code == 302 and team_of(app, uid) == "research"
     assert audit(app, "user_updated") == [("alice", "team: none → research")]
+    add_key(app, "alice")
     listing = admin.get("/admin/teams").text
     assert "research" in listing and 'data-label="Members">1<' in listing
+    assert 'data-label="Keys">1<' in listing
     assert ">research</a>" in admin.get("/admin/users").text  # the users' team column
     html = admin.get(page).text
     assert 'id="members"' in html and "alice" in html[html.index('id="members"') :]

@@ -114,6 +114,9 @@ def test_a_team_from_creation_to_the_dashboard(browser, teams_gateway, world):
     assert page.locator("table.history-list tbody tr").count() == 4
     assert f"team {team}" in page.inner_text("table.history-list")
     shot(page, "history-team-1280-light")
+    page.goto(gw.url + "/admin/teams")
+    row = page.inner_text("#teams")
+    assert team in row and "3 calls of 3" in row and "27 tokens" in row
     page.goto(gw.url + "/admin/overview")
     assert team in page.inner_text("#top-teams")
     page.context.close()

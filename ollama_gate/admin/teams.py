@@ -50,7 +50,7 @@ def teams():
         {
             "team": t,
             "members": len(t.members),
-            "keys": keys.get(t.id, 0),
+            "key_count": keys.get(t.id, 0),
             "today": usage.get((t.id, "today"), (0, 0)),
             "month": usage.get((t.id, "month"), (0, 0)),
         }

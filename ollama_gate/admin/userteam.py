@@ -16,7 +16,6 @@ from .forms import UserSettingsForm, UserTeamForm
 from .teams import move_user
 from .users import forget_cached_keys, get_user_or_404, user_page
 
-
 # the user page's key form has fields of the same names: the ids must differ
 SETTINGS_PREFIX = "own"
 
