@@ -110,6 +110,13 @@ def test_filter_by_team_in_pages_cli_dashboard_and_exports(app, client, fake):
     only = client.get("/history/dashboard?team=red+<b>").text
     assert "from bob" not in only
     assert 'id="top-teams"' in client.get("/admin/overview").text
+    with app.app_context():
+        rid = db.session.execute(
+            db.select(Request.id).where(Request.team_name != "")
+        ).scalar_one()
+    detail = client.get(f"/history/{rid}").text
+    assert "the team's calls" in detail and "red &lt;b&gt;" in detail
+    assert "/admin/teams/" in detail
     out = app.test_cli_runner().invoke(args=["history", "list", "--team", "red <b>"])
     assert out.exit_code == 0, out.output
     assert "alice" in out.output and "bob" not in out.output
