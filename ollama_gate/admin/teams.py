@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import login_required
+from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
 from ..audit import record
@@ -43,7 +44,13 @@ def teams():
             db.session.commit()
             flash(f"Team {name} created. Now add its members.", "success")
             return redirect(url_for("admin.team", team_id=team.id))
-    rows = db.session.execute(db.select(Team).order_by(Team.name)).scalars().all()
+    rows = (
+        db.session.execute(
+            db.select(Team).options(selectinload(Team.members)).order_by(Team.name)
+        )
+        .scalars()
+        .all()
+    )
     usage = team_usage(utcnow())
     keys = team_key_counts()
     summaries = [
