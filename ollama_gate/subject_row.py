@@ -60,6 +60,16 @@ class SettingRow:
     field: Callable[[SettingRow], Any] | None = None  # a WTForms field (None: text)
     to_form: Callable[[Any], Any] = same  # stored value -> form data
     from_form: Callable[[Any], Any] | None = None  # form data -> stored (None: parse)
+    # a user's or team's own form field and its conversions, where a key's would
+    # say something else (scopes: a key's unticked box is "no scope", a team's
+    # empty choice "no bound"); None: the key's
+    group_form: tuple[Callable, Callable, Callable] | None = None
+
+    def form_parts(self, kind: str) -> tuple[Callable | None, Callable, Any]:
+        """(field maker, to_form, from_form) for a form of ``kind``."""
+        if kind != "key" and self.group_form is not None:
+            return self.group_form
+        return self.field, self.to_form, self.from_form
 
     @property
     def cli_option(self) -> str:

@@ -82,8 +82,9 @@ def form_fields(kind: str) -> type:
     with its row's check (``validate_<field>``)."""
     attrs: dict[str, Any] = {}
     for row in rows_for(kind):
-        attrs[row.form_field] = row.field(row) if row.field else _text_field(row)
-        attrs[f"validate_{row.form_field}"] = _validator(row)
+        make = row.form_parts(kind)[0]
+        attrs[row.form_field] = make(row) if make else _text_field(row)
+        attrs[f"validate_{row.form_field}"] = _validator(row, kind)
     attrs["__doc__"] = f"The per-subject settings fields of a {kind}."
     return type(f"{kind.title()}SettingsFields", (), attrs)
 
@@ -95,12 +96,12 @@ def _text_field(row: SettingRow):
     return StringField(row.label, validators=[Optional()])
 
 
-def _validator(row: SettingRow) -> Callable:
+def _validator(row: SettingRow, kind: str) -> Callable:
     def validate(form, field) -> None:
         from wtforms.validators import ValidationError
 
         try:
-            _from_form(row, field.data)
+            _from_form(row, field.data, kind)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
 
@@ -108,9 +109,10 @@ def _validator(row: SettingRow) -> Callable:
     return validate
 
 
-def _from_form(row: SettingRow, data: Any) -> Any:
-    if row.from_form is not None:
-        return row.from_form(data)
+def _from_form(row: SettingRow, data: Any, kind: str) -> Any:
+    from_form = row.form_parts(kind)[2]
+    if from_form is not None:
+        return from_form(data)
     if data is None or data == "":
         return None
     return row.parse(str(data))
@@ -119,13 +121,14 @@ def _from_form(row: SettingRow, data: Any) -> Any:
 def fill_form(form: Any, subject: Any, kind: str) -> None:
     """Show ``subject``'s settings in the form."""
     for row in rows_for(kind):
-        getattr(form, row.form_field).data = row.to_form(getattr(subject, row.name))
+        to_form = row.form_parts(kind)[1]
+        getattr(form, row.form_field).data = to_form(getattr(subject, row.name))
 
 
 def apply_form(form: Any, subject: Any, kind: str) -> None:
     """Store a validated form's settings on ``subject``."""
     for row in rows_for(kind):
-        value = _from_form(row, getattr(form, row.form_field).data)
+        value = _from_form(row, getattr(form, row.form_field).data, kind)
         setattr(subject, row.name, row.unset(kind) if value is None else value)
 
 
@@ -147,10 +150,19 @@ def diff(before: dict[str, Any], subject: Any, kind: str) -> list[str]:
     """``label: before → after`` for each setting that changed."""
     after = snapshot(subject, kind)
     return [
-        f"{row.audit_label}: {shown(before[row.name])} → {shown(after[row.name])}"
+        f"{row.audit_label}: {_shown(row, kind, before[row.name])} → "
+        f"{_shown(row, kind, after[row.name])}"
         for row in rows_for(kind)
         if before[row.name] != after[row.name]
     ]
+
+
+def _shown(row: SettingRow, kind: str, value: Any) -> str:
+    # where unset is None, an empty value is a setting of its own (a team's scopes
+    # "": no scope at all), so it must not read "none" as unset does
+    if value == "" and row.unset(kind) is None:
+        return "-"
+    return shown(value)
 
 
 COPIED = tuple(row.name for row in rows_for("key") if row.copied)

@@ -24,7 +24,9 @@ from . import (  # noqa: F401  (pages on bp)
     networks,
     newkey,
     sorting,
+    teams,
     users,
+    userteam,
 )
 from .auth import LOGIN_AT
 from .blueprint import bp

@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateField,
     HiddenField,
     PasswordField,
@@ -28,6 +29,7 @@ from wtforms.widgets import TextInput
 from ..keyrules import expiry_refusal
 from ..limits.admin import LimitFields
 from ..models import utcnow
+from ..subject_settings import form_fields
 from .models import MIN_PASSWORD_LENGTH
 
 NAME_RULE = Regexp(
@@ -63,6 +65,65 @@ class UserForm(FlaskForm):
         render_kw={"placeholder": "e.g. alice or obsidian-laptop"},
     )
     submit = SubmitField("Create user")
+
+
+class TeamForm(FlaskForm):
+    """A new team: users whose keys share its limits and settings."""
+
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=120), NAME_RULE],
+        render_kw={"placeholder": "e.g. research or support"},
+    )
+    submit = SubmitField("Create team")
+
+
+class GroupSettings:
+    """What a user's or team's settings form says differently from a key's: no
+    value is no bound (a key's empty rate limit is the global default)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rate_limit.render_kw = {"placeholder": "no limit of its own"}
+        self.history_mode.choices = [
+            SelectChoice("", "no mode of its own"),
+            *self.history_mode.choices[1:],
+        ]
+
+
+class TeamSettingsForm(GroupSettings, form_fields("team"), FlaskForm):
+    """A team's settings, one field per row of ``subject_settings.TABLE`` (each
+    with its row's own check, the CLI's parse)."""
+
+    submit = SubmitField("Save team settings")
+
+
+class UserSettingsForm(GroupSettings, form_fields("user"), FlaskForm):
+    """A user's settings, one field per row of ``subject_settings.TABLE``."""
+
+    submit = SubmitField("Save user settings")
+
+
+class MemberForm(FlaskForm):
+    """Add a user to a team (choices set by the view: users not in it)."""
+
+    user = SelectField("User", coerce=int, validators=[DataRequired()])
+    submit = SubmitField("Add to team")
+
+
+class UserTeamForm(FlaskForm):
+    """Put a user in a team, or in none (choices set by the view; 0: none)."""
+
+    team = SelectField("Team", coerce=int, default=0)
+    submit = SubmitField("Save team")
+
+
+class DeleteTeamForm(FlaskForm):
+    """Delete a team; one with members only when its members may become
+    team-less (the CLI's ``--force``)."""
+
+    members_leave = BooleanField("Its members become team-less")
+    submit = SubmitField("Delete team")
 
 
 def end_of_day(day: date) -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask import (
     abort,
@@ -18,7 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from ..audit import record
 from ..extensions import db
-from ..models import ApiKey, User, utcnow
+from ..models import ApiKey, Team, User, utcnow
 from ..netkeys import network_key
 from .audit import page_arg
 from .blueprint import bp
@@ -90,10 +91,17 @@ def users():
             "created": User.created_at,
             "last_used": last_used,
             "keys": key_count,
+            "team": db.select(Team.name)
+            .where(Team.id == User.team_id)
+            .scalar_subquery(),
         },
         "name",
     )
-    query = db.select(User).options(selectinload(User.keys)).order_by(*order, User.name)
+    query = (
+        db.select(User)
+        .options(selectinload(User.keys), selectinload(User.team))
+        .order_by(*order, User.name)
+    )
     if search:
         query = query.where(User.name.icontains(search, autoescape=True))
     page = db.paginate(query, page=page_arg(), per_page=PAGE_SIZE, error_out=False)
@@ -128,8 +136,14 @@ def user(user_id: int):
     return user_page(get_user_or_404(user_id), KeyForm())
 
 
-def user_page(owner: User, form: KeyForm) -> str:
-    """The user page with ``form`` as its create-key form (fresh, or with errors)."""
+def user_page(
+    owner: User, form: KeyForm | None = None, team: Any = None, settings: Any = None
+) -> str:
+    """The user page with ``form`` as its create-key form, ``team`` its team form
+    and ``settings`` its settings form (fresh, or with errors)."""
+    from .userteam import settings_form, team_form  # it imports this module
+
+    form = form or KeyForm()
     net_key = network_key(owner)
     net_form = NetworksForm()
     net_form.networks.data = (
@@ -152,6 +166,8 @@ def user_page(owner: User, form: KeyForm) -> str:
         fleet_models=fleet_model_names(),
         net_key=net_key,
         net_form=net_form,
+        team_form=team or team_form(owner),
+        settings_form=settings or settings_form(owner),
     )
 
 

@@ -1,4 +1,5 @@
-"""``flask --app ollama_gate history ...``: purge, export, import, a key's mode."""
+"""``flask --app ollama_gate history ...``: purge, list, export, import, a key's
+mode."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from ..audit import record
 from ..changes import diff, snapshot
 from ..extensions import db
 from ..lookups import get_key
+from ..text import printable
 from .models import Request
 from .query import Filters, newest_first, parse_time
 from .record import MODES, purge_before
 from .transfer import csv_lines, import_records, jsonl_lines, read_records
 
-history_cli = AppGroup("history", help="Recorded calls: purge, export, import, modes.")
+history_cli = AppGroup(
+    "history", help="Recorded calls: purge, list, export, import, modes."
+)
 
 
 @history_cli.command("purge")
@@ -48,6 +52,7 @@ def _filter_options(func):
     for name, helptext in reversed(
         [
             ("user", "User name."),
+            ("team", "Team name (the caller's team when the call was made)."),
             ("key", "Key prefix."),
             ("model", "Model name."),
             ("endpoint", "Endpoint, e.g. /api/chat."),
@@ -80,6 +85,31 @@ def export(fmt: str, **filters: str) -> None:
     writer = jsonl_lines if fmt == "jsonl" else csv_lines
     for line in writer(db.session.execute(query).scalars()):
         click.echo(line, nl=False)
+
+
+@history_cli.command("list")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@_filter_options
+def list_records(limit: int, **filters: str) -> None:
+    """Show the newest (filtered) records, one a line: time, user, team, key,
+    model, endpoint, status, tokens."""
+    try:
+        flt = Filters.from_args(filters)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    query = newest_first(flt.apply(select(Request))).limit(limit)
+    for row in db.session.execute(query).scalars():
+        cells = (
+            f"{row.started_at:%Y-%m-%d %H:%M:%S}",
+            row.user_name or "-",
+            row.team_name or "-",
+            row.key_prefix or "-",
+            row.model or "-",
+            row.endpoint,
+            str(row.status or "-"),
+            f"{row.prompt_tokens}+{row.completion_tokens}",
+        )
+        click.echo("\t".join(printable(c) for c in cells))
 
 
 @history_cli.command("import")

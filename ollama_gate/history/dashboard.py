@@ -1,4 +1,5 @@
-"""Usage dashboard: calls and tokens over time, per model, user, key; errors; TTFB."""
+"""Usage dashboard: calls and tokens over time, per model, user, team, key; errors;
+TTFB."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from .waits import queue_waits
 NONE_LABELS = {
     "model": "no model (lists, version)",
     "user": "no user (refused, no key)",
+    "team": "no team",
     "key": "no key (refused, no key)",
     "backend": "no backend (not sent on)",
 }
@@ -106,7 +108,10 @@ def dashboard():
         unit = "day"
     try:
         filters = Filters.from_args(
-            {k: request.args.get(k) for k in ("user", "key", "model", "backend")}
+            {
+                k: request.args.get(k)
+                for k in ("user", "team", "key", "model", "backend")
+            }
         )
     except ValueError as exc:
         abort(400, description=str(exc))
@@ -201,12 +206,13 @@ def dashboard():
 
 
 def _groups(window: list, base: dict[str, str]) -> list[dict]:
-    """Calls and tokens per model, user, key and backend (the top ones); a key is
+    """Calls and tokens per model, user, team, key and backend (the top ones); a key is
     shown with its owner and name, and each bar leads to its calls."""
     out = []
     for title, col in (
         ("model", Request.model),
         ("user", Request.user_name),
+        ("team", Request.team_name),  # the team at the time of each call
         ("key", Request.key_prefix),
         ("backend", Request.backend),  # one bar per backend that answered
     ):

@@ -12,7 +12,7 @@ from sqlalchemy import JSON, Index, String, Text, event, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
-from ..models import ApiKey, User
+from ..models import ApiKey, Team, User
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,26}$")  # ours are ULIDs; imports may bring others
@@ -53,6 +53,9 @@ class Request(db.Model):
     key_id: Mapped[int | None] = mapped_column(default=None)
     key_prefix: Mapped[str] = mapped_column(String(16), default="")
     key_name: Mapped[str] = mapped_column(String(120), default="")
+    # the user's team when the call was made (a later move does not rewrite it)
+    team_id: Mapped[int | None] = mapped_column(default=None)
+    team_name: Mapped[str] = mapped_column(String(120), default="")
     method: Mapped[str] = mapped_column(String(8), default="POST")
     endpoint: Mapped[str] = mapped_column(String(200), default="")
     path: Mapped[str] = mapped_column(String(500), default="")
@@ -88,6 +91,7 @@ class Request(db.Model):
     __table_args__ = (
         Index("ix_history_user_time", "user_id", "started_at"),
         Index("ix_history_key_time", "key_id", "started_at"),
+        Index("ix_history_team_time", "team_name", "started_at"),
         Index("ix_history_model", "model"),
         Index("ix_history_endpoint", "endpoint"),
         Index("ix_history_status", "status"),
@@ -128,4 +132,13 @@ def _detach_key(_mapper, connection, target: ApiKey) -> None:
     table = Request.__table__
     connection.execute(
         update(table).where(table.c.key_id == target.id).values(key_id=None)
+    )
+
+
+@event.listens_for(Team, "after_delete")
+def _detach_team(_mapper, connection, target: Team) -> None:
+    """A deleted team's records keep its name but lose its row id."""
+    table = Request.__table__
+    connection.execute(
+        update(table).where(table.c.team_id == target.id).values(team_id=None)
     )

@@ -1,7 +1,7 @@
 """The admin landing page (``/admin/overview``): is everything healthy (backends,
-the queue, errors in the last hour), traffic today against yesterday, top users and
-models today, keys near their budget and the latest admin actions; each links to its
-page. On the admin blueprint, here because it reads the history tables."""
+the queue, errors in the last hour), traffic today against yesterday, top users,
+teams and models today, keys near their budget and the latest admin actions; each
+links to its page. On the admin blueprint, here because it reads the history tables."""
 
 from __future__ import annotations
 
@@ -48,6 +48,24 @@ def _top(column, start: datetime, *extra) -> list[tuple]:
 def near(used, cap) -> list:
     """The condition that ``used`` is ``NEAR`` a set ``cap`` (none: no cap)."""
     return [] if cap is None else [and_(cap > 0, used >= cap * NEAR)]
+
+
+def top_teams(start: datetime) -> list[tuple]:
+    """The ``TOP`` teams by calls since ``start``: (name, id, calls, tokens)."""
+    calls = func.count().label("calls")
+    query = (
+        select(
+            Request.team_name,
+            func.max(Request.team_id),
+            calls,
+            func.coalesce(func.sum(Request.total_tokens), 0),
+        )
+        .where(Request.started_at >= start, Request.team_name != "")
+        .group_by(Request.team_name)
+        .order_by(calls.desc(), Request.team_name)
+        .limit(TOP)
+    )
+    return list(db.session.execute(query))
 
 
 def near_budget(now: datetime) -> list[dict]:
@@ -121,6 +139,7 @@ def overview():
         calls_yesterday_by_now=_calls(yesterday, now - timedelta(days=1)),
         top_users=_top(Request.user_name, today, Request.user_id),
         top_models=_top(Request.model, today),
+        top_teams=top_teams(today),
         budgets=near_budget(now),
         events=list(events),
         actions=ACTIONS,

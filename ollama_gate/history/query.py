@@ -33,6 +33,7 @@ class Filters:
     """What a list of records is narrowed by; every field optional."""
 
     user: str = ""  # user name, exact
+    team: str = ""  # team name (at the time of the call), exact
     key: str = ""  # key prefix, or its start
     model: str = ""
     endpoint: str = ""
@@ -98,6 +99,8 @@ class Filters:
         conds = []
         if self.user:
             conds.append(Request.user_name == self.user)
+        if self.team:
+            conds.append(Request.team_name == self.team)
         if self.key:
             conds.append(Request.key_prefix.startswith(self.key, autoescape=True))
         if self.model:

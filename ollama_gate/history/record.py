@@ -97,6 +97,14 @@ def call_mode(call, default: str) -> str:
     return mode if mode in MODES else default
 
 
+def team_of(ident) -> dict[str, Any]:
+    """The caller's team as the history row keeps it (none: no id, empty name)."""
+    for level in getattr(ident, "levels", ()):
+        if level.subject.kind == "team":
+            return {"team_id": level.subject.id, "team_name": level.subject.name}
+    return {"team_id": None, "team_name": ""}
+
+
 def build_record(call, mode: str) -> Request:
     """The history row for a finished (and summarised) call, as an ORM object."""
     return Request(**record_values(call, mode))
@@ -118,6 +126,7 @@ def record_values(call, mode: str) -> dict[str, Any]:
         key_id=ident.key_id,
         key_prefix=ident.key_prefix,
         key_name=ident.key_name or "",
+        **team_of(ident),
         method=call.method,
         endpoint=call.endpoint,
         path=call.path[:500],

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, select
 
 from ..extensions import db
-from ..models import ApiKey, User
+from ..models import ApiKey, Team, User
 from .content import storable
 from .models import Request, valid_id
 
@@ -178,8 +178,10 @@ def read_records(text: Iterable[str], fmt: str) -> Iterator[dict[str, Any]]:
 
 
 def import_records(records: Iterable[dict[str, Any]]) -> tuple[int, int]:
-    """Insert records with new ids; return (added, skipped). Users match by name."""
+    """Insert records with new ids; return (added, skipped). Users and teams
+    match by name."""
     users = dict(db.session.execute(select(User.name, User.id)).all())
+    teams = dict(db.session.execute(select(Team.name, Team.id)).all())
     keys = {
         (uid, prefix): kid
         for kid, uid, prefix in db.session.execute(
@@ -213,6 +215,7 @@ def import_records(records: Iterable[dict[str, Any]]) -> tuple[int, int]:
         # the other gateway's row ids mean nothing here: link by user name, key prefix
         rec["user_id"] = users.get(rec.get("user_name") or "")
         rec["key_id"] = keys.get((rec["user_id"], rec.get("key_prefix") or ""))
+        rec["team_id"] = teams.get(rec.get("team_name") or "")
         batch.append(rec)
         if len(batch) >= CHUNK:
             flush()

@@ -109,10 +109,11 @@ def _list_page(rows, filters, page, pages, total, sort, error=None, **shown) -> 
 
 
 def _choices() -> dict[str, list[str]]:
-    """Known values for the filter drop-downs (users, models, endpoints)."""
+    """Known values for the filter drop-downs (users, teams, models, endpoints)."""
     out = {}
     for name, col in (
         ("user", Request.user_name),
+        ("team", Request.team_name),
         ("model", Request.model),
         ("endpoint", Request.endpoint),
     ):

@@ -13,7 +13,7 @@ from flask import Flask, current_app
 
 from ..keys import split_list
 from ..models import ApiKey
-from ..subject_settings import apply_form, fill_form, form_fields, rows_for
+from ..subject_settings import apply_form, describe, fill_form, form_fields, rows_for
 from .access import MANAGE
 
 # every per-key setting's field (limits, queue weight, history mode)
@@ -46,13 +46,26 @@ def key_limits(key: ApiKey) -> dict[str, Any] | None:
     }
 
 
+def subject_limits(kind: str, subject: Any) -> list[dict[str, Any]] | None:
+    """A user's or team's usage against its own quotas (a team's: one pool for all
+    its members' keys), for its admin page; None without the limits stage."""
+    state = current_app.extensions.get("ollama_gate_limits")
+    if state is None:
+        return None
+    return state.usage_report(f"{kind}:{subject.id}", subject)
+
+
 def key_setting_rows() -> list:
     """The per-key setting rows, for the fields the key form does not place itself."""
     return rows_for("key")
 
 
 def init_app(app: Flask) -> None:
-    """Make ``key_limits`` and ``key_setting_rows`` available to the admin
-    templates."""
+    """Make ``key_limits``, ``key_setting_rows``, ``subject_limits`` and the
+    subject settings rows (``subject_setting_rows``, ``subject_describe``) available
+    to the admin templates."""
     app.add_template_global(key_limits, "key_limits")
     app.add_template_global(key_setting_rows, "key_setting_rows")
+    app.add_template_global(subject_limits, "subject_limits")
+    app.add_template_global(rows_for, "subject_setting_rows")
+    app.add_template_global(describe, "subject_describe")

@@ -10,7 +10,14 @@ import re
 
 from limits import parse_many
 from sqlalchemy import Integer, String, Text
-from wtforms import BooleanField, IntegerField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
 from ..subject_row import MAX_COUNT, SettingRow, parse_count
@@ -98,6 +105,37 @@ def models_field(row: SettingRow) -> TextAreaField:
 def manage_field(row: SettingRow) -> BooleanField:
     """The scopes' form field: the one scope there is."""
     return BooleanField(row.label)
+
+
+# a user's or team's scopes: no bound (its keys' own), manage, or none at all
+GROUP_SCOPES = {"": None, MANAGE: MANAGE, "-": ""}
+
+
+def group_scopes_field(row: SettingRow) -> SelectField:
+    """A user's or team's scopes: three choices, not a box (empty is no bound)."""
+    return SelectField(
+        "Scopes of its keys",
+        choices=[
+            SelectChoice("", "No bound: each key's own"),
+            SelectChoice(MANAGE, "Keys may manage models (if the key has the scope)"),
+            SelectChoice("-", "No key may manage models"),
+        ],
+        default="",
+    )
+
+
+def group_scopes_to_form(value: str | None) -> str:
+    """Stored scopes -> the choice (None: no bound; "": none at all)."""
+    if value is None:
+        return ""
+    return MANAGE if MANAGE in split_list(value) else "-"
+
+
+def group_scopes_from_form(data: str | None) -> str | None:
+    """The choice -> stored scopes; ValueError for an unknown one."""
+    if (data or "") not in GROUP_SCOPES:
+        raise ValueError(f"not a choice: {data!r}")
+    return GROUP_SCOPES[data or ""]
 
 
 def count(name: str, help: str, label: str, hint: str, none: str) -> SettingRow:
@@ -198,6 +236,7 @@ ROWS = [
         field=manage_field,
         to_form=lambda v: MANAGE in split_list(v),
         from_form=lambda d: MANAGE if d else "",
+        group_form=(group_scopes_field, group_scopes_to_form, group_scopes_from_form),
     ),
     count(
         "max_concurrency",
