@@ -171,7 +171,7 @@ ROWS = [
         "calls_per_day",
         "Inference calls per day ('none': no quota).",
         "Calls per day",
-        "Per calendar day (OLLAMA_GATE_TIMEZONE). Empty: no limit.",
+        "Per calendar day in the gateway's time zone. Empty: no limit.",
         "no limit",
     ),
     count(
