@@ -85,6 +85,14 @@ class Call:
     # cache (False: the call ran no model, a hit the settings do not charge): limits
     # (it counts as a call; its tokens count against no token quota)
     charge_tokens: bool = True
+    # endusers (the person behind an app key, an ``endusers.Person``; None for other
+    # calls): scheduler (its queue share), history, limits (through ``levels``)
+    end_user: Any = None
+    # endusers (an app's background task, e.g. "title"; None: a chat): history
+    task: str | None = None
+    # endusers (the conversation an app names, e.g. Open WebUI's chat id): scheduler
+    # (affinity)
+    conversation: str | None = None
     # one stage's private state, under "<package>.<name>" (e.g. "limits.held")
     extra: dict[str, Any] = field(default_factory=dict)
     # the chain of subjects whose settings bound the call, most specific first; empty:

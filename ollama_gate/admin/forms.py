@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateField,
     HiddenField,
     PasswordField,
@@ -89,6 +90,7 @@ class KeyForm(LimitFields, FlaskForm):
             "inputmode": "numeric",
         },
     )
+    app = BooleanField("App key: its calls name their end users (e.g. Open WebUI)")
     submit = SubmitField("Create key")
 
     def __init__(self, *args, **kwargs):

@@ -41,7 +41,7 @@ HELD = "new_key"
 HOLD_SECONDS = 600  # a secret not looked at within ten minutes is gone
 # every setting a rotated key takes over from the key it replaces: its name and
 # expiry, and each per-subject setting whose row says so
-COPIED = ("name", "expires_at", *COPIED_SETTINGS)
+COPIED = ("name", "expires_at", "app", *COPIED_SETTINGS)
 
 
 def _keystream(nonce: bytes, size: int) -> bytes:

@@ -12,6 +12,7 @@ from ..admin.audit import record
 from ..changes import diff, snapshot
 from ..extensions import db
 from ..lookups import get_key
+from ..text import printable
 from .models import Request
 from .query import Filters, newest_first, parse_time
 from .record import MODES, purge_before
@@ -55,10 +56,44 @@ def _filter_options(func):
             ("since", "From this UTC date or time."),
             ("until", "Up to this UTC date (inclusive)."),
             ("q", "Text searched in prompts and answers."),
+            ("end_user", "A person behind an app key: their id or name."),
+            ("calls", "chats, or background (an app's titles, tags...)."),
         ]
     ):
-        func = click.option(f"--{name}", default="", help=helptext)(func)
+        option = "--" + name.replace("_", "-")
+        func = click.option(option, name, default="", help=helptext)(func)
     return func
+
+
+@history_cli.command("list")
+@click.option("--limit", default=50, show_default=True, help="At most this many.")
+@_filter_options
+def list_(limit: int, **filters: str) -> None:
+    """List the (filtered) records, newest first: time, user, person, model, status,
+    tokens, prompt."""
+    try:
+        flt = Filters.from_args(filters)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    query = newest_first(flt.apply(select(Request))).limit(max(1, min(limit, 10_000)))
+    for row in db.session.execute(query).scalars():
+        person = printable(row.end_user_name or "-")
+        if row.end_user_id is not None:
+            person = f"{person}#{row.end_user_id}"
+        click.echo(
+            "\t".join(
+                [
+                    f"{row.started_at:%Y-%m-%d %H:%M:%S}",
+                    printable(row.user_name or "-"),
+                    person,
+                    printable(row.model or "-"),
+                    str(row.status or "-"),
+                    row.task or "-",
+                    str(row.total_tokens),
+                    printable((row.prompt_text or "").replace("\n", " ")[:80]),
+                ]
+            )
+        )
 
 
 @history_cli.command("export")

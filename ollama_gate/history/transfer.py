@@ -213,6 +213,7 @@ def import_records(records: Iterable[dict[str, Any]]) -> tuple[int, int]:
         # the other gateway's row ids mean nothing here: link by user name, key prefix
         rec["user_id"] = users.get(rec.get("user_name") or "")
         rec["key_id"] = keys.get((rec["user_id"], rec.get("key_prefix") or ""))
+        rec["end_user_id"] = None  # a person there is not one here: the name stays
         batch.append(rec)
         if len(batch) >= CHUNK:
             flush()

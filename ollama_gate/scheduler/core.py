@@ -41,7 +41,11 @@ class Scheduler:
         return f"{backend}|{canonical(model) if model else '-'}"
 
     def owner(self, call: Call):
-        """Whose share a call counts against: its key's, or its user's."""
+        """Whose share a call counts against: the person's behind an app key (the
+        chain's first level), else its key's, or its user's (``FAIR_BY``)."""
+        levels = call.levels
+        if levels and levels[0].subject.kind == "end_user":
+            return levels[0].subject.ref  # people share, not the app they use
         ident = call.identity
         return ident.user_id if self.fair_by == "user" else ident.key_id
 
@@ -55,7 +59,8 @@ class Scheduler:
         """The candidates with the backend of the conversation's last turn first."""
         if self.affinity is None:
             return candidates
-        name = conversation(call, call.request_headers.get(SESSION_HEADER))
+        session = call.request_headers.get(SESSION_HEADER) or call.conversation
+        name = conversation(call, session)
         if name is None:
             return candidates
         call.extra[CONVERSATION] = name

@@ -33,6 +33,10 @@ DROP_REQUEST = HOP_BY_HOP | {
     "accept-encoding",
     "cookie",
     "x-ollama-gate-backend",  # the gateway's own choice of backend, not the next's
+    # the gateway's own end-user headers (endusers.headers): for this gateway only
+    "x-ollama-gate-user",
+    "x-ollama-gate-user-name",
+    "x-ollama-gate-user-email",
 }
 # What requests' session added to every request; kept so the upstream sees the same.
 DEFAULT_HEADERS = {
