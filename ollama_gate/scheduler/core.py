@@ -104,12 +104,16 @@ class Scheduler:
             state = next((s for s in left if self.try_slot(call, s, model)), None)
             if state is None:
                 began = time.monotonic()
+                owner = self.owner(call)
                 state = self.queue.wait(
                     Waiter(
-                        self.owner(call),
+                        owner,
                         canonical(model) if model else "-",
                         weight_of(call),
-                        key=ident.key_id,
+                        # a person behind an app key is bounded as a key is (their
+                        # flood fills their share, not the app's); the app's user
+                        # still bounds them all together
+                        key=owner if isinstance(owner, str) else ident.key_id,
                         user=ident.user_id,
                         size=size,
                     ),
