@@ -277,6 +277,9 @@ def test_the_history_filters_by_person_and_background_calls(app, client):
     lines = export.get_data(as_text=True).strip().splitlines()
     assert len(lines) == 2 and all('"end_user_name": "Bob M' in x for x in lines)
     assert client.get("/history/?calls=nonsense").status_code == 400
+    detail = client.get(f"/history/{rows[1].id}").get_data(as_text=True)
+    assert "record-person" in detail and "Alice Liddell" in detail
+    assert "Background task" in detail and "title" in detail
 
 
 def test_the_headers_of_a_plain_key_are_ignored(app, client):
