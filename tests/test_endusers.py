@@ -237,6 +237,19 @@ def test_two_open_webui_users_on_one_app_key_are_two_people_in_history(
     sent = [r for r in fake.requests if r.path == "/api/chat"]
     assert sent[0].headers["x-openwebui-user-id"] == ALICE[0]
     assert "x-ollama-gate-user" not in sent[-1].headers
+    # a renamed person keeps their row (the id identifies); the display follows
+    client.post(
+        "/api/chat",
+        json=chat_body("renamed"),
+        headers=owui_headers(key, ALICE[0], "Alice Pleasance", "ap@example.com"),
+    )
+    flush(app)
+    renamed = people(app)[0]
+    assert (renamed.id, renamed.name, renamed.email) == (
+        alice.id,
+        "Alice Pleasance",
+        "ap@example.com",
+    )
 
 
 def test_the_history_filters_by_person_and_background_calls(app, client):

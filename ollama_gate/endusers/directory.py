@@ -39,6 +39,7 @@ class Known:
     external_id: str
     name: str
     level: Level
+    person: Person  # as this call's headers name them (their display refreshed)
 
 
 class Directory:
@@ -57,7 +58,8 @@ class Directory:
         finally:
             db.session.remove()  # release the connection: the call may stream long
         name = person.name or row.name or row.external_id
-        return Known(row.id, row.external_id, name, level_of(row, defaults, name))
+        level = level_of(row, defaults, name)
+        return Known(row.id, row.external_id, name, level, person)
 
     def _row(self, key_id: int, external_id: str, user_id: int, person):
         """The cached row (a detached copy), else the database's, else a new one

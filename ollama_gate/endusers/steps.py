@@ -10,10 +10,9 @@ through, whose calls and tokens ``EndUsers.record`` adds to the person's usage r
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from flask import Flask
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..call import Call
@@ -66,13 +65,22 @@ class EndUsers(Stage):
 
     def record(self, calls: list[Call]) -> None:
         """Each person's last sight and their admitted calls' usage, per batch."""
-        seen: dict[int, datetime] = {}
+        seen: dict[int, dict] = {}
         usage: dict[tuple[int, str], list[int]] = {}
         for call in calls:
             person = call.end_user
             if person is None:
                 continue
-            seen[person.id] = max(seen.get(person.id, call.started_at), call.started_at)
+            last = seen.get(person.id)
+            if last is None or last["when"] <= call.started_at:
+                said = person.person
+                seen[person.id] = {
+                    "pid": person.id,
+                    "when": call.started_at,
+                    "said_name": said.name,
+                    "said_email": said.email,
+                    "said_role": said.role,
+                }
             if call.extra.get(ADMITTED):
                 tokens = int(call.stats.get("total_tokens") or 0)
                 tokens = tokens if call.charge_tokens else 0
@@ -84,13 +92,7 @@ class EndUsers(Stage):
                     entry[0] += 1
                     entry[1] += tokens
         if seen:
-            table = EndUser.__table__
-            db.session.execute(
-                update(table)
-                .where(table.c.id == bindparam("pid"))
-                .values(last_seen=bindparam("when")),
-                [{"pid": pid, "when": when} for pid, when in seen.items()],
-            )
+            db.session.execute(TOUCH, list(seen.values()))
             db.session.commit()
         if usage:
             add_usage(usage)
@@ -105,6 +107,25 @@ class Admitted(Stage):
         """Mark an admitted inference call of a person."""
         if call.end_user is not None and call.endpoint.rstrip("/") in INFERENCE:
             call.extra[ADMITTED] = True
+
+
+def _said(column: str):
+    """The header's value of ``column`` when it gave one, else the stored one."""
+    said = func.nullif(bindparam(f"said_{column}"), "")
+    return func.coalesce(said, EndUser.__table__.c[column])
+
+
+# a person's last sight, and their display as the app names them now (one executemany)
+TOUCH = (
+    update(EndUser.__table__)
+    .where(EndUser.__table__.c.id == bindparam("pid"))
+    .values(
+        last_seen=bindparam("when"),
+        name=_said("name"),
+        email=_said("email"),
+        role=_said("role"),
+    )
+)
 
 
 def add_usage(totals: dict[tuple[int, str], list[int]]) -> None:
