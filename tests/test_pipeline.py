@@ -90,6 +90,7 @@ def test_the_path_is_one_list_in_order(app):
     assert [m.__self__.name for m in pipeline.recorders] == [
         "summary",
         "touch-keys",
+        "endusers",
         "limits",
         "cache",
         "metrics",
