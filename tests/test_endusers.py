@@ -346,6 +346,55 @@ def test_per_person_quota_refuses_one_person_only_after_their_own(app, client):
     assert chat(BOB).status_code == 200
 
 
+def test_a_persons_concurrency_cap_and_allowlist_bind_them_alone(app, client, fake):
+    key = app_key(app)
+    with app.app_context():
+        k = db.session.execute(db.select(ApiKey)).scalars().one()
+        db.session.add(
+            EndUser(
+                key_id=k.limits_id,
+                user_id=k.user_id,
+                external_id="*",
+                max_concurrency=1,
+            )
+        )
+        db.session.commit()
+    fake.hold_second_chunk = True  # a stream stays in flight until released
+    held = client.post(
+        "/api/chat",
+        json=chat_body("long", stream=True),
+        headers=owui_headers(key, *ALICE),
+        buffered=False,
+    )
+    assert held.status_code == 200
+    refused = client.post(
+        "/api/chat", json=chat_body("more"), headers=owui_headers(key, *ALICE)
+    )
+    assert refused.status_code == 429
+    assert "end user 'Alice Liddell'" in refused.get_json()["error"]
+    fake.release.set()
+    bob = client.post("/api/chat", json=chat_body("b"), headers=owui_headers(key, *BOB))
+    assert bob.status_code == 200  # Alice's cap is hers alone
+    held.get_data()
+    held.close()
+    # a person's own allowlist narrows what the app key allows, for them alone
+    with app.app_context():
+        row = db.session.execute(
+            db.select(EndUser).where(EndUser.external_id == BOB[0])
+        ).scalar_one()
+        row.model_allowlist = "phi3"
+        db.session.commit()
+    app.extensions["ollama_gate_endusers"].directory.clear()
+    denied = client.post(
+        "/api/chat", json=chat_body("b"), headers=owui_headers(key, *BOB)
+    )
+    assert denied.status_code == 403
+    ok = client.post(
+        "/api/chat", json=chat_body("a"), headers=owui_headers(key, *ALICE)
+    )
+    assert ok.status_code == 200
+
+
 def test_hostile_header_values_never_give_a_5xx(app, client):
     key = app_key(app)
     hostile = [
