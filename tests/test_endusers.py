@@ -593,3 +593,7 @@ def test_the_key_form_marks_an_app_key_and_audits_it(app, client):
             .first()
         )
         assert newest.app is True
+        created = db.session.execute(
+            db.select(AuditLog).where(AuditLog.action == "key_created")
+        ).scalar_one()
+        assert created.detail == "(app key)"

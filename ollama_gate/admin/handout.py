@@ -100,7 +100,8 @@ def hand_out(owner, form):
     key, plain = create_key(owner)
     apply_key_form(form, key)
     db.session.flush()
-    record("key_created", f"{key.prefix} ({owner.name})", key.name)
+    detail = f"{key.name} (app key)".strip() if key.app else key.name
+    record("key_created", f"{key.prefix} ({owner.name})", detail)
     db.session.commit()
     hold_secret(key.id, plain)
     warn_unmatched(key)
