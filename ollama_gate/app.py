@@ -124,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     """The proxy (its pipeline of stages is built in ``proxy.stages``), the admin and
     history pages, and JSON or HTML errors."""
     from . import admin, cache, events, history, limits, metrics, ops, proxy, selfserve
+    from .endusers import pages as _people  # noqa: F401  (on admin's blueprint)
     from .errors import register_error_handlers
     from .routing import pages  # noqa: F401  (the backends page, on admin's blueprint)
 

@@ -94,6 +94,14 @@ class Call:
     # scheduler (the backend of the conversation's last turn, if it has one):
     # routing (prefix-aware order: a tie-break after the longest prefix)
     last_backend: str | None = None
+    # endusers (the person behind an app key, an ``endusers.Person``; None for other
+    # calls): scheduler (its queue share), history, limits (through ``levels``)
+    end_user: Any = None
+    # endusers (an app's background task, e.g. "title"; None: a chat): history
+    task: str | None = None
+    # endusers (the conversation an app names, e.g. Open WebUI's chat id): scheduler
+    # (affinity)
+    conversation: str | None = None
     # one stage's private state, under "<package>.<name>" (e.g. "limits.held")
     extra: dict[str, Any] = field(default_factory=dict)
     # the chain of subjects whose settings bound the call, most specific first; empty:

@@ -21,7 +21,7 @@ COUNTS = tuple(
 # every setting of a key an admin may change: the one list the audit diff, the
 # form's and the CLI's change detection and a rotation's copy read (the audit log
 # names them so). A setting missing here was saved unaudited, or not saved at all.
-SETTINGS = ("name", "expires_at", *(row.name for row in rows_for("key")))
+SETTINGS = ("name", "expires_at", "app", *(row.name for row in rows_for("key")))
 
 __all__ = ["COUNTS", "SETTINGS", "diff", "shown", "snapshot"]
 

@@ -114,6 +114,8 @@ class Identity:
     # key's own settings above are its level's; the scopes, history mode and queue
     # weight above are the chain's, the ones every reader wants)
     levels: tuple[Level, ...] = ()
+    # an app key: its calls may name their end user in headers (``endusers``)
+    app: bool = False
 
     @property
     def limits_id(self) -> int:
@@ -157,6 +159,7 @@ class Identity:
             queue_weight=max(1, nearest(levels, "queue_weight", 1)),
             limits_key_id=key.limits_key_id,
             levels=levels,
+            app=bool(key.app),
         )
 
     def check_usable(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -76,6 +76,10 @@ class ApiKey(columns_mixin("key"), db.Model):
     # the first key of this key's rotations, whose limit counters (quotas, rate
     # windows, concurrency) every later secret shares; None: the key is that first one
     limits_key_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    # an app key (a shared app such as Open WebUI): its calls name their end user in
+    # headers, each person a subject of their own (``endusers``); other keys' such
+    # headers are ignored
+    app: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     user: Mapped[User] = relationship(back_populates="keys")
 

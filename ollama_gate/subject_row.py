@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Integer
 
 KINDS = ("end_user", "key", "user", "team")
-STORED = ("key", "user", "team")  # the kinds with a table (end users: a later stage)
+STORED = KINDS  # every kind has a table (end users: endusers/models.py)
 CLEARING = ("none", "default", "")  # option text that removes a subject's own value
 MAX_COUNT = 2**31 - 1  # INTEGER columns: PostgreSQL refuses more
 

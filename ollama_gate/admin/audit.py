@@ -24,6 +24,7 @@ ACTIONS = {
     "team_created": "Team created",
     "team_updated": "Team changed",
     "team_deleted": "Team deleted",
+    "end_user_updated": "End user changed",
     "key_created": "Key created",
     "key_updated": "Key changed",
     "key_disabled": "Key disabled",

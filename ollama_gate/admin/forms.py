@@ -151,6 +151,7 @@ class KeyForm(LimitFields, FlaskForm):
             "inputmode": "numeric",
         },
     )
+    app = BooleanField("App key: its calls name their end users (e.g. Open WebUI)")
     submit = SubmitField("Create key")
 
     def __init__(self, *args, **kwargs):

@@ -41,7 +41,7 @@ HELD = "new_key"
 HOLD_SECONDS = 600  # a secret not looked at within ten minutes is gone
 # every setting a rotated key takes over from the key it replaces: its name and
 # expiry, and each per-subject setting whose row says so
-COPIED = ("name", "expires_at", *COPIED_SETTINGS)
+COPIED = ("name", "expires_at", "app", *COPIED_SETTINGS)
 
 
 def _keystream(nonce: bytes, size: int) -> bytes:
@@ -100,7 +100,8 @@ def hand_out(owner, form):
     key, plain = create_key(owner)
     apply_key_form(form, key)
     db.session.flush()
-    record("key_created", f"{key.prefix} ({owner.name})", key.name)
+    detail = f"{key.name} (app key)".strip() if key.app else key.name
+    record("key_created", f"{key.prefix} ({owner.name})", detail)
     db.session.commit()
     hold_secret(key.id, plain)
     warn_unmatched(key)

@@ -35,6 +35,7 @@ def apply_key_form(form: KeyForm, key: ApiKey) -> list[str]:
     before = snapshot(key)
     key.name = (form.name.data or "").strip()
     key.expires_at = end_of_day(form.expires.data) if form.expires.data else None
+    key.app = bool(form.app.data)
     apply_limit_form(form, key)  # every per-key setting: history, limits, weight
     return diff(before, key)
 
@@ -74,6 +75,7 @@ def key(key_id: int):
     if not form.is_submitted():
         form.name.data = row.name
         form.expires.data = row.expires_at.date() if row.expires_at else None
+        form.app.data = row.app
         fill_limit_fields(form, row)
     status = 400 if form.errors else 200
     return render_template(

@@ -12,6 +12,7 @@ from flask import Flask
 
 from ..admin.cli import admins_cli, keys_import
 from ..cache.cli import cache_cli
+from ..endusers.cli import endusers_cli
 from ..events.cli import events_cli, hooks_cli
 from ..history.cli import history_cli
 from ..limits.cli import keys_set, keys_usage
@@ -34,6 +35,7 @@ def register(app: Flask) -> None:
         users_cli,
         teams_cli,
         keys_cli,
+        endusers_cli,
         admins_cli,
         history_cli,
         backends_cli,

@@ -10,7 +10,7 @@ from ..changes import change_detail
 from ..extensions import db
 from ..keyrules import cli_expiry, cli_warnings
 from ..keys import create_key
-from ..limits.cli import apply_limits, limit_options
+from ..limits.cli import APP_HELP, apply_limits, limit_options
 from ..lookups import get_key, get_user
 from ..models import ApiKey, User, utcnow
 from ..text import printable
@@ -29,16 +29,22 @@ STATE_ACTIONS = {
 @click.option(
     "--expires", default=None, help="Expiry date (UTC), YYYY-MM-DD or ISO time."
 )
+@click.option("--app", is_flag=True, default=False, help=APP_HELP)
 @limit_options
-def keys_create(user: str, name: str, expires: str | None, **limits) -> None:
+def keys_create(user: str, name: str, expires: str | None, app: bool, **limits) -> None:
     """Create a key for USER; the key is printed alone on the last line, only this
     once."""
     owner = get_user(user)
     when = cli_expiry(expires)  # the form's rule: no expiry in the past
     key, plain = create_key(owner, name=name, expires_at=when)
+    key.app = app
     apply_limits(key, **limits)  # rate limit, quotas, models, scopes, concurrency
     cli_warnings(key)  # the form's warnings, e.g. an allowlist matching no model
-    record("key_created", f"{key.prefix} ({owner.name})", name)
+    record(
+        "key_created",
+        f"{key.prefix} ({owner.name})",
+        f"{name} (app key)".strip() if app else name,
+    )
     db.session.commit()
     click.echo(
         f"created key {key.prefix} for {owner.name!r}; store it now, it is not kept:"

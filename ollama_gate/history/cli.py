@@ -60,9 +60,12 @@ def _filter_options(func):
             ("since", "From this UTC date or time."),
             ("until", "Up to this UTC date (inclusive)."),
             ("q", "Text searched in prompts and answers."),
+            ("end_user", "A person behind an app key: their id or name."),
+            ("calls", "chats, or background (an app's titles, tags...)."),
         ]
     ):
-        func = click.option(f"--{name}", default="", help=helptext)(func)
+        option = "--" + name.replace("_", "-")
+        func = click.option(option, name, default="", help=helptext)(func)
     return func
 
 
@@ -91,23 +94,29 @@ def export(fmt: str, **filters: str) -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @_filter_options
 def list_records(limit: int, **filters: str) -> None:
-    """Show the newest (filtered) records, one a line: time, user, team, key,
-    model, endpoint, status, tokens."""
+    """Show the newest (filtered) records, one a line: time, user, team, person,
+    key, model, endpoint, status, task, tokens, prompt."""
     try:
         flt = Filters.from_args(filters)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     query = newest_first(flt.apply(select(Request))).limit(limit)
     for row in db.session.execute(query).scalars():
+        person = row.end_user_name or "-"
+        if row.end_user_id is not None:
+            person = f"{person}#{row.end_user_id}"
         cells = (
             f"{row.started_at:%Y-%m-%d %H:%M:%S}",
             row.user_name or "-",
             row.team_name or "-",
+            person,
             row.key_prefix or "-",
             row.model or "-",
             row.endpoint,
             str(row.status or "-"),
+            row.task or "chat",
             f"{row.prompt_tokens}+{row.completion_tokens}",
+            (row.prompt_text or "").replace("\n", " ")[:80],
         )
         click.echo("\t".join(printable(c) for c in cells))
 

@@ -80,6 +80,11 @@ class Request(db.Model):
     total_ms: Mapped[float | None] = mapped_column(default=None)
     client_addr: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
+    # the person behind an app key (endusers): their gateway id and display name
+    end_user_id: Mapped[int | None] = mapped_column(default=None)
+    end_user_name: Mapped[str | None] = mapped_column(String(120), default=None)
+    # an app's background task (e.g. "title", "tags"); None: a chat or other call
+    task: Mapped[str | None] = mapped_column(String(40), default=None)
     # searchable flattened text (empty in metadata mode)
     prompt_text: Mapped[str] = mapped_column(Text, default="")
     answer_text: Mapped[str] = mapped_column(Text, default="")
@@ -95,6 +100,7 @@ class Request(db.Model):
         Index("ix_history_model", "model"),
         Index("ix_history_endpoint", "endpoint"),
         Index("ix_history_status", "status"),
+        Index("ix_history_end_user_time", "end_user_id", "started_at"),
     )
 
     def is_error(self) -> bool:

@@ -42,6 +42,8 @@ class Filters:
     since: str = ""  # date or datetime, inclusive
     until: str = ""  # date (inclusive day) or datetime (exclusive)
     q: str = ""  # text searched in prompts and answers
+    end_user: str = ""  # the person behind an app key: gateway id, else name exact
+    calls: str = ""  # chats (no background task) or background (an app's tasks)
 
     @classmethod
     def from_args(cls, args: Any) -> Filters:
@@ -74,6 +76,10 @@ class Filters:
                     raise ValueError(
                         f"{name}: not a date (YYYY-MM-DD or ISO time)"
                     ) from None
+        if self.calls not in ("", "chats", "background"):
+            raise ValueError("calls must be chats or background")
+        if len(self.end_user) > MAX_QUERY:
+            raise ValueError(f"end user longer than {MAX_QUERY} characters")
         if len(self.q) > MAX_QUERY:
             raise ValueError(f"search text longer than {MAX_QUERY} characters")
 
@@ -130,6 +136,16 @@ class Filters:
             conds.append(Request.started_at < parse_time(self.until, end=True))
         if self.q:
             conds.append(search_condition(self.q))
+        if self.end_user:
+            person = self.end_user
+            if person.isascii() and person.isdigit() and len(person) < 10:
+                conds.append(Request.end_user_id == int(person))
+            else:
+                conds.append(Request.end_user_name == person)
+        if self.calls == "chats":
+            conds.append(Request.task.is_(None))
+        elif self.calls == "background":
+            conds.append(Request.task.is_not(None))
         return conds
 
 

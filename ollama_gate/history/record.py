@@ -152,6 +152,9 @@ def record_values(call, mode: str) -> dict[str, Any]:
             None if call.queue_wait is None else round(call.queue_wait * 1000, 3)
         ),
         total_ms=None if call.total is None else round(call.total * 1000, 3),
+        end_user_id=call.end_user.id if call.end_user is not None else None,
+        end_user_name=call.end_user.name if call.end_user is not None else None,
+        task=call.task,
         client_addr=call.client_addr,
         user_agent=(call.user_agent or "")[:300] or None,
         prompt_text=(prompt_text(payload) or raw_text(call)) if full else "",

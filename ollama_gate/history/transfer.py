@@ -216,6 +216,7 @@ def import_records(records: Iterable[dict[str, Any]]) -> tuple[int, int]:
         rec["user_id"] = users.get(rec.get("user_name") or "")
         rec["key_id"] = keys.get((rec["user_id"], rec.get("key_prefix") or ""))
         rec["team_id"] = teams.get(rec.get("team_name") or "")
+        rec["end_user_id"] = None  # a person there is not one here: the name stays
         batch.append(rec)
         if len(batch) >= CHUNK:
             flush()

@@ -55,6 +55,8 @@ def describe(key: ApiKey) -> list[str]:
         f"max concurrency: {_quota(key.max_concurrency, '-')}",
         f"queue weight: {key.queue_weight or 1}",
     ]
+    if key.app:
+        lines.append("app key: its calls name their end users (endusers list)")
     for kind, subject in (("user", key.user), ("team", key.user.team)):
         own = describe_subject(subject, kind) if subject is not None else []
         if own:  # a user's or team's settings bound the key's (the strictest wins)
@@ -85,17 +87,26 @@ def _quota(value: int | None, none: str = "no quota") -> str:
     return none if value is None else str(value)
 
 
+APP_HELP = (
+    "An app key (e.g. Open WebUI's): its calls name their end user in headers, "
+    "each person with their own limits, queue share and history."
+)
+
+
 @click.command("set")
 @click.argument("prefix")
+@click.option("--app/--no-app", "app", default=None, help=APP_HELP)
 @limit_options
 @expires_option
 @with_appcontext
-def keys_set(prefix: str, **values: Any) -> None:
+def keys_set(prefix: str, app: bool | None, **values: Any) -> None:
     """Change a key's limits; give an option as 'none' (or 'default') to remove it."""
     key = get_key(prefix)
-    if all(v is None for v in values.values()):
+    if app is None and all(v is None for v in values.values()):
         raise click.UsageError("give at least one option to change (see --help)")
     before = snapshot(key)
+    if app is not None:
+        key.app = app
     apply_limits(key, **values)
     set_expiry(key, values["expires"])
     changes = diff(before, key)

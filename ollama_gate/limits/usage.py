@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..endusers.models import EndUserUsage
 from ..extensions import db
 from ..models import ApiKey, User
 from .periods import period_of
@@ -81,7 +82,13 @@ def load_usage(ref: int | str, period: str) -> tuple[int, int]:
         query = query.join(User, User.id == ApiKey.user_id).where(
             User.team_id == int(ident)
         )
-    else:  # end users: their own stage keeps their usage
+    elif kind == "end_user":  # a person behind an app key: their own rows
+        query = db.select(EndUserUsage.calls, EndUserUsage.tokens).where(
+            EndUserUsage.end_user_id == int(ident)
+        )
+        row = db.session.execute(query.where(EndUserUsage.period == period)).first()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+    else:
         return (0, 0)
     row = db.session.execute(query.where(Usage.period == period)).first()
     return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)

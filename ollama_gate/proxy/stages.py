@@ -13,7 +13,7 @@ import logging
 from flask import Flask
 from sqlalchemy import bindparam, update
 
-from .. import cache, history, limits, metrics, ops, routing, traces
+from .. import cache, endusers, history, limits, metrics, ops, routing, traces
 from ..call import Call
 from ..extensions import db
 from ..models import ApiKey
@@ -29,10 +29,13 @@ def build_stages(app: Flask, gate) -> list[Stage]:
     """Every stage of the path, in order (the order of each step)."""
     sched = gate.sched
     aliases, route = routing.stages(app, gate.fleet, gate.checker, sched.scheduler)
+    people = endusers.stage(app)
     return [
         Summary(),
         TouchKeys(),
+        people,  # an app key's person: their level first in the chain the limits read
         limits.stage(app),  # access, concurrency, rate limits, quotas
+        people.admitted,  # the person's inference calls the limits let through
         aliases,  # after limits: an allowlist judges the names clients use
         sched.stage,  # the real model's num_ctx and keep_alive policy
         cache.stage(app),  # a hit answers here: the call as it would go upstream

@@ -1,9 +1,10 @@
 """Conversation affinity: the next turn of a conversation goes to the backend that
 served its last one, so Ollama's prompt cache (kept per server) is reused.
 
-A conversation is named by an explicit ``X-Ollama-Gate-Session`` header, or else by
-the key, the model and its messages up to the first user message, which every later
-turn repeats. New conversations have no entry and spread as any call does.
+A conversation is named by an explicit ``X-Ollama-Gate-Session`` header, or the one
+an app key's call names (Open WebUI's ``X-OpenWebUI-Chat-Id``), or else by the key,
+the model and its messages up to the first user message, which every later turn
+repeats. New conversations have no entry and spread as any call does.
 """
 
 from __future__ import annotations

@@ -45,7 +45,11 @@ class Scheduler:
         return f"{backend}|{canonical(model) if model else '-'}"
 
     def owner(self, call: Call):
-        """Whose share a call counts against: its key's, or its user's."""
+        """Whose share a call counts against: the person's behind an app key (the
+        chain's first level), else its key's, or its user's (``FAIR_BY``)."""
+        levels = call.levels
+        if levels and levels[0].subject.kind == "end_user":
+            return levels[0].subject.ref  # people share, not the app they use
         ident = call.identity
         return ident.user_id if self.fair_by == "user" else ident.key_id
 
@@ -59,7 +63,8 @@ class Scheduler:
         """The candidates with the backend of the conversation's last turn first."""
         if self.affinity is None:
             return candidates
-        name = conversation(call, call.request_headers.get(SESSION_HEADER))
+        session = call.request_headers.get(SESSION_HEADER) or call.conversation
+        name = conversation(call, session)
         if name is None:
             return candidates
         call.extra[CONVERSATION] = name
@@ -110,12 +115,16 @@ class Scheduler:
             state = next((s for s in left if self.try_slot(call, s, model)), None)
             if state is None:
                 began = time.monotonic()
+                owner = self.owner(call)
                 state = self.queue.wait(
                     Waiter(
-                        self.owner(call),
+                        owner,
                         canonical(model) if model else "-",
                         weight_of(call),
-                        key=ident.key_id,
+                        # a person behind an app key is bounded as a key is (their
+                        # flood fills their share, not the app's); the app's user
+                        # still bounds them all together
+                        key=owner if isinstance(owner, str) else ident.key_id,
                         user=ident.user_id,
                         size=size,
                         rooms=self.rooms.capped(left),

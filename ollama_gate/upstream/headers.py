@@ -34,6 +34,10 @@ DROP_REQUEST = HOP_BY_HOP | {
     "cookie",
     "x-ollama-gate-backend",  # the gateway's own choice of backend, not the next's
     "x-ollama-gate-hops",  # the gateway sends its own count (``routing.hops``)
+    # the gateway's own end-user headers (endusers.headers): for this gateway only
+    "x-ollama-gate-user",
+    "x-ollama-gate-user-name",
+    "x-ollama-gate-user-email",
 }
 # gateways a request has passed (``routing.hops``): on every request sent upstream
 HOPS = "X-Ollama-Gate-Hops"

@@ -69,13 +69,16 @@ def history(app) -> list[tuple]:
 
 
 def test_the_path_is_one_list_in_order(app):
-    """Summary first (recorders need its tokens), limits before any answer or route."""
+    """Summary first (recorders need its tokens), the person behind an app key before
+    the limits, limits before any answer or route."""
     pipeline = app.extensions["ollama_gate"].pipeline
     names = [stage.name for stage in pipeline.stages]
     assert names == [
         "summary",
         "touch-keys",
+        "endusers",  # an app key's person first in the chain the limits read
         "limits",
+        "endusers-admitted",
         "aliases",
         "model-policy",
         "cache",
@@ -88,6 +91,7 @@ def test_the_path_is_one_list_in_order(app):
     assert [m.__self__.name for m in pipeline.recorders] == [
         "summary",
         "touch-keys",
+        "endusers",
         "limits",
         "cache",
         "loads",
