@@ -28,6 +28,9 @@ def settings_columns() -> list[sa.Column]:
         sa.Column("scopes", sa.String(200), nullable=True),
         sa.Column("max_concurrency", sa.Integer(), nullable=True),
         sa.Column("queue_weight", sa.Integer(), nullable=True),
+        sa.Column("tokens_per_week", sa.Integer(), nullable=True),
+        sa.Column("budget_warn_percent", sa.Integer(), nullable=True),
+        sa.Column("budget_shadow", sa.Boolean(), nullable=True),
     ]
 
 
@@ -56,7 +59,7 @@ def upgrade() -> None:
         "end_user_usage",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("end_user_id", sa.Integer(), nullable=False),
-        sa.Column("period", sa.String(12), nullable=False),
+        sa.Column("period", sa.String(64), nullable=False),  # a zone name too
         sa.Column("calls", sa.BigInteger(), nullable=False),
         sa.Column("tokens", sa.BigInteger(), nullable=False),
         sa.UniqueConstraint("end_user_id", "period"),

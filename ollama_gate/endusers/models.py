@@ -66,6 +66,6 @@ class EndUserUsage(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     end_user_id: Mapped[int] = mapped_column(index=True)
-    period: Mapped[str] = mapped_column(String(12))
+    period: Mapped[str] = mapped_column(String(64))  # a zone name too
     calls: Mapped[int] = mapped_column(BigInteger, default=0)
     tokens: Mapped[int] = mapped_column(BigInteger, default=0)

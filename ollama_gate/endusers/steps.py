@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..call import Call
 from ..errors import ApiError
 from ..extensions import db
+from ..limits.periods import periods_at
 from ..limits.quotas import INFERENCE
-from ..limits.usage import day_period, month_period
 from ..pipeline import Stage
 from ..subjects import prepend_level
 from .background import task_of
@@ -84,10 +84,9 @@ class EndUsers(Stage):
             if call.extra.get(ADMITTED):
                 tokens = int(call.stats.get("total_tokens") or 0)
                 tokens = tokens if call.charge_tokens else 0
-                for period in (
-                    day_period(call.started_at),
-                    month_period(call.started_at),
-                ):
+                # the periods the person's quota counters count in (the gateway's
+                # time zone; day, week and month), so a restart seeds them exactly
+                for period in periods_of(call):
                     entry = usage.setdefault((person.id, period), [0, 0])
                     entry[0] += 1
                     entry[1] += tokens
@@ -162,3 +161,12 @@ def add_usage(totals: dict[tuple[int, str], list[int]]) -> None:
         ],
     )
     db.session.commit()
+
+
+def periods_of(call: Call) -> list[str]:
+    """The periods ``call`` counts in, as the limits stage counts them (UTC day and
+    month without one)."""
+    limits = current_app.extensions.get("ollama_gate_limits")
+    if limits is None:
+        return list(periods_at(call.started_at, "UTC").values())
+    return list(limits.quotas.call_periods(call).values())

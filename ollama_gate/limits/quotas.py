@@ -100,6 +100,11 @@ class Quotas:
         """The day, week and month now (or at ``now``), by kind."""
         return periods_at(now or self.clock(), self.zone)
 
+    def call_periods(self, call: Call) -> dict[str, str]:
+        """The periods a call counts in: those of its admission (a call that runs
+        past midnight counts in the day it started), by kind."""
+        return call.extra.get(PERIODS) or self.periods(call.started_at)
+
     def __call__(self, call: Call) -> None:
         """Admission check: count an inference call at every level of its chain with
         a quota (a team's is one pool for its members), or 429 naming the level
@@ -177,7 +182,7 @@ class Quotas:
             )
             counted = call.extra.get(COUNTED, ())
             levels = levels_of(call)
-            periods = call.extra.get(PERIODS) or self.periods(call.started_at)
+            periods = self.call_periods(call)
             for kind, period in periods.items():
                 row = (call.identity.key_id, period)
                 calls_so_far, tokens_so_far = totals.get(row, (0, 0))

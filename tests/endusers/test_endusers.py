@@ -508,6 +508,7 @@ def test_admin_pages_list_search_and_set_a_person(app, client):
         json=chat_body("hi"),
         headers=owui_headers(key, "x1", "<script>alert(1)</script>", "x@example.com"),
     )
+    flush(app)  # the usage is written after the calls, in the background
     make_admin(app)
     login(client)
     page = client.get("/admin/people").get_data(as_text=True)
