@@ -14,6 +14,7 @@ from sqlalchemy import and_, func, or_, select
 from ..admin.audit import ACTIONS
 from ..admin.blueprint import bp
 from ..audit import AuditLog
+from ..events.models import Event
 from ..extensions import db
 from ..limits.periods import app_zone
 from ..limits.usage import Usage, day_period, month_period, week_period
@@ -124,6 +125,8 @@ def overview():
     events = db.session.execute(
         select(AuditLog).order_by(AuditLog.id.desc()).limit(TOP)
     ).scalars()
+    # what the gateway itself reported (budgets, backends, keys expiring, waits)
+    told = db.session.execute(select(Event).order_by(Event.id.desc()).limit(TOP))
     return render_template(
         "admin/overview.html",
         now=now,
@@ -142,5 +145,6 @@ def overview():
         top_teams=top_teams(today),
         budgets=near_budget(now),
         events=list(events),
+        told=list(told.scalars()),
         actions=ACTIONS,
     )

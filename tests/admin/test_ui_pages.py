@@ -240,3 +240,27 @@ def test_a_chat_preview_shows_its_turns_and_its_latest_question(app):
     assert "hi ⏎ hello! ⏎ what is a haystack?" in preview  # turns apart, the latest
     found = client.get("/history/?q=helpful").get_data(as_text=True)
     assert "<mark>helpful</mark>" in found  # a search still shows its hit
+
+
+def test_the_overview_lists_the_gateways_recent_events_as_text(app):
+    from ollama_gate.events.models import Event
+
+    client = admin_client(app)
+    page = client.get("/admin/overview").get_data(as_text=True)
+    assert 'id="gateway-events"' not in page and "No event yet" in page
+    with app.app_context():
+        db.session.add(
+            Event(
+                kind="backend.down",
+                subject="backend:gpu1",
+                message="backend gpu1 is down <b>refused</b>",
+                dedupe="t1",
+            )
+        )
+        db.session.commit()
+    page = client.get("/admin/overview").get_data(as_text=True)
+    start = page.index('id="gateway-events"')
+    table = page[start : page.index("</table>", start)]
+    assert "backend.down" in table
+    assert "&lt;b&gt;refused&lt;/b&gt;" in table and "<b>refused" not in table
+    assert "/admin/events" in page
