@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-import test_admin_ui_browser as ui
 
+from tests.admin import test_ui_browser as ui
 from tests.admin.test_ui_browser import OVERFLOW_JS, SIZES, admin_pages, new_page
 from tests.helpers.paths import ARTIFACTS
 
