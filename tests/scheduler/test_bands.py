@@ -5,8 +5,9 @@ waited says how long, and ``/api/ps`` shows the queue per model and band."""
 
 from __future__ import annotations
 
+from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
-from ollama_gate.models import Team, User
+from ollama_gate.models import ApiKey, Team, User
 from tests.helpers.keys import add_key
 from tests.scheduler.test_bounds import (
     assert_refused,
@@ -147,3 +148,21 @@ def test_a_call_that_waited_says_how_long_and_ps_shows_the_queue(tmp_path, pool)
         int(calls.answers[n].headers["X-Ollama-Gate-Queue-Ms"]) for n in ("w0", "w1")
     ]
     assert 0 < waited[0] <= waited[1] < 60_000  # w1 waited for w0 too
+
+
+def test_priority_and_caps_are_set_from_the_cli_and_audited(tmp_path, pool):
+    app = one_backend(tmp_path, pool)
+    runner = app.test_cli_runner()
+    prefix = add_key(app, "alice")[:11]
+    out = runner.invoke(args=["keys", "set", prefix, "--priority", "batch"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(args=["teams", "create", "ml", "--queue-max", "3"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(args=["teams", "set", "ml", "--priority", "urgent"])
+    assert out.exit_code != 0 and "interactive, batch" in out.output
+    with app.app_context():
+        key = db.session.execute(db.select(ApiKey)).scalar_one()
+        team = db.session.execute(db.select(Team)).scalar_one()
+        assert (key.priority, team.queue_max, team.priority) == ("batch", 3, None)
+        details = db.session.execute(db.select(AuditLog.detail)).scalars().all()
+    assert any("priority: none → batch" in (d or "") for d in details)
