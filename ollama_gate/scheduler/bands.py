@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from ..call import Call
 from ..errors import ApiError
-from ..routing.hops import HOPS_IN
 from ..subject_rows.queue_rows import BANDS
 from ..subjects import levels_of, nearest
+from ..upstream.headers import HOPS
 
 PRIORITY_HEADER = "X-Ollama-Gate-Priority"
 INTERACTIVE, BATCH = 0, 1  # a waiter's band: lower goes first
@@ -37,7 +37,8 @@ def band_of(call: Call) -> int:
             )
         if word == "batch":
             band = BATCH  # lowering is always allowed; raising never is
-    if call.extra.get(HOPS_IN, 0) > 0:
+    hops = (call.request_headers.get(HOPS) or "").strip()  # checked: routing.hops
+    if hops.isdigit() and int(hops) > 0:
         band = BATCH  # a peer's offload waits behind this gateway's own callers
     return band
 
