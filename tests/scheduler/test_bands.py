@@ -5,9 +5,12 @@ waited says how long, and ``/api/ps`` shows the queue per model and band."""
 
 from __future__ import annotations
 
+import re
+
 from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 from ollama_gate.models import ApiKey, Team, User
+from tests.helpers.admin import login, make_admin
 from tests.helpers.keys import add_key
 from tests.scheduler.test_bounds import (
     assert_refused,
@@ -132,15 +135,26 @@ def test_a_call_that_waited_says_how_long_and_ps_shows_the_queue(tmp_path, pool)
     key = add_key(app, "alice")
     calls = hold_the_slot(app, gpu1, key)
     calls.queue(key, "w0")
-    calls.queue(key, "w1", headers={PRIORITY: "batch"})
+    calls.queue(key, "w1", headers={PRIORITY: "batch"}, stream=True)  # a stream
     ps = app.test_client().get("/api/ps", headers={"Authorization": f"Bearer {key}"})
     assert ps.status_code == 200
     assert ps.get_json()["queue"] == {
         "waiting": 2,
         "models": [{"model": "llama3.2:latest", "interactive": 1, "batch": 1}],
     }
-    page_queue = app.extensions["ollama_gate"].sched.scheduler.queue
-    assert page_queue.held()[0] == waiting(app) == 2
+    assert waiting(app) == 2
+    admin = app.test_client()
+    make_admin(app)
+    login(admin)
+    page = admin.get("/admin/backends").get_data(as_text=True)
+    row = re.search(r'<td data-label="Model">llama3\.2:latest</td>.*?</tr>', page, re.S)
+    assert row, page
+    cells = dict(re.findall(r'data-label="([^"]+)">([^<]*)<', row.group(0)))
+    assert (cells["Waiting now"], cells["Interactive"], cells["Batch"]) == (
+        "2",
+        "1",
+        "1",
+    )
     release(gpu1, calls)
     held = calls.answers["held"]
     assert "X-Ollama-Gate-Queue-Ms" not in held.headers  # it never waited
