@@ -162,6 +162,7 @@ def test_a_call_that_waited_says_how_long_and_ps_shows_the_queue(tmp_path, pool)
         int(calls.answers[n].headers["X-Ollama-Gate-Queue-Ms"]) for n in ("w0", "w1")
     ]
     assert 0 < waited[0] <= waited[1] < 60_000  # w1 waited for w0 too
+    assert calls.answers["w1"].content_type == "application/x-ndjson"
 
 
 def test_priority_and_caps_are_set_from_the_cli_and_audited(tmp_path, pool):
