@@ -14,10 +14,12 @@ error line in its API's framing (Ollama's ``{"error": ...}`` on native paths).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 from flask import Response, copy_current_request_context, request, stream_with_context
 
@@ -25,6 +27,7 @@ from ..call import Call
 from ..errors import ApiError
 from ..routing.loads import cold_model
 from ..server.peer import closed
+from ..subjects import levels_of, nearest
 from ..upstream.cut import Cuttable
 from .relay import after_head
 
@@ -34,6 +37,7 @@ NDJSON = "application/x-ndjson"
 POLL = 0.1
 # seconds a cold stream waits for its upstream before it sends its head: a failure
 # that quick (no connection, a bad request) keeps its own status; a load takes longer
+PROGRESS_EVERY = 1.0  # seconds between loading lines (``--loading-progress``)
 HEAD_AFTER = 1.0  # seconds between looks at the client of a call waiting for a load
 # the paths whose answer streams unless asked not to, and those that stream if asked
 STREAMS_UNLESS_ASKED = ("/api/generate", "/api/chat")
@@ -184,8 +188,11 @@ def forward(
             return answer(resp) if not gone else _gone(g, call, resp)
         content_type = stream_type(call)
         call.status, call.content_type, call.streamed = 200, content_type, True
+        lines = loading_lines(call, pending) if wants_progress(call) else ()
         out = Response(
-            stream_with_context(after_head(pending.result, call, g.finish, steps)),
+            stream_with_context(
+                after_head(pending.result, call, g.finish, steps, lines)
+            ),
             status=200,
             headers=out_headers,
             content_type=content_type,
@@ -195,6 +202,38 @@ def forward(
         return out
     resp, gone = send()
     return answer(resp) if not gone else _gone(g, call, resp)
+
+
+def wants_progress(call: Call) -> bool:
+    """True when the call's chain opted in (``--loading-progress on``) and its
+    stream is a native one (an OpenAI-style client has no place for the line)."""
+    return call.path in STREAMS_UNLESS_ASKED and bool(
+        nearest(levels_of(call), "loading_progress", False)
+    )
+
+
+def loading_lines(call: Call, pending: Pending) -> Iterator[bytes]:
+    """A line every ``PROGRESS_EVERY`` s until the upstream answers: a chunk as
+    Ollama's own (``done`` false, empty content) with a ``gateway`` field that
+    clients ignore (ollama-python's models and Go's decoder skip unknown fields)."""
+    began = time.monotonic()
+    while not pending.done.wait(PROGRESS_EVERY):
+        yield progress_line(call, time.monotonic() - began)
+
+
+def progress_line(call: Call, seconds: float) -> bytes:
+    """One loading line of ``call``'s stream (chat's or generate's shape)."""
+    line: dict = {
+        "model": call.model or "",
+        "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    if call.path == "/api/chat":
+        line["message"] = {"role": "assistant", "content": ""}
+    else:
+        line["response"] = ""
+    line["done"] = False
+    line["gateway"] = {"loading": call.cold_model, "waited_ms": round(seconds * 1000)}
+    return json.dumps(line, separators=(",", ":")).encode() + b"\n"
 
 
 def _gone(g, call: Call, resp) -> Response:

@@ -191,14 +191,18 @@ def after_head(
     call: Call,
     finish: Callable[[Call], None],
     passes: list[Piecewise] = (),
+    meanwhile: Iterable[bytes] = (),
 ) -> Iterator[bytes]:
     """A stream whose head goes before its upstream answers (a model loading):
     ``send()`` waits for the upstream's answer, already on its way (and may be
     asked again); its stream is relayed, and anything else (a
-    failure, an error answer) ends the stream with its error line."""
+    failure, an error answer) ends the stream with its error line. ``meanwhile``:
+    the gateway's own lines until the answer comes (loading progress), neither
+    kept in history nor counted as the first byte."""
     resp = None
     try:
         yield HEAD
+        yield from meanwhile
         try:
             resp, gone = send()
             if gone:  # the client left while the model loaded: it is loaded now

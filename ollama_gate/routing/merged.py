@@ -77,9 +77,10 @@ def v1_models(fleet: Fleet, only_routed: bool, hops: int = 0) -> Response:
     return json_response({"object": "list", "data": list(seen.values())})
 
 
-def ps(fleet: Fleet, counts=None, hops: int = 0) -> Response:
+def ps(fleet: Fleet, counts=None, hops: int = 0, queue=None) -> Response:
     """``/api/ps``: each loaded model once per backend that holds it, naming it, with
-    the gateway's own counts of its calls running and waiting (``counts``)."""
+    the gateway's own counts of its calls running and waiting (``counts``), and its
+    queue per model and band (``queue()``, a field clients ignore)."""
     models = []
     for state, doc in ask_all(fleet, "/api/ps", hops):
         entries = [m for m in doc.get("models") or [] if isinstance(m, dict)]
@@ -91,7 +92,10 @@ def ps(fleet: Fleet, counts=None, hops: int = 0) -> Response:
             canonical(m.get("name") or m.get("model") or ""): m for m in entries
         }  # noqa: E501
         models += [{**m, "backend": state.name} for m in entries]
-    return json_response({"models": models})
+    doc = {"models": models}
+    if queue is not None:
+        doc["queue"] = queue()
+    return json_response(doc)
 
 
 def version(fleet: Fleet, hops: int = 0) -> Response:
@@ -117,7 +121,12 @@ def heartbeat(fleet: Fleet) -> Response:
 
 
 def answer(
-    fleet: Fleet, path: str, only_routed: bool, counts=None, hops: int = 0
+    fleet: Fleet,
+    path: str,
+    only_routed: bool,
+    counts=None,
+    hops: int = 0,
+    queue=None,
 ) -> Response:
     """The merged answer of a ``MERGED`` path (``hops``: asked by a peer, which
     gets this gateway's own backends' lists, never its peers' again)."""
@@ -126,5 +135,5 @@ def answer(
     if path == "/v1/models":
         return v1_models(fleet, only_routed, hops)
     if path == "/api/ps":
-        return ps(fleet, counts, hops)
+        return ps(fleet, counts, hops, queue)
     return version(fleet, hops)

@@ -84,6 +84,7 @@ class Routing(Stage):
                 self.only_routed,
                 self.counts,
                 call.extra.get(HOPS_IN, 0),
+                self.scheduler.queue.summary,
             )
         return None
 

@@ -52,10 +52,11 @@ def fleet_status(app: Flask, check: bool = False) -> list[dict]:
 
 
 def queue_status(app: Flask) -> list[dict]:
-    """The gateway's queue in this worker, per model: calls waiting now, and the last
-    waits' median and longest."""
+    """The gateway's queue in this worker, per model: calls waiting now (in all and
+    per band), and the last waits' median and longest."""
     queue = app.extensions["ollama_gate"].sched.scheduler.queue
     waiting = queue.waiting()
+    bands = queue.bands()
     rows = []
     for model in sorted(set(waiting) | set(queue.waited)):
         waits = sorted(queue.waited.get(model, ()))
@@ -63,6 +64,8 @@ def queue_status(app: Flask) -> list[dict]:
             {
                 "model": model,
                 "waiting": waiting.get(model, 0),
+                "interactive": bands.get((model, 0), 0),
+                "batch": bands.get((model, 1), 0),
                 "waits": len(waits),
                 "p50_ms": round(waits[len(waits) // 2] * 1000) if waits else None,
                 "max_ms": round(waits[-1] * 1000) if waits else None,

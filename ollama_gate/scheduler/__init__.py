@@ -51,6 +51,7 @@ def make(app: Flask, fleet) -> Parts:
         None,
         rooms.fits,
         s["SWAP_MAX_PASS"],
+        s["BATCH_MAX_WAIT"],
     )
     policies = Policies()
 

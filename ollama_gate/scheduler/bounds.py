@@ -1,7 +1,9 @@
 """How much may wait in a worker's queue: calls, and the bytes their bodies hold, in
 all and per key and user; and who gives up a place when the queue is full.
 
-The rule: a call past its key's or its user's share is refused. When the whole queue
+The rule: a call past its key's or its user's share is refused, and so is one past
+the cap (``queue_max``) of any level of its chain: an end user, key, user or team,
+its members' waiting calls counted together. When the whole queue
 is full (of calls, or of bytes), the newest waiting call of the busiest key gives its
 place to the newcomer, if the newcomer's key, even with this call, would hold no more
 than the busiest key holds after (by calls: at least two fewer before); else the same
@@ -80,6 +82,13 @@ class Bounds:
                 "this key's waiting calls would hold more than "
                 f"{self.size_per_key / MIB:g} MiB in the gateway's queue"
             )
+        for ref, cap, phrase in new.caps:  # every level that sets queue_max
+            held = sum(1 for w in waiters if ref in w.subjects)
+            if held >= cap:
+                raise full(
+                    f"{phrase} has {held} calls waiting in the gateway's queue "
+                    f"(its cap: {cap})"
+                )
         users = sum(1 for w in waiters if w.user == new.user)
         if users >= self.calls_per_user:
             raise full(f"this user has {users} calls waiting in the gateway's queue")

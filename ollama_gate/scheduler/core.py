@@ -18,8 +18,9 @@ from ..call import Call
 from ..events.producers import queue_waited
 from ..model_names import canonical
 from ..server.peer import closed
-from ..subjects import chain_value
+from ..subjects import chain_value, levels_of, setting_levels
 from .affinity import SESSION_HEADER, conversation
+from .bands import band_of
 from .queue import ClientGone, FairQueue, Waiter
 from .rooms import Rooms
 
@@ -27,6 +28,9 @@ SLOT = "scheduler.slot"  # call.extra: (slot key, token, owner)
 ROOM = "scheduler.room"  # call.extra: (backend state, model) counted in its room
 CONVERSATION = "scheduler.conversation"  # call.extra: the conversation's name
 UNCAPPED = 10**9
+QUEUE_MS_HEADER = (
+    "X-Ollama-Gate-Queue-Ms"  # a call that waited: how long, on its answer
+)
 
 
 class Scheduler:
@@ -111,8 +115,13 @@ class Scheduler:
         """
         left = list(candidates)
         ident = call.identity
+        band = band_of(call)  # a bad priority header: 400 before anything is held
+        group = canonical(model) if model else "-"
         while left:
-            state = next((s for s in left if self.try_slot(call, s, model)), None)
+            state = None
+            if not (band and self.queue.interactive_waiting(group)):
+                # batch takes idle capacity, never a slot an interactive call awaits
+                state = next((s for s in left if self.try_slot(call, s, model)), None)
             if state is None:
                 began = time.monotonic()
                 owner = self.owner(call)
@@ -128,6 +137,8 @@ class Scheduler:
                         user=ident.user_id,
                         size=size,
                         rooms=self.rooms.capped(left),
+                        band=band,
+                        **caps_of(call),
                     ),
                     lambda me: next(
                         (s for s in left if self.try_slot(call, s, model, me)), None
@@ -136,6 +147,7 @@ class Scheduler:
                 )
                 waited = (call.queue_wait or 0.0) + time.monotonic() - began
                 call.queue_wait = waited  # history keeps it
+                call.answer_headers[QUEUE_MS_HEADER] = str(round(waited * 1000))
                 queue_waited(model, time.monotonic() - began)  # an event if long
             left.remove(state)
             yield state
@@ -155,6 +167,19 @@ class Scheduler:
 def weight_of(call: Call) -> int:
     """The call's share of slots: the most specific level's queue weight, else 1."""
     return max(1, int(chain_value(call, "queue_weight", 1)))
+
+
+def caps_of(call: Call) -> dict:
+    """A waiter's chain: the refs of its levels (what each cap counts) and the
+    caps (``queue_max``) its levels set."""
+    levels = levels_of(call)
+    return {
+        "subjects": frozenset(lv.subject.ref for lv in levels),
+        "caps": tuple(
+            (lv.subject.ref, lv.get("queue_max"), lv.subject.phrase)
+            for lv in setting_levels(levels, "queue_max")
+        ),
+    }
 
 
 def client_gone() -> bool:

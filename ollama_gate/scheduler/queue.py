@@ -15,6 +15,10 @@ Calls that may run only on backends holding few models at once (``rooms.Rooms``)
 also wait for each other across models: a call of a model its backend holds goes
 before one that would swap a model out, unless that one has been passed over for
 ``SWAP_MAX_PASS`` seconds; then the backend takes nothing new until the swap.
+
+Before all of that comes the call's priority band (``bands``): a waiting interactive
+call goes before every batch call, and a batch call that waited ``BATCH_MAX_WAIT``
+seconds counts as interactive from then on.
 """
 
 from __future__ import annotations
@@ -57,14 +61,24 @@ class Waiter:
     order: int = 0
     wake: threading.Event = field(default_factory=threading.Event)
     rooms: tuple = ()  # its backends, when each holds few models (the swap order)
+    band: int = 0  # its priority band (``bands``): 0 interactive, 1 batch
+    subjects: frozenset = frozenset()  # its chain's subjects' refs (the caps count)
+    caps: tuple = ()  # (ref, most waiting, phrase) of the levels that set queue_max
 
 
 class FairQueue:
     """Waiting calls, granted by fewest calls running per owner, then age."""
 
     def __init__(
-        self, bounds: Bounds, timeout: float, observer=None, fits=None, max_pass=60.0
+        self,
+        bounds: Bounds,
+        timeout: float,
+        observer=None,
+        fits=None,
+        max_pass=60.0,
+        batch_max_wait=60.0,
     ):
+        self.batch_max_wait = batch_max_wait  # seconds before batch counts as first
         self.observer = observer  # told of each wait (the metrics), or None
         self.fits = fits  # fits(backend, model): it runs there without a swap
         self.max_pass = max_pass  # seconds a call that needs a swap may be passed
@@ -140,14 +154,25 @@ class FairQueue:
             if me.refused is not None:
                 return False
             rivals = [w for w in self.waiters if w.group == me.group]
-            best = min(rivals, key=self._fair)
+            now = self.clock()
+            best = min(rivals, key=lambda w: self._fair(w, now))
             if best is not me:
                 return False
             return not me.rooms or self.fits is None or self._swap_turn(me)
 
-    def _fair(self, w: Waiter) -> tuple:
-        """The fair order: fewest running per weight, then turns, then age."""
-        return (self.running[w.owner] / w.weight, w.start, w.order)
+    def _fair(self, w: Waiter, now: float | None = None) -> tuple:
+        """The fair order: the band (batch aged past its bound counts as
+        interactive), then fewest running per weight, then turns, then age."""
+        return (self.band(w, now), self.running[w.owner] / w.weight, w.start, w.order)
+
+    def band(self, w: Waiter, now: float | None = None) -> int:
+        """The band ``w`` waits in now: its own, until a batch call is old enough."""
+        if (
+            w.band
+            and (self.clock() if now is None else now) - w.since >= self.batch_max_wait
+        ):
+            return 0
+        return w.band
 
     def _overdue(self, w: Waiter, now: float) -> bool:
         """True when ``w`` waits to swap a model in and was passed over too long."""
@@ -175,7 +200,7 @@ class FairQueue:
             self.fits(r, w.group) for w in others for r in w.rooms if r.name in mine
         ):
             return False  # a call of a held model goes first
-        return all(self._fair(me) <= self._fair(w) for w in others)
+        return all(self._fair(me, now) <= self._fair(w, now) for w in others)
 
     def passes_over(self, state, group: str) -> bool:
         """True when a call of ``group`` that did not wait must not start on
@@ -236,6 +261,33 @@ class FairQueue:
         """Calls waiting now, per model."""
         with self._lock:
             return Counter(w.group for w in self.waiters)
+
+    def interactive_waiting(self, group: str) -> bool:
+        """True when an interactive call (or an aged batch one) of ``group`` waits."""
+        if not self.waiters:  # the common case: no lock taken
+            return False
+        with self._lock:
+            now = self.clock()
+            return any(w.group == group and not self.band(w, now) for w in self.waiters)
+
+    def bands(self) -> Counter:
+        """Calls waiting now, per (model, band they wait in now: 0 or 1)."""
+        with self._lock:
+            now = self.clock()
+            return Counter((w.group, self.band(w, now)) for w in self.waiters)
+
+    def summary(self) -> dict:
+        """The queue now, as ``/api/ps`` shows it: calls waiting in all, and per
+        model and band."""
+        bands = self.bands()
+        models: dict[str, dict[str, int]] = {}
+        for (group, band), n in sorted(bands.items()):
+            row = models.setdefault(group, {"interactive": 0, "batch": 0})
+            row["batch" if band else "interactive"] += n
+        return {
+            "waiting": sum(bands.values()),
+            "models": [{"model": m, **row} for m, row in models.items()],
+        }
 
     def held(self) -> tuple[int, int]:
         """Calls waiting now, and the bytes their bodies hold (estimated)."""

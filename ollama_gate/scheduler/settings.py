@@ -68,4 +68,12 @@ ROWS: list[Row] = [
         "`--max-loaded`) may be passed over by calls of loaded models; 0: arrival "
         "order.",
     ),
+    (
+        "BATCH_MAX_WAIT",
+        float,
+        "60",
+        "Seconds a waiting `batch` call (`--priority batch`, or the "
+        "`X-Ollama-Gate-Priority: batch` header) may be passed over by interactive "
+        "calls; after that it counts as interactive (batch is never starved).",
+    ),
 ]

@@ -28,11 +28,11 @@ def one_backend(tmp_path, pool, parallel: int | None = None, **settings):
     return app
 
 
-def generate(app, key, prompt="x", **body):
+def generate(app, key, prompt="x", headers=None, **body):
     return app.test_client().post(
         "/api/generate",
         json={"model": "llama3.2", "prompt": prompt, "stream": False, **body},
-        headers={"Authorization": f"Bearer {key}"},
+        headers={"Authorization": f"Bearer {key}", **(headers or {})},
     )
 
 
