@@ -95,10 +95,23 @@ class Quotas:
         self.zone = zone  # OLLAMA_GATE_TIMEZONE: the calendar of every period
         self.warn = warn  # OLLAMA_GATE_BUDGET_WARN_PERCENT
         self.clock = utcnow  # naive UTC now; tests set another
+        # the periods of the last minute asked: every call asks, and naming them in
+        # the zone cost about 1% of a worker's time (bench/PROFILE.md); a period
+        # starts at a local midnight, always on a whole minute, so a minute's
+        # periods are one answer
+        self._minute: tuple[datetime, dict[str, str]] | None = None
 
     def periods(self, now: datetime | None = None) -> dict[str, str]:
-        """The day, week and month now (or at ``now``), by kind."""
-        return periods_at(now or self.clock(), self.zone)
+        """The day, week and month now (or at ``now``), by kind (shared: not to be
+        changed by the caller)."""
+        now = now or self.clock()
+        minute = now.replace(second=0, microsecond=0)
+        cached = self._minute
+        if cached is not None and cached[0] == minute:
+            return cached[1]
+        found = periods_at(minute, self.zone)
+        self._minute = (minute, found)
+        return found
 
     def call_periods(self, call: Call) -> dict[str, str]:
         """The periods a call counts in: those of its admission (a call that runs

@@ -451,3 +451,18 @@ def test_a_budget_crossing_lands_in_the_event_log(zoned, monkeypatch):
         ("budget.threshold", f"key:{key_id}"),
         ("budget.exhausted", f"key:{key_id}"),
     ]
+
+
+def test_the_periods_of_a_minute_are_named_once_and_change_at_midnight():
+    """Every call asks for its periods; they are worked out once a minute, and a
+    minute's answer is exact because a period starts on a whole minute."""
+    from ollama_gate.limits.quotas import Quotas
+
+    quotas = Quotas(counters=None, zone=PARIS)
+    before = quotas.periods(datetime(2026, 12, 13, 22, 59, 1))
+    assert quotas.periods(datetime(2026, 12, 13, 22, 59, 59, 999)) is before
+    assert before["w"] == "w:2026-W50@Europe/Paris"
+    after = quotas.periods(datetime(2026, 12, 13, 23, 0, 0))  # Monday in Paris
+    assert after["w"] == "w:2026-W51@Europe/Paris"
+    assert after["d"] == "d:2026-12-14@Europe/Paris"
+    assert after == periods_at(datetime(2026, 12, 13, 23, 0, 0), PARIS)
