@@ -266,7 +266,7 @@ def test_the_examples_run_pasted_into_a_new_shell(tmp_path, fake):
         out = done.stdout
         assert out.count("The quick brown fox jumps over the lazy") >= 2  # both clients
         assert re.search(r"key og_\S{8} is now revoked", out)
-        assert "scopes: manage" in out and "tokens 0 / no quota" in out
+        assert "scopes: manage" in out and "tokens 0 / no budget" in out
         assert '"data":' in out  # the key's own history
         assert re.search(r"(?i)x-ollama-gate-cache: hit", out)  # the cache's example
     finally:
