@@ -56,7 +56,7 @@ def upgrade() -> None:
         "end_user_usage",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("end_user_id", sa.Integer(), nullable=False),
-        sa.Column("period", sa.String(12), nullable=False),
+        sa.Column("period", sa.String(64), nullable=False),
         sa.Column("calls", sa.BigInteger(), nullable=False),
         sa.Column("tokens", sa.BigInteger(), nullable=False),
         sa.UniqueConstraint("end_user_id", "period"),

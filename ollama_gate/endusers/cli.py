@@ -51,7 +51,7 @@ def person_lines(person: EndUser) -> list[str]:
     if not person.is_defaults:
         first, last = person.first_seen, person.last_seen
         lines.append(f"seen {first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} UTC")
-        for period, calls, tokens in usage_of(person)[:4]:
+        for period, calls, tokens in usage_of(person)[:6]:
             lines.append(f"{period}: calls {calls}, tokens {tokens}")
     return lines
 

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from ..call import Call
 from ..errors import ApiError
 from ..extensions import db
-from ..limits.quotas import INFERENCE
-from ..limits.usage import day_period, month_period
+from ..limits.periods import periods_at
+from ..limits.quotas import INFERENCE, PERIODS
 from ..pipeline import Stage
 from ..subjects import prepend_level
 from .background import task_of
@@ -39,6 +39,7 @@ class EndUsers(Stage):
     def __init__(self, app: Flask):
         self.directory = Directory(app.config["GATE"]["KEY_CACHE_SECONDS"])
         self.admitted = Admitted()
+        self.zone = app.config["GATE"].get("TIMEZONE") or "UTC"
 
     def admit(self, call: Call) -> None:
         """Name the person, conversation and task of an app key's call."""
@@ -84,10 +85,12 @@ class EndUsers(Stage):
             if call.extra.get(ADMITTED):
                 tokens = int(call.stats.get("total_tokens") or 0)
                 tokens = tokens if call.charge_tokens else 0
-                for period in (
-                    day_period(call.started_at),
-                    month_period(call.started_at),
-                ):
+                # the day, week and month the quotas counted it in (their zone's):
+                # these rows seed the person's counters, so they must be named alike
+                periods = call.extra.get(PERIODS) or periods_at(
+                    call.started_at, self.zone
+                )
+                for period in periods.values():
                     entry = usage.setdefault((person.id, period), [0, 0])
                     entry[0] += 1
                     entry[1] += tokens
