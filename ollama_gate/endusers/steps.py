@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import bindparam, func, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..call import Call
 from ..errors import ApiError
 from ..extensions import db
 from ..limits.periods import periods_at
 from ..limits.quotas import INFERENCE, PERIODS
+from ..limits.usage import add_counts
 from ..pipeline import Stage
 from ..subjects import prepend_level
 from .background import task_of
@@ -134,34 +135,4 @@ TOUCH = (
 def add_usage(totals: dict[tuple[int, str], list[int]]) -> None:
     """Add (calls, tokens) per (end user, period); rows made as needed."""
     table = EndUserUsage.__table__
-    people = {pid for pid, _ in totals}
-    periods = {period for _, period in totals}
-    existing = set(
-        db.session.execute(
-            select(table.c.end_user_id, table.c.period).where(
-                table.c.end_user_id.in_(people), table.c.period.in_(periods)
-            )
-        ).all()
-    )
-    for pid, period in totals.keys() - existing:
-        try:
-            db.session.execute(
-                insert(table).values(end_user_id=pid, period=period, calls=0, tokens=0)
-            )
-            db.session.commit()
-        except IntegrityError:  # made meanwhile by another worker
-            db.session.rollback()
-    db.session.execute(
-        update(table)
-        .where(
-            table.c.end_user_id == bindparam("pid"), table.c.period == bindparam("p")
-        )
-        .values(
-            calls=table.c.calls + bindparam("c"), tokens=table.c.tokens + bindparam("t")
-        ),
-        [
-            {"pid": pid, "p": period, "c": c, "t": t}
-            for (pid, period), (c, t) in totals.items()
-        ],
-    )
-    db.session.commit()
+    add_counts(table, table.c.end_user_id, totals)
