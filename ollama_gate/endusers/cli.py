@@ -28,7 +28,7 @@ def get_person(ident: str) -> EndUser:
     """The end user with gateway id ``ident``, or a click error."""
     row = (
         db.session.get(EndUser, int(ident))
-        if ident.isdigit() and len(ident) < 10
+        if ident.isascii() and ident.isdigit() and len(ident) < 10
         else None
     )
     if row is None:
