@@ -19,7 +19,7 @@ from ..call import Call
 from ..errors import ApiError
 from ..extensions import db
 from ..limits.periods import periods_at
-from ..limits.quotas import INFERENCE, PERIODS
+from ..limits.quotas import INFERENCE
 from ..limits.usage import add_counts
 from ..pipeline import Stage
 from ..subjects import prepend_level
@@ -88,9 +88,7 @@ class EndUsers(Stage):
                 tokens = tokens if call.charge_tokens else 0
                 # the day, week and month the quotas counted it in (their zone's):
                 # these rows seed the person's counters, so they must be named alike
-                periods = call.extra.get(PERIODS) or periods_at(
-                    call.started_at, self.zone
-                )
+                periods = call.periods or periods_at(call.started_at, self.zone)
                 for period in periods.values():
                     entry = usage.setdefault((person.id, period), [0, 0])
                     entry[0] += 1

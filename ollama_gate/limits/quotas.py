@@ -56,7 +56,6 @@ COUNTED = (
     "limits.counted"  # call.extra: periods whose call counter admission already raised
 )
 HELD = "limits.held"  # call.extra: the token of the tokens the call holds, if any
-PERIODS = "limits.periods"  # call.extra: its day, week and month, from admission
 
 
 def checks_for(settings, when: datetime, zone: str = "UTC") -> list[Check]:
@@ -112,7 +111,7 @@ class Quotas:
         admitted: list[tuple[str, tuple[str, ...], str | None]] = []
         hold = None
         now = self.clock()
-        periods = call.extra[PERIODS] = self.periods(now)
+        periods = call.periods = self.periods(now)
         try:
             for level in levels_of(call):
                 checks = checks_in(level, periods)
@@ -177,7 +176,7 @@ class Quotas:
             )
             counted = call.extra.get(COUNTED, ())
             levels = levels_of(call)
-            periods = call.extra.get(PERIODS) or self.periods(call.started_at)
+            periods = call.periods or self.periods(call.started_at)
             for kind, period in periods.items():
                 row = (call.identity.key_id, period)
                 calls_so_far, tokens_so_far = totals.get(row, (0, 0))
