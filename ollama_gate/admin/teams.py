@@ -12,11 +12,11 @@ from wtforms.fields.choices import SelectChoice
 from ..audit import record
 from ..extensions import db
 from ..models import ApiKey, Team, User, utcnow
-from ..subject_settings import apply_form, diff, fill_form, snapshot
+from ..subject_settings import fill_form
 from .blueprint import bp
 from .forms import ConfirmForm, DeleteTeamForm, MemberForm, TeamForm, TeamSettingsForm
 from .teamusage import get_team_or_404, team_key_counts, team_usage
-from .users import forget_cached_keys
+from .users import forget_cached_keys, save_settings
 from .words import plural
 
 
@@ -75,16 +75,7 @@ def team(team_id: int):
     row = get_team_or_404(team_id)
     form = TeamSettingsForm()
     if form.validate_on_submit():
-        before = snapshot(row, "team")
-        apply_form(form, row, "team")
-        changes = diff(before, row, "team")
-        if changes:
-            record("team_updated", row.name, ", ".join(changes))
-            db.session.commit()
-            forget_cached_keys()
-            flash("Team settings saved.", "success")
-        else:
-            flash("Nothing to change.", "info")
+        save_settings(form, row, "team", "team_updated", "Team settings saved.")
         return redirect(url_for("admin.team", team_id=row.id))
     if not form.is_submitted():
         fill_form(form, row, "team")

@@ -10,11 +10,11 @@ from wtforms.fields.choices import SelectChoice
 from ..audit import record
 from ..extensions import db
 from ..models import Team, User
-from ..subject_settings import apply_form, diff, fill_form, snapshot
+from ..subject_settings import fill_form
 from .blueprint import bp
 from .forms import UserSettingsForm, UserTeamForm
 from .teams import move_user
-from .users import forget_cached_keys, get_user_or_404, user_page
+from .users import forget_cached_keys, get_user_or_404, save_settings, user_page
 
 # the user page's key form has fields of the same names: the ids must differ
 SETTINGS_PREFIX = "own"
@@ -71,14 +71,5 @@ def user_settings(user_id: int):
     form = settings_form(user)
     if not form.validate_on_submit():
         return user_page(user, settings=form), 400
-    before = snapshot(user, "user")
-    apply_form(form, user, "user")
-    changes = diff(before, user, "user")
-    if changes:
-        record("user_updated", user.name, ", ".join(changes))
-        db.session.commit()
-        forget_cached_keys()
-        flash("User settings saved.", "success")
-    else:
-        flash("Nothing to change.", "info")
+    save_settings(form, user, "user", "user_updated", "User settings saved.")
     return redirect(url_for("admin.user", user_id=user.id) + "#user-settings")
