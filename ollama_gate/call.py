@@ -102,6 +102,10 @@ class Call:
     # endusers (the conversation an app names, e.g. Open WebUI's chat id): scheduler
     # (affinity)
     conversation: str | None = None
+    # limits (the day, week and month it was admitted in, by kind "d", "w", "m", in
+    # the gateway's time zone; empty: not an inference call): endusers (the person's
+    # usage rows, their quota counters' seed, are named alike)
+    periods: dict[str, str] = field(default_factory=dict)
     # one stage's private state, under "<package>.<name>" (e.g. "limits.held")
     extra: dict[str, Any] = field(default_factory=dict)
     # the chain of subjects whose settings bound the call, most specific first; empty:

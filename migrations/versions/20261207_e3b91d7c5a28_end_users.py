@@ -1,7 +1,7 @@
 """end_users, end_user_usage, api_keys.app, and history_requests' end user columns.
 
 Revision ID: e3b91d7c5a28
-Revises: c41f7a9e2d35
+Revises: e83b5d1c9a47
 Create Date: 2026-12-07 16:10:00
 """
 
@@ -28,6 +28,7 @@ def settings_columns() -> list[sa.Column]:
         sa.Column("scopes", sa.String(200), nullable=True),
         sa.Column("max_concurrency", sa.Integer(), nullable=True),
         sa.Column("queue_weight", sa.Integer(), nullable=True),
+        # the budgets' rows (f3c5fe21cfbe, earlier in the chain) apply to end users too
         sa.Column("tokens_per_week", sa.Integer(), nullable=True),
         sa.Column("budget_warn_percent", sa.Integer(), nullable=True),
         sa.Column("budget_shadow", sa.Boolean(), nullable=True),
@@ -59,7 +60,7 @@ def upgrade() -> None:
         "end_user_usage",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("end_user_id", sa.Integer(), nullable=False),
-        sa.Column("period", sa.String(64), nullable=False),  # a zone name too
+        sa.Column("period", sa.String(64), nullable=False),
         sa.Column("calls", sa.BigInteger(), nullable=False),
         sa.Column("tokens", sa.BigInteger(), nullable=False),
         sa.UniqueConstraint("end_user_id", "period"),

@@ -15,9 +15,8 @@ from ..models import ApiKey, Team, User, utcnow
 from ..subject_settings import fill_form
 from .blueprint import bp
 from .forms import ConfirmForm, DeleteTeamForm, MemberForm, TeamForm, TeamSettingsForm
-from .subjectform import save_settings
 from .teamusage import get_team_or_404, team_key_counts, team_usage
-from .users import forget_cached_keys
+from .users import forget_cached_keys, save_settings
 from .words import plural
 
 

@@ -21,6 +21,7 @@ from ..audit import record
 from ..extensions import db
 from ..models import ApiKey, Team, User, utcnow
 from ..netkeys import network_key
+from ..subject_settings import apply_form, diff, snapshot
 from .audit import page_arg
 from .blueprint import bp
 from .fleet import fleet_model_names
@@ -50,6 +51,21 @@ def get_user_or_404(user_id: int) -> User:
 def forget_cached_keys() -> None:
     """Make this worker see key changes at once (others within KEY_CACHE_SECONDS)."""
     current_app.extensions["ollama_gate"].key_cache.clear()
+
+
+def save_settings(form, row, kind: str, action: str, saved: str) -> None:
+    """Apply a validated settings form to ``row`` (a user or team), audit what it
+    changed as ``action``, and say so (``saved``) or that nothing changed."""
+    before = snapshot(row, kind)
+    apply_form(form, row, kind)
+    changes = diff(before, row, kind)
+    if changes:
+        record(action, row.name, ", ".join(changes))
+        db.session.commit()
+        forget_cached_keys()
+        flash(saved, "success")
+    else:
+        flash("Nothing to change.", "info")
 
 
 @bp.get("/")

@@ -13,9 +13,8 @@ from ..models import Team, User
 from ..subject_settings import fill_form
 from .blueprint import bp
 from .forms import UserSettingsForm, UserTeamForm
-from .subjectform import save_settings
 from .teams import move_user
-from .users import forget_cached_keys, get_user_or_404, user_page
+from .users import forget_cached_keys, get_user_or_404, save_settings, user_page
 
 # the user page's key form has fields of the same names: the ids must differ
 SETTINGS_PREFIX = "own"

@@ -28,7 +28,7 @@ def get_person(ident: str) -> EndUser:
     """The end user with gateway id ``ident``, or a click error."""
     row = (
         db.session.get(EndUser, int(ident))
-        if ident.isdigit() and len(ident) < 10
+        if ident.isascii() and ident.isdigit() and len(ident) < 10
         else None
     )
     if row is None:
@@ -51,7 +51,7 @@ def person_lines(person: EndUser) -> list[str]:
     if not person.is_defaults:
         first, last = person.first_seen, person.last_seen
         lines.append(f"seen {first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} UTC")
-        for period, calls, tokens in usage_of(person)[:4]:
+        for period, calls, tokens in usage_of(person)[:6]:
             lines.append(f"{period}: calls {calls}, tokens {tokens}")
     return lines
 

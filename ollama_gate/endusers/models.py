@@ -59,13 +59,14 @@ class EndUser(columns_mixin("end_user"), db.Model):
 
 
 class EndUserUsage(db.Model):
-    """Inference calls and tokens of one end user in one UTC day or month."""
+    """Inference calls and tokens of one end user in one day, week or month (the
+    gateway's time zone, as ``limits/periods.py`` names them)."""
 
     __tablename__ = "end_user_usage"
     __table_args__ = (UniqueConstraint("end_user_id", "period"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     end_user_id: Mapped[int] = mapped_column(index=True)
-    period: Mapped[str] = mapped_column(String(64))  # a zone name too
+    period: Mapped[str] = mapped_column(String(64))  # w:2026-W50@Europe/Paris
     calls: Mapped[int] = mapped_column(BigInteger, default=0)
     tokens: Mapped[int] = mapped_column(BigInteger, default=0)

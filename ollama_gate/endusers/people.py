@@ -73,7 +73,7 @@ def app_key_of(person: EndUser) -> ApiKey | None:
 
 
 def usage_of(person: EndUser) -> list[tuple[str, int, int]]:
-    """(period, calls, tokens) of a person, newest first (days, then months)."""
+    """(period, calls, tokens) of a person: weeks, months, days, newest first."""
     rows = db.session.execute(
         select(EndUserUsage.period, EndUserUsage.calls, EndUserUsage.tokens)
         .where(EndUserUsage.end_user_id == person.id)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from flask import Flask
+from sqlalchemy import bindparam, func, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..call import Call
 from ..errors import ApiError
 from ..extensions import db
 from ..limits.periods import periods_at
 from ..limits.quotas import INFERENCE
+from ..limits.usage import add_counts
 from ..pipeline import Stage
 from ..subjects import prepend_level
 from .background import task_of
@@ -39,6 +40,7 @@ class EndUsers(Stage):
     def __init__(self, app: Flask):
         self.directory = Directory(app.config["GATE"]["KEY_CACHE_SECONDS"])
         self.admitted = Admitted()
+        self.zone = app.config["GATE"].get("TIMEZONE") or "UTC"
 
     def admit(self, call: Call) -> None:
         """Name the person, conversation and task of an app key's call."""
@@ -84,9 +86,10 @@ class EndUsers(Stage):
             if call.extra.get(ADMITTED):
                 tokens = int(call.stats.get("total_tokens") or 0)
                 tokens = tokens if call.charge_tokens else 0
-                # the periods the person's quota counters count in (the gateway's
-                # time zone; day, week and month), so a restart seeds them exactly
-                for period in periods_of(call):
+                # the day, week and month the quotas counted it in (their zone's):
+                # these rows seed the person's counters, so they must be named alike
+                periods = call.periods or periods_at(call.started_at, self.zone)
+                for period in periods.values():
                     entry = usage.setdefault((person.id, period), [0, 0])
                     entry[0] += 1
                     entry[1] += tokens
@@ -130,43 +133,4 @@ TOUCH = (
 def add_usage(totals: dict[tuple[int, str], list[int]]) -> None:
     """Add (calls, tokens) per (end user, period); rows made as needed."""
     table = EndUserUsage.__table__
-    people = {pid for pid, _ in totals}
-    periods = {period for _, period in totals}
-    existing = set(
-        db.session.execute(
-            select(table.c.end_user_id, table.c.period).where(
-                table.c.end_user_id.in_(people), table.c.period.in_(periods)
-            )
-        ).all()
-    )
-    for pid, period in totals.keys() - existing:
-        try:
-            db.session.execute(
-                insert(table).values(end_user_id=pid, period=period, calls=0, tokens=0)
-            )
-            db.session.commit()
-        except IntegrityError:  # made meanwhile by another worker
-            db.session.rollback()
-    db.session.execute(
-        update(table)
-        .where(
-            table.c.end_user_id == bindparam("pid"), table.c.period == bindparam("p")
-        )
-        .values(
-            calls=table.c.calls + bindparam("c"), tokens=table.c.tokens + bindparam("t")
-        ),
-        [
-            {"pid": pid, "p": period, "c": c, "t": t}
-            for (pid, period), (c, t) in totals.items()
-        ],
-    )
-    db.session.commit()
-
-
-def periods_of(call: Call) -> list[str]:
-    """The periods ``call`` counts in, as the limits stage counts them (UTC day and
-    month without one)."""
-    limits = current_app.extensions.get("ollama_gate_limits")
-    if limits is None:
-        return list(periods_at(call.started_at, "UTC").values())
-    return list(limits.quotas.call_periods(call).values())
+    add_counts(table, table.c.end_user_id, totals)

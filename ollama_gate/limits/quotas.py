@@ -56,7 +56,6 @@ COUNTED = (
     "limits.counted"  # call.extra: periods whose call counter admission already raised
 )
 HELD = "limits.held"  # call.extra: the token of the tokens the call holds, if any
-PERIODS = "limits.periods"  # call.extra: its day, week and month, from admission
 
 
 def checks_for(settings, when: datetime, zone: str = "UTC") -> list[Check]:
@@ -113,11 +112,6 @@ class Quotas:
         self._minute = (minute, found)
         return found
 
-    def call_periods(self, call: Call) -> dict[str, str]:
-        """The periods a call counts in: those of its admission (a call that runs
-        past midnight counts in the day it started), by kind."""
-        return call.extra.get(PERIODS) or self.periods(call.started_at)
-
     def __call__(self, call: Call) -> None:
         """Admission check: count an inference call at every level of its chain with
         a quota (a team's is one pool for its members), or 429 naming the level
@@ -130,7 +124,7 @@ class Quotas:
         admitted: list[tuple[str, tuple[str, ...], str | None]] = []
         hold = None
         now = self.clock()
-        periods = call.extra[PERIODS] = self.periods(now)
+        periods = call.periods = self.periods(now)
         try:
             for level in levels_of(call):
                 checks = checks_in(level, periods)
@@ -195,7 +189,7 @@ class Quotas:
             )
             counted = call.extra.get(COUNTED, ())
             levels = levels_of(call)
-            periods = self.call_periods(call)
+            periods = call.periods or self.periods(call.started_at)
             for kind, period in periods.items():
                 row = (call.identity.key_id, period)
                 calls_so_far, tokens_so_far = totals.get(row, (0, 0))

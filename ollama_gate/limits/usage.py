@@ -96,44 +96,42 @@ def load_usage(ref: int | str, period: str) -> tuple[int, int]:
 
 def add_usage(totals: dict[tuple[int, str], tuple[int, int]]) -> None:
     """Add (calls, tokens) per (key id, period) to the database; rows as needed."""
+    add_counts(Usage.__table__, Usage.__table__.c.key_id, totals)
+
+
+def add_counts(table, owner, totals) -> None:
+    """Add (calls, tokens) per (owner id, period) to ``table``'s rows (``owner``: its
+    owner column, e.g. ``key_usage.key_id``), inserting the missing rows first."""
     # one executemany of one prepared UPDATE for the whole batch: a statement built per
     # row was most of the recorder's quota cost with many keys in use (bench/)
-    table = Usage.__table__
-    keys = {key_id for key_id, _ in totals}
+    owners = {ident for ident, _ in totals}
     periods = {period for _, period in totals}
     existing = set(
         db.session.execute(
-            select(table.c.key_id, table.c.period).where(
-                table.c.key_id.in_(keys), table.c.period.in_(periods)
+            select(owner, table.c.period).where(
+                owner.in_(owners), table.c.period.in_(periods)
             )
         ).all()
     )
-    for key_id, period in totals.keys() - existing:  # a key's first call of a period
+    for ident, period in totals.keys() - existing:  # an owner's first call of a period
         try:
             db.session.execute(
-                insert(table).values(key_id=key_id, period=period, calls=0, tokens=0)
+                insert(table).values(
+                    {owner.name: ident, "period": period, "calls": 0, "tokens": 0}
+                )
             )
             db.session.commit()
         except IntegrityError:  # made meanwhile by another worker, or the key is gone
             db.session.rollback()
     db.session.execute(
-        ADD_USAGE,
+        update(table)
+        .where(owner == bindparam("k"), table.c.period == bindparam("p"))
+        .values(
+            calls=table.c.calls + bindparam("c"), tokens=table.c.tokens + bindparam("t")
+        ),
         [
-            {"k": key_id, "p": period, "c": calls, "t": tokens}
-            for (key_id, period), (calls, tokens) in totals.items()
+            {"k": ident, "p": period, "c": calls, "t": tokens}
+            for (ident, period), (calls, tokens) in totals.items()
         ],
     )
     db.session.commit()
-
-
-ADD_USAGE = (
-    update(Usage.__table__)
-    .where(
-        Usage.__table__.c.key_id == bindparam("k"),
-        Usage.__table__.c.period == bindparam("p"),
-    )
-    .values(
-        calls=Usage.__table__.c.calls + bindparam("c"),
-        tokens=Usage.__table__.c.tokens + bindparam("t"),
-    )
-)

@@ -27,7 +27,7 @@ def hops_of(headers: Headers) -> int:
     if value is None:
         return 0
     value = value.strip()
-    if not value.isdigit() or len(value) > 4:
+    if not is_count(value):
         raise ApiError(400, f"{HOPS} must be a count of gateways, not {value[:20]!r}")
     return int(value)
 
@@ -54,4 +54,10 @@ def echo(request: Request, response: Response) -> None:
     this backend is a peer, not an Ollama."""
     value = request.headers.get(HOPS, "").strip()
     if value:
-        response.headers[HOPS] = value if value.isdigit() and len(value) <= 4 else "0"
+        response.headers[HOPS] = value if is_count(value) else "0"
+
+
+def is_count(value: str) -> bool:
+    """ASCII digits, at most four (``isdigit`` alone takes ``²``, which int() does
+    not)."""
+    return value.isascii() and value.isdigit() and len(value) <= 4

@@ -11,6 +11,7 @@ again after each cold call so the next one is known to be warm.
 from __future__ import annotations
 
 from ..call import Call
+from ..limits.quotas import INFERENCE
 from ..metrics.labels import model_name
 from ..metrics.registry import MODEL_LOAD
 from ..model_names import canonical
@@ -18,20 +19,8 @@ from ..pipeline import Stage
 from .fleet import Fleet
 from .health import refresh_loaded
 
-# the calls that make Ollama load their model
-LOADING_PATHS = frozenset(
-    {
-        "/api/generate",
-        "/api/chat",
-        "/api/embed",
-        "/api/embeddings",
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/v1/embeddings",
-        "/v1/responses",
-        "/v1/messages",
-    }
-)
+# the calls that make Ollama load their model: those that run one (the quotas' own)
+LOADING_PATHS = INFERENCE
 
 
 def cold_model(call: Call, candidates: list, model: str | None) -> str | None:

@@ -403,7 +403,7 @@ def test_form_fields_line_up_whatever_their_hints(browser, ui_gateway, world):
           };
         }"""
     )
-    assert len(tops["inputs"]) == 5
+    assert len(tops["inputs"]) == 6  # name, URL, weight, parallel, max loaded, token
     # two lines of fields at most: each line's labels and boxes on one level
     assert len(set(tops["labels"])) <= 2 and len(set(tops["inputs"])) <= 2, tops
     page.context.close()

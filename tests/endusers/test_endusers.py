@@ -476,6 +476,9 @@ def test_cli_app_keys_people_and_defaults_are_audited(app, runner, client):
     )
     bad = runner.invoke(args=["endusers", "set", alice_id, "--calls-per-day", "-3"])
     assert bad.exit_code != 0
+    # "²" is a digit to str.isdigit, not to int(): a clear error, not a traceback
+    odd = runner.invoke(args=["endusers", "set", "\xb2", "--calls-per-day", "1"])
+    assert odd.exit_code == 1 and "no end user with id" in odd.output
     flush(app)
     listed = runner.invoke(args=["history", "list", "--end-user", alice_id])
     assert listed.exit_code == 0, listed.output
