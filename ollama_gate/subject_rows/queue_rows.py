@@ -69,7 +69,7 @@ ROWS = [
         name="queue_max",
         type=Integer,
         parse=parse_count,
-        none="the gateway's per-key and per-user bounds",
+        none="the gateway's bounds",
         help="Calls of it (a user's or team's members together) that may wait in "
         "the queue at once, per worker; more get 503 with Retry-After at once.",
         label="Most waiting calls",
