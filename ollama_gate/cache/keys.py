@@ -6,7 +6,9 @@ sorted, integral floats as integers) without what only changes framing or reside
 (``stream``, ``stream_options``, ``keep_alive``), the endpoint, the model's
 normalised name and its digest (a re-pulled model never answers from the old cache),
 and the scope: the user (by default) or everyone, always with the key's model
-allowlist, so an answer never crosses to a key whose allowlist differs.
+allowlist, so an answer never crosses to a key whose allowlist differs. Behind an app
+key (Open WebUI) the user is the app: each person it names is a scope of their own,
+or a hit would tell one person that another asked exactly the same.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def scope_of(identity: Identity, shared: bool) -> str:
-    """Who may be answered from an entry: the user (or all), and the allowlist."""
+def scope_of(identity: Identity, shared: bool, person=None) -> str:
+    """Who may be answered from an entry: the user, or the person behind an app key
+    (``endusers.Known``), or all; and the allowlist."""
     who = "shared" if shared else f"user:{identity.user_id}"
+    if person is not None and not shared:
+        who += f"|person:{person.id}"
     allow = sorted({p.strip().lower() for p in identity.model_patterns})
     scope = who + "|allow:" + ",".join(allow)
     for level in identity.levels[1:]:  # a user's or team's allowlist bounds it too

@@ -95,7 +95,10 @@ class CacheStage(Stage):
             return "bypass", None  # a model no backend lists: never a stale answer
         try:
             key = cache_key(
-                call.endpoint, payload, digest, scope_of(call.identity, self.shared)
+                call.endpoint,
+                payload,
+                digest,
+                scope_of(call.identity, self.shared, call.end_user),
             )
         except (ValueError, TypeError, RecursionError):
             return "bypass", None

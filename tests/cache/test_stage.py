@@ -16,7 +16,7 @@ from ollama_gate.cache.models import CacheEntry
 from ollama_gate.extensions import db
 from ollama_gate.history.models import Request
 from ollama_gate.limits.usage import Usage
-from ollama_gate.models import utcnow
+from ollama_gate.models import ApiKey, utcnow
 from tests.helpers.keys import add_key
 
 MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
@@ -284,6 +284,23 @@ def test_the_user_scope_isolates_users_and_shares_among_a_users_keys(gate, fake)
     assert verdict(call(gate, alice, path, body)) == "miss"
     assert verdict(call(gate, alice2, path, body)) == "hit"
     assert verdict(call(gate, bob, path, body)) == "miss"
+
+
+def test_people_behind_one_app_key_do_not_share_answers(gate, fake):
+    """An app key (Open WebUI) is one user for many people: a hit would tell one
+    person that another asked exactly the same, so each person is a scope."""
+    path, body = body_for("generate", False)
+    plain = add_key(gate, "webui", name="open-webui")
+    with gate.app_context():
+        key = db.session.execute(db.select(ApiKey)).scalars().one()
+        key.app = True
+        db.session.commit()
+    alice = {"X-Ollama-Gate-User": "alice-id", "X-Ollama-Gate-User-Name": "Alice"}
+    bob = {"X-Ollama-Gate-User": "bob-id", "X-Ollama-Gate-User-Name": "Bob"}
+    assert verdict(call(gate, plain, path, body, **alice)) == "miss"
+    assert verdict(call(gate, plain, path, body, **alice)) == "hit"
+    assert verdict(call(gate, plain, path, body, **bob)) == "miss"
+    assert upstream_calls(fake, path) == 2
 
 
 def test_the_shared_scope_serves_every_key_with_the_same_allowlist(tmp_path, fake):
