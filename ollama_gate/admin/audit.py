@@ -48,6 +48,8 @@ ACTIONS = {
     "hook_added": "Webhook added",
     "hook_deleted": "Webhook deleted",
     "hook_tested": "Webhook tested",
+    "hook_enabled": "Webhook resumed",
+    "hook_disabled": "Webhook paused",
 }
 PAGE_SIZE = 50
 

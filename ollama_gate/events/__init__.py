@@ -41,10 +41,12 @@ def init_app(app: Flask) -> None:
     """The app's event writer, its producers and the events page (no thread yet)."""
     from .pages import bp
     from .producers import KEY_SCAN_SECONDS, expiring_keys
+    from .retention import PRUNE_SECONDS, retention_job
     from .worker import Events
 
     events = app.extensions[EXTENSION] = Events(app)
     events.every(KEY_SCAN_SECONDS, expiring_keys)
+    events.every(PRUNE_SECONDS, retention_job)
     app.register_blueprint(bp)
 
 

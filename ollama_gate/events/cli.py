@@ -1,4 +1,4 @@
-"""Commands ``hooks add|list|delete|test`` and ``events list``."""
+"""Commands ``hooks add|list|enable|disable|delete|test`` and ``events list|prune``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from flask.cli import AppGroup
 
 from ..extensions import db
 from ..text import printable
-from .hooks import HookError, add_hook, delete_hook, send_test, where
+from .hooks import HookError, add_hook, delete_hook, send_test, set_enabled, where
 from .models import Delivery, Event, Hook
+from .retention import prune
 
 hooks_cli = AppGroup("hooks", help="Manage the webhooks events are sent to.")
 events_cli = AppGroup("events", help="The event log.")
@@ -78,6 +79,29 @@ def hooks_delete(hook_id: int) -> None:
     click.echo(f"deleted webhook {hook_id} ({where(hook.url)})")
 
 
+@hooks_cli.command("enable")
+@click.argument("hook_id", type=int)
+def hooks_enable(hook_id: int) -> None:
+    """Send events to webhook HOOK_ID again (from the next event on)."""
+    _switch(hook_id, True)
+
+
+@hooks_cli.command("disable")
+@click.argument("hook_id", type=int)
+def hooks_disable(hook_id: int) -> None:
+    """Pause webhook HOOK_ID: nothing is sent to it (its secret and filter stay)."""
+    _switch(hook_id, False)
+
+
+def _switch(hook_id: int, enabled: bool) -> None:
+    try:
+        hook = set_enabled(hook_id, enabled)
+    except HookError as exc:
+        raise click.ClickException(str(exc)) from None
+    state = "enabled" if enabled else "disabled"
+    click.echo(f"webhook {hook_id} {state} ({where(hook.url)})")
+
+
 @hooks_cli.command("test")
 @click.argument("hook_id", type=int)
 def hooks_test(hook_id: int) -> None:
@@ -121,3 +145,20 @@ def events_list(kind: str, limit: int) -> None:
                 f"    webhook {d.hook_id or '(deleted)'} attempt {d.attempt}: "
                 f"{d.outcome}"
             )
+
+
+@events_cli.command("prune")
+@click.option(
+    "--days",
+    type=click.IntRange(1),
+    default=None,
+    help="Delete events older than this; default OLLAMA_GATE_EVENT_RETENTION_DAYS.",
+)
+def events_prune(days: int | None) -> None:
+    """Delete old events and their deliveries now (workers also do it hourly)."""
+    days = days or current_app.config["GATE"]["EVENT_RETENTION_DAYS"]
+    if days <= 0:
+        raise click.ClickException(
+            "OLLAMA_GATE_EVENT_RETENTION_DAYS is 0 (keep forever): give --days"
+        )
+    click.echo(f"deleted {prune(days)} events older than {days} days")

@@ -86,6 +86,18 @@ def delete_hook(hook_id: int) -> Hook:
     return hook
 
 
+def set_enabled(hook_id: int, enabled: bool) -> Hook:
+    """Pause or resume a webhook, audited. A paused one is sent nothing, and what
+    was due for it is given up (``deliver``): events are not saved up for later."""
+    hook = get_hook(hook_id)
+    if hook.enabled != enabled:
+        hook.enabled = enabled
+        kind = "hook_enabled" if enabled else "hook_disabled"
+        record(kind, f"webhook {hook.id}", where(hook.url))
+        db.session.commit()
+    return hook
+
+
 def send_test(app: Flask, hook_id: int) -> Delivery:
     """Send a ``test`` event to one webhook now; its first attempt (later ones, if
     it fails, go as any delivery's)."""

@@ -23,7 +23,15 @@ from ..admin.forms import ConfirmForm
 from ..admin.security import refuse_nul_characters
 from ..extensions import db
 from ..web import add_security_headers
-from .hooks import HookError, add_hook, delete_hook, get_hook, send_test, where
+from .hooks import (
+    HookError,
+    add_hook,
+    delete_hook,
+    get_hook,
+    send_test,
+    set_enabled,
+    where,
+)
 from .kinds import KINDS
 from .models import Delivery, Event, Hook
 
@@ -119,6 +127,21 @@ def hooks_test(hook_id: int):
     else:
         flash(f"Test event {d.event_id} not delivered: {d.outcome}.", "error")
     return redirect(url_for("events.index"))
+
+
+@bp.post("/hooks/<int:hook_id>/<any(enable, disable):action>")
+@login_required
+def hooks_switch(hook_id: int, action: str):
+    """Pause a webhook or send to it again (the form carries a CSRF token)."""
+    if not ConfirmForm().validate_on_submit():
+        flash("The form expired: try again.", "error")
+    else:
+        try:
+            set_enabled(hook_id, action == "enable")
+            flash(f"Webhook {hook_id} {action}d.", "success")
+        except HookError as exc:
+            flash(str(exc), "error")
+    return redirect(url_for("events.index") + "#hooks")
 
 
 @bp.route("/hooks/<int:hook_id>/delete", methods=["GET", "POST"])

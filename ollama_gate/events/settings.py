@@ -20,6 +20,13 @@ ROWS: list[Row] = [
         "(per key and expiry date); 0 = never.",
     ),
     (
+        "EVENT_RETENTION_DAYS",
+        int,
+        "90",
+        "Events (and their deliveries) older than this many days are deleted, "
+        "hourly; 0 = keep forever.",
+    ),
+    (
         "WEBHOOK_ATTEMPTS",
         int,
         "6",

@@ -13,15 +13,8 @@ from ollama_gate.events import emit
 from ollama_gate.events.models import Hook
 from ollama_gate.extensions import db
 from tests.events.test_events import check_signed, events_of
-from tests.helpers.admin import login, make_admin, post
+from tests.helpers.admin import post
 from tests.helpers.webhook_receiver import Receiver
-
-
-@pytest.fixture()
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def audit(app) -> list[str]:
@@ -105,13 +98,6 @@ def test_events_list_by_kind_with_deliveries(app, runner, receiver):
     assert "slow" not in out
     every = runner.invoke(args=["events", "list", "--limit", "5"]).output
     assert "slow\\x1b[2J" in every  # an escape sequence never reaches the terminal
-
-
-@pytest.fixture()
-def admin_client(app, client):
-    make_admin(app)
-    login(client)
-    return client
 
 
 def test_the_page_shows_messages_as_text(app, admin_client):

@@ -30,13 +30,6 @@ def events_of(app):
     return events
 
 
-@pytest.fixture()
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
-
-
 def hook(app, url: str, kinds: str = "") -> tuple[int, str]:
     with app.app_context():
         h, secret = add_hook(url, kinds=kinds)
