@@ -1,9 +1,10 @@
 """accounts: admins become users with the admin role; users get a role, a password,
 a session token, a last login and an OpenID subject; invitations.
 
-Every admin is kept with its password hash (they sign in with the same password;
-open sessions end, the session id holds the row id): one whose name is a user's becomes that user, any other a new user. The
-audit log's actor column then points at users, each entry at its admin's user.
+Every admin is kept with its password hash (the same password signs in; open
+sessions end, as the session id holds the row id): one whose name is a user's
+becomes that user, any other a new user. The audit log's actor column then points
+at users, each entry at its admin's user.
 Downgrade rebuilds ``admins`` from the users with the admin role and a password
 (their ids are the users' ids, so the audit log keeps pointing at them).
 

@@ -50,7 +50,9 @@ def upgrade() -> None:
         sa.Column("first_seen", sa.DateTime(), nullable=False),
         sa.Column("last_seen", sa.DateTime(), nullable=False),
         *settings_columns(),
-        sa.UniqueConstraint("key_id", "external_id", name="uq_end_users_key_external"),
+        sa.UniqueConstraint(
+            "key_id", "external_id", name="uq_end_users_key_external"
+        ),
         sqlite_autoincrement=True,
     )
     op.create_index("ix_end_users_user", "end_users", ["user_id"])
@@ -63,7 +65,9 @@ def upgrade() -> None:
         sa.Column("tokens", sa.BigInteger(), nullable=False),
         sa.UniqueConstraint("end_user_id", "period"),
     )
-    op.create_index("ix_end_user_usage_end_user_id", "end_user_usage", ["end_user_id"])
+    op.create_index(
+        "ix_end_user_usage_end_user_id", "end_user_usage", ["end_user_id"]
+    )
     with op.batch_alter_table("api_keys") as batch:
         batch.add_column(
             sa.Column("app", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -72,7 +76,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("end_user_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("end_user_name", sa.String(120), nullable=True))
         batch.add_column(sa.Column("task", sa.String(40), nullable=True))
-        batch.create_index("ix_history_end_user_time", ["end_user_id", "started_at"])
+        batch.create_index(
+            "ix_history_end_user_time", ["end_user_id", "started_at"]
+        )
 
 
 def downgrade() -> None:
