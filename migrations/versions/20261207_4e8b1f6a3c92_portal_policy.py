@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "4e8b1f6a3c92"
-down_revision = "7b2e9d4c1a63"  # TEMP: 2c7e4a9d1b58 (accounts) once merged
+down_revision = "2c7e4a9d1b58"
 branch_labels = None
 depends_on = None
 

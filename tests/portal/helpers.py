@@ -6,7 +6,7 @@ import re
 
 from ollama_gate.extensions import db
 from ollama_gate.models import ApiKey, Team, User
-from tests.helpers.admin import PASSWORD, csrf_token
+from tests.helpers.admin import PASSWORD, csrf_token, login, make_person
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "Hi"}]}
 
@@ -20,15 +20,11 @@ def make_team(app, name: str = "ml", **policy) -> None:
 
 def sign_in(app, client, name: str = "alice", team: str | None = "ml") -> int:
     """Make ``name`` a member (of ``team``) with a password, sign in; their id."""
-    try:
-        from tests.helpers.admin import login, make_person
-    except ImportError:  # TEMP before the accounts branch: remove after merging
-        return _shim_sign_in(app, client, name, team)
-    make_person(app, name, PASSWORD, role="member", team=team)
+    uid = make_person(app, name, PASSWORD, role="member", team=team)
     resp = login(client, name, PASSWORD)
     assert resp.status_code == 302, resp.text
-    with app.app_context():
-        return db.session.execute(db.select(User.id).where(User.name == name)).scalar()
+    assert resp.headers["Location"].endswith("/portal/")  # members land there
+    return uid
 
 
 def post(client, path: str, data: dict | None = None):
@@ -67,26 +63,3 @@ def keys_of(app, name: str) -> list[ApiKey]:
         for row in rows:
             db.session.expunge(row)
         return rows
-
-
-def _shim_sign_in(app, client, name, team):  # TEMP: remove after merging accounts
-    import time
-
-    from ollama_gate.admin.models import Admin
-    from ollama_gate.extensions import login_manager
-
-    with app.app_context():
-        db.session.add(Admin(name=name, password_hash="x"))
-        t = db.session.execute(db.select(Team).where(Team.name == team)).scalar()
-        user = User(name=name, team=t)
-        db.session.add(user)
-        db.session.commit()
-        uid = user.id
-    User.is_authenticated, User.is_active, User.is_anonymous = True, True, False
-    User.get_id = lambda self: str(self.id)
-    login_manager.user_loader(lambda sid: db.session.get(User, int(sid)))
-    with client.session_transaction() as sess:
-        sess["_user_id"] = str(uid)
-        sess["_fresh"] = True
-        sess["login_at"] = time.time()
-    return uid

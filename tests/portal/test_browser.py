@@ -15,7 +15,7 @@ import requests
 from ollama_gate.models import utcnow
 from tests.admin.test_ui_browser import OVERFLOW_JS, SIZES
 from tests.admin.test_ui_browser import browser as _browser  # noqa: F401
-from tests.helpers.admin import PASSWORD
+from tests.helpers.admin import PASSWORD, make_person
 from tests.helpers.live import gateway_fixture
 
 pytestmark = pytest.mark.browser
@@ -47,8 +47,6 @@ def team(portal_gateway):
 
 def member(gw, team: str) -> str:
     """A new member of ``team`` with the test password."""
-    from tests.helpers.admin import make_person
-
     name = f"m-{uuid.uuid4().hex[:8]}"
     make_person(gw.app, name, PASSWORD, role="member", team=team)
     return name

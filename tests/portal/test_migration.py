@@ -10,7 +10,7 @@ from ollama_gate.schema import upgrade_database
 from tests.core.test_schema import BOTH, new_app  # noqa: F401 (the fixture)
 from tests.helpers.release_db import build_release_database, rows
 
-BEFORE = "7b2e9d4c1a63"
+BEFORE = "2c7e4a9d1b58"  # the accounts migration
 COLUMNS = {
     "portal_max_keys",
     "portal_max_days",
