@@ -13,6 +13,7 @@ from ollama_gate.extensions import db
 from ollama_gate.history.models import Request
 from ollama_gate.limits.usage import Usage
 from ollama_gate.models import utcnow
+from tests.helpers.admin import csrf_token, login, make_admin
 from tests.helpers.keys import add_key
 from tests.portal.helpers import (
     CHAT,
@@ -226,3 +227,21 @@ def test_the_models_i_may_use(app, client, alice):
     assert "llama3*" in page.text
     assert '<li class="chip">llama3.2:latest</li>' in page.text
     assert "qwen2.5" not in page.text.split('id="my-models"')[1]
+
+
+def test_members_see_the_portal_in_the_nav_and_admins_a_link_to_theirs(app, client):
+    sign_in(app, client, "carol", team=None)
+    page = client.get("/portal/").text
+    assert 'id="portal-links"' in page and 'href="/admin/users"' not in page
+    assert client.get("/admin/users").status_code == 403
+    admin = app.test_client()
+    make_admin(app, "root")
+    assert login(admin, "root").status_code == 302
+    home = admin.get("/admin/overview").text
+    assert 'id="my-portal"' in home and 'id="portal-links"' not in home
+    mine = admin.get("/portal/")
+    assert mine.status_code == 200 and 'id="portal-nav"' in mine.text
+    token = csrf_token(admin, "/portal/")
+    made = admin.post("/portal/keys", data={"name": "root's", "csrf_token": token})
+    assert made.status_code == 303
+    assert [k.name for k in keys_of(app, "root")] == ["root's"]
