@@ -31,6 +31,7 @@ HEADINGS = {
     "metrics": "Metrics",
     "cache": "Response cache",
     "selfserve": "Self-service",
+    "accounts": "Accounts",
     "portal": "The portal",
     "traces": "Traces",
     "events": "Events and webhooks",

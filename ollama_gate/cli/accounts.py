@@ -7,6 +7,7 @@ import sys
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from ..accounts.invitations import MAX_HOURS, create_invitation, invite_link
 from ..accounts.roles import ROLES
@@ -38,6 +39,7 @@ ROLE_OPTION = click.option(
     help="The address people open the gateway at, e.g. https://gate.example.com "
     "(default: the PUBLIC_URL setting).",
 )
+@with_appcontext
 def users_invite(name: str, hours: float | None, url: str | None) -> None:
     """Print a one-time link with which NAME sets a password (shown only once)."""
     settings = current_app.config["GATE"]
@@ -71,6 +73,7 @@ def users_invite(name: str, hours: float | None, url: str | None) -> None:
     is_flag=True,
     help="Read the password from standard input (first line) instead of a prompt.",
 )
+@with_appcontext
 def users_password(name: str, password_stdin: bool) -> None:
     """Set NAME's password (prompted for twice, or read from stdin); their open
     sessions end."""
