@@ -245,3 +245,15 @@ def test_members_see_the_portal_in_the_nav_and_admins_a_link_to_theirs(app, clie
     made = admin.post("/portal/keys", data={"name": "root's", "csrf_token": token})
     assert made.status_code == 303
     assert [k.name for k in keys_of(app, "root")] == ["root's"]
+
+
+def test_an_admin_proves_a_members_keys_with_the_audit_log(app, client, alice):
+    create(client, name="laptop", expires=soon())
+    create(client, name="bad", expires=soon(), models="mistral")
+    admin = app.test_client()
+    make_admin(app, "root")
+    login(admin, "root")
+    made = admin.get("/admin/audit?action=key_created&admin=alice").text
+    assert "portal: laptop" in made and "Key created" in made
+    refused = admin.get("/admin/audit?action=key_refused").text
+    assert "mistral: not among the models" in refused
