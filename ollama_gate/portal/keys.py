@@ -24,6 +24,12 @@ from .forms import MyKeyForm, MyRotateForm
 from .pages import index_page
 
 
+def lock(person) -> None:
+    """Hold the person's row until the commit, so that two requests at once cannot
+    both count one key too few (PostgreSQL; SQLite writes one at a time anyway)."""
+    db.session.refresh(person, with_for_update=True)
+
+
 @bp.post("/keys")
 @login_required
 def create():
@@ -31,6 +37,7 @@ def create():
     person, form = me(), MyKeyForm()
     if not form.validate_on_submit():
         return index_page(form), 400
+    lock(person)
     now = utcnow()
     policy = rules.policy_for(person)
     picks = split_list(form.models.data)
@@ -93,6 +100,7 @@ def rotate(key_id: int):
     form.grace.choices = [(value, label) for value, (label, _) in GRACES.items()]
     if form.validate_on_submit():
         label, delay = GRACES[form.grace.data]
+        lock(person)
         policy = rules.policy_for(person)
         refusal = (
             rules.keys_refusal(policy, len(rules.active_keys(person, now)))
