@@ -97,10 +97,7 @@ def logout():
     record("logout")
     # the session id holds the account's session token: a new one ends every session
     # of this account (cookies are signed, not stored, so one alone cannot be revoked)
-    user = current_user._get_current_object()
-    end_session()
-    db.session.add(user)
-    db.session.commit()
+    end_session()  # commits the audit entry with it
     flash("You are logged out.", "info")
     return redirect(url_for("admin.login"))
 

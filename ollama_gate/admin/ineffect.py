@@ -27,6 +27,7 @@ HEADINGS = {
     "limits": "Limits",
     "history": "History",
     "admin": "Admin UI",
+    "accounts": "Accounts and sign-in",
     "ops": "Operations",
     "metrics": "Metrics",
     "cache": "Response cache",
