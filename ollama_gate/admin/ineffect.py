@@ -32,7 +32,6 @@ HEADINGS = {
     "metrics": "Metrics",
     "cache": "Response cache",
     "selfserve": "Self-service",
-    "accounts": "Accounts",
     "portal": "The portal",
     "traces": "Traces",
     "events": "Events and webhooks",
