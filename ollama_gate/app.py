@@ -123,7 +123,18 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """The proxy (its pipeline of stages is built in ``proxy.stages``), the admin and
     history pages, and JSON or HTML errors."""
-    from . import admin, cache, events, history, limits, metrics, ops, proxy, selfserve
+    from . import (
+        admin,
+        cache,
+        events,
+        history,
+        limits,
+        metrics,
+        ops,
+        portal,
+        proxy,
+        selfserve,
+    )
     from .accounts import pages as accounts
     from .endusers import pages as _people  # noqa: F401  (on admin's blueprint)
     from .errors import register_error_handlers
@@ -138,6 +149,7 @@ def register_blueprints(app: Flask) -> None:
     ops.init_app(app)  # /healthz, /readyz, request ids
     metrics.init_app(app)  # /metrics
     selfserve.init_app(app)
+    portal.init_app(app)  # people's own keys, on the admin's login
     events.init_app(app)  # after proxy: the health loop tells it of backends
     register_error_handlers(app)
 

@@ -24,6 +24,7 @@ from .history import settings as history
 from .limits import settings as limits
 from .metrics import settings as metrics
 from .ops import settings as ops
+from .portal import settings as portal
 from .routing import settings as routing
 from .scheduler import settings as scheduler
 from .selfserve import settings as selfserve
@@ -46,6 +47,7 @@ SETTINGS: list[Row] = [
     *metrics.ROWS,
     *cache.ROWS,
     *selfserve.ROWS,
+    *portal.ROWS,
     *traces.ROWS,
     *events.ROWS,
 ]

@@ -20,7 +20,7 @@ import click
 from sqlalchemy.orm import mapped_column
 
 from .subject_row import SettingRow
-from .subject_rows import budget_rows, history_rows, limit_rows, queue_rows
+from .subject_rows import budget_rows, history_rows, limit_rows, portal_rows, queue_rows
 
 # the order is the audit log's and the option list's
 TABLE: list[SettingRow] = [
@@ -28,6 +28,7 @@ TABLE: list[SettingRow] = [
     *limit_rows.ROWS,
     *budget_rows.ROWS,
     *queue_rows.ROWS,
+    *portal_rows.ROWS,  # team-only: the portal's policy
 ]
 BY_NAME = {row.name: row for row in TABLE}
 

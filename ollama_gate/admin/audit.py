@@ -31,6 +31,7 @@ ACTIONS = {
     "key_enabled": "Key enabled",
     "key_revoked": "Key revoked",
     "key_rotated": "Key rotated",
+    "key_refused": "Key refused (past the team's rules)",
     "keys_imported": "Keys imported",
     "history_imported": "History imported",
     "history_purged": "History purged",

@@ -32,6 +32,7 @@ HEADINGS = {
     "metrics": "Metrics",
     "cache": "Response cache",
     "selfserve": "Self-service",
+    "portal": "The portal",
     "traces": "Traces",
     "events": "Events and webhooks",
 }

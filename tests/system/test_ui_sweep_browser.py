@@ -124,7 +124,8 @@ SIDEWAYS_JS = "(width) => document.documentElement.scrollWidth - width"
 
 
 def every_page(page, gw, world) -> dict[str, str]:
-    """The admin pages, the key pages, the history pages and the self-service page."""
+    """The admin pages, the key pages, the history pages, the self-service page
+    and the admin's own portal."""
     pages = admin_pages(page, gw, world)
     page.goto(gw.url + pages["user"])
     links = page.locator("a[href^='/admin/keys/']").evaluate_all(
@@ -140,6 +141,10 @@ def every_page(page, gw, world) -> dict[str, str]:
         "history-filtered": "/history/?status=failed",
         "history-bad-filter": "/history/?since=soon",
         "self-service": "/gate/usage",
+        "portal": "/portal/",  # the admin's own keys
+        "portal-usage": "/portal/usage",
+        "portal-history": "/portal/history",
+        "portal-models": "/portal/models",
     }
 
 
