@@ -120,6 +120,8 @@ def test_lists_show_their_team_only(app, tess, world):
     keys = text(tess.get("/admin/keys"))
     assert world.mia_prefix in keys
     assert world.otto_prefix not in keys and "boss-laptop" not in keys
+    part = tess.get(f"/history/{world.mia_call}/prompt.txt")
+    assert text(part) == "secret of mia"  # a long text's pages, for their team
     history = text(tess.get("/history/"))
     assert world.mia_call in history and world.otto_call not in history
     assert "otto" not in history and "ops" not in history  # nor in the filters
@@ -159,6 +161,7 @@ def test_other_teams_ids_give_404_and_posts_change_nothing(app, tess, world):
         f"/admin/keys/{world.otto_key}/created",
         f"/admin/teams/{world.ops}",
         f"/history/{world.otto_call}",
+        f"/history/{world.otto_call}/prompt.txt",
         f"/admin/users/{2**70}",
     ):
         assert tess.get(path).status_code == 404, path
