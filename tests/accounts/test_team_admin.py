@@ -30,6 +30,7 @@ def test_lists_show_their_team_only(app, tess, world):
     usage = tess.get("/history/dashboard?range=7d")
     assert usage.status_code == 200
     assert "otto" not in text(usage) and "mia" in text(usage)
+    assert 'id="failed-keys"' not in text(usage)  # tried keys are nobody's team
     export = text(tess.get("/history/export.csv"))
     assert "secret of mia" in export and "secret of otto" not in export
     # the overview of a team admin is their team's page: members, keys, usage
