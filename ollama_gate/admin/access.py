@@ -16,7 +16,7 @@ from flask_login import current_user, login_required
 
 from ..accounts.invitations import create_invitation, invite_link
 from ..accounts.manage import set_role
-from ..accounts.roles import ADMIN, ROLE_LABELS, ROLES
+from ..accounts.roles import ADMIN, MEMBER, ROLE_LABELS, ROLES, for_staff
 from ..accounts.sessions import local_passwords
 from ..audit import FleetError, record
 from ..extensions import db
@@ -54,9 +54,15 @@ def user_role(user_id: int):
 
 @bp.post("/users/<int:user_id>/invite")
 @login_required
+@for_staff
 def user_invite(user_id: int):
-    """Make a one-time link for the user to set a password; shown on this page only."""
-    user = get_user_or_404(user_id)
+    """Make a one-time link for the user to set a password; shown on this page only.
+    A team admin invites members of their team only: a link for a team admin would
+    let them take over a peer's account (the link sets its password)."""
+    user = get_user_or_404(user_id)  # a team admin: their team's only, else 404
+    if not current_user.is_admin and user.role != MEMBER:
+        flash("Team admins invite members only; ask an admin.", "error")
+        return redirect(url_for("admin.user", user_id=user.id))
     if not local_passwords():
         flash("Passwords are turned off (LOCAL_PASSWORDS): no invitations.", "error")
         return redirect(url_for("admin.user", user_id=user.id))

@@ -26,6 +26,7 @@ from flask import (
 )
 from flask_login import login_required
 
+from ..accounts.roles import for_staff
 from ..audit import record
 from ..extensions import db
 from ..keys import create_key
@@ -85,6 +86,7 @@ def take_secret(key_id: int) -> str | None:
 
 @bp.post("/users/<int:user_id>/keys")
 @login_required
+@for_staff
 def create_user_key(user_id: int):
     """Create a key, then send the browser to the page that shows it once."""
     owner = get_user_or_404(user_id)
@@ -116,6 +118,7 @@ def base_urls() -> dict[str, str]:
 
 @bp.get("/keys/<int:key_id>/created")
 @login_required
+@for_staff
 def key_created(key_id: int):
     """The new key's secret (first view only), ready-to-copy settings, its limits."""
     key = get_key_or_404(key_id)
@@ -141,6 +144,7 @@ GRACES = {  # form value: (label, delay)
 
 @bp.route("/keys/<int:key_id>/rotate", methods=["GET", "POST"])
 @login_required
+@for_staff
 def rotate_key(key_id: int):
     """A new secret with the same settings; the old one revoked after a grace period."""
     old = get_key_or_404(key_id)

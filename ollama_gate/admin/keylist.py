@@ -10,6 +10,8 @@ from markupsafe import Markup, escape
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import contains_eager
 
+from ..accounts.roles import for_staff
+from ..accounts.scope import user_conditions
 from ..extensions import db
 from ..limits.periods import app_zone
 from ..limits.usage import Usage, day_period
@@ -62,8 +64,9 @@ def calls_today_of(key_ids: list[int], now) -> dict[int, int]:
 
 @bp.get("/keys")
 @login_required
+@for_staff
 def all_keys():
-    """All keys of all users, with today's calls."""
+    """All keys of all users (a team admin: of their team), with today's calls."""
     now = utcnow()
     today = (
         select(Usage.calls)
@@ -83,7 +86,12 @@ def all_keys():
         },
         "-created",
     )
-    query = select(ApiKey).join(ApiKey.user).options(contains_eager(ApiKey.user))
+    query = (
+        select(ApiKey)
+        .join(ApiKey.user)
+        .options(contains_eager(ApiKey.user))
+        .where(*user_conditions(User))  # a team admin: their team's keys
+    )
     search = request.args.get("q", "").strip()[:120]
     if search:
         query = query.where(search_condition(search))
@@ -108,12 +116,16 @@ def all_keys():
 
 @bp.get("/keys/prefix/<string:prefix>")
 @login_required
+@for_staff
 def key_by_prefix(prefix: str):
     """The key page of a prefix (as history and the audit log show keys), or the
     search for it when several keys or none have it."""
     ids = (
         db.session.execute(
-            select(ApiKey.id).where(ApiKey.prefix == prefix[:16]).limit(2)
+            select(ApiKey.id)
+            .join(ApiKey.user)
+            .where(ApiKey.prefix == prefix[:16], *user_conditions(User))
+            .limit(2)
         )
         .scalars()
         .all()

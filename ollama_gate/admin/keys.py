@@ -6,6 +6,8 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import login_required
 
+from ..accounts.roles import for_staff
+from ..accounts.scope import may_manage, scoped
 from ..audit import record
 from ..changes import change_detail, diff, snapshot
 from ..extensions import db
@@ -20,9 +22,10 @@ from .words import within
 
 
 def get_key_or_404(key_id: int) -> ApiKey:
-    """The key with ``key_id``, or a 404 page."""
+    """The key with ``key_id``, or a 404 page (also for a key whose owner a team
+    admin does not administer)."""
     key = db.session.get(ApiKey, key_id) if key_id <= MAX_ID else None
-    if key is None:
+    if key is None or not may_manage(key.user):
         abort(404)
     return key
 
@@ -36,7 +39,10 @@ def apply_key_form(form: KeyForm, key: ApiKey) -> list[str]:
     key.name = (form.name.data or "").strip()
     key.expires_at = end_of_day(form.expires.data) if form.expires.data else None
     key.app = bool(form.app.data)
-    apply_limit_form(form, key)  # every per-key setting: history, limits, weight
+    # every per-key setting: history, limits, weight. Not a team admin's: a key's
+    # history mode or queue weight would override what the admin set for the team
+    if not scoped():
+        apply_limit_form(form, key)
     return diff(before, key)
 
 
@@ -54,6 +60,7 @@ def cache_seconds() -> float:
 
 @bp.route("/keys/<int:key_id>", methods=["GET", "POST"])
 @login_required
+@for_staff
 def key(key_id: int):
     """One key: its details, its settings form, and its actions."""
     row = get_key_or_404(key_id)
@@ -118,6 +125,7 @@ def _set_disabled(key_id: int, disabled: bool):
 
 @bp.post("/keys/<int:key_id>/disable")
 @login_required
+@for_staff
 def disable_key(key_id: int):
     """Disable a key (reversible)."""
     return _set_disabled(key_id, True)
@@ -125,6 +133,7 @@ def disable_key(key_id: int):
 
 @bp.post("/keys/<int:key_id>/enable")
 @login_required
+@for_staff
 def enable_key(key_id: int):
     """Re-enable a disabled key."""
     return _set_disabled(key_id, False)
@@ -132,6 +141,7 @@ def enable_key(key_id: int):
 
 @bp.route("/keys/<int:key_id>/revoke", methods=["GET", "POST"])
 @login_required
+@for_staff
 def revoke_key(key_id: int):
     """Ask, then revoke a key for good."""
     row = get_key_or_404(key_id)

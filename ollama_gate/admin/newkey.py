@@ -7,9 +7,11 @@ from flask import render_template, request
 from flask_login import login_required
 from sqlalchemy import select
 
+from ..accounts.roles import for_staff
+from ..accounts.scope import NO_TEAM, managed_team_id, may_manage, user_conditions
 from ..audit import record
 from ..extensions import db
-from ..models import User
+from ..models import Team, User
 from .blueprint import bp
 from .fleet import fleet_model_names
 from .forms import NewKeyForm
@@ -21,7 +23,10 @@ MAX_CHOICES = 2000  # past this many users, a new key starts from the user's pag
 def _form() -> NewKeyForm:
     form = NewKeyForm()
     users = db.session.execute(
-        select(User.id, User.name).order_by(User.name).limit(MAX_CHOICES)
+        select(User.id, User.name)
+        .where(*user_conditions(User))  # a team admin picks among their team
+        .order_by(User.name)
+        .limit(MAX_CHOICES)
     ).all()
     form.user.choices = [("", "pick a user…")] + [(str(i), n) for i, n in users]
     if not form.is_submitted():
@@ -35,20 +40,27 @@ def _owner(form: NewKeyForm) -> User | None:
     name = (form.new_user.data or "").strip()
     if not name:
         owner = db.session.get(User, int(form.user.data))
-        if owner is None:
+        if owner is None or not may_manage(owner):
             form.user.errors.append("That user no longer exists.")
+            return None
         return owner
+    team = managed_team_id()  # None for an admin: the new user is in no team
+    if team == NO_TEAM:
+        form.new_user.errors.append("You administer no team; ask an admin.")
+        return None
     if db.session.execute(select(User.id).where(User.name == name)).first():
         form.new_user.errors.append("A user with this name exists: pick them above.")
         return None
-    owner = User(name=name)
+    # a team admin's new user joins their team, as a member (the default role)
+    owner = User(name=name, team=db.session.get(Team, team) if team else None)
     db.session.add(owner)
-    record("user_created", name)
+    record("user_created", name, f"team {owner.team.name}" if team else "")
     return owner
 
 
 @bp.route("/keys/new", methods=["GET", "POST"])
 @login_required
+@for_staff
 def new_key():
     """The new-key form; on success, the one-time page of the key's secret."""
     form = _form()

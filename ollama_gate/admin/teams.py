@@ -4,11 +4,13 @@ pool), its settings (the form made from ``subject_settings.TABLE``) and delete."
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, url_for
-from flask_login import login_required
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
+from ..accounts.roles import for_staff, forbidden_page
+from ..accounts.scope import user_conditions
 from ..audit import record
 from ..extensions import db
 from ..models import ApiKey, Team, User, utcnow
@@ -70,9 +72,14 @@ def teams():
 
 @bp.route("/teams/<int:team_id>", methods=["GET", "POST"])
 @login_required
+@for_staff
 def team(team_id: int):
-    """One team: members, their keys, usage against its quotas, its settings."""
+    """One team: members, their keys, usage against its quotas, its settings (a
+    team admin sees their own team's page, and its settings without the form: they
+    are the bounds the admin set for the team)."""
     row = get_team_or_404(team_id)
+    if request.method == "POST" and not current_user.is_admin:
+        return forbidden_page()
     form = TeamSettingsForm()
     if form.validate_on_submit():
         save_settings(form, row, "team", "team_updated", "Team settings saved.")
@@ -93,10 +100,12 @@ def team_page(row: Team, form: TeamSettingsForm) -> str:
             .order_by(User.name)
         ).scalars()
     ]
+    if not current_user.is_admin:
+        member_form.user.choices = []  # moving people between teams: admins only
     keys = db.session.execute(
         db.select(ApiKey)
         .join(User, User.id == ApiKey.user_id)
-        .where(User.team_id == row.id)
+        .where(User.team_id == row.id, *user_conditions(User))
         .order_by(User.name, ApiKey.id)
     ).scalars()
     return render_template(

@@ -8,6 +8,7 @@ from datetime import datetime
 from flask import abort
 from sqlalchemy import func
 
+from ..accounts.scope import may_see_team
 from ..extensions import db
 from ..limits.periods import app_zone
 from ..limits.usage import Usage, day_period, month_period
@@ -16,9 +17,10 @@ from .users import MAX_ID
 
 
 def get_team_or_404(team_id: int) -> Team:
-    """The team with ``team_id``, or a 404 page."""
+    """The team with ``team_id``, or a 404 page (also a team other than the one a
+    team admin administers)."""
     team = db.session.get(Team, team_id) if team_id <= MAX_ID else None
-    if team is None:
+    if team is None or not may_see_team(team.id):
         abort(404)
     return team
 

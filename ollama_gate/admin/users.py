@@ -17,6 +17,8 @@ from flask import (
 from flask_login import login_required
 from sqlalchemy.orm import selectinload
 
+from ..accounts.roles import for_staff
+from ..accounts.scope import NO_TEAM, managed_team_id, may_manage, user_conditions
 from ..audit import record
 from ..extensions import db
 from ..models import ApiKey, Team, User, utcnow
@@ -41,9 +43,10 @@ MAX_ID = 2**63 - 1  # larger ids in a URL overflow the database driver: 404, not
 
 
 def get_user_or_404(user_id: int) -> User:
-    """The user with ``user_id``, or a 404 page."""
+    """The user with ``user_id``, or a 404 page (also for a user outside the team
+    a team admin administers: for them, it does not exist)."""
     user = db.session.get(User, user_id) if user_id <= MAX_ID else None
-    if user is None:
+    if user is None or not may_manage(user):
         abort(404)
     return user
 
@@ -76,17 +79,23 @@ def index():
 
 @bp.route("/users", methods=["GET", "POST"])
 @login_required
+@for_staff
 def users():
-    """Every user with key counts and last use, and the form to add one."""
+    """Every user with key counts and last use, and the form to add one (for a team
+    admin: their team's accounts, and a new one joins their team as a member)."""
     form = UserForm()
     if form.validate_on_submit():
         name = form.name.data.strip()
-        if db.session.execute(db.select(User.id).where(User.name == name)).first():
+        team = managed_team_id()  # None for an admin: the new user is in no team
+        if team == NO_TEAM:
+            form.name.errors.append("You administer no team; ask an admin.")
+        elif db.session.execute(db.select(User.id).where(User.name == name)).first():
             form.name.errors.append("A user with this name already exists.")
         else:
-            user = User(name=name)
+            # a team admin's new user joins their team, as a member (the default)
+            user = User(name=name, team=db.session.get(Team, team) if team else None)
             db.session.add(user)
-            record("user_created", name)
+            record("user_created", name, f"team {user.team.name}" if team else "")
             db.session.commit()
             flash(f"User {name} created. Now create a key for them.", "success")
             return redirect(url_for("admin.user", user_id=user.id))
@@ -116,6 +125,7 @@ def users():
     query = (
         db.select(User)
         .options(selectinload(User.keys), selectinload(User.team))
+        .where(*user_conditions(User))
         .order_by(*order, User.name)
     )
     if search:
@@ -147,6 +157,7 @@ def users():
 
 @bp.get("/users/<int:user_id>")
 @login_required
+@for_staff
 def user(user_id: int):
     """One user's keys, and the form to create a key for them."""
     return user_page(get_user_or_404(user_id), KeyForm())

@@ -9,6 +9,8 @@ from flask import abort, current_app, render_template, request
 from flask_login import login_required
 from sqlalchemy import and_, case, func, select
 
+from ..accounts.roles import for_staff
+from ..accounts.scope import call_conditions, scoped
 from ..extensions import db
 from ..failed_keys import failed_key_attempts
 from ..models import utcnow
@@ -95,6 +97,7 @@ def date_window(span: str) -> tuple[datetime, datetime, str]:
 
 @bp.get("/dashboard")
 @login_required
+@for_staff
 def dashboard():
     """Usage at a glance: over time, per model, per user, per key, errors, latency."""
     start, end, span = date_window(request.args.get("range", "24h"))
@@ -122,6 +125,7 @@ def dashboard():
         Request.started_at >= start,
         Request.started_at < end,
         *filters.conditions(),
+        *call_conditions(Request),  # a team admin: their team's calls only
     ]
 
     bucket = bucket_expr(unit).label("bucket")
@@ -201,7 +205,8 @@ def dashboard():
         ttfb=_ttfb(window),
         hit_rates=hit_rates(window),
         queue_waits=queue_waits(window),
-        failed_keys=failed_key_attempts(start, end),
+        # unknown keys tried are nobody's team: an admin's to see
+        failed_keys=failed_key_attempts(start, end) if not scoped() else {},
     )
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app, render_template
-from flask_login import login_required
+from flask import current_app, redirect, render_template, url_for
+from flask_login import current_user, login_required
 from sqlalchemy import and_, func, or_, select
 
+from ..accounts.roles import for_staff
+from ..accounts.scope import managed_team_id
 from ..admin.audit import ACTIONS
 from ..admin.blueprint import bp
 from ..audit import AuditLog
@@ -115,8 +117,15 @@ def near_budget(now: datetime) -> list[dict]:
 
 @bp.get("/overview")
 @login_required
+@for_staff
 def overview():
-    """Health, traffic and who uses what, at a glance."""
+    """Health, traffic and who uses what, at a glance (a team admin's overview is
+    their team's page: its members, keys and usage against the team's pool)."""
+    if not current_user.is_admin:
+        team = managed_team_id()
+        if team:
+            return redirect(url_for("admin.team", team_id=team))
+        return redirect(url_for("admin.users"))
     now = utcnow()
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     yesterday = today - timedelta(days=1)

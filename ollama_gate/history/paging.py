@@ -14,6 +14,8 @@ import math
 from flask import Response, abort, request
 from flask_login import login_required
 
+from ..accounts.roles import for_staff
+from ..accounts.scope import may_read_call
 from ..extensions import db
 from .blueprint import bp
 from .models import Request, valid_id
@@ -44,10 +46,11 @@ def pages(length: int) -> int:
 
 @bp.get("/<string:record_id>/<any(request, answer, prompt):part>.txt")
 @login_required
+@for_staff
 def record_part(record_id: str, part: str):
     """One page of a record's request, answer or prompt, as plain text (never HTML)."""
     row = db.session.get(Request, record_id) if valid_id(record_id) else None
-    if row is None:
+    if row is None or not may_read_call(row):  # another team's call: not there
         abort(404)
     text = part_text(row, part)
     raw = request.args.get("page", "1")

@@ -10,6 +10,8 @@ from flask_login import login_required
 from sqlalchemy import and_, func, or_, select
 from werkzeug.exceptions import BadRequest
 
+from ..accounts.roles import for_staff
+from ..accounts.scope import call_conditions, may_read_call
 from ..admin.sorting import sort_arg
 from ..extensions import db
 from ..models import utcnow
@@ -56,6 +58,7 @@ def _filters() -> Filters:
 
 @bp.get("/")
 @login_required
+@for_staff
 def index():
     """The list of calls, newest first, with filters, search and pages."""
     try:
@@ -64,8 +67,10 @@ def index():
         given = {k: v.replace("\x00", "") for k, v in request.args.items()}
         unchecked = Filters.unchecked(given)
         return _list_page([], unchecked, 1, 1, 0, "-time", error=str(exc)), 400
-    query = filters.apply(select(Request))
-    count = filters.apply(select(func.count()).select_from(Request))
+    query = filters.apply(select(Request)).where(*call_conditions(Request))
+    count = filters.apply(select(func.count()).select_from(Request)).where(
+        *call_conditions(Request)
+    )
     show = request.args.get("housekeeping") == "show"
     hidden = 0
     if not show and not filters.endpoint:  # an endpoint asked for is shown
@@ -120,7 +125,11 @@ def _choices() -> dict[str, list[str]]:
         out[name] = [
             v
             for v in db.session.execute(
-                select(col).where(col.is_not(None)).distinct().order_by(col).limit(200)
+                select(col)
+                .where(col.is_not(None), *call_conditions(Request))
+                .distinct()
+                .order_by(col)
+                .limit(200)
             ).scalars()
             if v
         ]
@@ -129,10 +138,11 @@ def _choices() -> dict[str, list[str]]:
 
 @bp.get("/<string:record_id>")
 @login_required
+@for_staff
 def detail(record_id: str):
     """One call: who and when, the conversation, the raw request and statistics."""
     row = db.session.get(Request, record_id) if valid_id(record_id) else None
-    if row is None:
+    if row is None or not may_read_call(row):  # another team's call: not there
         abort(404)
     turns = conversation(row)
     for turn in turns:  # a page shows each text up to PAGE_CHARS; parts hold the rest
@@ -165,18 +175,23 @@ def neighbour(row: Request, filters: Filters, newer: bool) -> str | None:
     else:
         after = or_(at < row.started_at, and_(at == row.started_at, rid < row.id))
         order = (at.desc(), rid.desc())
-    query = filters.apply(select(Request.id)).where(after).order_by(*order).limit(1)
+    query = (
+        filters.apply(select(Request.id))
+        .where(after, *call_conditions(Request))
+        .order_by(*order)
+        .limit(1)
+    )
     return db.session.execute(query).scalar()
 
 
 @bp.get("/export.<any(jsonl, csv):fmt>")
 @login_required
+@for_staff
 def export(fmt: str):
     """The filtered list as a JSON Lines or CSV download."""
     filters = _filters()
-    query = newest_first(filters.apply(select(Request))).execution_options(
-        yield_per=EXPORT_BATCH
-    )
+    scoped = filters.apply(select(Request)).where(*call_conditions(Request))
+    query = newest_first(scoped).execution_options(yield_per=EXPORT_BATCH)
 
     def rows():
         yield from db.session.execute(query).scalars()
