@@ -123,7 +123,18 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """The proxy (its pipeline of stages is built in ``proxy.stages``), the admin and
     history pages, and JSON or HTML errors."""
-    from . import admin, cache, events, history, limits, metrics, ops, proxy, selfserve
+    from . import (
+        admin,
+        cache,
+        events,
+        history,
+        limits,
+        metrics,
+        oidc,
+        ops,
+        proxy,
+        selfserve,
+    )
     from .endusers import pages as _people  # noqa: F401  (on admin's blueprint)
     from .errors import register_error_handlers
     from .routing import pages  # noqa: F401  (the backends page, on admin's blueprint)
@@ -131,6 +142,7 @@ def register_blueprints(app: Flask) -> None:
     proxy.init_app(app)
     limits.init_app(app)
     admin.init_app(app)
+    oidc.init_app(app)  # /auth/oidc: sign-in with an identity provider
     history.init_app(app)
     cache.init_app(app)
     ops.init_app(app)  # /healthz, /readyz, request ids

@@ -22,6 +22,7 @@ from .events import settings as events
 from .history import settings as history
 from .limits import settings as limits
 from .metrics import settings as metrics
+from .oidc import settings as oidc
 from .ops import settings as ops
 from .routing import settings as routing
 from .scheduler import settings as scheduler
@@ -40,6 +41,7 @@ SETTINGS: list[Row] = [
     *limits.ROWS,
     *history.ROWS,
     *admin.ROWS,
+    *oidc.ROWS,
     *ops.ROWS,
     *metrics.ROWS,
     *cache.ROWS,

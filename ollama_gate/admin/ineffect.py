@@ -18,7 +18,7 @@ from .blueprint import bp
 from .words import plural
 
 PREFIX = "OLLAMA_GATE_"  # config.PREFIX
-SECRETS = {"SECRET_KEY", "METRICS_TOKEN"}
+SECRETS = {"SECRET_KEY", "METRICS_TOKEN", "OIDC_CLIENT_SECRET"}
 # headings of the packages' rows, by the name config imports them as
 HEADINGS = {
     "core": "Gateway",
@@ -27,6 +27,7 @@ HEADINGS = {
     "limits": "Limits",
     "history": "History",
     "admin": "Admin UI",
+    "oidc": "Sign-in with an identity provider",
     "ops": "Operations",
     "metrics": "Metrics",
     "cache": "Response cache",

@@ -17,7 +17,7 @@ from tests.helpers.paths import ROOT
 
 PACKAGE = "ollama_gate"
 FEATURES = (
-    "admin cache history limits metrics ops proxy routing scheduler selfserve "
+    "admin cache history limits metrics oidc ops proxy routing scheduler selfserve "
     "server traces upstream"
 ).split()
 NEUTRAL = ["audit.py", "web.py", "settings.py", "shared"]
