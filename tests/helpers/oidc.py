@@ -36,6 +36,34 @@ PEOPLE = [
 ]
 
 
+def password_of(name: str) -> str:
+    """The provider password of one of ``PEOPLE``."""
+    return next(p for n, p, _g in PEOPLE if n == name)
+
+
+def gateway_env(provider: Provider, **extra: str) -> dict[str, str]:
+    """A gateway's settings for ``provider``: research and ops map to teams, leads
+    make team admins."""
+    return {
+        "OLLAMA_GATE_OIDC_ISSUER": provider.issuer,
+        "OLLAMA_GATE_OIDC_CLIENT_ID": CLIENT_ID,
+        "OLLAMA_GATE_OIDC_CLIENT_SECRET": CLIENT_SECRET,
+        "OLLAMA_GATE_OIDC_TEAM_MAP": "research=Research,ops=Operations",
+        "OLLAMA_GATE_OIDC_ROLE_MAP": "leads=team_admin",
+        "OLLAMA_GATE_OIDC_LABEL": "Test IdP",
+        **extra,
+    }
+
+
+def start_gateway(provider: Provider, tmp: Path, backend: str, **env: str):
+    """A live gateway (gunicorn) signing in with ``provider``, registered there."""
+    from tests.helpers.live import LiveGateway
+
+    gw = LiveGateway(tmp, backend, env=gateway_env(provider, **env))
+    provider.allow(gw.url)
+    return gw.start()
+
+
 def provider_missing() -> str | None:
     """Why the provider cannot run here, or None."""
     if not (VENV / ".built").is_file():
@@ -60,6 +88,8 @@ class Provider:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         self.proc: subprocess.Popen | None = None
+        self.redirect_uris: list[str] = []
+        self.logout_uris: list[str] = []
 
     def manage(self, *args: str) -> str:
         """Run one of the provider's Django commands; its output."""
@@ -74,10 +104,10 @@ class Provider:
             raise RuntimeError(f"manage.py {args[0]}: {done.stderr[-2000:]}")
         return done.stdout
 
-    def start(self, redirect_uris: list[str], logout_uris: list[str]) -> Provider:
+    def start(self) -> Provider:
         """Create the database, register the client and the people, serve."""
         self.manage("migrate", "-v0")
-        self.register(redirect_uris, logout_uris)
+        self.register()
         log = open(self.tmp / "idp.log", "wb")
         self.proc = subprocess.Popen(
             [str(PYTHON), str(MANAGE), "runserver", f"127.0.0.1:{self.port}"]
@@ -98,14 +128,26 @@ class Provider:
                 time.sleep(0.1)
         raise RuntimeError("the test OpenID provider did not start in 30 s")
 
-    def register(self, redirect_uris: list[str], logout_uris: list[str]) -> None:
-        """(Re-)register the client with these URIs, and the people."""
+    def register(self, people=PEOPLE) -> None:
+        """(Re-)register the client with its URIs, and ``people`` (name, password,
+        groups)."""
         args = ["seed", "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET]
-        args += [a for uri in redirect_uris for a in ("--redirect-uri", uri)]
-        args += [a for uri in logout_uris for a in ("--logout-uri", uri)]
-        for name, password, groups in PEOPLE:
+        args += [a for uri in self.redirect_uris for a in ("--redirect-uri", uri)]
+        args += [a for uri in self.logout_uris for a in ("--logout-uri", uri)]
+        for name, password, groups in people:
             args += ["--person", f"{name}:{password}:{','.join(groups)}"]
         self.manage(*args)
+
+    def allow(self, gateway_url: str) -> None:
+        """Register a gateway's callback and its way back after signing out."""
+        self.redirect_uris.append(gateway_url + "/auth/oidc/callback")
+        self.logout_uris.append(gateway_url + "/admin/login")
+        self.register()
+
+    def set_groups(self, name: str, groups: list[str]) -> None:
+        """Put the person ``name`` in ``groups`` (and no other)."""
+        password = next(p for n, p, _g in PEOPLE if n == name)
+        self.register([(name, password, groups)])
 
     def stop(self) -> None:
         """Stop the provider and the proxy."""
@@ -141,15 +183,16 @@ class Provider:
         kid: str | None = None,
         **claims,
     ) -> str:
-        """``id_token`` with ``claims`` changed, signed again with the provider's
-        own key (or ``key_pem``, under ``kid``)."""
+        """``id_token`` with ``claims`` changed (None: dropped), signed again with
+        the provider's own key (or ``key_pem``, under ``kid``)."""
         from joserfc import jwt
         from joserfc.jwk import RSAKey
 
         token = jwt.decode(id_token, RSAKey.import_key(self.public_pem()))
         pem, own_kid = self.signing_key()
         header = {"alg": "RS256", "kid": kid or own_kid}
-        payload = {**token.claims, **claims}
+        # None drops a claim
+        payload = {k: v for k, v in {**token.claims, **claims}.items() if v is not None}
         return jwt.encode(header, payload, RSAKey.import_key(key_pem or pem))
 
     def public_pem(self) -> str:

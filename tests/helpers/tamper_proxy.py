@@ -65,8 +65,12 @@ def _handler(proxy: TamperProxy) -> type[BaseHTTPRequestHandler]:
             }
             conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream, timeout=30)
             try:
-                conn.request(self.command, self.path, body=body, headers=headers)
-                answer = conn.getresponse()
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    answer = conn.getresponse()
+                except OSError:  # the provider is not up (yet)
+                    self.send_error(502)
+                    return
                 data = proxy.rewrite(self.path, answer.read())
                 self.send_response(answer.status, answer.reason)
                 for key, value in answer.getheaders():

@@ -45,7 +45,11 @@ def test_unknown_people_are_refused_unless_allowed():
     refused = judge(["marketing"], SETTINGS, is_new=True)
     assert not refused.admitted and "none of the groups" in refused.reason
     allowed = judge([], rules(OIDC_ALLOW_UNKNOWN=True), is_new=True)
-    assert (allowed.admitted, allowed.team, allowed.role) == (True, "Everyone", "member")
+    assert (allowed.admitted, allowed.team, allowed.role) == (
+        True,
+        "Everyone",
+        "member",
+    )
     no_default = judge([], rules(OIDC_ALLOW_UNKNOWN=True, OIDC_DEFAULT_TEAM=""), True)
     assert no_default.team is None
 
@@ -99,7 +103,10 @@ def test_maps_parse_in_order_and_refuse_nonsense():
 @pytest.mark.parametrize(
     "value, parsed",
     [
-        ("https://login.example.com/tenant/v2.0/", "https://login.example.com/tenant/v2.0"),
+        (
+            "https://login.example.com/tenant/v2.0/",
+            "https://login.example.com/tenant/v2.0",
+        ),
         ("http://localhost:8080/realms/x", "http://localhost:8080/realms/x"),
         ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
         ("", ""),
