@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 import requests
-from flask import session, url_for
+from flask import current_app, render_template, session, url_for
 
 from .client import DiscoveryError, enabled, provider
 
@@ -42,3 +42,11 @@ def provider_logout_url() -> str | None:
         id_token_hint=hint,
         **extra,
     )["url"]
+
+
+def signing_out_page(url: str):
+    """The page that sends the browser on to the provider's end-session (a refresh,
+    not a redirect: the sign-out is a form post, and the pages' ``form-action
+    'self'`` stops a form post redirected to another site)."""
+    label = current_app.config["GATE"]["OIDC_LABEL"]
+    return render_template("oidc/signing_out.html", url=url, label=label)

@@ -21,8 +21,8 @@ REFRESH = re.compile(r'http-equiv="refresh" content="0; url=([^"]+)"')
 
 
 def log_out(s: requests.Session, gw) -> requests.Response:
-    """Press "Log out" on the overview page (a form post with its CSRF token)."""
-    page = s.get(gw.url + "/admin/")
+    """Press "Log out" on one's account page (a form post with its CSRF token)."""
+    page = s.get(gw.url + "/admin/account")
     form = next(f for f in forms_of(page.text) if f["action"].endswith("/logout"))
     return s.post(gw.url + form["action"], data=form["inputs"], allow_redirects=False)
 
@@ -34,7 +34,7 @@ def test_sign_out_ends_the_session_and_goes_to_the_providers_end_session(
     sign_in(s, gw.url, "bob", password_of("bob"))
     copy = requests.Session()
     copy.cookies.update(s.cookies)  # someone kept the cookie
-    assert copy.get(gw.url + "/admin/", allow_redirects=False).status_code == 200
+    assert copy.get(gw.url + "/admin/account", allow_redirects=False).status_code == 200
 
     r = log_out(s, gw)
     # a page that moves on by itself: a redirect from a form post to another site
@@ -48,7 +48,7 @@ def test_sign_out_ends_the_session_and_goes_to_the_providers_end_session(
 
     back = s.get(target)  # the provider signs bob out and sends him back
     assert back.url.startswith(gw.url + "/admin/login")
-    assert copy.get(gw.url + "/admin/", allow_redirects=False).status_code == 302
+    assert copy.get(gw.url + "/admin/account", allow_redirects=False).status_code == 302
     # the provider's own session ended too: it asks for the password again
     start = s.get(gw.url + "/auth/oidc/login")
     assert "password" in forms_of(start.text)[0]["inputs"]
