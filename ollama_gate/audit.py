@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from flask import has_request_context, request
 from flask_login import current_user
@@ -14,11 +13,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .columns import fit_strings
 from .extensions import db
-from .models import utcnow
+from .models import User, utcnow
 from .remote import client_of
-
-if TYPE_CHECKING:
-    from .admin.models import Admin
 
 
 class AuditLog(db.Model):
@@ -28,10 +24,12 @@ class AuditLog(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    # the name is copied so entries stay readable after the admin is deleted
+    # who acted (an account in ``users``; the column kept its name from when admins
+    # had a table of their own); the name is copied so entries stay readable after
+    # the account is deleted
     admin_name: Mapped[str] = mapped_column(String(80), default="")
     admin_id: Mapped[int | None] = mapped_column(
-        ForeignKey("admins.id", ondelete="SET NULL"), default=None
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     action: Mapped[str] = mapped_column(String(40), index=True)
     target: Mapped[str] = mapped_column(String(200), default="")
@@ -50,7 +48,7 @@ def record(
     action: str,
     target: str = "",
     detail: str = "",
-    admin: Admin | None = None,
+    admin: User | None = None,
     admin_name: str | None = None,
 ) -> AuditLog:
     """Add an audit entry to the session (the caller commits with its own change)."""

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .accounts.mixin import AccountMixin
 from .extensions import db
 from .subject_settings import columns_mixin
 
@@ -30,8 +31,9 @@ class Team(columns_mixin("team"), db.Model):
     )
 
 
-class User(columns_mixin("user"), db.Model):
-    """A person or an application that owns API keys, in at most one team."""
+class User(AccountMixin, columns_mixin("user"), db.Model):
+    """A person or an application that owns API keys, in at most one team; a person
+    signs in as one (``accounts``) with a role: admin, team admin or member."""
 
     __tablename__ = "users"
     # never hand a deleted user's id to a new one (history and usage refer to ids)
@@ -45,6 +47,19 @@ class User(columns_mixin("user"), db.Model):
         ForeignKey("teams.id", ondelete="SET NULL"), default=None, index=True
     )
     team: Mapped[Team | None] = relationship(back_populates="members")
+    # the account (issue 27): admin, team_admin (of team_id) or member
+    role: Mapped[str] = mapped_column(
+        String(16), default="member", server_default="member"
+    )
+    # None: no local password (an app, or a person who signs in with SSO only)
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    # part of the session id: a new password or a sign-out ends every session
+    session_token: Mapped[str | None] = mapped_column(String(32), default=None)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # "<issuer> <sub>" of the person at the identity provider (OpenID Connect)
+    oidc_subject: Mapped[str | None] = mapped_column(
+        String(255), unique=True, default=None
+    )
     keys: Mapped[list[ApiKey]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="ApiKey.id"
     )

@@ -11,6 +11,9 @@ from datetime import datetime, timedelta
 
 from flask import Flask, session
 
+from ..accounts import invitations  # noqa: F401  (its table)
+from ..accounts.roles import guard_blueprints
+from ..accounts.sessions import LOGIN_AT, user_from_session_id
 from ..extensions import login_manager
 from . import (  # noqa: F401  (pages on bp)
     admins,
@@ -28,9 +31,7 @@ from . import (  # noqa: F401  (pages on bp)
     users,
     userteam,
 )
-from .auth import LOGIN_AT
 from .blueprint import bp
-from .models import admin_from_session_id
 from .security import SessionInterface
 from .summary import defaults
 from .words import duration, plural, within
@@ -52,6 +53,7 @@ def init_app(app: Flask) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings["SESSION_HOURS"]),
     )
     app.register_blueprint(bp)
+    guard_blueprints(app)  # admin pages need the admin role (accounts.roles)
     app.add_template_filter(when)
     app.add_template_global(plural)
     app.add_template_filter(duration)
@@ -62,7 +64,7 @@ def init_app(app: Flask) -> None:
 
 
 def session_loader(max_hours: float):
-    """The login manager's loader: the session's admin, unless the session is older
+    """The login manager's loader: the session's account, unless the session is older
     than ``max_hours`` since its login, however active (an absolute lifetime)."""
 
     def load(session_id: str):
@@ -71,7 +73,7 @@ def session_loader(max_hours: float):
             return None  # a session from before lifetimes were kept: log in again
         if max_hours and time.time() - login_at > max_hours * 3600:
             return None
-        return admin_from_session_id(session_id)
+        return user_from_session_id(session_id)
 
     return load
 

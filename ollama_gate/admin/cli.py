@@ -7,32 +7,32 @@ import secrets
 import click
 from flask.cli import AppGroup, with_appcontext
 
+from ..accounts.manage import find_user, first_admin_name, has_admin, remove_admin
+from ..accounts.passwords import check_password_strength
+from ..accounts.roles import ADMIN
 from ..audit import record
 from ..extensions import db
 from ..keys import create_key, hash_key
 from ..models import ApiKey, User
 from ..secrets_out import show_secret
 from ..text import printable
-from .models import Admin, check_password_strength
 
 admins_cli = AppGroup(
-    "admins", help="Manage admin accounts (people who use the web UI)."
+    "admins",
+    help="Manage admins (users with the admin role; see also 'users ... --role').",
 )
-FIRST_ADMIN = "admin"
 MIN_IMPORTED_KEY = 16  # shorter keys can be guessed: a fast hash does not protect them
 
 
-def get_admin(name: str) -> Admin:
-    """The admin called ``name``, or a click error."""
-    admin = db.session.execute(
-        db.select(Admin).where(Admin.name == name)
-    ).scalar_one_or_none()
-    if admin is None:
+def get_admin(name: str) -> User:
+    """The user called ``name`` with the admin role, or a click error."""
+    admin = find_user(name)
+    if admin is None or admin.role != ADMIN:
         raise click.ClickException(f"no admin named {name!r}")
     return admin
 
 
-def _password(password: str | None) -> str:
+def read_password(password: str | None) -> str:
     """The given password, or one prompted for twice; too short ones are refused."""
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -45,20 +45,21 @@ def _password(password: str | None) -> str:
 
 def ensure_first_admin() -> None:
     """With no admin yet, create ``admin`` with a random password, printed once."""
-    if db.session.execute(db.select(Admin.id).limit(1)).first() is not None:
+    if has_admin():
         return
     password = secrets.token_urlsafe(15)
-    admin = Admin(name=FIRST_ADMIN)
+    name = first_admin_name()
+    admin = User(name=name, role=ADMIN)
     admin.set_password(password)
     db.session.add(admin)
-    record("admin_created", FIRST_ADMIN, "first admin, created by init")
+    record("admin_created", name, "first admin, created by init")
     db.session.commit()
     show_secret(
-        f"created admin {FIRST_ADMIN!r} for the web UI at /admin; "
+        f"created admin {name!r} for the web UI at /admin; "
         "password (shown only this once):",
         password,
         inline=True,
-        label=f"admin {FIRST_ADMIN!r}, password",
+        label=f"admin {name!r}, password",
     )
 
 
@@ -68,17 +69,18 @@ def ensure_first_admin() -> None:
     "--password", default=None, help="The password (prompted for if omitted)."
 )
 def admins_create(name: str, password: str | None) -> None:
-    """Create an admin who can log in to the web UI."""
+    """Create an admin who can log in to the web UI (or make a user one)."""
     name = name.strip()
     if not name or len(name) > 80:
         raise click.ClickException("the name must have 1 to 80 characters")
-    if db.session.execute(
-        db.select(Admin).where(Admin.name == name)
-    ).scalar_one_or_none():
+    admin = find_user(name)
+    if admin is not None and admin.role == ADMIN:
         raise click.ClickException(f"admin {name!r} already exists")
-    admin = Admin(name=name)
-    admin.set_password(_password(password))
-    db.session.add(admin)
+    if admin is None:
+        admin = User(name=name)
+        db.session.add(admin)
+    admin.role = ADMIN  # an existing user (one with keys) becomes an admin
+    admin.set_password(read_password(password))
     record("admin_created", name)
     db.session.commit()
     click.echo(f"created admin {name!r}")
@@ -87,7 +89,8 @@ def admins_create(name: str, password: str | None) -> None:
 @admins_cli.command("list")
 def admins_list() -> None:
     """List admins with their last login."""
-    for admin in db.session.execute(db.select(Admin).order_by(Admin.name)).scalars():
+    query = db.select(User).where(User.role == ADMIN).order_by(User.name)
+    for admin in db.session.execute(query).scalars():
         last = f"{admin.last_login_at:%Y-%m-%d %H:%M}" if admin.last_login_at else "-"
         click.echo(
             f"{printable(admin.name)}\tcreated={admin.created_at:%Y-%m-%d}\tlast_login={last}"
@@ -98,9 +101,8 @@ def admins_list() -> None:
 @click.argument("name")
 @click.confirmation_option(prompt="Delete this admin?")
 def admins_delete(name: str) -> None:
-    """Delete an admin; their sessions end at once."""
-    db.session.delete(get_admin(name))
-    record("admin_deleted", name)
+    """Remove an admin; their sessions end at once (one with keys stays a member)."""
+    remove_admin(get_admin(name))
     db.session.commit()
     click.echo(f"deleted admin {name!r}")
 
@@ -113,7 +115,7 @@ def admins_delete(name: str) -> None:
 def admins_set_password(name: str, password: str | None) -> None:
     """Set an admin's password; their open sessions end."""
     admin = get_admin(name)
-    admin.set_password(_password(password))
+    admin.set_password(read_password(password))
     record("password_changed", name)
     db.session.commit()
     click.echo(f"password of {name!r} changed")

@@ -26,11 +26,11 @@ from wtforms.validators import (
 )
 from wtforms.widgets import TextInput
 
+from ..accounts.passwords import MIN_PASSWORD_LENGTH
 from ..keyrules import expiry_refusal
 from ..limits.admin import LimitFields
 from ..models import utcnow
 from ..subject_settings import form_fields
-from .models import MIN_PASSWORD_LENGTH
 
 NAME_RULE = Regexp(
     # \Z, not $: "$" also matches before a final newline, so "bob\n" passed

@@ -52,11 +52,17 @@ def init_command(ask: bool | None = None) -> None:
     offer_env_file(ask)  # first: the key stays alone on the last line
     quiet_migrations()
     upgrade_database()  # every migration not yet applied; rows are kept
+    # (asked first: the first admin is a user too)
+    fresh = db.session.execute(db.select(User.id).limit(1)).first() is None
     ensure_first_admin()  # before the user's key, which stays alone on the last line
-    if db.session.execute(db.select(User.id).limit(1)).first() is not None:
+    name = current_app.config["GATE"]["INIT_USER"]
+    if (
+        not fresh
+        or db.session.execute(db.select(User.id).where(User.name == name)).first()
+    ):
         click.echo("database ready; existing users kept")
         return
-    user = User(name=current_app.config["GATE"]["INIT_USER"])
+    user = User(name=name)
     db.session.add(user)
     key, plain = create_key(user, name="initial key")
     key.scopes = "manage"  # the first key of a fresh install may pull models too

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from ollama_gate.admin.models import Admin
 from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 from ollama_gate.keys import hash_key
 from ollama_gate.models import ApiKey, User
 
 
-def admins(app) -> dict[str, Admin]:
+def admins(app) -> dict[str, User]:
     """Every admin by name."""
     with app.app_context():
-        rows = db.session.execute(db.select(Admin)).scalars().all()
+        rows = (
+            db.session.execute(db.select(User).where(User.role == "admin"))
+            .scalars()
+            .all()
+        )
         return {a.name: a for a in rows}
 
 

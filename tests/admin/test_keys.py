@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from ollama_gate import create_app
-from ollama_gate.admin.models import Admin
 from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 from ollama_gate.keys import hash_key
@@ -77,8 +76,9 @@ def api(client, plain: str) -> int:
 
 
 def test_empty_states_say_what_to_do(admin):
-    page = admin.get("/admin/users").get_data(as_text=True)
-    assert "No users yet" in page and "Create user" in page
+    # (the admin is a user too: the list is never empty for them; a search can be)
+    page = admin.get("/admin/users?q=nobody").get_data(as_text=True)
+    assert "No user matches" in page and "Create user" in page
     uid = create_user(admin, "alice")
     page = admin.get(f"/admin/users/{uid}").get_data(as_text=True)
     assert "alice has no keys yet" in page and "Create key" in page
@@ -93,8 +93,8 @@ def test_empty_states_say_what_to_do(admin):
 def test_bad_user_names_refused(admin, name):
     resp = post(admin, "/admin/users", {"name": name})
     assert resp.status_code == 400
-    with admin.application.app_context():
-        assert db.session.execute(db.select(User)).first() is None
+    with admin.application.app_context():  # (only the admin, root)
+        assert db.session.execute(db.select(User.name)).scalars().all() == ["root"]
 
 
 def test_duplicate_user_refused(admin):
@@ -261,7 +261,12 @@ def test_admins_page_add_and_remove(app, admin):
     helper = app.test_client()
     assert login(helper, "helper", "helper password").status_code == 302
     with app.app_context():
-        ids = {a.name: a.id for a in db.session.execute(db.select(Admin)).scalars()}
+        ids = {
+            a.name: a.id
+            for a in db.session.execute(
+                db.select(User).where(User.role == "admin")
+            ).scalars()
+        }
     self_delete = post(
         admin, f"/admin/admins/{ids['root']}/delete", {}, "/admin/admins"
     )
@@ -295,7 +300,11 @@ def test_token_manager_on_postgresql(postgres_url, fake_server, fake):
         post(client, f"/admin/keys/{key_id}/revoke", {}, f"/admin/users/{uid}")
         assert api(client, plain) == 403
         with app.app_context():  # deleting an admin keeps their audit entries
-            db.session.delete(db.session.execute(db.select(Admin)).scalar_one())
+            db.session.delete(
+                db.session.execute(
+                    db.select(User).where(User.role == "admin")
+                ).scalar_one()
+            )
             db.session.commit()
             rows = db.session.execute(db.select(AuditLog)).scalars().all()
             assert {r.action for r in rows} >= {"login", "key_created", "key_revoked"}
@@ -310,14 +319,14 @@ def test_users_search_and_pages(app, admin, monkeypatch):
     from ollama_gate.admin import users as users_views
 
     monkeypatch.setattr(users_views, "PAGE_SIZE", 2)
-    for name in ("ann", "bea", "cal", "Dana_x"):
+    for name in ("ann", "bea", "Dana_x"):  # and root, the admin: a user too
         create_user(admin, name)
     first = admin.get("/admin/users").get_data(as_text=True)
     shown = re.findall(r"<strong>([^<]+)</strong></a>", first)
     assert shown == ["ann", "bea"]
     assert "Page 1 of 2" in first and "page=2" in first
     second = admin.get("/admin/users?page=2").get_data(as_text=True)
-    assert re.findall(r"<strong>([^<]+)</strong></a>", second) == ["cal", "Dana_x"]
+    assert re.findall(r"<strong>([^<]+)</strong></a>", second) == ["Dana_x", "root"]
     found = admin.get("/admin/users?q=dANA_").get_data(as_text=True)
     assert re.findall(r"<strong>([^<]+)</strong></a>", found) == ["Dana_x"]
     wildcard = admin.get("/admin/users?q=%25").get_data(as_text=True)  # % is literal

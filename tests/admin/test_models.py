@@ -1,12 +1,14 @@
-"""Admin passwords: a slow hash, computed off the gevent loop so streams flow on."""
+"""Account passwords: a slow hash, computed off the gevent loop so streams flow on."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from ollama_gate.admin.models import Admin, admin_from_session_id, off_loop
+from ollama_gate.accounts.sessions import user_from_session_id
 from ollama_gate.extensions import db
+from ollama_gate.models import User
+from ollama_gate.offload import off_loop
 from tests.helpers.paths import ROOT
 
 GEVENT_CHECK = """
@@ -14,10 +16,11 @@ from gevent import monkey
 monkey.patch_all()
 import gevent
 from gevent.monkey import get_original
-from ollama_gate.admin.models import Admin, off_loop
+from ollama_gate.models import User
+from ollama_gate.offload import off_loop
 
 real_ident = get_original("threading", "get_ident")
-admin = Admin(name="x")
+admin = User(name="x")
 admin.set_password("a password long enough")
 ticks = []
 ticker = gevent.spawn(lambda: [ticks.append(gevent.sleep(0)) for _ in range(10_000)])
@@ -31,7 +34,7 @@ print("ok", len(ticks))
 
 
 def test_password_hash_is_slow_salted_and_checked():
-    one, two = Admin(name="a"), Admin(name="b")
+    one, two = User(name="a"), User(name="b")
     one.set_password("same password 1")
     two.set_password("same password 1")
     assert one.password_hash.startswith("scrypt:")
@@ -58,12 +61,12 @@ def test_under_gevent_hashing_runs_in_a_real_thread():
 
 def test_session_id_tied_to_password(app):
     with app.app_context():
-        admin = Admin(name="c")
+        admin = User(name="c")
         admin.set_password("first password")
         db.session.add(admin)
         db.session.commit()
         sid = admin.get_id()
-        assert admin_from_session_id(sid) is admin
+        assert user_from_session_id(sid) is admin
         for bad in (
             "",
             "x",
@@ -72,8 +75,8 @@ def test_session_id_tied_to_password(app):
             f"{admin.id}:wrong",
             "9:abc",
         ):
-            assert admin_from_session_id(bad) is None
+            assert user_from_session_id(bad) is None
         admin.set_password("second password")
         db.session.commit()
-        assert admin_from_session_id(sid) is None
-        assert admin_from_session_id(admin.get_id()) is admin
+        assert user_from_session_id(sid) is None
+        assert user_from_session_id(admin.get_id()) is admin

@@ -1,23 +1,43 @@
-"""Helpers for the admin UI tests: an admin account, CSRF tokens, logged-in clients."""
+"""Helpers for the admin UI tests: accounts (an admin, a person), CSRF tokens,
+logged-in clients."""
 
 from __future__ import annotations
 
 import re
 
-from ollama_gate.admin.models import Admin
 from ollama_gate.extensions import db
+from ollama_gate.models import Team, User
 
 PASSWORD = "a long test password"
 _TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
-def make_admin(app, name: str = "root", password: str = PASSWORD) -> None:
-    """Create an admin account directly in the database."""
+def make_admin(app, name: str = "root", password: str = PASSWORD) -> int:
+    """Create a user with the admin role and a password; return its id."""
+    return make_person(app, name, password, role="admin")
+
+
+def make_person(
+    app,
+    name: str,
+    password: str | None = PASSWORD,
+    role: str = "member",
+    team: str | None = None,
+) -> int:
+    """Create a user with ``role`` and ``password`` (None: no local password), in
+    the team named ``team`` (made if missing); return its id."""
     with app.app_context():
-        admin = Admin(name=name)
-        admin.set_password(password)
-        db.session.add(admin)
+        person = User(name=name, role=role)
+        if password is not None:
+            person.set_password(password)
+        if team is not None:
+            found = db.session.execute(
+                db.select(Team).where(Team.name == team)
+            ).scalar_one_or_none()
+            person.team = found or Team(name=team)
+        db.session.add(person)
         db.session.commit()
+        return person.id
 
 
 def csrf_token(client, path: str = "/admin/login") -> str:

@@ -283,12 +283,55 @@ def insert(conn: sa.Connection, name: str, values: list[dict] | dict) -> None:
 
 def rows(engine: sa.Engine, without: str = "") -> dict[str, list[tuple]]:
     """Every row of the release's tables (their columns only, but ``without``), in
-    key order."""
+    key order.
+
+    Admins are told by name: since the accounts migration (2c7e4a9d1b58) they are
+    users with the admin role, with new ids, and the audit log points at those. So
+    ``admins`` lists (name, password hash, session token, created, last login) from
+    whichever table holds them, the audit log names its admin instead of an id,
+    and ``users`` leaves out a user made from an admin (an admin's name, no keys)."""
     with engine.connect() as conn:
-        return {
+        out = {
             name: conn.execute(
                 sa.select(*table.columns).order_by(*table.primary_key.columns)
             ).all()
             for name, table in T.items()
-            if name != without
+            if name not in (without, "admins", "audit_log", "users")
         }
+        admins = _admins(conn)
+        names = {row[0]: row[1] for row in admins}
+        if "admins" != without:
+            out["admins"] = [row[1:] for row in admins]
+        if "audit_log" != without:
+            log = T["audit_log"]
+            out["audit_log"] = [
+                (*row[:3], names.get(row.admin_id), *row[4:])
+                for row in conn.execute(sa.select(*log.columns).order_by(log.c.id))
+            ]
+        if "users" != without:
+            users, keys = T["users"], T["api_keys"]
+            owners = set(conn.execute(sa.select(keys.c.user_id)).scalars())
+            out["users"] = [
+                row
+                for row in conn.execute(sa.select(*users.columns).order_by(users.c.id))
+                if row.id in owners or row.name not in set(names.values())
+            ]
+        return out
+
+
+def _admins(conn: sa.Connection) -> list[tuple]:
+    """(id, name, password hash, session token, created, last login) of every admin,
+    by name, from ``admins`` or, after the accounts migration, from ``users``."""
+    if "admins" in sa.inspect(conn).get_table_names():
+        table = T["admins"]
+        query = sa.select(*table.columns)
+    else:
+        table = sa.table(
+            "users",
+            *(sa.column(c.name, c.type) for c in T["admins"].columns),
+            sa.column("role"),
+        )
+        query = sa.select(*(table.c[c.name] for c in T["admins"].columns)).where(
+            table.c.role == "admin", table.c.password_hash.is_not(None)
+        )
+    return sorted(conn.execute(query).all(), key=lambda row: row.name)
