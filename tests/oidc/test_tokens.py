@@ -57,6 +57,23 @@ def test_a_token_signed_again_unchanged_is_accepted(sso_gateway, provider):
     assert not still_out(s, sso_gateway)
 
 
+def test_the_request_carries_a_pkce_challenge_state_and_nonce(sso_gateway, provider):
+    r = requests.get(sso_gateway.url + "/auth/oidc/login", allow_redirects=False)
+    query = dict(parse_qsl(urlsplit(r.headers["Location"]).query))
+    assert query["response_type"] == "code" and query["client_id"] == CLIENT_ID
+    assert query["code_challenge_method"] == "S256"
+    assert len(query["code_challenge"]) == 43  # base64url of a SHA-256
+    assert len(query["state"]) >= 20 and len(query["nonce"]) >= 20
+    assert "code_verifier" not in r.headers["Location"]
+
+
+def test_a_callback_used_twice_is_refused_the_second_time(sso_gateway, provider):
+    s = requests.Session()
+    callback = to_callback(s, sso_gateway.url, "alice", password_of("alice"))
+    assert urlsplit(s.get(callback).url).path == "/portal/"
+    assert refused(s.get(callback))  # its state was used up
+
+
 def test_a_forged_state_is_refused(sso_gateway, provider):
     s = requests.Session()
     callback = to_callback(s, sso_gateway.url, "alice", password_of("alice"))
