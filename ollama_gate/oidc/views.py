@@ -92,12 +92,18 @@ def userinfo(client, token: dict, sub: str) -> dict:
 def failed(exc: Exception):
     """A sign-in that failed a check (state, nonce, signature, a provider error):
     audited, and a page saying so."""
-    reason = getattr(exc, "description", None) or str(exc) or type(exc).__name__
-    reason = f"{type(exc).__name__}: {reason}"[:180]
-    record("login_failed", "identity provider", reason, admin_name="")
+    said = [getattr(exc, "error", None), getattr(exc, "description", None)]
+    said = [text for text in said if text] or [str(exc)]
+    detail = ": ".join([type(exc).__name__, *filter(None, said)])[:180]
+    record("login_failed", "identity provider", detail, admin_name="")
     db.session.commit()
     return render_template(
-        "oidc/refused.html", reason=reason, title="Sign-in failed"
+        "oidc/refused.html",
+        title="Sign-in failed",
+        reason="The sign-in with the identity provider did not complete or did "
+        "not pass the gateway's checks, so no one was signed in. Start again "
+        "from the login page.",
+        detail=detail,
     ), 400
 
 

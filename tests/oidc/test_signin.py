@@ -10,11 +10,12 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from ollama_gate import create_app
 from ollama_gate.audit import AuditLog
 from ollama_gate.extensions import db
 from ollama_gate.models import User
-from tests.helpers.oidc import CLIENT_SECRET, password_of
-from tests.helpers.oidc_flow import sign_in
+from tests.helpers.oidc import CLIENT_SECRET, gateway_env, password_of
+from tests.helpers.oidc_flow import sign_in, to_callback
 
 pytestmark = pytest.mark.needs_oidc_provider
 
@@ -138,3 +139,33 @@ def test_a_name_taken_by_another_provider_account_is_not_merged(open_gateway, pr
     assert r.status_code == 403 and "belongs to another account" in r.text
     assert account(gw, "alice").oidc_subject == "https://elsewhere.example 9"
     assert not signed_in_as(s, gw)
+
+
+def test_declining_at_the_provider_signs_no_one_in(sso_gateway, provider):
+    gw, s = sso_gateway, requests.Session()
+    callback = to_callback(s, gw.url, "alice", password_of("alice"), allow=False)
+    r = s.get(callback)
+    assert r.status_code == 400 and "access_denied" in r.text
+    assert not signed_in_as(s, gw)
+    assert "access_denied" in audit(gw, "login_failed")[-1].detail
+
+
+def test_a_discovery_document_naming_another_issuer_is_refused(
+    provider, tmp_path, fake_server
+):
+    # the provider is reached, but says it is http://localhost:..., not 127.0.0.1
+    issuer = provider.issuer.replace("localhost", "127.0.0.1")
+    app = create_app(
+        {
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'g.db'}",
+            **{
+                k.removeprefix("OLLAMA_GATE_"): v
+                for k, v in gateway_env(provider).items()
+            },
+            "OIDC_ISSUER": issuer,
+        }
+    )
+    r = app.test_client().get("/auth/oidc/login")
+    assert r.status_code == 502 and "cannot be reached" in r.get_data(as_text=True)
+    assert "Location" not in r.headers
