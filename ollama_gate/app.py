@@ -135,6 +135,7 @@ def register_blueprints(app: Flask) -> None:
         proxy,
         selfserve,
     )
+    from .accounts import pages as accounts
     from .endusers import pages as _people  # noqa: F401  (on admin's blueprint)
     from .errors import register_error_handlers
     from .routing import pages  # noqa: F401  (the backends page, on admin's blueprint)
@@ -142,6 +143,7 @@ def register_blueprints(app: Flask) -> None:
     proxy.init_app(app)
     limits.init_app(app)
     admin.init_app(app)
+    accounts.init_app(app)  # the invitation page
     oidc.init_app(app)  # /auth/oidc: sign-in with an identity provider
     history.init_app(app)
     cache.init_app(app)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import settings as core
+from .accounts import settings as accounts
 from .admin import settings as admin
 from .cache import settings as cache
 from .events import settings as events
@@ -41,6 +42,7 @@ SETTINGS: list[Row] = [
     *limits.ROWS,
     *history.ROWS,
     *admin.ROWS,
+    *accounts.ROWS,
     *oidc.ROWS,
     *ops.ROWS,
     *metrics.ROWS,

@@ -17,7 +17,7 @@ def find_user(name: str) -> User | None:
     ).scalar_one_or_none()
 
 
-def set_role(user: User, role: str, team_id: int | None = None) -> bool:
+def set_role(user: User, role: str) -> bool:
     """Give ``user`` ``role`` (audited; their sessions end when they lose one);
     False if it was theirs already. The caller commits."""
     if role not in ROLES:

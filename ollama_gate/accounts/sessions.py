@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from flask import session
+from flask import current_app, session
 from flask_login import current_user, login_user, logout_user
 
 from ..audit import record
@@ -20,6 +20,12 @@ from .roles import STAFF
 LOGIN_AT = "login_at"  # in the session: when it began (Unix time)
 PORTAL_URL = "/portal/"  # a plain path: the portal is its own blueprint
 ADMIN_URL = "/admin/"
+
+
+def local_passwords() -> bool:
+    """True unless local passwords are turned off (``LOCAL_PASSWORDS``); the CLI
+    sets passwords either way."""
+    return bool(current_app.config["GATE"]["LOCAL_PASSWORDS"])
 
 
 def start_session(user: User, method: str) -> None:

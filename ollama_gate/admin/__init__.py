@@ -16,6 +16,7 @@ from ..accounts.roles import guard_blueprints
 from ..accounts.sessions import LOGIN_AT, user_from_session_id
 from ..extensions import login_manager
 from . import (  # noqa: F401  (pages on bp)
+    access,
     admins,
     audit,
     auth,
@@ -59,6 +60,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(duration)
     app.add_template_filter(within)
     sorting.init_app(app)
+    access.init_app(app)
     keylist.init_app(app)
     app.add_template_global(defaults, "key_defaults")
 

@@ -19,6 +19,7 @@ from ..accounts.sessions import (
     end_session,
     keep_session_after_password_change,
     landing_url,
+    local_passwords,
     start_session,
 )
 from ..attempts import TooManyAttempts, count_attempt, give_back
@@ -51,6 +52,9 @@ def login():
         form.next.data = request.args.get("next", "")
         if current_user.is_authenticated:
             return redirect(_next_url(form.next.data, current_user))
+    elif not local_passwords():  # turned off: the form is hidden, and refused
+        page = render_template("admin/login.html", form=form)
+        return page, 403
     else:
         try:  # counted before the password is checked: parallel guesses too
             attempt = count_attempt("login", login_limit())

@@ -18,6 +18,7 @@ from ..history.cli import history_cli
 from ..limits.cli import keys_set, keys_usage
 from ..routing.cli import aliases_cli, backends_cli
 from ..scheduler.cli import models_cli
+from .accounts import users_invite, users_password
 from .guard import guard_command
 from .keys import keys_cli
 from .teams import teams_cli
@@ -30,6 +31,8 @@ def register(app: Flask) -> None:
     keys_cli.add_command(keys_set)  # limits own ``keys set`` and ``keys usage``
     keys_cli.add_command(keys_usage)
     keys_cli.add_command(keys_import)  # the admin package owns ``keys import``
+    users_cli.add_command(users_invite)
+    users_cli.add_command(users_password)
     for command in (
         init_command,
         users_cli,

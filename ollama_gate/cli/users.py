@@ -10,7 +10,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from ..admin.cli import ensure_first_admin
+from ..accounts.manage import set_role
+from ..admin.cli import ensure_first_admin, read_password
 from ..admin.forms import NAME_RULE
 from ..audit import record
 from ..extensions import db
@@ -23,6 +24,7 @@ from ..schema import upgrade_database
 from ..secrets_out import show_secret
 from ..subject_settings import apply_options, describe, diff, options, snapshot
 from ..text import printable
+from .accounts import ROLE_OPTION, read_stdin_password
 from .envsetup import offer_env_file
 
 users_cli = AppGroup("users", help="Manage users (people or apps that own keys).")
@@ -103,11 +105,23 @@ TEAM_OPTION = click.option(
 @click.argument("name")
 @NETWORK_OPTION
 @TEAM_OPTION
+@ROLE_OPTION
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Give it a password, read from standard input (first line).",
+)
 @options("user")
 def users_create(
-    name: str, networks: tuple[str, ...], team: str | None, **values: Any
+    name: str,
+    networks: tuple[str, ...],
+    team: str | None,
+    role: str | None,
+    password_stdin: bool,
+    **values: Any,
 ) -> None:
-    """Create a user (in a team, with settings that bound every key it owns)."""
+    """Create a user (in a team, with a role, with settings that bound every key
+    it owns)."""
     from .teams import set_team  # teams' module imports this one's name check
 
     check_user_name(name)
@@ -115,12 +129,16 @@ def users_create(
         db.select(User).where(User.name == name)
     ).scalar_one_or_none():
         raise click.ClickException(f"user {name!r} already exists")
-    user = User(name=name)
+    user = User(name=name, role="member")
+    if password_stdin:
+        user.set_password(read_password(read_stdin_password()))
     blank = snapshot(user, "user")
     changes = set_team(user, team)
     apply_options(user, "user", values)
     db.session.add(user)
     record("user_created", name, ", ".join(changes + diff(blank, user, "user")))
+    if role:
+        set_role(user, role)  # audited on its own row
     if networks:
         db.session.flush()
         _set_networks(user, list(networks))
@@ -133,26 +151,30 @@ def users_create(
 @NETWORK_OPTION
 @click.option("--no-network", is_flag=True, help="Remove every trusted network.")
 @TEAM_OPTION
+@ROLE_OPTION
 @options("user")
 def users_set(
     name: str,
     networks: tuple[str, ...],
     no_network: bool,
     team: str | None,
+    role: str | None,
     **values: Any,
 ) -> None:
-    """Set a user's trusted networks (they replace the ones before), team and
-    settings (they bound every key it owns; 'none' removes one)."""
+    """Set a user's trusted networks (they replace the ones before), team, role
+    and settings (they bound every key it owns; 'none' removes one)."""
     from .teams import set_team  # teams' module imports this one's name check
 
     if networks and no_network:
         raise click.UsageError("give --network (one or more) or --no-network")
     changing = team is not None or any(v is not None for v in values.values())
-    if not (networks or no_network or changing):
+    if not (networks or no_network or changing or role):
         raise click.UsageError(
-            "give --network, --no-network, --team or a setting (see --help)"
+            "give --network, --no-network, --team, --role or a setting (see --help)"
         )
     user = get_user(name)
+    if role and set_role(user, role):
+        click.echo(f"user {printable(user.name)}: role {role}")
     if networks or no_network:
         _set_networks(user, list(networks))
     before = snapshot(user, "user")

@@ -82,3 +82,18 @@ def test_the_settings_page_shows_the_client_secret_as_set_only(
     page = client.get("/admin/settings").get_data(as_text=True)
     assert "OLLAMA_GATE_OIDC_CLIENT_SECRET" in page
     assert "the-client-secret-value" not in page
+
+
+def test_with_passwords_off_the_provider_is_the_only_way_in(tmp_path, fake_server):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'g.db'}",
+            "LOCAL_PASSWORDS": False,
+            **SSO,
+        }
+    )
+    page = app.test_client().get("/admin/login").get_data(as_text=True)
+    assert "Sign in with Acme SSO" in page
+    assert 'type="password"' not in page and "or with a password" not in page
