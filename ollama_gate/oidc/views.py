@@ -6,6 +6,7 @@ the ``SameSite=Lax`` session cookie comes along with)."""
 from __future__ import annotations
 
 import logging
+import time
 
 import requests
 from authlib.integrations.base_client import OAuthError
@@ -24,6 +25,7 @@ bp = Blueprint("oidc", __name__, url_prefix="/auth/oidc")
 bp.after_request(add_security_headers)
 log = logging.getLogger("ollama_gate.oidc")
 NEXT = "oidc_next"  # in the session: where to go after signing in
+STARTED = "oidc_started"  # in the session: when the last sign-in began (Unix time)
 STATE_SECONDS = 600  # a sign-in started and not finished within ten minutes is void
 
 
@@ -34,11 +36,12 @@ def login():
     client = provider()
     target = request.args.get("next")
     session[NEXT] = target if is_safe_next(target) else ""
+    session[STARTED] = time.time()
     try:
         rv = client.create_authorization_url(url_for("oidc.callback", _external=True))
     except (requests.RequestException, ValueError, DiscoveryError) as exc:
         return unreachable(exc)
-    client.framework.expires_in = STATE_SECONDS
+    client.framework.expires_in = STATE_SECONDS  # Authlib drops stale states then
     # only what the callback needs (Authlib would keep the whole URL too)
     client.save_authorize_data(
         redirect_uri=url_for("oidc.callback", _external=True),
@@ -54,6 +57,10 @@ def callback():
     """Back from the provider: check state, code (PKCE), the ID token's signature,
     issuer, audience, expiry and nonce; then the rules; then a session."""
     client = provider()
+    started = session.get(STARTED)
+    if not isinstance(started, (int, float)) or time.time() - started > STATE_SECONDS:
+        # Authlib keeps a state until it is used: the age is the gateway's check
+        return failed(OAuthError("expired", "no sign-in begun here in the last 10 min"))
     try:
         token = client.authorize_access_token(
             claims_options=claims_options(client), leeway=LEEWAY

@@ -97,3 +97,30 @@ def test_with_passwords_off_the_provider_is_the_only_way_in(tmp_path, fake_serve
     page = app.test_client().get("/admin/login").get_data(as_text=True)
     assert "Sign in with Acme SSO" in page
     assert 'type="password"' not in page and "or with a password" not in page
+
+
+def test_a_sign_in_begun_too_long_ago_is_refused(tmp_path, fake_server):
+    import time
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'g.db'}",
+            **SSO,
+        }
+    )
+    with app.app_context():
+        from ollama_gate.extensions import db
+
+        db.create_all()
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["oidc_started"] = time.time() - 601
+    r = client.get("/auth/oidc/callback?code=c&state=s")
+    assert r.status_code == 400 and "last 10 min" in r.get_data(as_text=True)
+    with client.session_transaction() as session:
+        session["oidc_started"] = time.time()
+    # begun just now: the gateway goes on to the provider (here one nobody runs)
+    r = client.get("/auth/oidc/callback?code=c&state=s")
+    assert r.status_code == 502
