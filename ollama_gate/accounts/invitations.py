@@ -16,9 +16,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from ..models import User, utcnow
+from .settings import MAX_INVITE_HOURS
 
 DEFAULT_HOURS = 72
-MAX_HOURS = 24 * 30
+MAX_HOURS = MAX_INVITE_HOURS
 INVITE_PATH = "/invite/"
 
 

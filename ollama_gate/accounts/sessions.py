@@ -41,12 +41,13 @@ def start_session(user: User, method: str) -> None:
 
 
 def end_session(everywhere: bool = True) -> None:
-    """Sign the current account out; ``everywhere`` also voids every other copy
-    of its session (the caller commits)."""
+    """Sign the current account out and commit; ``everywhere`` (the default) also
+    voids every other copy of its session: its session token changes."""
     if everywhere and current_user.is_authenticated:
-        current_user.end_sessions()
+        current_user._get_current_object().end_sessions()
     logout_user()
     session.clear()
+    db.session.commit()
 
 
 def keep_session_after_password_change(user: User) -> None:

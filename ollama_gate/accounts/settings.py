@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from ..settings import Row, parse_bool
 
+MAX_INVITE_HOURS = 24 * 30  # (invitations.MAX_HOURS: a link is not a standing key)
+
+
+def parse_invite_hours(value: str) -> float:
+    """Hours an invitation works: more than 0, at most 30 days."""
+    hours = float(value)
+    if not 0 < hours <= MAX_INVITE_HOURS:
+        raise ValueError(f"{value!r}: more than 0 and at most {MAX_INVITE_HOURS}")
+    return hours
+
+
 ROWS: list[Row] = [
     (
         "LOCAL_PASSWORDS",
@@ -15,7 +26,7 @@ ROWS: list[Row] = [
     ),
     (
         "INVITE_HOURS",
-        float,
+        parse_invite_hours,
         "72",
         "Hours an invitation link works (once) unless `users invite --hours` says "
         "otherwise.",

@@ -98,11 +98,8 @@ def logout():
     record("logout")
     # the session id holds the account's session token: a new one ends every session
     # of this account (cookies are signed, not stored, so one alone cannot be revoked)
-    user = current_user._get_current_object()
     provider = provider_logout_url()  # read before the session (its ID token) ends
-    end_session()
-    db.session.add(user)
-    db.session.commit()
+    end_session()  # commits the audit entry with it
     if provider:  # signed in with the identity provider: out of it too
         return signing_out_page(provider)
     flash("You are logged out.", "info")

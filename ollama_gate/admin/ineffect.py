@@ -27,6 +27,7 @@ HEADINGS = {
     "limits": "Limits",
     "history": "History",
     "admin": "Admin UI",
+    "accounts": "Accounts and sign-in",
     "oidc": "Sign-in with an identity provider",
     "ops": "Operations",
     "metrics": "Metrics",

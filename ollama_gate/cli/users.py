@@ -219,13 +219,14 @@ def _set_networks(user: User, networks: list[str]) -> None:
 
 @users_cli.command("list")
 def users_list() -> None:
-    """List users with their number of keys."""
+    """List users with their number of keys (and role, unless member)."""
     for user in db.session.execute(db.select(User).order_by(User.name)).scalars():
         active = sum(1 for k in user.keys if k.state() == "active")
         team = f"\tteam={printable(user.team.name)}" if user.team else ""
+        role = f"\trole={user.role}" if user.role != "member" else ""
         click.echo(
             f"{printable(user.name)}\tkeys={len(user.keys)}\tactive={active}\t"
-            f"created={user.created_at:%Y-%m-%d}{team}"
+            f"created={user.created_at:%Y-%m-%d}{team}{role}"
         )
 
 

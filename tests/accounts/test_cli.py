@@ -53,12 +53,15 @@ def test_create_with_a_role_and_a_password_from_stdin(app, client, runner):
 
 def test_set_role_is_audited_and_says_so(app, runner):
     runner.invoke(args=["users", "create", "bo"])
+    runner.invoke(args=["users", "create", "cal"])  # a member: no role shown
     result = runner.invoke(args=["users", "set", "bo", "--role", "admin"])
     assert result.exit_code == 0 and "role admin" in result.output
     same = runner.invoke(args=["users", "set", "bo", "--role", "admin"])
     assert same.exit_code == 0 and "role" not in same.output
     assert audit(app, "role_changed") == [("bo", "Member -> Admin")]
     assert account(app, "bo").is_admin
+    listing = runner.invoke(args=["users", "list"]).output
+    assert "role=admin" in listing and listing.count("role=") == 1
 
 
 def test_password_prompted_or_from_stdin_ends_sessions(app, runner):
