@@ -14,7 +14,7 @@ $(VENV)/.test-deps: $(VENV)/.run-deps requirements-test.txt
 	$(PY) -m pip install -q -r requirements-test.txt
 	touch $@
 
-.PHONY: install run test bench
+.PHONY: install run test bench oidc-provider
 install: $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps  ## install, create the database (first key printed once), serve
@@ -22,6 +22,9 @@ run: $(VENV)/.run-deps  ## install, create the database (first key printed once)
 
 test: $(VENV)/.test-deps  ## install and run the whole test suite
 	$(PY) -m pytest -q
+
+oidc-provider:  ## the test OpenID provider, in a venv of its own (.cache/oidc-provider)
+	PYTHON=$(PYTHON) bash tests/oidc_provider/setup.sh
 
 bench: $(VENV)/.test-deps  ## gateway vs direct, written to bench/RESULTS.md
 	$(PY) bench/run.py

@@ -130,6 +130,7 @@ def register_blueprints(app: Flask) -> None:
         history,
         limits,
         metrics,
+        oidc,
         ops,
         portal,
         proxy,
@@ -144,6 +145,7 @@ def register_blueprints(app: Flask) -> None:
     limits.init_app(app)
     admin.init_app(app)
     accounts.init_app(app)  # the invitation page
+    oidc.init_app(app)  # /auth/oidc: sign-in with an identity provider
     history.init_app(app)
     cache.init_app(app)
     ops.init_app(app)  # /healthz, /readyz, request ids

@@ -23,6 +23,7 @@ from .events import settings as events
 from .history import settings as history
 from .limits import settings as limits
 from .metrics import settings as metrics
+from .oidc import settings as oidc
 from .ops import settings as ops
 from .portal import settings as portal
 from .routing import settings as routing
@@ -43,6 +44,7 @@ SETTINGS: list[Row] = [
     *history.ROWS,
     *admin.ROWS,
     *accounts.ROWS,
+    *oidc.ROWS,
     *ops.ROWS,
     *metrics.ROWS,
     *cache.ROWS,

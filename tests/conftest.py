@@ -13,6 +13,7 @@ from ollama_gate.extensions import db, migrate
 from tests.fakes.ollama import FakeOllama
 from tests.helpers.keys import add_key
 from tests.helpers.live import gateway_fixture
+from tests.helpers.oidc import provider_missing
 from tests.helpers.services import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -47,6 +48,7 @@ def pytest_collection_modifyitems(config, items) -> None:
         "needs_postgres": None if reachable(POSTGRES_URL) else "no PostgreSQL",
         "needs_redis": None if reachable(REDIS_URL) else "no Redis",
         "browser": browser_missing(),
+        "needs_oidc_provider": provider_missing(),
     }
     for marker, why in missing.items():
         if why is None:

@@ -16,6 +16,7 @@ from .sorting import sort_arg
 ACTIONS = {
     "login": "Logged in",
     "login_failed": "Failed login",
+    "login_refused": "Sign-in refused",
     "logout": "Logged out",
     "user_created": "User created",
     "user_deleted": "User deleted",

@@ -26,6 +26,7 @@ from ..attempts import TooManyAttempts, count_attempt, give_back
 from ..audit import record
 from ..extensions import db
 from ..models import User
+from ..oidc.logout import provider_logout_url, signing_out_page
 from ..web import is_safe_next
 from .audit import unknown_name
 from .blueprint import bp
@@ -97,7 +98,10 @@ def logout():
     record("logout")
     # the session id holds the account's session token: a new one ends every session
     # of this account (cookies are signed, not stored, so one alone cannot be revoked)
+    provider = provider_logout_url()  # read before the session (its ID token) ends
     end_session()  # commits the audit entry with it
+    if provider:  # signed in with the identity provider: out of it too
+        return signing_out_page(provider)
     flash("You are logged out.", "info")
     return redirect(url_for("admin.login"))
 

@@ -18,7 +18,7 @@ from .blueprint import bp
 from .words import plural
 
 PREFIX = "OLLAMA_GATE_"  # config.PREFIX
-SECRETS = {"SECRET_KEY", "METRICS_TOKEN"}
+SECRETS = {"SECRET_KEY", "METRICS_TOKEN", "OIDC_CLIENT_SECRET"}
 # headings of the packages' rows, by the name config imports them as
 HEADINGS = {
     "core": "Gateway",
@@ -28,6 +28,7 @@ HEADINGS = {
     "history": "History",
     "admin": "Admin UI",
     "accounts": "Accounts and sign-in",
+    "oidc": "Sign-in with an identity provider",
     "ops": "Operations",
     "metrics": "Metrics",
     "cache": "Response cache",

@@ -17,8 +17,8 @@ from tests.helpers.paths import ROOT
 
 PACKAGE = "ollama_gate"
 FEATURES = (
-    "accounts admin cache history limits metrics ops proxy routing scheduler selfserve "
-    "server traces upstream"
+    "accounts admin cache history limits metrics oidc ops proxy routing scheduler "
+    "selfserve server traces upstream"
 ).split()
 NEUTRAL = ["audit.py", "web.py", "settings.py", "shared"]
 # (importer, imported) package imports kept for now, each with why; empty: none

@@ -24,6 +24,8 @@ ENABLE = {
     "needs_postgres": "start PostgreSQL on 127.0.0.1:5432 with a database `test` and "
     "trust auth (or set OLLAMA_GATE_TEST_POSTGRES_URL)",
     "needs_redis": "start Redis on 127.0.0.1:6379 (or set OLLAMA_GATE_TEST_REDIS_URL)",
+    "needs_oidc_provider": "build the test OpenID provider's own virtualenv with "
+    "`make oidc-provider` (needs PyPI once)",
     "browser": "install Chromium (`apt-get install chromium`, or set "
     "OLLAMA_GATE_TEST_CHROMIUM to its path)",
 }
