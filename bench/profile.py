@@ -223,6 +223,7 @@ def main() -> None:
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for the gateway"
     )
+    parser.add_argument("--root", type=Path, help="profile another checkout's gateway")
     args = parser.parse_args()
     work = {w["name"]: w for w in plan(False) + paced_plan(False)}[args.workload]
     env = dict(e.split("=", 1) for e in args.env)
@@ -230,9 +231,11 @@ def main() -> None:
     up = Upstream().start()
     gw = None
     try:
-        gw = Gateway("gateway", tmp, f"http://127.0.0.1:{up.port}", env).start()
+        backend = f"http://127.0.0.1:{up.port}"
+        gw = Gateway("gateway", tmp, backend, env, root=args.root or ROOT).start()
         worker = children(gw.proc.pid)[0]
-        out = ROOT / "bench" / "raw" / f"profile-{args.workload}.txt"
+        tag = f"-{args.root.name}" if args.root else ""
+        out = ROOT / "bench" / "raw" / f"profile-{args.workload}{tag}.txt"
         out.parent.mkdir(exist_ok=True)
         spy = subprocess.Popen(
             [
