@@ -131,10 +131,18 @@ class Upstream(Proc):
 class Gateway(Proc):
     """The real gateway: ``gunicorn -c gunicorn.conf.py wsgi:app``, default settings."""
 
-    def __init__(self, name: str, tmp: Path, backend: str, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        tmp: Path,
+        backend: str,
+        env: dict[str, str],
+        root: Path = ROOT,
+    ) -> None:
         super().__init__()
         self.name = name
         self.tmp = tmp
+        self.root = root  # the checkout it runs (run.py --second-root: another one)
         self.env = {
             k: v
             for k, v in os.environ.items()
@@ -157,7 +165,7 @@ class Gateway(Proc):
         """Run ``flask --app ollama_gate ARGS``; return its output."""
         out = subprocess.run(
             [sys.executable, "-m", "flask", "--app", "ollama_gate", *args],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             capture_output=True,
             text=True,
@@ -192,7 +200,7 @@ class Gateway(Proc):
         )
         out = subprocess.run(
             [sys.executable, "-c", code],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             capture_output=True,
             text=True,
@@ -210,7 +218,7 @@ class Gateway(Proc):
         log = open(self.tmp / "gunicorn.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,97 @@ def parts(path: Path) -> str:
     )
 
 
+# The stages of one call, for ``--stages``: a sample goes to the innermost frame that
+# matches a pattern (a stage's own step, e.g. ``Limits.admit``, is named by the regular
+# expression ``STEP``); the order within a frame decides between patterns.
+STEP = re.compile(r"^(\w+)\.(admit|answer|route|filter|stream|release|record) \(")
+STAGES = [
+    ("7 step: Summary.record", ("proxy/summary.py",)),
+    (
+        "1 head: read the request line and headers",
+        ("read_request", "read_requestline", "get_environ", "server/headers.py"),
+    ),
+    (
+        "3 auth: key from the headers, cached lookup",
+        ("authenticate (", "key_from_headers"),
+    ),
+    ("4 call opened: Call, request id, endpoint", ("start_call", "Call.__init__")),
+    (
+        "5 body: read, parse, re-serialise",
+        ("read_body", "outgoing_body", "server/body.py"),
+    ),
+    (
+        "8 headers: to and from upstream, stage headers",
+        ("forward_headers", "response_headers", "with_stage_headers", "hops."),
+    ),
+    (
+        "9 upstream: send, answer's head (urllib3, http.client)",
+        ("Upstream.send", "Upstream.read_whole", "Attempts.send"),
+    ),
+    (
+        "10 relay: read upstream, forward chunks",
+        (
+            "relay.py",
+            "upstream/reader.py",
+            "upstream/chunked.py",
+            "upstream/pieces.py",
+            "upstream/cut.py",
+            "Relay.",
+        ),
+    ),
+    ("11 finish: release and hand to the recorder", ("Gate.finish",)),
+    (
+        "12 write: response head and body",
+        (
+            "process_result",
+            "_write_with_headers",
+            "_sendall",
+            "_send_now",
+            "WSGIHandler.write",
+            "finalize_headers",
+            "start_response",
+        ),
+    ),
+    (
+        "9 upstream: send, answer's head (urllib3, http.client)",
+        ("ollama_gate/upstream/", "urllib3/", "http/client.py", "requests/"),
+    ),
+    ("6 view: the rest of proxy/views.py", ("ollama_gate/proxy/",)),
+    (
+        "2 app: Flask and Werkzeug, client middleware",
+        ("flask/", "werkzeug/", "remote.py"),
+    ),
+    ("R recorder: batching, loop turns", ("Recorder.", "in_turns", "let_streams_run")),
+    ("0 server: pywsgi and gunicorn, the rest", ("pywsgi", "gunicorn", "server/")),
+]
+
+
+def stages(path: Path) -> list[tuple[str, float]]:
+    """The share of the worker's samples in each stage of a call (``STAGES``, and every
+    stage's own step by name); the rest is gevent's hub, sockets and the collector."""
+    counts, total = Counter(), 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        owner = "Z other: gevent hub and timers, socket waits, garbage collection"
+        for frame in reversed(stack.split(";")):
+            m = STEP.match(frame) if "ollama_gate/" in frame else None
+            hit = (
+                f"7 step: {m[1]}.{m[2]}"
+                if m and m[1] not in ("Pipeline", "Stage")
+                else next(
+                    (n for n, pats in STAGES if any(p in frame for p in pats)), None
+                )
+            )
+            if hit:
+                owner = hit
+                break
+        counts[owner] += int(count)
+    return sorted((n, c / total) for n, c in counts.items())
+
+
 async def drive(gw: Gateway, work: dict, seconds: float) -> dict:
     """Run the workload's load against the gateway for ``seconds``."""
     spec = work["spec"]
@@ -124,8 +216,14 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--rate", type=int, default=500, help="py-spy samples a second")
     parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="print µs per call by stage of the call (STAGES) instead of by part",
+    )
+    parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for the gateway"
     )
+    parser.add_argument("--root", type=Path, help="profile another checkout's gateway")
     args = parser.parse_args()
     work = {w["name"]: w for w in plan(False) + paced_plan(False)}[args.workload]
     env = dict(e.split("=", 1) for e in args.env)
@@ -133,9 +231,11 @@ def main() -> None:
     up = Upstream().start()
     gw = None
     try:
-        gw = Gateway("gateway", tmp, f"http://127.0.0.1:{up.port}", env).start()
+        backend = f"http://127.0.0.1:{up.port}"
+        gw = Gateway("gateway", tmp, backend, env, root=args.root or ROOT).start()
         worker = children(gw.proc.pid)[0]
-        out = ROOT / "bench" / "raw" / f"profile-{args.workload}.txt"
+        tag = f"-{args.root.name}" if args.root else ""
+        out = ROOT / "bench" / "raw" / f"profile-{args.workload}{tag}.txt"
         out.parent.mkdir(exist_ok=True)
         spy = subprocess.Popen(
             [
@@ -163,6 +263,11 @@ def main() -> None:
         print(top(out, args.top))
         print("parts of the worker:")
         print(parts(out))
+        if args.stages:
+            cpu = res.get("cpu_ms_per_call") or res.get("cpu_ms_per_stream") or 0
+            print(f"stages of a call (µs per call at {cpu:.3f} ms):")
+            for name, share in stages(out):
+                print(f"  {100 * share:5.1f}%  {1000 * cpu * share:6.0f} µs  {name}")
     finally:
         if gw:
             gw.stop()

@@ -174,7 +174,7 @@ def run_set(work: list[dict], args, repeats: int, log) -> list[dict]:
     interleaved for ``repeats`` rounds, stop them all."""
     paced_on = any(w.get("paced") for w in work)
     no_second = args.no_history_off or (
-        paced_on and not (args.second_env or args.fleet)
+        paced_on and not (args.second_env or args.fleet or args.second_root)
     )  # the paced set compares direct, nginx and the gateway
     tmp = Path(tempfile.mkdtemp(prefix="ollama-gate-bench-"))
     procs: list = []
@@ -191,10 +191,16 @@ def run_set(work: list[dict], args, repeats: int, log) -> list[dict]:
         if args.fleet:  # the cost of choosing among N backends, same capacity behind
             fleet = ",".join(f"gpu{i}={backend}" for i in range(1, args.fleet + 1))
             second_env = [f"OLLAMA_GATE_BACKENDS={fleet}"]
+        if args.second_root:  # another checkout's code, on the same settings
+            second_env = second_env or ["BENCH_CHECKOUT=second"]
         if not no_second:
             second = dict(e.split("=", 1) for e in second_env or []) or HISTORY_OFF
             off = Gateway(
-                "gateway_nohist", tmp / "off", backend, {**extra, **second}
+                "gateway_nohist",
+                tmp / "off",
+                backend,
+                {**extra, **second},
+                root=args.second_root or ROOT,
             ).start()
             procs.append(off)
             targets["gateway_nohist"] = off
@@ -269,6 +275,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="A/B experiments: the second gateway gets this environment "
         "instead of history off, and runs every workload",
+    )
+    parser.add_argument(
+        "--second-root",
+        type=Path,
+        metavar="DIR",
+        help="A/B of two commits in one run: the second gateway runs the checkout "
+        "in DIR (e.g. a worktree of the base commit) on the same settings, and runs "
+        "every workload; bench/ab.py prints the pairs",
     )
     parser.add_argument(
         "--fleet",

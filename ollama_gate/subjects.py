@@ -13,7 +13,7 @@ most specific level that sets them (``nearest``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .subject_row import KINDS
@@ -43,13 +43,14 @@ class Subject:
     kind: str
     id: int | str
     name: str
+    # The stable name its counters are kept under (rates, quotas, slots): a key's is
+    # its id alone, today's counter names (upgrading resets nothing). Made once with
+    # the subject (a key's lives in the key cache): every call read it a dozen times.
+    ref: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def ref(self) -> str:
-        """The stable name its counters are kept under (rates, quotas, slots)."""
-        if self.kind == "key":
-            return str(self.id)  # today's counter names: upgrading resets nothing
-        return f"{self.kind}:{self.id}"
+    def __post_init__(self) -> None:
+        ref = str(self.id) if self.kind == "key" else f"{self.kind}:{self.id}"
+        object.__setattr__(self, "ref", ref)  # frozen: set once, here
 
     @property
     def phrase(self) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 from sqlalchemy.exc import OperationalError
 
 from ..columns import fit_strings
@@ -26,6 +26,7 @@ from ..pipeline import Stage
 from ..recorder import in_turns
 from ..subjects import chain_value
 from .content import MAX_TEXT, storable, strip_images
+from .insert import RowInserter
 from .models import Request, new_id
 
 log = logging.getLogger("ollama_gate.history")
@@ -212,6 +213,7 @@ class HistoryStage(Stage):
 
     def __init__(self) -> None:
         self.last_purge = 0.0
+        self.insert = RowInserter(Request.__table__)
 
     def record(self, calls: list) -> None:
         """Record ``calls`` (the recorder has already summarised them)."""
@@ -233,11 +235,10 @@ class HistoryStage(Stage):
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         """Insert ``rows`` in one transaction; retry a locked or lost database."""
-        # a Core executemany: no ORM objects to build and flush for a write-only batch
-        statement = insert(Request.__table__)
+        # no ORM objects to build and flush for a write-only batch (``insert.py``)
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                db.session.execute(statement, rows)
+                self.insert(db.session, rows)
                 db.session.commit()
                 return
             except OperationalError:
@@ -252,7 +253,7 @@ class HistoryStage(Stage):
         # a row the database refuses must not take the rest of its batch with it
         for row in rows:
             try:
-                db.session.execute(statement, [row])
+                self.insert(db.session, [row])
                 db.session.commit()
             except Exception:
                 db.session.rollback()

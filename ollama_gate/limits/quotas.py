@@ -195,9 +195,11 @@ class Quotas:
                 calls_so_far, tokens_so_far = totals.get(row, (0, 0))
                 totals[row] = (calls_so_far + 1, tokens_so_far + tokens)
                 for level in levels:  # only counters seeded already take it
-                    ref = level.subject.ref
-                    entry = live.setdefault((ref, period), [0, 0])
-                    entry[0] += (ref, period) not in counted
+                    name = (level.subject.ref, period)
+                    entry = live.get(name)
+                    if entry is None:  # the batch's first call at this level
+                        entry = live[name] = [0, 0]
+                    entry[0] += name not in counted
                     entry[1] += tokens
                     if tokens:
                         mark(marks, level, kind, period, self.warn)

@@ -31,7 +31,9 @@ def init_app(app: Flask) -> None:
 
 def _count_unopened(response: Response) -> Response:
     """Count an API request refused before a call was opened (401, a disabled key)."""
-    if request.environ.get(ENVIRON_KEY) is None and response.status_code >= 400:
+    # the status first: most answers are not refusals, and ``request`` is a context
+    # variable lookup on every call
+    if response.status_code >= 400 and request.environ.get(ENVIRON_KEY) is None:
         if request.path.startswith(("/api/", "/v1/")):
             count_refused(request.path, response.status_code)
     return response

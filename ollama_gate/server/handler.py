@@ -9,13 +9,16 @@ from gunicorn.workers.ggevent import PyWSGIHandler
 
 from ..remote import normal_ip
 from .body import BodyInput, bound_body
-from .limits import ConnectionGuard, HeadTimeout, framing_problem, head_deadline
+from .limits import (
+    TOO_MANY,
+    ConnectionGuard,
+    HeadTimeout,
+    framing_problem,
+    head_deadline,
+)
 
 REQUEST_BUFFER = 2048  # bytes of a connection's request reader (pywsgi's: 8192)
-TOO_MANY = (
-    b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0"
-    b"\r\nRetry-After: 5\r\n\r\n"
-)
+PER_REQUEST = ("environ", "headers", "response_headers", "result", "wsgi_input")
 
 
 class GateHandler(PyWSGIHandler):
@@ -23,32 +26,27 @@ class GateHandler(PyWSGIHandler):
     gunicorn's parser did: an idle timeout, and absolute-form request targets routed
     by their path.
 
-    Measured with bench/ against gunicorn's ``gevent`` worker: about 10% less CPU per
-    call. On top, fewer writes than pywsgi makes: a response's head leaves with its
-    first piece of body, and a stream's last piece (``LastPiece`` from the relay) with
-    the end of the chunked body.
+    About 10% less CPU a call than gunicorn's ``gevent`` worker (bench/); fewer writes
+    than pywsgi's: the head leaves with the first piece of body, a stream's last
+    piece (``LastPiece``) with the end of the chunked body.
     """
 
     idle_timeout = 75.0  # set from gunicorn's ``keepalive`` by ``GateWorker``
-    # both set from the settings by ``tune.tune_worker``; without it: no deadline,
-    # no cap
+    # both set from the settings by ``tune.tune_worker`` (else no deadline, no cap)
     head_timeout = 0.0
     body_timeout = 0.0  # seconds from the end of a head to the end of its body
     guard = ConnectionGuard(0)
     body_ended = False  # the chunked body's end has been sent (with a ``LastPiece``)
-    # graceful shutdown: the worker stops, so kept-alive connections end after their
-    # answer, and those waiting idle for a next request are closed (``drain``);
-    # else one idle client would hold the worker for all of graceful_timeout
+    # graceful shutdown: kept-alive connections end after their answer, idle ones are
+    # closed (``drain``), else one idle client holds the worker to graceful_timeout
     draining = False
     idle: set = set()  # the handlers now waiting for a connection's next request
-    _deadline = None  # the running head timer, between a request's first byte and
-    # the end of its head
+    _deadline = None  # the head timer, from a request's first byte to its head's end
 
     def __init__(self, sock, address, server, rfile=None):
-        # pywsgi's reader of requests has an 8 KB buffer, kept for the connection's
-        # life: a quarter of the memory of a stream in flight. A usual request head is
-        # well under 2 KB; a longer one takes more reads, and bodies are read past the
-        # buffer in any case.
+        # pywsgi's request reader has an 8 KB buffer, kept for the connection's life;
+        # a usual head is well under 2 KB (a longer takes more reads; bodies are read
+        # past the buffer in any case)
         if rfile is None:
             rfile = sock.makefile("rb", REQUEST_BUFFER)
         super().__init__(sock, address, server, rfile)
@@ -119,11 +117,16 @@ class GateHandler(PyWSGIHandler):
             self.close_connection = True
 
     def handle_one_request(self):
-        """pywsgi's; a head that failed leaves no timer behind."""
+        """pywsgi's; a failed head leaves no timer, and an idle kept-alive
+        connection nothing of its last request (3-4 KB of 26: bench/memory.py)."""
         try:
-            return super().handle_one_request()
+            result = super().handle_one_request()
         finally:
             self._end_deadline()
+        if result is True:  # pywsgi's per-request state: the next sets each anew
+            for name in PER_REQUEST:
+                self.__dict__.pop(name, None)  # back to pywsgi's class default
+        return result
 
     def _end_deadline(self):
         if self._deadline is not None:

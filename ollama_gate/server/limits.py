@@ -17,6 +17,12 @@ from collections.abc import Iterable
 
 import gevent
 
+# the answer to a connection past the cap of its client address
+TOO_MANY = (
+    b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Length: 0"
+    b"\r\nRetry-After: 5\r\n\r\n"
+)
+
 
 class HeadTimeout(OSError):
     """The request head did not arrive in time: the connection is dropped."""

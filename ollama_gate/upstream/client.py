@@ -18,6 +18,7 @@ from urllib3.exceptions import (
     ProtocolError,
     ReadTimeoutError,
 )
+from urllib3.util.retry import Retry
 
 from ..errors import ApiError
 from .connection import PooledConnection
@@ -68,6 +69,10 @@ class Upstream:
         self.auth = {"Authorization": f"Bearer {token}"} if token else {}
         self.netloc = urlsplit(self.base_url).netloc
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        # no retries and no redirects, as ``retries=False`` says, made once: urllib3
+        # built this object from ``False`` on every call (4 us), and a stream's answer
+        # held it for the stream's life
+        self.retries = Retry(False, redirect=False)
         # requests' own pool, called directly: Session.request spent about 0.3 ms per
         # call preparing, merging settings and hooks that the gateway does not use (no
         # cookies, no redirects, no environment proxies). The answer is still wrapped in
@@ -118,7 +123,7 @@ class Upstream:
                     assert_same_host=False,
                     preload_content=False,
                     decode_content=False,
-                    retries=False,
+                    retries=self.retries,
                     timeout=self.timeout,
                     chunked=chunked,
                 )

@@ -535,3 +535,47 @@ def test_a_gateway_whose_upstream_is_down_answers_502(tmp_path):
             assert "unreachable" in reply.json()["error"]
     finally:
         gw.stop()
+
+
+def test_an_idle_kept_alive_connection_keeps_nothing_of_its_last_request():
+    """Between two calls the handler holds no environ, head or answer's headers."""
+    from gevent import pywsgi, sleep
+    from gevent import socket as gsocket
+
+    from ollama_gate.server.handler import PER_REQUEST
+
+    handlers = []
+
+    class Watched(GateHandler):
+        def __init__(self, *args):
+            super().__init__(*args)
+            handlers.append(self)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    server = pywsgi.WSGIServer(("127.0.0.1", 0), app, handler_class=Watched, log=None)
+    server.log = NO_ACCESS_LOG
+    server.start()
+    try:
+        with gsocket.create_connection(("127.0.0.1", server.server_port)) as sock:
+            sock.settimeout(5)
+            sock.sendall(
+                b"GET /one HTTP/1.1\r\nHost: gate\r\nX-Big: " + b"x" * 900 + b"\r\n\r\n"
+            )
+            assert sock.recv(65536).endswith(b"\r\n\r\nok")
+            for _ in range(50):  # the handler reaches its wait for the next request
+                if handlers and handlers[0] in GateHandler.idle:
+                    break
+                sleep(0.01)
+            (handler,) = handlers
+            assert handler in GateHandler.idle
+            held = {name: handler.__dict__.get(name) for name in PER_REQUEST}
+            assert held == dict.fromkeys(PER_REQUEST)
+            sock.sendall(
+                b"GET /two HTTP/1.1\r\nHost: gate\r\nConnection: close\r\n\r\n"
+            )
+            assert sock.recv(65536).endswith(b"\r\n\r\nok")  # the next is served alike
+    finally:
+        server.stop()

@@ -120,3 +120,50 @@ def test_client_rejects_wrong_whole_answers_and_statuses():
             spec.check(Result(0.0, status=200, body=json.dumps(bad).encode()))
     with pytest.raises(BadAnswer):
         spec.check(Result(0.0, status=429, body=b'{"error": "rate limit"}'))
+
+
+def _bench_module(name: str):
+    """A bench/ script by path (``profile`` would be the standard library's)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{name}", ROOT / "bench" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_profile_stages_give_a_sample_to_its_innermost_stage(tmp_path):
+    stages = _bench_module("profile").stages
+    view = "proxy (ollama_gate/proxy/views.py:91)"
+    flask = "Flask.wsgi_app (flask/app.py:1511)"
+    lines = [
+        # the limits stage's own step, under Flask and the view
+        f"{flask};{view};Limits.admit (ollama_gate/limits/__init__.py:76) 3",
+        # urllib3 under the view: the upstream stage, not the view's own code
+        f"{flask};{view};HTTPConnectionPool.urlopen (urllib3/connectionpool.py:1) 5",
+        # no stage at all
+        "Hub.run (gevent/hub.py:647) 2",
+    ]
+    path = tmp_path / "stacks.txt"
+    path.write_text("\n".join(lines) + "\n")
+    shares = dict(stages(path))
+    assert shares["7 step: Limits.admit"] == 0.3
+    assert shares["9 upstream: send, answer's head (urllib3, http.client)"] == 0.5
+    assert (
+        shares["Z other: gevent hub and timers, socket waits, garbage collection"]
+        == 0.2
+    )
+
+
+def test_ab_pairs_the_two_checkouts_round_by_round():
+    table = _bench_module("ab").table
+    runs = [
+        {"workload": "whole", "repeat": r, "target": t, "cpu_ms_per_call": v}
+        for r, (a, b) in enumerate([(1.0, 0.8), (2.0, 1.0), (1.0, 0.9)])
+        for t, v in (("direct", 0.2), ("gateway", a), ("gateway_nohist", b))
+    ]
+    (line,) = [x for x in table(runs) if "cpu_ms_per_call" in x]
+    # medians 1.0 and 0.9; the paired ratios 0.8, 0.5, 0.9 have the median 0.8
+    assert line.split()[2:] == ["0.20", "1.00", "0.90", "0.800"]

@@ -51,6 +51,15 @@ FAULTS = {
         500,
         None,
     ),
+    # passed on as it is: the gateway follows no redirect (and retries nothing)
+    "redirect_answer": (
+        lambda c: c.sendall(
+            b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/api/x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        ),
+        302,
+        None,
+    ),
     "non_json_answer": (
         lambda c: c.sendall(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
