@@ -112,6 +112,10 @@ def logout():
 def account():
     """Change one's own password (which ends one's other sessions)."""
     form = PasswordForm()
+    if current_user.password_hash is None:  # signs in through the identity provider
+        if request.method == "POST":
+            return render_template("admin/account.html", form=None), 400
+        return render_template("admin/account.html", form=None)
     if form.validate_on_submit():
         admin: User = current_user._get_current_object()
         if not admin.check_password(form.current.data):

@@ -58,6 +58,8 @@ def test_a_person_lands_in_the_team_their_group_maps_to(sso_gateway, provider):
     assert alice.oidc_subject.startswith(provider.issuer + " ")
     assert alice.password_hash is None  # nothing to guess at the gateway
     assert signed_in_as(s, gw)
+    page = s.get(gw.url + "/admin/account").text  # no current password to ask for
+    assert "identity provider" in page and 'name="current"' not in page
     created = audit(gw, "user_created", "alice")
     assert created[-1].admin_name == "identity provider"
     assert "team: none → Research" in created[-1].detail
