@@ -25,19 +25,9 @@ from tests.endusers.test_endusers import (
     chat_body,
     owui_headers,
 )
-from tests.helpers.live import LiveGateway
+from tests.helpers.live import LiveGateway, wait_for
 
 FLOOD = 20
-
-
-def wait_for(check, seconds: float = 20.0, step: float = 0.05):
-    """Poll ``check`` until it is truthy; its last value."""
-    deadline = time.monotonic() + seconds
-    value = check()
-    while not value and time.monotonic() < deadline:
-        time.sleep(step)
-        value = check()
-    return value
 
 
 def new_key(gw: LiveGateway, user: str, *flags: str) -> str:

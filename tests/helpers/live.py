@@ -123,3 +123,14 @@ def gateway_fixture(name: str, env: dict[str, str] | None = None, scope="module"
         gw.stop()
 
     return live
+
+
+def wait_for(check, seconds: float = 20.0, step: float = 0.05):
+    """Poll ``check`` until it is truthy (a live gateway records in the background);
+    its last value."""
+    deadline = time.monotonic() + seconds
+    value = check()
+    while not value and time.monotonic() < deadline:
+        time.sleep(step)
+        value = check()
+    return value
