@@ -1,0 +1,237 @@
+"""The gateway's one queue when Redis is configured: every worker of every host waits
+in it, in ``queue.FairQueue``'s order (band, fewest running per weight across the
+cluster, start-time fair turns, age), kept by the scripts of ``cluster_lua``.
+
+No worker polls. A call that finds no slot joins its model's line; whoever frees a
+slot (or leaves the line, or is granted and so leaves it) wakes the first in line on
+its own worker (``cluster_wake``), and that call then tries its candidates as today
+(late binding: the backend is chosen at the grant, on the newest load and health).
+A call that loses the race stays first. A call that found a free slot with nobody
+waiting pays no Redis round trip more than before: the take script is the slot's
+acquire, with the line's check folded in. ``SAFETY``: a waiter that heard nothing
+that long looks once anyway (a lost message never strands a call).
+
+Each worker beats every second; a worker silent ``HEARTBEAT`` seconds is dead: any
+worker's beat removes its waiters, gives its slots back and wakes the next in line.
+What may wait is ``bounds.Bounds``'s to say, counted over the whole cluster.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+
+from ..errors import ApiError
+from . import cluster_lua as lua
+from .bounds import Bounds, full
+from .cluster_view import ClusterView
+from .cluster_wake import Wakes
+from .waiter import ClientGone, Waiter
+
+SAFETY = 1.5  # seconds a waiter waits for a wake-up before it looks anyway
+CHECK = 0.1  # seconds between looks at the waiting client's socket (no Redis)
+HEARTBEAT = 5.0  # seconds without a beat that make a worker dead
+JOINS = 50  # tries to join while other workers change the line (optimistic)
+
+
+def owner_text(owner) -> str:
+    """An owner as Redis keeps it (a key's or user's id, or a person's ref)."""
+    return json.dumps(owner)
+
+
+class ClusterQueue(ClusterView):
+    """The whole gateway's waiting calls, in Redis; the same interface as FairQueue."""
+
+    def __init__(self, client, prefix: str, bounds: Bounds, timeout: float, **opts):
+        super().__init__(client, f"{prefix}:queue")
+        self.bounds = bounds
+        self.timeout = timeout
+        self.batch_max_wait = opts.get("batch_max_wait", 60.0)
+        self.observer = opts.get("observer")
+        self.errors = opts.get("errors", (OSError,))
+        self.heartbeat = opts.get("heartbeat", HEARTBEAT)
+        self.worker = opts.get("worker") or (
+            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        )
+        self.wakes = Wakes(client, f"{self.prefix}:wake:{self.worker}", self.errors)
+        self._take = client.register_script(lua.TAKE)
+        self._give = client.register_script(lua.GIVE)
+        self._join = client.register_script(lua.JOIN)
+        self._leave = client.register_script(lua.LEAVE)
+        self._beat = client.register_script(lua.BEAT)
+        self._ids = itertools.count(1)
+        self.tries = {"pushed": 0, "safety": 0, "first": 0}  # why waiters looked
+        self._beaten = 0  # the pid that beat once (a worker is known before its slots)
+        upkeep = opts.get("upkeep")
+        if upkeep is not None:
+            upkeep.add(self.beat, tick=1.0)
+
+    def _args(self) -> list:
+        return [self.prefix, self.batch_max_wait]
+
+    def beat(self) -> list:
+        """This worker's heartbeat; the workers found dead, now swept."""
+        dead = self._beat(args=[*self._args(), self.worker, self.heartbeat])
+        return [d.decode() for d in dead]
+
+    # -- slots: one script each way --------------------------------------------
+
+    def take(self, slots, key: str, limit: int, owner, weight, group, waiter):
+        """A slot of ``key``, or None: full, or (a call that did not wait) others of
+        its model wait, or (a waiter) it is not first in line."""
+        if self._beaten != os.getpid():
+            self._beaten = os.getpid()
+            self.beat()
+        token = f"{self.worker}.{uuid.uuid4().hex}"
+        got = self._take(
+            args=[
+                *self._args(),
+                slots.redis_key(key),
+                limit,
+                slots.lease,
+                token,
+                self.worker,
+                owner_text(owner),
+                weight,
+                group,
+                waiter.id if waiter is not None else "",
+                time.time(),
+            ]
+        )
+        if got == -2 and waiter is not None:  # swept: this worker seemed dead
+            waiter.refused = full("this call's place in the gateway's queue was lost")
+        if got != 1:
+            return None
+        slots.hold(key, token)
+        return token
+
+    def untake(self, slots, key: str, token: str, owner, group, waiter) -> None:
+        """Give back a slot taken but not started (without waking ``waiter``)."""
+        self._release(slots, key, token, group, waiter.id if waiter else "")
+
+    def give(self, slots, key: str, token: str, owner, group: str) -> None:
+        """A call's slot given back; the first in its model's line is woken."""
+        self._release(slots, key, token, group, "")
+
+    def _release(self, slots, key, token, group, skip: str) -> None:
+        slots.drop(key, token)
+        try:
+            self._give(
+                args=[
+                    *self._args(),
+                    slots.redis_key(key),
+                    token,
+                    self.worker,
+                    group,
+                    skip,
+                ]
+            )
+        except self.errors:  # given back again each tick; its lease ends it anyway
+            slots.release(key, token)
+
+    def started(self, owner, weight: int = 1, waiter: Waiter | None = None) -> None:
+        """Counted by the take script already."""
+
+    def passes_over(self, state, group: str) -> bool:
+        """The swap order (``rooms``) holds per worker; the line's order is first."""
+        return False
+
+    def interactive_waiting(self, group: str) -> bool:
+        """The take script refuses a call when any of its model waits."""
+        return False
+
+    # -- waiting ---------------------------------------------------------------
+
+    def wait(
+        self,
+        me: Waiter,
+        try_acquire: Callable[[Waiter], object],
+        client_gone: Callable[[], bool],
+    ):
+        """Wait in the cluster's line for ``try_acquire(me)`` to give a slot; 503
+        when it may not wait, gave its place up or waited too long; ``ClientGone``
+        when the client left."""
+        self.wakes.ensure()
+        me.id = f"{self.worker}:{next(self._ids)}"
+        self.wakes.add(me)
+        joined = False
+        try:
+            first = self._join_line(me)
+            joined = True
+            if self.observer is not None:
+                self.observer.waiting(me.group, 1)
+            deadline = me.since + self.timeout
+            looked, why = time.monotonic(), "first" if first else None
+            while True:
+                if me.refused is not None:
+                    raise me.refused
+                if why is not None:
+                    self.tries[why] += 1
+                    looked = time.monotonic()
+                    got = try_acquire(me)
+                    if got is not None:
+                        self._waited(me)
+                        return got
+                    if me.refused is not None:
+                        raise me.refused
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ApiError(
+                        503,
+                        f"every backend for model '{me.group}' stayed busy for "
+                        f"{self.timeout:g} s (the queue timeout); retry later",
+                        {"Retry-After": "10"},
+                    )
+                woken = me.wake.wait(min(CHECK, left))
+                me.wake.clear()
+                why = "pushed" if woken else None
+                if client_gone():
+                    raise ClientGone
+                if why is None and time.monotonic() - looked >= SAFETY:
+                    why = "safety"
+        finally:
+            self.wakes.remove(me)
+            if joined:
+                self._leave(args=[*self._args(), me.id])  # the next is woken
+                if self.observer is not None:
+                    self.observer.waiting(me.group, -1)
+
+    def _join_line(self, me: Waiter) -> bool:
+        """Join ``me``'s model's line if the bounds allow (some may give their place
+        to it); True when it is first."""
+        record = {
+            "id": me.id,
+            "g": me.group,
+            "o": owner_text(me.owner),
+            "w": me.weight,
+            "b": me.band,
+            "k": self.worker,
+            "key": me.key,
+            "user": me.user,
+            "size": me.size,
+            "subj": sorted(me.subjects),
+        }
+        for _ in range(JOINS):
+            with self.client.pipeline() as pipe:
+                try:
+                    pipe.watch(self.all_key)  # any change to the line: again
+                    victims = self.bounds.admit(self.held_now(pipe), me)
+                    pipe.multi()
+                    args = [json.dumps(record), record["o"], me.weight]
+                    ids = [v.id for v in victims]
+                    self._join(args=[*self._args(), *args, *ids], client=pipe)
+                    return bool(pipe.execute()[0])
+                except self.watch_error:
+                    continue
+        raise full("the gateway's queue is too busy to join")
+
+    def _waited(self, me: Waiter) -> None:
+        waited = time.monotonic() - me.since
+        self.recent(me.group).append(waited)
+        if self.observer is not None:
+            self.observer.waited(waited)
