@@ -20,130 +20,33 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
 
 from ..errors import ApiError
 from . import cluster_lua as lua
 from .bounds import Bounds, full
-from .cluster_view import ClusterView
-from .cluster_wake import Wakes
+from .cluster_slots import ClusterSlots, owner_text
 from .waiter import ClientGone, Waiter
 
 SAFETY = 1.5  # seconds a waiter waits for a wake-up before it looks anyway
 CHECK = 0.1  # seconds between looks at the waiting client's socket (no Redis)
-HEARTBEAT = 5.0  # seconds without a beat that make a worker dead
 JOINS = 50  # tries to join while other workers change the line (optimistic)
 
 
-def owner_text(owner) -> str:
-    """An owner as Redis keeps it (a key's or user's id, or a person's ref)."""
-    return json.dumps(owner)
-
-
-class ClusterQueue(ClusterView):
+class ClusterQueue(ClusterSlots):
     """The whole gateway's waiting calls, in Redis; the same interface as FairQueue."""
 
     def __init__(self, client, prefix: str, bounds: Bounds, timeout: float, **opts):
-        super().__init__(client, f"{prefix}:queue")
+        self.batch_max_wait = opts.get("batch_max_wait", 60.0)
+        super().__init__(client, f"{prefix}:queue", **opts)
         self.bounds = bounds
         self.timeout = timeout
-        self.batch_max_wait = opts.get("batch_max_wait", 60.0)
         self.observer = opts.get("observer")
-        self.errors = opts.get("errors", (OSError,))
-        self.heartbeat = opts.get("heartbeat", HEARTBEAT)
-        self.worker = opts.get("worker") or (
-            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        )
-        self.wakes = Wakes(client, f"{self.prefix}:wake:{self.worker}", self.errors)
-        self._take = client.register_script(lua.TAKE)
-        self._give = client.register_script(lua.GIVE)
         self._join = client.register_script(lua.JOIN)
         self._leave = client.register_script(lua.LEAVE)
-        self._beat = client.register_script(lua.BEAT)
         self._ids = itertools.count(1)
         self.tries = {"pushed": 0, "safety": 0, "first": 0}  # why waiters looked
-        self._beaten = 0  # the pid that beat once (a worker is known before its slots)
-        upkeep = opts.get("upkeep")
-        if upkeep is not None:
-            upkeep.add(self.beat, tick=1.0)
-
-    def _args(self) -> list:
-        return [self.prefix, self.batch_max_wait]
-
-    def beat(self) -> list:
-        """This worker's heartbeat; the workers found dead, now swept."""
-        dead = self._beat(args=[*self._args(), self.worker, self.heartbeat])
-        return [d.decode() for d in dead]
-
-    # -- slots: one script each way --------------------------------------------
-
-    def take(self, slots, key: str, limit: int, owner, weight, group, waiter):
-        """A slot of ``key``, or None: full, or (a call that did not wait) others of
-        its model wait, or (a waiter) it is not first in line."""
-        if self._beaten != os.getpid():
-            self._beaten = os.getpid()
-            self.beat()
-        token = f"{self.worker}.{uuid.uuid4().hex}"
-        got = self._take(
-            args=[
-                *self._args(),
-                slots.redis_key(key),
-                limit,
-                slots.lease,
-                token,
-                self.worker,
-                owner_text(owner),
-                weight,
-                group,
-                waiter.id if waiter is not None else "",
-                time.time(),
-            ]
-        )
-        if got == -2 and waiter is not None:  # swept: this worker seemed dead
-            waiter.refused = full("this call's place in the gateway's queue was lost")
-        if got != 1:
-            return None
-        slots.hold(key, token)
-        return token
-
-    def untake(self, slots, key: str, token: str, owner, group, waiter) -> None:
-        """Give back a slot taken but not started (without waking ``waiter``)."""
-        self._release(slots, key, token, group, waiter.id if waiter else "")
-
-    def give(self, slots, key: str, token: str, owner, group: str) -> None:
-        """A call's slot given back; the first in its model's line is woken."""
-        self._release(slots, key, token, group, "")
-
-    def _release(self, slots, key, token, group, skip: str) -> None:
-        slots.drop(key, token)
-        try:
-            self._give(
-                args=[
-                    *self._args(),
-                    slots.redis_key(key),
-                    token,
-                    self.worker,
-                    group,
-                    skip,
-                ]
-            )
-        except self.errors:  # given back again each tick; its lease ends it anyway
-            slots.release(key, token)
-
-    def started(self, owner, weight: int = 1, waiter: Waiter | None = None) -> None:
-        """Counted by the take script already."""
-
-    def passes_over(self, state, group: str) -> bool:
-        """The swap order (``rooms``) holds per worker; the line's order is first."""
-        return False
-
-    def interactive_waiting(self, group: str) -> bool:
-        """The take script refuses a call when any of its model waits."""
-        return False
 
     # -- waiting ---------------------------------------------------------------
 
@@ -156,8 +59,8 @@ class ClusterQueue(ClusterView):
         """Wait in the cluster's line for ``try_acquire(me)`` to give a slot; 503
         when it may not wait, gave its place up or waited too long; ``ClientGone``
         when the client left."""
+        me.id = f"{self.here()}:{next(self._ids)}"
         self.wakes.ensure()
-        me.id = f"{self.worker}:{next(self._ids)}"
         self.wakes.add(me)
         joined = False
         try:
@@ -210,7 +113,7 @@ class ClusterQueue(ClusterView):
             "o": owner_text(me.owner),
             "w": me.weight,
             "b": me.band,
-            "k": self.worker,
+            "k": self.here(),
             "key": me.key,
             "user": me.user,
             "size": me.size,

@@ -19,6 +19,7 @@ def held_waiter(raw: bytes) -> SimpleNamespace:
     return SimpleNamespace(
         id=w["id"],
         group=w["g"],
+        owner=w["o"],  # as Redis keeps it (JSON)
         band=w["b"],
         since=w["s"],
         order=w["n"],
@@ -32,14 +33,14 @@ def held_waiter(raw: bytes) -> SimpleNamespace:
 class ClusterView:
     """Reads of the cluster's line (the parts of FairQueue's interface that count)."""
 
-    def __init__(self, client, prefix: str):
+    def __init__(self, client, prefix: str, **_opts):
         import redis  # only with REDIS_URL
 
         self.client = client
         self.prefix = prefix
         self.all_key = f"{prefix}:all"
         self.watch_error = redis.WatchError
-        self.batch_max_wait = 60.0
+        self.batch_max_wait = getattr(self, "batch_max_wait", 60.0)
         self.waited: dict[str, deque[float]] = {}  # this worker's last waits
         self._seen: tuple[float, list] = (0.0, [])
 

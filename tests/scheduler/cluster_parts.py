@@ -3,6 +3,7 @@ own slots, queue, worker id and wake-up subscriber, as two gunicorn workers have
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -81,8 +82,10 @@ def call(w, owner, weight=1, band=0, limit=1, gone=None, **fields):
     )
 
 
-def waiting(w) -> int:
-    return len(w.queue.held_now())
+def waiting(w, owner=None) -> int:
+    """Calls waiting in the whole line (or ``owner``'s)."""
+    line = w.queue.held_now()
+    return sum(1 for x in line if owner is None or x.owner == json.dumps(owner))
 
 
 def wait_for(check, seconds: float = 10.0):
@@ -109,10 +112,10 @@ def queue_in_turn(calls) -> tuple[list, list, list]:
             order.append(owner)
             give(w, token, owner)
 
-    base = waiting(calls[0][0]) if calls else 0
-    for n, (w, owner, kw) in enumerate(calls, base + 1):
+    for w, owner, kw in calls:
+        n = waiting(w, owner) + 1  # each joins before the next comes
         t = threading.Thread(target=run, args=(w, owner, kw))
         t.start()
         threads.append(t)
-        assert wait_for(lambda n=n, w=w: waiting(w) >= n or errors)
+        assert wait_for(lambda n=n, w=w, o=owner: waiting(w, o) >= n or errors)
     return order, threads, errors

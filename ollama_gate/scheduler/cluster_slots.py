@@ -1,0 +1,128 @@
+"""The cluster queue's side of a slot: taking one (the slot's acquire with the line's
+check folded in, so a call that needs no queue pays no round trip more), giving it
+back (which wakes the first in line), and the worker's heartbeat that lets any other
+worker sweep it away when it dies.
+
+A worker is named ``host:pid:random`` once in each process (a preloaded app forks
+into workers that each need their own name, channel and heartbeat).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+
+from . import cluster_lua as lua
+from .bounds import full
+from .cluster_view import ClusterView
+from .cluster_wake import Wakes
+
+HEARTBEAT = 5.0  # seconds without a beat that make a worker dead
+MAX_OWED = 10_000  # gives kept through a Redis outage (their leases end them anyway)
+
+
+def owner_text(owner) -> str:
+    """An owner as Redis keeps it (a key's or user's id, or a person's ref)."""
+    return json.dumps(owner)
+
+
+class ClusterSlots(ClusterView):
+    """Slots taken and given back through the line's scripts; this worker's beat."""
+
+    def __init__(self, client, prefix: str, **opts):
+        super().__init__(client, prefix)
+        self.errors = opts.get("errors", (OSError,))
+        self.heartbeat = opts.get("heartbeat", HEARTBEAT)
+        self._named = opts.get("worker")  # fixed (tests), else one per process
+        self._pid = 0
+        self._take = client.register_script(lua.TAKE)
+        self._give = client.register_script(lua.GIVE)
+        self._beat = client.register_script(lua.BEAT)
+        self.owed: list[list] = []  # gives an outage kept from landing
+        upkeep = opts.get("upkeep")
+        if upkeep is not None:
+            upkeep.add(self.beat, tick=1.0)
+
+    def _args(self) -> list:
+        return [self.prefix, self.batch_max_wait]
+
+    def here(self) -> str:
+        """This process's worker name; its first use subscribes and beats once."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self.worker = self._named or (
+                f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            )
+            self.wakes = Wakes(
+                self.client, f"{self.prefix}:wake:{self.worker}", self.errors
+            )
+            self.beat()  # known before it holds anything
+        return self.worker
+
+    def beat(self) -> list[str]:
+        """This worker's heartbeat (and gives an outage kept); the workers found
+        dead, their waiters and slots now gone."""
+        worker = self.here()
+        while self.owed:
+            self._give(args=self.owed[-1])
+            self.owed.pop()
+        dead = self._beat(args=[*self._args(), worker, self.heartbeat])
+        return [d.decode() for d in dead]
+
+    def take(self, slots, key: str, limit: int, owner, weight, group, waiter):
+        """A slot of ``key``, or None: full, or (a call that did not wait) others of
+        its model wait, or (a waiter) it is not first in line."""
+        worker = self.here()
+        token = f"{worker}.{uuid.uuid4().hex}"
+        got = self._take(
+            args=[
+                *self._args(),
+                slots.redis_key(key),
+                limit,
+                slots.lease,
+                token,
+                worker,
+                owner_text(owner),
+                weight,
+                group,
+                waiter.id if waiter is not None else "",
+                time.time(),
+            ]
+        )
+        if got == -2 and waiter is not None:  # swept: this worker seemed dead
+            waiter.refused = full("this call's place in the gateway's queue was lost")
+        if got != 1:
+            return None
+        slots.hold(key, token)
+        return token
+
+    def untake(self, slots, key: str, token: str, owner, group, waiter) -> None:
+        """Give back a slot taken but not started (without waking ``waiter``)."""
+        self._release(slots, key, token, group, waiter.id if waiter else "")
+
+    def give(self, slots, key: str, token: str, owner, group: str) -> None:
+        """A call's slot given back; the first in its model's line is woken."""
+        self._release(slots, key, token, group, "")
+
+    def _release(self, slots, key, token, group, skip: str) -> None:
+        slots.drop(key, token)
+        args = [*self._args(), slots.redis_key(key), token, self.here(), group, skip]
+        try:
+            self._give(args=args)
+        except self.errors:  # again at each beat; its lease ends it meanwhile
+            if len(self.owed) < MAX_OWED:
+                self.owed.append(args)
+
+    def started(self, owner, weight: int = 1, waiter=None) -> None:
+        """Counted by the take script already."""
+
+    def passes_over(self, state, group: str) -> bool:
+        """The swap order (``rooms``) holds per worker; the line's order is first."""
+        return False
+
+    def interactive_waiting(self, group: str) -> bool:
+        """The take script refuses a call when any of its model waits."""
+        return False
