@@ -42,15 +42,18 @@ class ClusterSlots(ClusterView):
         self._give = client.register_script(lua.GIVE)
         self._beat = client.register_script(lua.BEAT)
         self.owed: list[list] = []  # gives an outage kept from landing
-        upkeep = opts.get("upkeep")
-        if upkeep is not None:
-            upkeep.add(self.beat, tick=1.0)
+        self.upkeep = opts.get("upkeep")  # beats each second (None: tests beat)
+        if self.upkeep is not None:
+            self.upkeep.add(self.beat, tick=1.0)
 
     def _args(self) -> list:
         return [self.prefix, self.batch_max_wait]
 
     def here(self) -> str:
-        """This process's worker name; its first use subscribes and beats once."""
+        """This process's worker name; its first use beats once (and starts the
+        beats: a worker whose calls only wait sweeps the dead all the same)."""
+        if self.upkeep is not None:
+            self.upkeep.ensure()  # cheap when running
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self.worker = self._named or (
