@@ -159,10 +159,11 @@ LEAVE = (
 local raw = redis.call('HGET', P .. ':all', ARGV[3])
 if not raw then return 0 end
 local w = cjson.decode(raw)
-local t = now()
-local first = head(w.g, t)
 drop(w)
-if first and first.id == w.id then kick(w.g, t, '') end
+-- the next is woken whether or not this one was first: a call just granted may
+-- no longer count as first (its owner runs one more), and the slot it did not
+-- need, or the next one free, is the next call's
+kick(w.g, now(), '')
 return 1
 """
 )
