@@ -16,7 +16,12 @@ import requests
 
 from tests.helpers.live import LiveGateway
 from tests.helpers.services import REDIS_URL
-from tests.scheduler.test_live import generate, wait_for
+from tests.scheduler.test_live import (
+    _queue_behind_a_held_call,
+    _release_and_check_the_one_that_left_never_ran,
+    generate,
+    wait_for,
+)
 
 TEST_REDIS = REDIS_URL.rsplit("/", 1)[0] + "/13"
 pytestmark = pytest.mark.needs_redis
@@ -120,3 +125,33 @@ def _one(gw, key, prompt, statuses) -> None:
         )
     except requests.RequestException as exc:  # waited in the killed worker
         statuses[prompt] = exc
+
+
+def test_a_client_that_hangs_up_leaves_the_cluster_line(tmp_path, pool):
+    gpu1 = pool[0]
+    prefix = f"live{uuid.uuid4().hex[:8]}"
+    r = redis.Redis.from_url(TEST_REDIS)
+    gw = LiveGateway(
+        tmp_path,
+        f"gpu1={gpu1.url}",
+        env={
+            "OLLAMA_GATE_REDIS_URL": TEST_REDIS,
+            "OLLAMA_GATE_REDIS_PREFIX": prefix,
+            "OLLAMA_GATE_HEALTH_INTERVAL": "0.3",
+        },
+    )
+    gw.cli("init")
+    gw.cli("backends", "set", "gpu1", "--parallel", "1")
+    gw.start()
+    try:
+        key = gw.key()
+        held, sock, waiting = _queue_behind_a_held_call(gw, gpu1, key)
+        assert len(line(r, prefix)) == 1  # it waits in Redis' line
+        sock.close()
+        assert wait_for(lambda: waiting() == 0)
+        assert line(r, prefix) == []
+        _release_and_check_the_one_that_left_never_ran(gw, gpu1, key, held)
+    finally:
+        gw.stop()
+        for k in r.scan_iter(f"{prefix}:*"):
+            r.delete(k)
