@@ -99,10 +99,15 @@ class ClusterQueue(ClusterSlots):
                     why = "safety"
         finally:
             self.wakes.remove(me)
-            if joined:
-                self._leave(args=[*self._args(), me.id])  # the next is woken
+            if joined:  # the next is woken
+                self.run_or_owe(self._leave, [*self._args(), me.id])
                 if self.observer is not None:
                     self.observer.waiting(me.group, -1)
+
+    def forget(self, wid: str) -> None:
+        """A waiter of this worker that is gone leaves the line (its leave was lost)."""
+        if wid.rsplit(":", 1)[0] == self.worker:
+            self.run_or_owe(self._leave, [*self._args(), wid])
 
     def _join_line(self, me: Waiter) -> bool:
         """Join ``me``'s model's line if the bounds allow (some may give their place

@@ -41,7 +41,7 @@ class ClusterSlots(ClusterView):
         self._take = client.register_script(lua.TAKE)
         self._give = client.register_script(lua.GIVE)
         self._beat = client.register_script(lua.BEAT)
-        self.owed: list[list] = []  # gives an outage kept from landing
+        self.owed: list[tuple] = []  # gives and leaves an outage kept from landing
         self.upkeep = opts.get("upkeep")  # beats each second (None: tests beat)
         if self.upkeep is not None:
             self.upkeep.add(self.beat, tick=1.0)
@@ -60,7 +60,10 @@ class ClusterSlots(ClusterView):
                 f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
             )
             self.wakes = Wakes(
-                self.client, f"{self.prefix}:wake:{self.worker}", self.errors
+                self.client,
+                f"{self.prefix}:wake:{self.worker}",
+                self.errors,
+                self.forget,
             )
             self.beat()  # known before it holds anything
         return self.worker
@@ -70,7 +73,8 @@ class ClusterSlots(ClusterView):
         dead, their waiters and slots now gone."""
         worker = self.here()
         while self.owed:
-            self._give(args=self.owed[-1])
+            script, args = self.owed[-1]
+            script(args=args)
             self.owed.pop()
         dead = self._beat(args=[*self._args(), worker, self.heartbeat])
         return [d.decode() for d in dead]
@@ -113,11 +117,20 @@ class ClusterSlots(ClusterView):
     def _release(self, slots, key, token, group, skip: str) -> None:
         slots.drop(key, token)
         args = [*self._args(), slots.redis_key(key), token, self.here(), group, skip]
+        self.run_or_owe(self._give, args)
+
+    def run_or_owe(self, script, args: list) -> None:
+        """Run a script that must land (a give, a leave); while Redis is gone, again
+        at each beat (a slot's lease, a worker's heartbeat end them meanwhile)."""
         try:
-            self._give(args=args)
-        except self.errors:  # again at each beat; its lease ends it meanwhile
+            script(args=args)
+        except self.errors:
             if len(self.owed) < MAX_OWED:
-                self.owed.append(args)
+                self.owed.append((script, args))
+
+    def forget(self, wid: str) -> None:
+        """Take out of the line a waiter of this worker that is no longer here (its
+        leave was lost): first in line, it would hold up every call of its model."""
 
     def started(self, owner, weight: int = 1, waiter=None) -> None:
         """Counted by the take script already."""

@@ -22,8 +22,9 @@ log = logging.getLogger("ollama_gate.scheduler")
 class Wakes:
     """This worker's waiting calls by id, woken by messages on its channel."""
 
-    def __init__(self, client, channel: str, errors):
+    def __init__(self, client, channel: str, errors, stranger=None):
         self.client = client
+        self.stranger = stranger  # called with the id of a waiter not here
         self.channel = channel
         self.errors = errors
         self.waiters: dict[str, object] = {}
@@ -66,6 +67,8 @@ class Wakes:
         kind, _, wid = data.decode().partition(" ")
         waiter = self.waiters.get(wid)
         if waiter is None:
+            if kind == "w" and self.stranger is not None:
+                self.stranger(wid)  # first in line but gone: out, or it blocks all
             return
         if kind == "r":
             waiter.refused = gave_way()

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from ollama_gate.scheduler.waiter import Waiter
 from tests.scheduler.cluster_parts import (
     give,
     prefix,  # noqa: F401 - a fixture
@@ -117,3 +118,16 @@ def test_a_call_that_does_not_wait_goes_behind_the_line(prefix):  # noqa: F811
     give(a, held, "x")
     threads[0].join(10)
     assert order == ["y"] and wait_for(lambda: waiting(a) == 0)
+
+
+def test_a_waiter_whose_leave_was_lost_does_not_block_the_line(prefix):  # noqa: F811
+    a, b = worker(prefix, "a"), worker(prefix, "b")
+    held = take(a, "x")
+    ghost = Waiter("ghost", "m", key="ghost", user="ghost")
+    ghost.id = f"{b.queue.here()}:ghost"
+    b.queue.wakes.ensure()
+    assert b.queue._join_line(ghost)  # in Redis' line, but no call of b waits on it
+    order, threads, errors = queue_in_turn([(a, "real", {})])
+    give(a, held, "x")  # wakes the ghost first: b takes it out, the next goes
+    threads[0].join(10)
+    assert order == ["real"] and not errors and waiting(a) == 0
