@@ -155,3 +155,58 @@ def test_a_client_that_hangs_up_leaves_the_cluster_line(tmp_path, pool):
         gw.stop()
         for k in r.scan_iter(f"{prefix}:*"):
             r.delete(k)
+
+
+def test_weights_hold_across_two_gunicorn_workers(tmp_path, pool):
+    """A flooding key of weight 2 and a quiet key of weight 1, their calls spread
+    over two workers: the backend runs them in one fair order, 2 turns to 1."""
+    gpu1 = pool[0]
+    prefix = f"live{uuid.uuid4().hex[:8]}"
+    r = redis.Redis.from_url(TEST_REDIS)
+    gw = LiveGateway(
+        tmp_path,
+        f"gpu1={gpu1.url}",
+        workers=2,
+        env={
+            "OLLAMA_GATE_REDIS_URL": TEST_REDIS,
+            "OLLAMA_GATE_REDIS_PREFIX": prefix,
+            "OLLAMA_GATE_HEALTH_INTERVAL": "0.3",
+        },
+    )
+    gw.cli("init")
+    gw.cli("backends", "set", "gpu1", "--parallel", "1")
+    gw.start()
+    try:
+        holder = gw.key("holder")
+        flood, quiet = gw.key("flood", queue_weight=2), gw.key("quiet")
+        gpu1.parallel = 100
+        gpu1.hold_second_chunk = True
+        held = threading.Thread(target=lambda: generate(gw, holder, "held", True))
+        held.start()
+        assert gpu1.first_chunk_sent.wait(10)
+        statuses: dict[str, object] = {}
+        threads = []
+        calls = [(flood, f"f{i}") for i in range(6)] + [
+            (quiet, f"q{i}") for i in range(3)
+        ]
+        for n, (key, prompt) in enumerate(calls, 1):
+            t = threading.Thread(target=_one, args=(gw, key, prompt, statuses))
+            t.start()
+            threads.append(t)
+            assert wait_for(lambda n=n: len(line(r, prefix)) == n)  # in turn
+        assert len({w["k"] for w in line(r, prefix)}) == 2  # both workers hold some
+        gpu1.hold_second_chunk = False
+        gpu1.release.set()
+        for t in [held, *threads]:
+            t.join(30)
+        assert set(statuses.values()) == {200}
+        ran = [
+            q.json["prompt"][0]
+            for q in gpu1.requests
+            if q.path == "/api/generate" and q.json.get("prompt") != "held"
+        ]
+        assert "".join(ran) == "fqffqffqf"  # start-time fair turns, as in one worker
+    finally:
+        gw.stop()
+        for k in r.scan_iter(f"{prefix}:*"):
+            r.delete(k)
