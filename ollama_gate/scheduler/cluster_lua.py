@@ -60,7 +60,7 @@ end
 
 # 3 slot key, 4 limit, 5 lease, 6 token, 7 worker, 8 owner, 9 weight, 10 model,
 # 11 waiter id ('' for a call that did not wait), 12 now (the slots' clock)
-# -> 1 taken, 0 full, -1 others wait, -2 the waiter's place is gone, -3 not its turn
+# -> 1 taken, 0 full, -1 others wait, -2 the waiter's place is gone, -3 not first
 TAKE = (
     PRELUDE
     + """
@@ -73,9 +73,8 @@ if wid == '' then
   if redis.call('EXISTS', P .. ':q:' .. group) == 1 then return -1 end
 else
   me = head(group, now())
-  if not me or me.id ~= wid then
+  if not me or me.id ~= wid then  -- the first is woken by every give and leave
     if redis.call('HEXISTS', P .. ':q:' .. group, wid) == 0 then return -2 end
-    redis.call('PUBLISH', P .. ':wake:' .. me.k, 'w ' .. me.id)
     return -3
   end
 end
