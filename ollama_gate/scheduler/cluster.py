@@ -47,6 +47,7 @@ class ClusterQueue(ClusterSlots):
         self._leave = client.register_script(lua.LEAVE)
         self._ids = itertools.count(1)
         self.tries = {"pushed": 0, "safety": 0, "first": 0}  # why waiters looked
+        self.grants = dict.fromkeys(self.tries, 0)  # ... when the look found a slot
 
     # -- waiting ---------------------------------------------------------------
 
@@ -78,6 +79,7 @@ class ClusterQueue(ClusterSlots):
                     looked = time.monotonic()
                     got = try_acquire(me)
                     if got is not None:
+                        self.grants[why] += 1
                         self._waited(me)
                         return got
                     if me.refused is not None:

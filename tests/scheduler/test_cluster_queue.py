@@ -75,6 +75,7 @@ def test_a_slot_freed_in_one_worker_wakes_a_waiter_in_the_other(prefix):  # noqa
     assert order == ["y"] and not errors
     # granted on the message a's give published: no look of its own, no poll
     assert b.queue.tries == {"pushed": 1, "safety": 0, "first": 1}
+    assert b.queue.grants == {"pushed": 1, "safety": 0, "first": 0}
     assert b.queue.wakes.pushed == 1
 
 
