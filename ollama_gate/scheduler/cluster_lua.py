@@ -68,18 +68,25 @@ local key, limit, lease, token = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), 
 local worker, owner, weight = ARGV[7], ARGV[8], tonumber(ARGV[9])
 local group, wid = ARGV[10], ARGV[11]
 local clock = tonumber(ARGV[12])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', clock - lease)
+local free = redis.call('ZCARD', key) < limit
 local me
+-- refused while a slot is free: the first in line is woken, as it may not know it
+-- is first (a batch call aged into the interactive band, a running count changed)
 if wid == '' then
-  if redis.call('EXISTS', P .. ':q:' .. group) == 1 then return -1 end
+  if redis.call('EXISTS', P .. ':q:' .. group) == 1 then
+    if free then kick(group, now(), '') end
+    return -1
+  end
 else
   me = head(group, now())
-  if not me or me.id ~= wid then  -- the first is woken by every give and leave
+  if not me or me.id ~= wid then
     if redis.call('HEXISTS', P .. ':q:' .. group, wid) == 0 then return -2 end
+    if free then redis.call('PUBLISH', P .. ':wake:' .. me.k, 'w ' .. me.id) end
     return -3
   end
 end
-redis.call('ZREMRANGEBYSCORE', key, '-inf', clock - lease)
-if redis.call('ZCARD', key) >= limit then return 0 end
+if not free then return 0 end
 redis.call('ZADD', key, clock, token)
 redis.call('EXPIRE', key, lease)
 redis.call('HINCRBY', P .. ':run', owner, 1)

@@ -132,3 +132,28 @@ def test_a_waiter_whose_leave_was_lost_does_not_block_the_line(prefix):  # noqa:
     give(a, held, "x")  # wakes the ghost first: b takes it out, the next goes
     threads[0].join(10)
     assert order == ["real"] and not errors and waiting(a) == 0
+
+
+def test_a_call_refused_while_a_slot_is_free_wakes_the_first(prefix):  # noqa: F811
+    """The first in line may not know it is first (a batch call aged into the
+    interactive band, another owner's running count fell): a call refused for its
+    sake while a slot is free wakes it, instead of leaving the slot to its 1.5 s
+    look."""
+    a, b = worker(prefix, "a"), worker(prefix, "b")
+    first, second = Waiter("f", "m"), Waiter("s", "m")
+    first.id, second.id = f"{b.queue.here()}:f", f"{a.queue.here()}:s"
+    for w, me in ((b, first), (a, second)):
+        w.queue.wakes.ensure()
+        w.queue.wakes.add(me)
+    assert b.queue._join_line(first) and not a.queue._join_line(second)
+    assert take(a, "s", waiter=second) is None  # not first: -3, and a slot is free
+    assert wait_for(first.wake.is_set)
+    first.wake.clear()
+    assert take(a, "n") is None  # a call that did not wait: -1, a slot is free
+    assert wait_for(first.wake.is_set)
+    assert not second.wake.is_set()
+    held = take(b, "f", waiter=first)
+    first.wake.clear()
+    assert held is not None
+    assert take(a, "n") is None  # no slot free: nobody is woken for nothing
+    assert not wait_for(first.wake.is_set, 0.3)
