@@ -16,7 +16,6 @@ from flask import Flask
 
 from ..shared.redis_pool import redis_client, redis_errors
 from ..shared.slots import counted_slots
-from ..shared.upkeep import upkeep_of
 from .affinity import MemoryAffinity, RedisAffinity
 from .bounds import Bounds
 from .cluster import ClusterQueue
@@ -56,7 +55,7 @@ def make(app: Flask, fleet) -> Parts:
             s["QUEUE_TIMEOUT"],
             batch_max_wait=s["BATCH_MAX_WAIT"],
             errors=redis_errors(app),
-            upkeep=upkeep_of(app),
+            beats=True,
         )
     else:
         queue = FairQueue(

@@ -13,6 +13,7 @@ that long looks once anyway (a lost message never strands a call).
 
 Each worker beats every second; a worker silent ``HEARTBEAT`` seconds is dead: any
 worker's beat removes its waiters, gives its slots back and wakes the next in line.
+A worker that was only slow finds its waiters' places gone: they join again.
 What may wait is ``bounds.Bounds``'s to say, counted over the whole cluster.
 """
 
@@ -48,6 +49,7 @@ class ClusterQueue(ClusterSlots):
         self._ids = itertools.count(1)
         self.tries = {"pushed": 0, "safety": 0, "first": 0}  # why waiters looked
         self.grants = dict.fromkeys(self.tries, 0)  # ... when the look found a slot
+        self.rejoined = 0  # waiters whose place was swept away while they waited
 
     # -- waiting ---------------------------------------------------------------
 
@@ -84,6 +86,9 @@ class ClusterQueue(ClusterSlots):
                         return got
                     if me.refused is not None:
                         raise me.refused
+                    if me.lost:  # this worker was swept as dead: in line again
+                        why = "first" if self._rejoin(me) else None
+                        continue
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise ApiError(
@@ -105,6 +110,14 @@ class ClusterQueue(ClusterSlots):
                 self.run_or_owe(self._leave, [*self._args(), me.id])
                 if self.observer is not None:
                     self.observer.waiting(me.group, -1)
+
+    def _rejoin(self, me: Waiter) -> bool:
+        """Join the line again under a new id (the old place was swept away)."""
+        self.wakes.remove(me)
+        me.id, me.lost = f"{self.here()}:{next(self._ids)}", False
+        self.wakes.add(me)
+        self.rejoined += 1
+        return self._join_line(me)
 
     def forget(self, wid: str) -> None:
         """A waiter of this worker that is gone leaves the line (its leave was lost)."""

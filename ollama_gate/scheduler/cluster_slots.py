@@ -10,17 +10,20 @@ into workers that each need their own name, channel and heartbeat).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import threading
 import time
 import uuid
 
 from . import cluster_lua as lua
-from .bounds import full
 from .cluster_view import ClusterView
 from .cluster_wake import Wakes
 
-HEARTBEAT = 5.0  # seconds without a beat that make a worker dead
+HEARTBEAT = 10.0  # seconds without a beat that make a worker dead
+BEAT_EVERY = 1.0  # seconds between a worker's beats
+log = logging.getLogger("ollama_gate.scheduler")
 MAX_OWED = 10_000  # gives kept through a Redis outage (their leases end them anyway)
 
 
@@ -42,18 +45,14 @@ class ClusterSlots(ClusterView):
         self._give = client.register_script(lua.GIVE)
         self._beat = client.register_script(lua.BEAT)
         self.owed: list[tuple] = []  # gives and leaves an outage kept from landing
-        self.upkeep = opts.get("upkeep")  # beats each second (None: tests beat)
-        if self.upkeep is not None:
-            self.upkeep.add(self.beat, tick=1.0)
+        self.beats = opts.get("beats", False)  # beat each second (tests beat)
 
     def _args(self) -> list:
         return [self.prefix, self.batch_max_wait]
 
     def here(self) -> str:
-        """This process's worker name; its first use beats once (and starts the
-        beats: a worker whose calls only wait sweeps the dead all the same)."""
-        if self.upkeep is not None:
-            self.upkeep.ensure()  # cheap when running
+        """This process's worker name; its first use beats once and starts the
+        beats (a worker whose calls only wait sweeps the dead all the same)."""
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self.worker = self._named or (
@@ -66,7 +65,20 @@ class ClusterSlots(ClusterView):
                 self.forget,
             )
             self.beat()  # known before it holds anything
+            if self.beats:  # its own thread: no slower task delays a beat
+                threading.Thread(
+                    target=self._beating, name="ollama-gate-beat", daemon=True
+                ).start()
         return self.worker
+
+    def _beating(self) -> None:
+        pid = os.getpid()
+        while pid == self._pid:
+            time.sleep(BEAT_EVERY)
+            try:
+                self.beat()
+            except Exception as exc:  # Redis gone: the next beat tries again
+                log.warning("the queue's heartbeat failed: %s", exc)
 
     def beat(self) -> list[str]:
         """This worker's heartbeat (and gives an outage kept); the workers found
@@ -76,8 +88,17 @@ class ClusterSlots(ClusterView):
             script, args = self.owed[-1]
             script(args=args)
             self.owed.pop()
-        dead = self._beat(args=[*self._args(), worker, self.heartbeat])
-        return [d.decode() for d in dead]
+        dead = [
+            d.decode() for d in self._beat(args=[*self._args(), worker, self.heartbeat])
+        ]
+        if dead:
+            log.warning(
+                "workers silent over %g s, their waiting calls and slots given back: "
+                "%s",
+                self.heartbeat,
+                ", ".join(dead),
+            )
+        return dead
 
     def take(self, slots, key: str, limit: int, owner, weight, group, waiter):
         """A slot of ``key``, or None: full, or (a call that did not wait) others of
@@ -100,7 +121,7 @@ class ClusterSlots(ClusterView):
             ]
         )
         if got == -2 and waiter is not None:  # swept: this worker seemed dead
-            waiter.refused = full("this call's place in the gateway's queue was lost")
+            waiter.lost = True  # it joins again
         if got != 1:
             return None
         slots.hold(key, token)

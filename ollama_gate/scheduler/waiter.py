@@ -34,6 +34,7 @@ class Waiter:
     since: float = field(default_factory=time.monotonic)
     order: int = 0
     id: str = ""  # its name in Redis (the cluster queue)
+    lost: bool = False  # its place in Redis' line is gone (its worker seemed dead)
     wake: threading.Event = field(default_factory=threading.Event)
     rooms: tuple = ()  # its backends, when each holds few models (the swap order)
     band: int = 0  # its priority band (``bands``): 0 interactive, 1 batch
