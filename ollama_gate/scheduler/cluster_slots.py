@@ -21,7 +21,7 @@ from . import cluster_lua as lua
 from .cluster_view import ClusterView
 from .cluster_wake import Wakes
 
-HEARTBEAT = 10.0  # seconds without a beat that make a worker dead
+HEARTBEAT = 5.0  # seconds without a beat that make a worker dead
 BEAT_EVERY = 1.0  # seconds between a worker's beats
 log = logging.getLogger("ollama_gate.scheduler")
 MAX_OWED = 10_000  # gives kept through a Redis outage (their leases end them anyway)
