@@ -21,9 +21,7 @@ local function now()
   return tonumber(t[1]) + tonumber(t[2]) / 1e6
 end
 local function less(a, b)
-  for i = 1, #a do
-    if a[i] ~= b[i] then return a[i] < b[i] end
-  end
+  for i = 1, #a do if a[i] ~= b[i] then return a[i] < b[i] end end
   return false
 end
 -- the fair order: band (batch aged past MAXWAIT is interactive), fewest running
@@ -50,6 +48,23 @@ end
 local function drop(w)
   redis.call('HDEL', P .. ':all', w.id)
   redis.call('HDEL', P .. ':q:' .. w.g, w.id)
+end
+local function vclock() return tonumber(redis.call('HGET', P .. ':vt', '~') or '0') end
+-- start-time fair turns: an owner's next starts after its last one ends, never
+-- before the virtual clock (an owner that was away banks no turns)
+local function turn(owner, weight)
+  local vt, v = P .. ':vt', vclock()
+  local start = math.max(tonumber(redis.call('HGET', vt, owner) or '0'), v)
+  redis.call('HSET', vt, owner, start + 1 / weight)
+  if redis.call('HLEN', vt) > 10000 then  -- owners long gone
+    local all = redis.call('HGETALL', vt)
+    for i = 1, #all, 2 do
+      if all[i] ~= '~' and tonumber(all[i + 1]) <= v then
+        redis.call('HDEL', vt, all[i])
+      end
+    end
+  end
+  return start
 end
 local function unrun(owner)
   if redis.call('HINCRBY', P .. ':run', owner, -1) <= 0 then
@@ -91,16 +106,8 @@ redis.call('ZADD', key, clock, token)
 redis.call('EXPIRE', key, lease)
 redis.call('HINCRBY', P .. ':run', owner, 1)
 redis.call('HSET', P .. ':ws:' .. worker, token, cjson.encode({key, owner, group}))
-local vt = P .. ':vt'
-local v = tonumber(redis.call('HGET', vt, '~') or '0')
-local start
-if me then
-  start = me.t
-else
-  start = math.max(tonumber(redis.call('HGET', vt, owner) or '0'), v)
-  redis.call('HSET', vt, owner, start + 1 / weight)
-end
-if start > v then redis.call('HSET', vt, '~', start) end
+local start = me and me.t or turn(owner, weight)  -- a waiter's turn: its own
+if start > vclock() then redis.call('HSET', P .. ':vt', '~', start) end
 return 1
 """
 )
@@ -136,20 +143,8 @@ for i = 6, #ARGV do
   end
 end
 local me = cjson.decode(ARGV[3])
-local owner, weight = ARGV[4], tonumber(ARGV[5])
-local vt = P .. ':vt'
-local v = tonumber(redis.call('HGET', vt, '~') or '0')
-local start = math.max(tonumber(redis.call('HGET', vt, owner) or '0'), v)
-redis.call('HSET', vt, owner, start + 1 / weight)
-if redis.call('HLEN', vt) > 10000 then  -- owners long gone
-  local all = redis.call('HGETALL', vt)
-  for i = 1, #all, 2 do
-    if all[i] ~= '~' and tonumber(all[i + 1]) <= v then
-      redis.call('HDEL', vt, all[i])
-    end
-  end
-end
-me.s, me.t, me.n = t, start, redis.call('INCR', P .. ':order')
+me.s, me.t = t, turn(ARGV[4], tonumber(ARGV[5]))
+me.n = redis.call('INCR', P .. ':order')
 local raw = cjson.encode(me)
 redis.call('HSET', P .. ':all', me.id, raw)
 redis.call('HSET', P .. ':q:' .. me.g, me.id, raw)
