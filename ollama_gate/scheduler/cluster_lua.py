@@ -14,11 +14,9 @@ from __future__ import annotations
 
 # ARGV[1] = P, ARGV[2] = BATCH_MAX_WAIT (seconds)
 PRELUDE = """
-local P = ARGV[1]
-local MAXWAIT = tonumber(ARGV[2])
-local function now()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1e6
+local P, MAXWAIT = ARGV[1], tonumber(ARGV[2])
+local function now()  -- Redis' clock: one for every host
+  local t = redis.call('TIME'); return tonumber(t[1]) + tonumber(t[2]) / 1e6
 end
 local function less(a, b)
   for i = 1, #a do if a[i] ~= b[i] then return a[i] < b[i] end end
@@ -169,22 +167,24 @@ return 1
 """
 )
 
-# 3 this worker, 4 seconds without a heartbeat that make a worker dead
-# -> the workers found dead (their waiters and slots are gone, the next woken)
+# 3 this worker, 4 seconds without a heartbeat that make a worker dead -> each
+# worker found dead, "name waiters slots" (they are gone now, the next woken)
 BEAT = (
     PRELUDE
     + """
 local t = now()
 redis.call('ZADD', P .. ':workers', t, ARGV[3])
 local dead = redis.call('ZRANGEBYSCORE', P .. ':workers', '-inf', t - tonumber(ARGV[4]))
-local groups = {}
+local groups, held = {}, {}
 for _, d in ipairs(dead) do
+  local n = 0
   for _, raw in ipairs(redis.call('HVALS', P .. ':all')) do
     local w = cjson.decode(raw)
-    if w.k == d then drop(w); groups[w.g] = true end
+    if w.k == d then drop(w); groups[w.g] = true; n = n + 1 end
   end
   local ws = P .. ':ws:' .. d
   local slots = redis.call('HGETALL', ws)
+  table.insert(held, d .. ' ' .. n .. ' ' .. (#slots / 2))
   for i = 1, #slots, 2 do
     local rec = cjson.decode(slots[i + 1])
     redis.call('ZREM', rec[1], slots[i])
@@ -195,6 +195,6 @@ for _, d in ipairs(dead) do
   redis.call('ZREM', P .. ':workers', d)
 end
 for g, _ in pairs(groups) do kick(g, t, '') end
-return dead
+return held
 """
 )

@@ -9,6 +9,7 @@ into workers that each need their own name, channel and heartbeat).
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -66,6 +67,7 @@ class ClusterSlots(ClusterView):
             )
             self.beat()  # known before it holds anything
             if self.beats:  # its own thread: no slower task delays a beat
+                atexit.register(self._goodbye)
                 threading.Thread(
                     target=self._beating, name="ollama-gate-beat", daemon=True
                 ).start()
@@ -88,17 +90,29 @@ class ClusterSlots(ClusterView):
             script, args = self.owed[-1]
             script(args=args)
             self.owed.pop()
-        dead = [
-            d.decode() for d in self._beat(args=[*self._args(), worker, self.heartbeat])
-        ]
-        if dead:
-            log.warning(
-                "workers silent over %g s, their waiting calls and slots given back: "
-                "%s",
+        dead = []
+        for row in self._beat(args=[*self._args(), worker, self.heartbeat]):
+            name, waiters, slots = row.decode().rsplit(" ", 2)
+            dead.append(name)
+            # a worker that exited (``_goodbye``) holds nothing: no warning for it
+            warn = log.warning if waiters != "0" or slots != "0" else log.info
+            warn(
+                "worker %s silent over %g s: %s waiting calls and %s slots of its "
+                "given back",
+                name,
                 self.heartbeat,
-                ", ".join(dead),
+                waiters,
+                slots,
             )
         return dead
+
+    def _goodbye(self) -> None:
+        """At exit: this worker counts as silent now, so the next beat of any worker
+        sweeps whatever it left (usually nothing) at once."""
+        try:
+            self.client.zadd(f"{self.prefix}:workers", {self.worker: 0})
+        except Exception:  # noqa: BLE001 - exiting: its beat ends it in seconds anyway
+            pass
 
     def take(self, slots, key: str, limit: int, owner, weight, group, waiter):
         """A slot of ``key``, or None: full, or (a call that did not wait) others of

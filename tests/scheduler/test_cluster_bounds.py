@@ -4,6 +4,8 @@ back, waking the next in line."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from ollama_gate.errors import ApiError
@@ -91,3 +93,17 @@ def test_a_worker_that_stops_beating_frees_its_slots_and_places(prefix):  # noqa
     # next look and joins the line again: granted once b's call gave its slot back
     threads_a[0].join(10)
     assert mine == ["a-waits"] and not errors_a and a.queue.rejoined == 1
+
+
+def test_a_worker_that_exits_is_swept_at_once_and_quietly(prefix, caplog):  # noqa: F811
+    a, b, c = worker(prefix, "a"), worker(prefix, "b"), worker(prefix, "c")
+    for w in (a, b, c):
+        w.queue.here()  # each beats once
+    held = take(b, "y")  # b holds a slot and dies; a exits with nothing held
+    b.client.zadd(f"{prefix}:queue:workers", {"b": 0})
+    a.queue._goodbye()  # what a worker registers at exit
+    caplog.set_level(logging.INFO, "ollama_gate.scheduler")
+    assert sorted(c.queue.beat()) == ["a", "b"]
+    levels = {r.getMessage().split()[1]: r.levelname for r in caplog.records}
+    assert levels == {"a": "INFO", "b": "WARNING"}  # only b left something behind
+    assert held is not None and c.slots.in_flight(KEY) == 0
