@@ -19,7 +19,7 @@ from ollama_gate.shared.slots import RedisSlots
 from ollama_gate.shared.upkeep import Upkeep
 from tests.helpers.services import REDIS_URL
 
-TEST_REDIS = REDIS_URL.rsplit("/", 1)[0] + "/12"
+TEST_REDIS = REDIS_URL.rsplit("/", 1)[0] + "/15"  # the cluster tests own it
 ERRORS = (redis.RedisError, OSError)
 KEY = "gpu1|m"  # one backend's slots of model m
 BIG = Bounds(1000, 1000, 1000, 10**9, 10**9)

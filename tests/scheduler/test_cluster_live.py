@@ -23,7 +23,7 @@ from tests.scheduler.test_live import (
     wait_for,
 )
 
-TEST_REDIS = REDIS_URL.rsplit("/", 1)[0] + "/13"
+TEST_REDIS = REDIS_URL.rsplit("/", 1)[0] + "/15"  # the cluster tests own it
 pytestmark = pytest.mark.needs_redis
 
 
