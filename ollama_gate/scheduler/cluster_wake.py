@@ -47,7 +47,15 @@ class Wakes:
             self._pid = os.getpid()
 
     def _subscribe(self):
-        pubsub = self.client.pubsub()
+        import redis  # only with REDIS_URL
+
+        # a connection of its own, outside the worker's bounded pool: held for good,
+        # it would take one of REDIS_MAX_CONNECTIONS from the calls
+        pool = self.client.connection_pool
+        own = redis.ConnectionPool(
+            connection_class=pool.connection_class, **pool.connection_kwargs
+        )
+        pubsub = redis.Redis(connection_pool=own).pubsub()
         pubsub.subscribe(self.channel)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:  # the confirmation
