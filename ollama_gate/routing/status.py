@@ -52,8 +52,9 @@ def fleet_status(app: Flask, check: bool = False) -> list[dict]:
 
 
 def queue_status(app: Flask) -> list[dict]:
-    """The gateway's queue in this worker, per model: calls waiting now (in all and
-    per band), and the last waits' median and longest."""
+    """The gateway's queue per model (every worker's with Redis, else this
+    worker's): calls waiting now (in all and per band), and this worker's last
+    waits' median and longest."""
     queue = app.extensions["ollama_gate"].sched.scheduler.queue
     waiting = queue.waiting()
     bands = queue.bands()

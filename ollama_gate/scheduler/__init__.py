@@ -1,6 +1,7 @@
 """The scheduler: each backend's real capacity (slots per model), a fair queue across
 keys when every slot is taken, conversation affinity for Ollama's prompt cache, and
-per-model policy (``num_ctx``, ``keep_alive``, warm copies).
+per-model policy (``num_ctx``, ``keep_alive``, warm copies). With Redis the queue is
+the whole gateway's (``cluster.ClusterQueue``), else each worker's (``FairQueue``).
 
 ``make`` builds a worker's parts (no network call); the routing stage asks the
 ``Scheduler`` for slots, ``ModelPolicyStage`` sits before it on the path, and the
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from ..shared.redis_pool import redis_client
+from ..shared.redis_pool import redis_client, redis_errors
 from ..shared.slots import counted_slots
 from .affinity import MemoryAffinity, RedisAffinity
 from .bounds import Bounds
+from .cluster import ClusterQueue
 from .core import Scheduler
 from .policy import ModelPolicyStage, Policies
 from .queue import FairQueue
@@ -45,14 +47,25 @@ def make(app: Flask, fleet) -> Parts:
     if ttl > 0:
         affinity = RedisAffinity(client, prefix, ttl) if client else MemoryAffinity(ttl)
     rooms = Rooms()
-    queue = FairQueue(
-        Bounds.from_settings(s),
-        s["QUEUE_TIMEOUT"],
-        None,
-        rooms.fits,
-        s["SWAP_MAX_PASS"],
-        s["BATCH_MAX_WAIT"],
-    )
+    if client is not None:  # one queue for every worker of every host
+        queue = ClusterQueue(
+            client,
+            prefix,
+            Bounds.from_settings(s),
+            s["QUEUE_TIMEOUT"],
+            batch_max_wait=s["BATCH_MAX_WAIT"],
+            errors=redis_errors(app),
+            beats=True,
+        )
+    else:
+        queue = FairQueue(
+            Bounds.from_settings(s),
+            s["QUEUE_TIMEOUT"],
+            None,
+            rooms.fits,
+            s["SWAP_MAX_PASS"],
+            s["BATCH_MAX_WAIT"],
+        )
     policies = Policies()
 
     def claim(key: str, ttl: float) -> bool:

@@ -4,7 +4,8 @@ is full, and conversation affinity.
 ``grants`` hands the routing stage its candidates one at a time, each with a slot
 taken for the call: on a backend with ``parallel`` N, at most N calls of one model
 run at once (counted exactly across workers with Redis); without it, the slot only
-counts. When every candidate left is full, the call waits in the ``FairQueue``.
+counts. When every candidate left is full, the call waits in the ``FairQueue`` (one
+worker's) or, with Redis, the ``ClusterQueue`` (the whole gateway's).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .bands import band_of
 from .queue import ClientGone, FairQueue, Waiter
 from .rooms import Rooms
 
-SLOT = "scheduler.slot"  # call.extra: (slot key, token, owner)
+SLOT = "scheduler.slot"  # call.extra: (slot key, token, owner, model group)
 ROOM = "scheduler.room"  # call.extra: (backend state, model) counted in its room
 CONVERSATION = "scheduler.conversation"  # call.extra: the conversation's name
 UNCAPPED = 10**9
@@ -37,6 +38,7 @@ class Scheduler:
     """Slots, queue and affinity of one worker (slots shared through Redis)."""
 
     def __init__(self, slots, queue: FairQueue, affinity, fair_by: str, rooms=None):
+        # queue: a FairQueue or a cluster.ClusterQueue (the same interface)
         self.slots = slots  # shared.slots' Memory/RedisSlots, keyed by text
         self.queue = queue
         self.rooms = rooms or Rooms()  # the models each backend holds (swaps)
@@ -93,16 +95,19 @@ class Scheduler:
         group = canonical(model) if model else "-"
         if waiter is None and self.queue.passes_over(state, group):
             return False  # a call waiting to swap its model in goes first
-        token = self.slots.acquire(key, state.config.parallel or UNCAPPED)
+        owner, weight = self.owner(call), weight_of(call)
+        limit = state.config.parallel or UNCAPPED
+        # the cluster queue's take is one Redis script: the slot, and no call of
+        # the model waiting, and the owner's running count and turn
+        token = self.queue.take(self.slots, key, limit, owner, weight, group, waiter)
         if token is None:
             return False
         if not self.rooms.enter(state, group):  # it would swap out a busy model
-            self.slots.release(key, token)
+            self.queue.untake(self.slots, key, token, owner, group, waiter)
             return False
         call.extra[ROOM] = (state, group)
-        owner = self.owner(call)
-        call.extra[SLOT] = (key, token, owner)
-        self.queue.started(owner, weight_of(call), waiter)
+        call.extra[SLOT] = (key, token, owner, group)
+        self.queue.started(owner, weight, waiter)
         return True
 
     def grants(
@@ -159,9 +164,7 @@ class Scheduler:
             self.rooms.leave(*room)
         slot = call.extra.pop(SLOT, None)
         if slot is not None:
-            key, token, owner = slot
-            self.slots.release(key, token)
-            self.queue.ended(owner)
+            self.queue.give(self.slots, *slot)
 
 
 def weight_of(call: Call) -> int:

@@ -7,9 +7,9 @@ calls cannot starve another key's single call, and no call waits past the queue
 timeout. What may wait (calls and their bodies' bytes, per key, per user and in all)
 is ``bounds.Bounds``'s to say: one key's burst cannot fill the queue either.
 
-Slots are counted exactly (in Redis across workers and hosts); the queue itself is
-per worker: a slot freed here wakes the waiters at once, one freed elsewhere is seen
-at the next poll.
+Slots are counted exactly (in Redis across workers and hosts); this queue is per
+worker (the one without Redis: with it, ``cluster.ClusterQueue`` is the gateway's
+one queue): a slot freed here wakes the waiters at once.
 
 Calls that may run only on backends holding few models at once (``rooms.Rooms``)
 also wait for each other across models: a call of a model its backend holds goes
@@ -28,42 +28,13 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ..errors import ApiError
 from .bounds import Bounds, gave_way
+from .waiter import ClientGone, Waiter
 
 POLL = 0.1  # seconds between a waiter's own looks (slots freed by other workers)
 RECENT = 100  # waits kept per model for the backends page
-
-
-class ClientGone(ApiError):
-    """The client hung up while its call waited: it leaves the queue, and its record
-    says so (499, nginx's "client closed request") instead of an unhandled error."""
-
-    def __init__(self) -> None:
-        super().__init__(499, "the client left while its call waited in the queue")
-
-
-@dataclass(eq=False)
-class Waiter:
-    """One waiting call."""
-
-    owner: object  # whose share it counts against (its key's or user's: FAIR_BY)
-    group: str  # the model it waits for: only waiters of one model compete
-    weight: int = 1
-    key: object = None  # the bounds count per key and per user, whatever FAIR_BY
-    user: object = None
-    size: int = 0  # bytes its body holds while it waits (``bounds.held_bytes``)
-    refused: ApiError | None = None  # it gave its place up to another's call
-    start: float = 0.0  # its virtual start: the fair order among owners
-    since: float = field(default_factory=time.monotonic)
-    order: int = 0
-    wake: threading.Event = field(default_factory=threading.Event)
-    rooms: tuple = ()  # its backends, when each holds few models (the swap order)
-    band: int = 0  # its priority band (``bands``): 0 interactive, 1 batch
-    subjects: frozenset = frozenset()  # its chain's subjects' refs (the caps count)
-    caps: tuple = ()  # (ref, most waiting, phrase) of the levels that set queue_max
 
 
 class FairQueue:
@@ -238,6 +209,19 @@ class FairQueue:
         if len(self.finish) > 10_000:  # owners long gone
             self.finish = {o: t for o, t in self.finish.items() if t > self.vclock}
         return start
+
+    def take(self, slots, key: str, limit: int, owner, weight, group, waiter):
+        """A slot of ``key`` for a call (its turn is counted by ``started``)."""
+        return slots.acquire(key, limit)
+
+    def untake(self, slots, key: str, token: str, owner, group, waiter) -> None:
+        """Undo a ``take`` that did not start (its model would swap a busy one out)."""
+        slots.release(key, token)
+
+    def give(self, slots, key: str, token: str, owner, group: str) -> None:
+        """A started call's slot given back."""
+        slots.release(key, token)
+        self.ended(owner)
 
     def started(self, owner, weight: int = 1, waiter: Waiter | None = None) -> None:
         """A call of ``owner`` holds a slot now (a waiter's turn comes from its tag;

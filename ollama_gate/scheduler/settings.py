@@ -16,35 +16,38 @@ ROWS: list[Row] = [
         "QUEUE_MAX",
         int,
         "200",
-        "Calls that may wait for a slot at once, per worker; more get 503 at once, "
-        "unless a busier key's newest waiting call gives its place up.",
+        "Calls that may wait for a slot at once, per worker (in the whole gateway with "
+        "`REDIS_URL`); more get 503 at once, unless a busier key's newest waiting "
+        "call gives its place up.",
     ),
     (
         "QUEUE_MAX_PER_KEY",
         int,
         "50",
-        "Calls of one key that may wait at once, per worker; more get 503 at once.",
+        "Calls of one key that may wait at once, per worker (in the whole gateway with "
+        "`REDIS_URL`); more get 503 at once.",
     ),
     (
         "QUEUE_MAX_PER_USER",
         int,
         "100",
-        "Calls of one user's keys together that may wait at once, per worker; more "
-        "get 503 at once.",
+        "Calls of one user's keys together that may wait at once, per worker (in the "
+        "whole gateway with `REDIS_URL`); more get 503 at once.",
     ),
     (
         "QUEUE_MAX_MB",
         float,
         "512",
-        "MiB the bodies of waiting calls may hold, per worker (twice a body's size: "
-        "its bytes and its parsed JSON); past it, 503 at once.",
+        "MiB the bodies of waiting calls may hold, per worker or in the whole gateway "
+        "with `REDIS_URL` (twice a body's size: its bytes and its parsed JSON); past "
+        "it, 503 at once.",
     ),
     (
         "QUEUE_MAX_MB_PER_KEY",
         float,
         "128",
-        "MiB the bodies of one key's waiting calls may hold, per worker; past it, 503 "
-        "at once.",
+        "MiB the bodies of one key's waiting calls may hold, per worker (in the whole "
+        "gateway with `REDIS_URL`); past it, 503 at once.",
     ),
     (
         "FAIR_BY",

@@ -123,6 +123,22 @@ class RedisSlots:
             if first:
                 log.warning("slots kept to give back when Redis answers: %s", exc)
 
+    def redis_key(self, key_id) -> str:
+        """The sorted set of ``key_id``'s leases (the cluster queue's scripts take
+        slots in it themselves)."""
+        return self._key(key_id)
+
+    def hold(self, key_id, token: str) -> None:
+        """Renew ``token``'s lease from now on: a slot taken by another script."""
+        self.upkeep.ensure()
+        with self._lock:
+            self.held.setdefault(self._key(key_id), set()).add(token)
+
+    def drop(self, key_id, token: str) -> None:
+        """Stop renewing ``token``'s lease (its slot was given back by a script)."""
+        with self._lock:
+            _discard(self.held, self._key(key_id), token)
+
     def in_flight(self, key_id) -> int:
         """Calls of the key in flight now (leases not yet expired)."""
         since = time.time() - self.lease
