@@ -102,14 +102,21 @@ class Bench:
             for conn in conns:
                 conn.close()
 
-        load, _, _ = self.run(lambda ld: [in_turn(ld)])
+        load, seen, _ = self.run(lambda ld: [in_turn(ld)])
         calls = load.of("solo")
+        arrived = {tag: at for tag, at, _began, _ended in seen["events"]}
+        forward = [(arrived[c.tag] - c.sent) * 1000 for c in calls if c.tag in arrived]
         cpu_ms = (cpu_seconds(pids) - cpu) * 1000 / max(1, len(calls))
         first = [c.ttft * 1000 for c in calls]
         self.row(
             "0. a call with a slot free (1 token, one at a time): first token "
             "p50 / p99, gateway CPU a call",
             f"{pct(first, 50):.1f} / {pct(first, 99):.1f} ms, {cpu_ms:.1f} ms",
+        )
+        self.row(
+            "0. the same calls from sent to their request on the backend "
+            "(forwarding) p50 / p99",
+            f"{pct(forward, 50):.1f} / {pct(forward, 99):.1f} ms",
         )
 
     def quiet(self) -> float:
@@ -209,8 +216,7 @@ class Bench:
             )
         )
         waited = {c.tag for c in load.calls if c.queue_ms is not None}
-        figs = gap_figures(gaps(seen["events"], PARALLEL, waited))
-        for name, f in figs.items():
+        for name, f in gap_figures(gaps(seen["events"], PARALLEL, waited)).items():
             self.row(
                 f"4. slot freed to next call on the backend, {name}: "
                 "p50 / p95 / p99 / max (n)",

@@ -33,6 +33,7 @@ class Call:
     total: float = 0.0
     queue_ms: float | None = None  # the gateway's own X-Ollama-Gate-Queue-Ms
     ok: bool = False
+    sent: float = 0.0  # wall clock (the fake's records are wall clock)
 
 
 class TimedConn(Conn):
@@ -91,6 +92,7 @@ class Load:
         self.calls.append(call)
         where = f"127.0.0.1:{self.ports[host]}"
         raw = request(where, self.keys[tenant], tag, tokens, batch)
+        call.sent = time.time()
         try:
             res = await asyncio.wait_for(conn.call(raw), 300)
         except Exception:  # noqa: BLE001 - a lost or stuck call counts as failed

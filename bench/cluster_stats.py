@@ -66,18 +66,23 @@ def gaps(events: list[list], parallel: int, waited: set[str]) -> list[Gap]:
         timeline.append((ended, 0, tag))  # at a tie, the end first
     timeline.sort()
     free: deque = deque()  # slots freed and not taken again: (when, tag)
+    queued = 0  # arrivals that found every slot taken (the fake queued them)
     never_used = parallel
     out: list[Gap] = []
     for when, kind, tag in timeline:
         if kind == 0:
-            free.append((when, tag))
+            if queued:  # the fake's own queue takes this slot at once
+                queued -= 1
+            else:
+                free.append((when, tag))
         elif free:
             freed, by = free.popleft()
             if tag in waited:
                 out.append(Gap(when - freed, host_of(by), host_of(tag)))
         elif never_used:
             never_used -= 1
-        # else the fake queued it: the gateway sent more calls than slots
+        else:  # the gateway sent more calls than slots: no gap to measure
+            queued += 1
     return out
 
 

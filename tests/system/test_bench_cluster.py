@@ -36,11 +36,11 @@ def test_gaps_pair_each_waiting_call_with_the_oldest_slot_freed():
 
 def test_a_call_the_fake_queued_takes_no_slot_of_the_gateways():
     events = [*EVENTS[:2], ["late/1/9", 0.5, 1.0, 1.8]]  # a third call at once
-    # its arrival finds no slot (the fake queued it); the slot freed at 1.0 stays
-    # free for the next arrival, which is paired with it
+    # its arrival finds no slot (the fake queued it): the slot freed at 1.0 is its,
+    # and the next arrival is paired with the one freed at 1.5
     events.append(["next/1/10", 1.6, 1.6, 2.0])
     found = gaps(events, 2, {"late/1/9", "next/1/10"})
-    assert [round(g.seconds * 1000) for g in found] == [600]
+    assert [round(g.seconds * 1000) for g in found] == [100]
 
 
 def test_served_counts_calls_begun_in_the_window_per_tenant():
