@@ -19,7 +19,7 @@ from procs import Gateway, Proc, wait_http
 
 HERE = Path(__file__).resolve().parent
 WORKERS = 2
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -118,16 +118,19 @@ class Host(Gateway):
 
 
 class Cluster:
-    """The fake and two hosts on one Redis database (flushed) and a PostgreSQL
-    database of their own (made here, dropped by ``stop``)."""
+    """The fake and two hosts on one Redis, under a key prefix of this run's own
+    (never a flush: two runs at once must not wipe each other's queue), and a
+    PostgreSQL database of their own (made here, dropped by ``stop``)."""
 
     def __init__(self, root: Path, tmp: Path, parallel: int, delay: float, env=None):
         self.root, self.tmp, self.parallel = root, tmp, parallel
         self.fake = Fake(parallel, delay)
-        self.db_name = f"bench_cluster_{uuid.uuid4().hex[:8]}"
+        run = uuid.uuid4().hex[:8]
+        self.db_name = f"bench_cluster_{run}"
+        self.prefix = f"bench-cluster-{run}"
         self.env = {
             "OLLAMA_GATE_REDIS_URL": REDIS_URL,
-            "OLLAMA_GATE_REDIS_PREFIX": "bench-cluster",
+            "OLLAMA_GATE_REDIS_PREFIX": self.prefix,
             "DATABASE_URL": POSTGRES_URL.rsplit("/", 1)[0] + "/" + self.db_name,
             "OLLAMA_GATE_BACKENDS": f"{BACKEND}={self.fake.url}",
             "OLLAMA_GATE_HEALTH_INTERVAL": "1",  # the --parallel row read within 1 s
@@ -147,9 +150,6 @@ class Cluster:
 
     def start(self, weights: dict[str, int]) -> Cluster:
         """Start everything; one key per tenant of ``weights``."""
-        import redis
-
-        redis.Redis.from_url(REDIS_URL).flushdb()
         self._admin(f'CREATE DATABASE "{self.db_name}"')
         self.fake.start()
         a, b = (
@@ -166,6 +166,11 @@ class Cluster:
         for host in self.hosts:
             host.stop()
         self.fake.stop()
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(f"{self.prefix}*", count=1000):
+            client.delete(key)
         try:
             self._admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
         except Exception as exc:  # noqa: BLE001 - a leftover database is only noted
