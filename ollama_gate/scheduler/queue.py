@@ -163,8 +163,10 @@ class FairQueue:
             if w.group != me.group and any(r.name in mine for r in w.rooms)
         ]
         late = [w for w in [*others, me] if self._overdue(w, now)]
-        if late:  # the backend drains for the oldest of them; older calls go first
-            return me.since <= min(w.since for w in late)
+        if late:  # the backend drains for the oldest of them; older calls go first,
+            # one at a time: a late call waits for older ones of held models too,
+            # or both would think it their turn and race for the slot
+            return me.since <= min(w.since for w in [*others, me])
         if any(self.fits(r, me.group) for r in me.rooms):
             return True
         if any(

@@ -53,8 +53,10 @@ def test_sign_in_and_out_through_the_provider(
     page.wait_for_url(provider.url + "/openid/authorize**")
     page.click("input[name=allow]")  # the consent page
     page.wait_for_url(gw.url + "/admin/**")
-    assert urlsplit(page.url).path in ("/admin/", "/admin/overview")
+    # a team admin lands on their team's page (accounts.scope)
+    assert urlsplit(page.url).path.startswith("/admin/teams/")
     assert "bob" in page.text_content("header")
+    assert "Team Operations" in page.text_content("header")
     assert page.evaluate(OVERFLOW_JS) == []
     shot("signed-in")
 

@@ -72,9 +72,10 @@ def test_the_role_map_makes_a_team_admin_who_lands_on_the_admin_pages(
 ):
     gw, s = sso_gateway, requests.Session()
     r = sign_in(s, gw.url, "bob", password_of("bob"))
-    assert urlsplit(r.url).path in ("/admin/", "/admin/overview")  # staff land here
     bob = account(gw, "bob")
     assert (bob.role, bob.team.name) == ("team_admin", "Operations")
+    # a team admin lands on their team's page
+    assert urlsplit(r.url).path == f"/admin/teams/{bob.team_id}"
 
 
 def test_each_sign_in_applies_the_groups_again_and_audits_the_change(

@@ -57,7 +57,7 @@ def test_hand_out_and_withdraw_a_key_in_the_browser(gateway, fake, browser):
     page.fill("#password", password)
     page.click("input[type=submit]")
     page.wait_for_url("**/admin/users")
-    assert page.locator(".who a").inner_text() == admin
+    assert page.locator(".who a[title='Your account']").inner_text() == admin
     shot(page, "02-users")
 
     page.fill("#name", user)
