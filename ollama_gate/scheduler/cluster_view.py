@@ -9,6 +9,8 @@ import time
 from collections import Counter, deque
 from types import SimpleNamespace
 
+from .waiter import summary_of
+
 RECENT = 100  # waits kept per model for the backends page (this worker's)
 FRESH = 0.25  # seconds a read of the whole line serves the pages
 
@@ -74,17 +76,8 @@ class ClusterView:
         )
 
     def summary(self) -> dict:
-        """The queue now, as ``/api/ps`` shows it: calls waiting in all, and per
-        model and band."""
-        bands = self.bands()
-        models: dict[str, dict[str, int]] = {}
-        for (group, band), n in sorted(bands.items()):
-            row = models.setdefault(group, {"interactive": 0, "batch": 0})
-            row["batch" if band else "interactive"] += n
-        return {
-            "waiting": sum(bands.values()),
-            "models": [{"model": m, **row} for m, row in models.items()],
-        }
+        """The queue now, as ``/api/ps`` shows it (``waiter.summary_of``)."""
+        return summary_of(self.bands())
 
     def held(self) -> tuple[int, int]:
         """Calls waiting now, and the bytes their bodies hold (estimated)."""

@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 from ..errors import ApiError
 from .bounds import Bounds, gave_way
-from .waiter import ClientGone, Waiter
+from .waiter import ClientGone, Waiter, summary_of
 
 POLL = 0.1  # seconds between a waiter's own looks (slots freed by other workers)
 RECENT = 100  # waits kept per model for the backends page
@@ -263,17 +263,8 @@ class FairQueue:
             return Counter((w.group, self.band(w, now)) for w in self.waiters)
 
     def summary(self) -> dict:
-        """The queue now, as ``/api/ps`` shows it: calls waiting in all, and per
-        model and band."""
-        bands = self.bands()
-        models: dict[str, dict[str, int]] = {}
-        for (group, band), n in sorted(bands.items()):
-            row = models.setdefault(group, {"interactive": 0, "batch": 0})
-            row["batch" if band else "interactive"] += n
-        return {
-            "waiting": sum(bands.values()),
-            "models": [{"model": m, **row} for m, row in models.items()],
-        }
+        """The queue now, as ``/api/ps`` shows it (``waiter.summary_of``)."""
+        return summary_of(self.bands())
 
     def held(self) -> tuple[int, int]:
         """Calls waiting now, and the bytes their bodies hold (estimated)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ..errors import ApiError
@@ -40,3 +41,17 @@ class Waiter:
     band: int = 0  # its priority band (``bands``): 0 interactive, 1 batch
     subjects: frozenset = frozenset()  # its chain's subjects' refs (the caps count)
     caps: tuple = ()  # (ref, most waiting, phrase) of the levels that set queue_max
+
+
+def summary_of(bands: Counter) -> dict:
+    """A queue as ``/api/ps`` shows it, from its waiting calls per (model, band):
+    calls waiting in all, and per model and band. One worker's queue and the
+    cluster's line read alike."""
+    models: dict[str, dict[str, int]] = {}
+    for (group, band), n in sorted(bands.items()):
+        row = models.setdefault(group, {"interactive": 0, "batch": 0})
+        row["batch" if band else "interactive"] += n
+    return {
+        "waiting": sum(bands.values()),
+        "models": [{"model": m, **row} for m, row in models.items()],
+    }
