@@ -1,23 +1,26 @@
 """Sign-in with the company's identity provider (OpenID Connect, with Authlib):
 ``/auth/oidc/login`` and ``/auth/oidc/callback``, the rules that map a person's
 groups to a team and a role (``rules``, ``people``), and the provider's sign-out
-(``logout``). Off until ``OLLAMA_GATE_OIDC_ISSUER`` is set."""
+(``logout``). Off until ``OLLAMA_GATE_OIDC_ISSUER`` is set; until then nothing of
+Authlib (nor the cryptography it needs) is imported: about 11 MB per worker."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from . import client
-from .views import bp
+from .settings import enabled
 
 
 def init_app(app: Flask) -> None:
     """Register the pages and, when a provider is configured, its client and the
     login page's button."""
     settings = app.config["GATE"]
-    app.register_blueprint(bp)
     label = None
-    if client.enabled(app):
+    if enabled(app):
+        from . import client
+        from .views import bp
+
+        app.register_blueprint(bp)
         for needed in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
             if not settings[needed]:
                 raise RuntimeError(

@@ -14,6 +14,8 @@ from typing import Any
 from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
 from flask import Flask, abort, current_app
 
+from .settings import enabled
+
 NAME = "oidc"
 TIMEOUT = 10  # seconds for each call to the provider (discovery, token, keys)
 DISCOVERY_SECONDS = 3600  # read the discovery document again after an hour
@@ -76,11 +78,6 @@ def register(app: Flask) -> None:
             "default_timeout": TIMEOUT,
         },
     )
-
-
-def enabled(app: Flask | None = None) -> bool:
-    """True when sign-in with a provider is configured."""
-    return bool((app or current_app).config["GATE"]["OIDC_ISSUER"])
 
 
 def provider() -> GateClient:

@@ -9,7 +9,7 @@ import logging
 import requests
 from flask import current_app, render_template, session, url_for
 
-from .client import DiscoveryError, enabled, provider
+from .settings import enabled
 
 ID_TOKEN = "oidc_id_token"  # in the session: the hint for the provider's sign-out
 # a larger token would crowd the 4 KB session cookie (a provider listing many groups
@@ -28,6 +28,8 @@ def provider_logout_url() -> str | None:
     signed in with it, or it offers no end-session). Read before the session ends."""
     if not enabled() or ID_TOKEN not in session:
         return None
+    from .client import DiscoveryError, provider  # Authlib: only with a provider
+
     client = provider()
     try:
         if not client.load_server_metadata().get("end_session_endpoint"):

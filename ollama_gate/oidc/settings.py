@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from flask import Flask, current_app
+
 from ..settings import Row, parse_bool, parse_list
 
 ROLES = ("admin", "team_admin", "member")  # accounts.roles.ROLES, strongest first
@@ -101,3 +103,8 @@ ROWS: list[Row] = [
     ),
     ("OIDC_LABEL", str, "SSO", "The sign-in button says `Sign in with <label>`."),
 ]
+
+
+def enabled(app: Flask | None = None) -> bool:
+    """True when sign-in with a provider is configured."""
+    return bool((app or current_app).config["GATE"]["OIDC_ISSUER"])

@@ -4,11 +4,15 @@ that must come together, and the client secret never shown."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from ollama_gate import create_app
 from ollama_gate.web import CSP
 from tests.helpers.admin import login, make_admin
+from tests.helpers.paths import ROOT
 
 DISCARD = "http://127.0.0.1:9"  # nothing listens on the discard port
 SSO = {
@@ -24,6 +28,33 @@ def test_no_button_and_no_pages_without_a_provider(client):
     assert "Sign in with" not in page
     assert client.get("/auth/oidc/login").status_code == 404
     assert client.get("/auth/oidc/callback?code=x&state=y").status_code == 404
+
+
+def test_without_a_provider_no_worker_loads_authlib():
+    """Authlib and the cryptography under it cost a worker about 11 MB: a gateway
+    with no provider set never imports them (a fresh interpreter, serving a page
+    and signing out through the same code as a provider's)."""
+    script = (
+        "import sys, tempfile\n"
+        "from ollama_gate import create_app\n"
+        "d = tempfile.mkdtemp()\n"
+        "app = create_app({'SQLALCHEMY_DATABASE_URI': f'sqlite:///{d}/g.db',"
+        " 'SECRET_KEY': 'x' * 32, 'TESTING': True})\n"
+        "c = app.test_client()\n"
+        "assert c.get('/admin/login').status_code == 200\n"
+        "c.post('/admin/logout')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('authlib', 'joserfc', 'cryptography')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 
 
 def test_the_login_page_offers_the_provider_as_a_link(tmp_path, fake_server):
