@@ -29,10 +29,12 @@ class LiveGateway:
         backend: str,
         env: dict[str, str] | None = None,
         workers: int = 1,
+        db_url: str | None = None,
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.db_url = f"sqlite:///{tmp / 'live.db'}"
+        # a second gateway given the first's database plays another host of one gateway
+        self.db_url = db_url or f"sqlite:///{tmp / 'live.db'}"
         self.env = {
             **os.environ,
             "PORT": str(self.port),
