@@ -12,7 +12,7 @@ import redis
 from ollama_gate.events.models import Event
 from ollama_gate.extensions import db
 from tests.events.test_events import check_signed
-from tests.helpers.live import LiveGateway
+from tests.helpers.live import LiveGateway, wait_for
 from tests.helpers.services import REDIS_URL
 from tests.helpers.webhook_receiver import Receiver
 
@@ -23,13 +23,6 @@ def backend_events(gw: LiveGateway) -> list[str]:
     with gw.app.app_context():
         query = db.select(Event.kind).where(Event.subject == "backend:gpu1")
         return list(db.session.execute(query.order_by(Event.id)).scalars())
-
-
-def wait_for(check, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "waited too long"
-        time.sleep(0.1)
 
 
 @pytest.mark.needs_redis
@@ -56,10 +49,10 @@ def test_a_backend_down_and_back_is_one_event_each_from_two_workers(
         time.sleep(1.0)  # both workers' first looks: nothing to tell
         assert backend_events(gw) == []
         gpu1.stop()
-        wait_for(lambda: backend_events(gw) == ["backend.down"])
+        assert wait_for(lambda: backend_events(gw) == ["backend.down"])
         gpu1.start()
-        wait_for(lambda: backend_events(gw) == ["backend.down", "backend.up"])
-        wait_for(lambda: len(receiver.received) >= 2)
+        assert wait_for(lambda: backend_events(gw) == ["backend.down", "backend.up"])
+        assert wait_for(lambda: len(receiver.received) >= 2)
         time.sleep(1.5)  # every worker's health loop has had its look by now
         assert backend_events(gw) == ["backend.down", "backend.up"]
         assert len(receiver.received) == 2

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ollama_gate.extensions import db
 from ollama_gate.history.models import Request
 from tests.fakes.ollama import FakeOllama
-from tests.helpers.live import LiveGateway
+from tests.helpers.live import LiveGateway, wait_for
 
 LOAD = 2.0  # seconds the fake takes to load a model
 MODELS = ("cold-a", "cold-b", "cold-c", "cold-d", "cold-e")
@@ -49,7 +49,7 @@ def started(gw: LiveGateway) -> LiveGateway:
     fake = cold_fake_of(gw)
     seen = len(fake.requests_to("/api/ps"))
     gw.start()
-    wait_for(lambda: len(fake.requests_to("/api/ps")) > seen)
+    assert wait_for(lambda: len(fake.requests_to("/api/ps")) > seen)
     time.sleep(0.2)  # its answer read and kept
     return gw
 
@@ -59,14 +59,6 @@ def cold_fake_of(gw: LiveGateway) -> FakeOllama:
 
 
 FAKES: dict[str, FakeOllama] = {}
-
-
-def wait_for(check, timeout: float = 10.0) -> None:
-    """Poll ``check`` until it holds (the gateway works in the background)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 def rows(gw: LiveGateway, model: str) -> list[Request]:
@@ -98,11 +90,11 @@ def test_a_retry_after_the_client_gave_up_is_served_warm(cold_gw, cold_fake):
         requests.post(
             cold_gw.url + "/api/generate", json=body, headers=auth, timeout=0.5
         )
-    wait_for(lambda: cold_fake.loads_completed + cold_fake.loads_aborted >= 1)
+    assert wait_for(lambda: cold_fake.loads_completed + cold_fake.loads_aborted >= 1)
     assert (cold_fake.loads_completed, cold_fake.loads_aborted) == (1, 0)
     # the gave-up call is recorded once it ended upstream (after the load), not when
     # its client left: its slot was held while the backend loaded
-    wait_for(lambda: len(rows(cold_gw, "cold-a")) == 1)
+    assert wait_for(lambda: len(rows(cold_gw, "cold-a")) == 1)
     first = rows(cold_gw, "cold-a")[0]
     assert first.disconnected and first.status == 200
     assert first.total_ms >= LOAD * 1000 * 0.9
@@ -112,7 +104,7 @@ def test_a_retry_after_the_client_gave_up_is_served_warm(cold_gw, cold_fake):
     assert retry.status_code == 200, retry.text
     assert retry.json()["load_duration"] < 0.5e9  # warm: no load of its own
     assert cold_fake.loads_started == 1
-    wait_for(lambda: len(rows(cold_gw, "cold-a")) == 2)
+    assert wait_for(lambda: len(rows(cold_gw, "cold-a")) == 2)
     assert load_count(cold_gw, "cold-a") == 1  # the retry was not a load
 
 
@@ -121,7 +113,7 @@ def test_the_fake_alone_aborts_the_load_of_a_client_that_left(cold_fake):
     body = {"model": "cold-b", "prompt": "Hi", "stream": False}
     with pytest.raises(requests.Timeout):
         requests.post(cold_fake.url + "/api/generate", json=body, timeout=0.5)
-    wait_for(lambda: cold_fake.loads_aborted == before + 1)
+    assert wait_for(lambda: cold_fake.loads_aborted == before + 1)
     assert not any(n.startswith("cold-b") for n in cold_fake.loaded)
 
 
@@ -143,7 +135,7 @@ def test_a_cold_stream_gets_its_head_at_once(cold_gw, cold_fake):
         lines = [line for line in resp.iter_lines() if line]
     assert cold_fake.loads_completed == done + 1
     assert b'"done":true' in lines[-1] and len(lines) > 2
-    wait_for(lambda: len(rows(cold_gw, "cold-c")) == 1)
+    assert wait_for(lambda: len(rows(cold_gw, "cold-c")) == 1)
     row = rows(cold_gw, "cold-c")[0]
     assert row.completed and row.stats["load_duration"] >= LOAD * 1e9 * 0.9
     assert load_count(cold_gw, "cold-c") == 1
@@ -161,7 +153,7 @@ def test_a_failure_after_the_head_is_an_error_line_ollama_python_raises(
         for _part in stream:
             pass
     assert "llama runner process has terminated" in str(failed.value)
-    wait_for(lambda: len(rows(cold_gw, "cold-d")) == 1)
+    assert wait_for(lambda: len(rows(cold_gw, "cold-d")) == 1)
     row = rows(cold_gw, "cold-d")[0]
     assert row.status == 500 and "terminated" in row.error
 
@@ -181,8 +173,8 @@ def test_a_load_outliving_its_client_past_the_grace_is_cut(tmp_path, cold_fake):
                 headers={"Authorization": f"Bearer {key}"},
                 timeout=0.3,
             )
-        wait_for(lambda: cold_fake.loads_aborted == aborted + 1)
-        wait_for(lambda: len(rows(gw, "cold-e")) == 1)
+        assert wait_for(lambda: cold_fake.loads_aborted == aborted + 1)
+        assert wait_for(lambda: len(rows(gw, "cold-e")) == 1)
         row = rows(gw, "cold-e")[0]
         assert row.disconnected and "model load cut 0.5 s after" in row.error
         # the cut call was not sent again (a retry on a fresh connection would load)
