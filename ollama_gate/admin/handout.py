@@ -122,14 +122,20 @@ def base_urls() -> dict[str, str]:
 def key_created(key_id: int):
     """The new key's secret (first view only), ready-to-copy settings, its limits."""
     key = get_key_or_404(key_id)
-    plain = take_secret(key_id)
+    return created_page("admin/key_created.html", key, user=key.user)
+
+
+def created_page(template: str, key, **extra):
+    """The one-time page of a new key: its secret on the first view (410 after),
+    the settings to copy, what it may do; the admin's and the portal's."""
+    plain = take_secret(key.id)
     return render_template(
-        "admin/key_created.html",
+        template,
         key=key,
         plain=plain,
-        user=key.user,
         urls=base_urls(),
         summary=key_summary(key),
+        **extra,
     ), (200 if plain else 410)
 
 

@@ -8,9 +8,8 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import login_required
 
 from ..admin.forms import ConfirmForm, end_of_day
-from ..admin.handout import COPIED, GRACES, base_urls, hold_secret, take_secret
+from ..admin.handout import COPIED, GRACES, created_page, hold_secret
 from ..admin.keys import cache_seconds, warn_unmatched
-from ..admin.summary import key_summary
 from ..admin.users import forget_cached_keys
 from ..admin.words import within
 from ..audit import record
@@ -75,15 +74,7 @@ def create():
 @login_required
 def key_created(key_id: int):
     """The new key's secret (first view only) and ready-to-copy settings."""
-    key = my_key_or_404(key_id)
-    plain = take_secret(key_id)
-    return render_template(
-        "portal/key_created.html",
-        key=key,
-        plain=plain,
-        urls=base_urls(),
-        summary=key_summary(key),
-    ), (200 if plain else 410)
+    return created_page("portal/key_created.html", my_key_or_404(key_id))
 
 
 @bp.route("/keys/<int:key_id>/rotate", methods=["GET", "POST"])
