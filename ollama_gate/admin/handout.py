@@ -32,6 +32,7 @@ from ..extensions import db
 from ..keys import create_key
 from ..models import utcnow
 from ..subject_settings import COPIED as COPIED_SETTINGS
+from . import teamrules
 from .blueprint import bp
 from .forms import KeyForm, RotateForm
 from .keys import apply_key_form, cache_seconds, get_key_or_404, warn_unmatched
@@ -93,6 +94,8 @@ def create_user_key(user_id: int):
     form = KeyForm()
     if not form.validate_on_submit():
         return user_page(owner, form), 400
+    if teamrules.refused(owner, form, adding=1):
+        return user_page(owner, form), 403
     return hand_out(owner, form)
 
 
@@ -101,6 +104,7 @@ def hand_out(owner, form):
     the page that shows its secret once (the user page's form and *New key*)."""
     key, plain = create_key(owner)
     apply_key_form(form, key)
+    teamrules.narrow(owner, key)
     db.session.flush()
     detail = f"{key.name} (app key)".strip() if key.app else key.name
     record("key_created", f"{key.prefix} ({owner.name})", detail)

@@ -14,6 +14,7 @@ from ..extensions import db
 from ..keyrules import allowlist_warning
 from ..limits.admin import apply_limit_form, fill_limit_fields
 from ..models import ApiKey, utcnow
+from . import teamrules
 from .blueprint import bp
 from .fleet import fleet_model_names
 from .forms import ConfirmForm, KeyForm, end_of_day
@@ -69,6 +70,8 @@ def key(key_id: int):
         if row.state(utcnow()) == "revoked":
             flash("A revoked key cannot be changed.", "error")
             return redirect(url_for("admin.key", key_id=row.id))
+        if teamrules.refused(row.user, form, adding=0):
+            return key_page(row, form), 403
         changes = apply_key_form(form, row)
         if changes:
             record("key_updated", row.prefix, ", ".join(changes))
@@ -84,7 +87,11 @@ def key(key_id: int):
         form.expires.data = row.expires_at.date() if row.expires_at else None
         form.app.data = row.app
         fill_limit_fields(form, row)
-    status = 400 if form.errors else 200
+    return key_page(row, form), 400 if form.errors else 200
+
+
+def key_page(row: ApiKey, form: KeyForm) -> str:
+    """The key's page with ``form`` (its errors shown)."""
     return render_template(
         "admin/key.html",
         key=row,
@@ -93,7 +100,7 @@ def key(key_id: int):
         now=utcnow(),
         cache_seconds=cache_seconds(),
         fleet_models=fleet_model_names(),
-    ), status
+    )
 
 
 def _set_disabled(key_id: int, disabled: bool):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import login_required
 
+from ..accounts import policy as rules
 from ..admin.forms import ConfirmForm, end_of_day
 from ..admin.handout import COPIED, GRACES, created_page, hold_secret
 from ..admin.keys import cache_seconds, warn_unmatched
@@ -17,7 +18,6 @@ from ..changes import change_detail
 from ..extensions import db
 from ..keys import create_key, split_list
 from ..models import utcnow
-from . import policy as rules
 from .blueprint import bp, me, my_key_or_404
 from .forms import MyKeyForm, MyRotateForm
 from .pages import index_page

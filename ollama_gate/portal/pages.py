@@ -7,6 +7,7 @@ from flask import abort, current_app, render_template
 from flask_login import login_required
 from sqlalchemy import select
 
+from ..accounts import policy as rules
 from ..admin.audit import page_arg
 from ..admin.forms import ConfirmForm
 from ..extensions import db
@@ -14,7 +15,6 @@ from ..history.models import Request
 from ..keyrules import fleet_model_names
 from ..models import utcnow
 from ..selfserve.report import usage_report
-from . import policy as rules
 from .blueprint import bp, me
 from .forms import MyKeyForm
 

@@ -1,7 +1,7 @@
 """The portal's team policy: what members may do with their own keys.
 
 Team-only rows (``kinds=("team",)``): the portal reads them from the member's team
-(``portal/policy.py``); they bound no call, so a call's chain carries them unused.
+(``accounts/policy.py``); they bound no call, so a call's chain carries them unused.
 From these rows come the ``teams create|set`` options, the team page's fields and
 the audit log's before/after, as for every other setting of a team.
 """

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from ollama_gate.portal.policy import (
+from ollama_gate.accounts.policy import (
     Policy,
     expiry_refusal,
     key_allowlist,

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from ollama_gate import create_app
+from ollama_gate.accounts import policy
 from ollama_gate.extensions import db
-from ollama_gate.portal import policy
 from tests.helpers.admin import PASSWORD, login
 from tests.portal.helpers import create, keys_of, make_team, sign_in
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from ollama_gate.accounts.policy import policy_for
 from ollama_gate.extensions import db
 from ollama_gate.models import Team, User
-from ollama_gate.portal.policy import policy_for
 from tests.admin.test_teams import audit, create_team
 from tests.helpers.admin import login, make_admin, post
 

@@ -1,8 +1,9 @@
-"""A person's portal policy: their team's rules (``subject_rows/portal_rows.py``)
+"""A person's key policy: their team's rules (``subject_rows/portal_rows.py``)
 with the gateway's default filled in, and why a key past them is refused.
 
 Every refusal says which rule and what would pass, in words a member reads on the
-form; the same functions decide for the create and the rotate pages.
+form; the same functions decide for the portal's create and rotate pages and for a
+team admin's keys for the team's members (``admin/teamrules.py``).
 """
 
 from __future__ import annotations
@@ -64,14 +65,16 @@ def active_keys(user: User, now: datetime) -> list[ApiKey]:
     return [k for k in user.keys if k.state(now) == "active"]
 
 
-def keys_refusal(policy: Policy, active: int, adding: int = 1) -> str | None:
+def keys_refusal(
+    policy: Policy, active: int, adding: int = 1, holder: str = "You hold"
+) -> str | None:
     """Why ``adding`` more active keys are refused, or None."""
     if active + adding <= policy.max_keys:
         return None
     if policy.max_keys == 0:
         return f"{policy.whose.capitalize()} lets its members make no keys here."
     return (
-        f"You hold {active} active key{'s' if active != 1 else ''}, the most "
+        f"{holder} {active} active key{'s' if active != 1 else ''}, the most "
         f"{policy.whose} allows is {policy.max_keys}: revoke one first."
     )
 
