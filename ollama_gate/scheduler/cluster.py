@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from ..errors import ApiError
-from . import cluster_lua as lua
+from . import cluster_line_lua as lua
 from .bounds import Bounds, full
 from .cluster_slots import ClusterSlots, owner_text
 from .waiter import ClientGone, Waiter
@@ -139,6 +139,8 @@ class ClusterQueue(ClusterSlots):
             "size": me.size,
             "subj": sorted(me.subjects),
         }
+        if me.rooms:  # backends that hold few models: the swap order's waiters
+            record["r"] = [state.name for state in me.rooms]
         for _ in range(JOINS):
             with self.client.pipeline() as pipe:
                 try:
