@@ -4,8 +4,8 @@ script, so every worker sees one order and no two steps interleave.
 Keys, under ``P`` (``<REDIS_PREFIX>:queue``): ``P:all`` (waiter id -> its record, JSON),
 ``P:q:<model>`` (the same, one model's), ``P:run`` (owner -> calls running),
 ``P:vt`` (``~`` -> the virtual clock, owner -> the end of its last turn), ``P:order``,
-``P:ws:<worker>`` (a worker's slot tokens -> slot key, owner, model, room), ``P:workers``
-(worker -> last heartbeat), and the rooms' keys (``cluster_rooms_lua``). A wake-up is a
+``P:ws:<worker>`` (a worker's slot tokens -> slot key, owner, model, room),
+``P:workers`` (worker -> last heartbeat), and the rooms' keys (``cluster_rooms_lua``). A wake-up is a
 message on ``P:wake:<worker>``: ``w <id>`` (your turn), ``r <id>`` (your place went to
 another's call). The names are built in the scripts from ``P`` (ARGV[1]): the gateway
 runs on one Redis, not a Redis Cluster. JOIN, LEAVE and BEAT: ``cluster_line_lua``.
@@ -138,7 +138,8 @@ if room ~= '' and not enter(room, group, now()) then return 0 end
 redis.call('ZADD', key, clock, token)
 redis.call('EXPIRE', key, lease)
 redis.call('HINCRBY', P .. ':run', owner, 1)
-redis.call('HSET', P .. ':ws:' .. worker, token, cjson.encode({key, owner, group, room}))
+local rec = cjson.encode({key, owner, group, room})
+redis.call('HSET', P .. ':ws:' .. worker, token, rec)
 local start = me and me.t or turn(owner, weight)  -- a waiter's turn: its own
 if start > vclock() then redis.call('HSET', P .. ':vt', '~', start) end
 return 1

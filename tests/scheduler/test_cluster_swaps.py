@@ -36,7 +36,7 @@ def gpu(loaded=(), read_ago=None):
     )
 
 
-def room_worker(prefix, name, max_pass=30.0):
+def room_worker(prefix, name, max_pass=30.0):  # noqa: F811
     return worker(prefix, name, rooms=SharedRooms(), max_pass=max_pass)
 
 
