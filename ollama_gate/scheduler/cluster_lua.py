@@ -5,10 +5,11 @@ Keys, under ``P`` (``<REDIS_PREFIX>:queue``): ``P:all`` (waiter id -> its record
 ``P:q:<model>`` (the same, one model's), ``P:run`` (owner -> calls running),
 ``P:vt`` (``~`` -> the virtual clock, owner -> the end of its last turn), ``P:order``,
 ``P:ws:<worker>`` (a worker's slot tokens -> slot key, owner, model, room),
-``P:workers`` (worker -> last heartbeat), and the rooms' keys (``cluster_rooms_lua``). A wake-up is a
-message on ``P:wake:<worker>``: ``w <id>`` (your turn), ``r <id>`` (your place went to
-another's call). The names are built in the scripts from ``P`` (ARGV[1]): the gateway
-runs on one Redis, not a Redis Cluster. JOIN, LEAVE and BEAT: ``cluster_line_lua``.
+``P:workers`` (worker -> last heartbeat), and the rooms' (``cluster_rooms_lua``).
+A wake-up is a message on ``P:wake:<worker>``: ``w <id>`` (your turn), ``r <id>``
+(your place went to another's call). The names are built in the scripts from ``P``
+(ARGV[1]): the gateway runs on one Redis, not a Redis Cluster. JOIN, LEAVE and BEAT
+are in ``cluster_line_lua``.
 """
 
 from __future__ import annotations
