@@ -98,7 +98,9 @@ redis.call('ZREMRANGEBYSCORE', key, '-inf', clock - lease)
 local free = redis.call('ZCARD', key) < limit
 if room ~= '' then
   redis.call('HSET', P .. ':cap', room, ARGV[15])
-  if ARGV[16] ~= '' then sync(room, tonumber(ARGV[16]), {unpack(ARGV, 17)}) end
+  if ARGV[16] ~= '' and sync(room, tonumber(ARGV[16]), {unpack(ARGV, 17)}) then
+    kick_room(room, now(), wid)  -- Ollama unloaded a model: a place is free
+  end
 end
 local me
 -- refused while a slot is free: the first in line is woken, as it may not know it

@@ -82,16 +82,18 @@ local function leave(b, g)
 end
 -- b's /api/ps as a worker read it at ps_at: what Ollama unloaded goes, unless a
 -- call of it runs or started after that read (another worker's swap the read
--- predates); what it loaded comes in while there is a place
+-- predates); what it loaded comes in while there is a place. True when a model
+-- went (a waiter of another may fit now)
 local function sync(b, ps_at, loaded)
   local h = P .. ':held:' .. b
   local shown = {}
   for _, m in ipairs(loaded) do shown[m] = true end
-  local held = redis.call('ZRANGE', h, 0, -1, 'WITHSCORES')
+  local held, gone = redis.call('ZRANGE', h, 0, -1, 'WITHSCORES'), false
   for i = 1, #held, 2 do
     local m = held[i]
     if not shown[m] and tonumber(held[i + 1]) < ps_at and running(b, m) <= 0 then
       redis.call('ZREM', h, m)
+      gone = true
     end
   end
   local c = tonumber(redis.call('HGET', P .. ':cap', b) or '0')
@@ -100,5 +102,6 @@ local function sync(b, ps_at, loaded)
       redis.call('ZADD', h, ps_at, m)
     end
   end
+  return gone
 end
 """
