@@ -95,6 +95,8 @@ def run_trace(prefix, max_pass) -> tuple[str, int]:  # noqa: F811
     for t in threads:
         t.join(20)
     assert not errors and len(order) == 7
+    # each was woken by a push (a give, a leave), not its own late look
+    assert a.queue.tries["safety"] == b.queue.tries["safety"] == 0
     return "".join(order), room(a, state)[1]
 
 
@@ -168,3 +170,37 @@ def test_a_dead_workers_call_leaves_its_room(prefix):  # noqa: F811
     r.zadd(f"{prefix}:queue:workers", {"dead": 0})  # silent for long
     assert a.queue.beat() == ["dead"]
     assert take(a, state, "B", "y") is not None  # A is idle now: swapped out
+
+
+def test_two_backends_choosing_differently_do_not_wake_each_other(prefix):  # noqa: F811
+    """gpu1 runs A, gpu2 runs B; a call of each waits, either backend will do. On
+    the other's backend each is not chosen (the held model goes first): that must
+    not wake the other's waiter, which would wake it back, round and round."""
+    a, b = room_worker(prefix, "a"), room_worker(prefix, "b")
+    one, two = gpu(), gpu()
+    two.name = "gpu2"
+    held = [take(a, one, "A", "x"), take(a, two, "B", "y")]
+    assert None not in held
+
+    def wait(w, model, owner):
+        def look(me):
+            return take(w, one, model, owner, me) or take(w, two, model, owner, me)
+
+        me = Waiter(owner, model, 1, key=owner, user=owner, rooms=(one, two))
+        return w.queue.wait(me, look, lambda: 0)
+
+    done = []
+    threads = [
+        threading.Thread(target=lambda: done.append(wait(a, "A", "p"))),
+        threading.Thread(target=lambda: done.append(wait(b, "B", "q"))),
+    ]
+    for n, t in enumerate(threads, 1):
+        t.start()
+        assert wait_for(lambda n=n: waiting(a) == n)
+    time.sleep(0.5)
+    assert a.queue.wakes.pushed + b.queue.wakes.pushed <= 2  # no wake-up storm
+    give(a, one, "A", held[0], "x")
+    give(a, two, "B", held[1], "y")
+    for t in threads:
+        t.join(10)
+    assert len(done) == 2
