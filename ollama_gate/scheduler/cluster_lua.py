@@ -113,8 +113,12 @@ if wid == '' then
   -- calls of other models wait for this room: the line's order decides, unless
   -- this call's model is held and nobody was passed over too long
   if room ~= '' and redis.call('EXISTS', P .. ':rq:' .. room) == 1 then
-    local _, late = chosen(room, now())
-    if late or not fits(room, group) then return -1 end
+    local t = now()
+    local _, late = chosen(room, t)
+    if late or not fits(room, group) then
+      kick_startable(room, t, '', key, group, limit, clock - lease)
+      return -1
+    end
   end
 else
   me = head(group, now())
@@ -123,12 +127,13 @@ else
     if free then redis.call('PUBLISH', P .. ':wake:' .. me.k, 'w ' .. me.id) end
     return -3
   end
-  -- across the models waiting for this room; no wake-up for the ones chosen: a
-  -- call of another backend's choice would wake this one back, and so on (the
-  -- room's gives, leaves and new /api/ps reads wake them)
-  if room ~= '' then
-    local go = chosen(room, now())
-    if go and not go[group] then return -3 end
+  if room ~= '' then  -- across the models waiting for this room
+    local t = now()
+    local go = chosen(room, t)
+    if go and not go[group] then
+      kick_startable(room, t, wid, key, group, limit, clock - lease)
+      return -3
+    end
   end
 end
 if not free then return 0 end

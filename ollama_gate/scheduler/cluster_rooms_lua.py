@@ -53,6 +53,24 @@ local function chosen(b, t)
   for g, f in pairs(fit) do if f then go[g] = true end end
   return go, false
 end
+-- a call refused for b's order wakes the chosen whose call could start on b now
+-- (its model's slot there free: ``slot`` is the refused call's, a model's slot key
+-- ends with it; its model fits or an idle one gives way); one that could not would
+-- be refused, and a refusal on its other backend might wake this one back
+local function kick_startable(b, t, skip, slot, group, limit, cutoff)
+  if slot:sub(-#group) ~= group then return end
+  local base, h = slot:sub(1, #slot - #group), P .. ':held:' .. b
+  for g, _ in pairs(chosen(b, t) or {}) do
+    local ok = redis.call('ZCOUNT', base .. g, cutoff, '+inf') < limit
+    if ok and not fits(b, g) then
+      ok = false
+      for _, m in ipairs(redis.call('ZRANGE', h, 0, -1)) do
+        if running(b, m) <= 0 then ok = true; break end
+      end
+    end
+    if ok then kick(g, t, skip) end
+  end
+end
 local function kick_room(b, t, skip)
   local go = chosen(b, t)
   for g, _ in pairs(go or {}) do kick(g, t, skip) end
