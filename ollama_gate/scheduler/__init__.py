@@ -19,6 +19,7 @@ from ..shared.slots import counted_slots
 from .affinity import MemoryAffinity, RedisAffinity
 from .bounds import Bounds
 from .cluster import ClusterQueue
+from .cluster_rooms import SharedRooms
 from .core import Scheduler
 from .policy import ModelPolicyStage, Policies
 from .queue import FairQueue
@@ -46,8 +47,8 @@ def make(app: Flask, fleet) -> Parts:
     affinity = None
     if ttl > 0:
         affinity = RedisAffinity(client, prefix, ttl) if client else MemoryAffinity(ttl)
-    rooms = Rooms()
-    if client is not None:  # one queue for every worker of every host
+    rooms = SharedRooms() if client is not None else Rooms()
+    if client is not None:  # one queue (and rooms) for every worker of every host
         queue = ClusterQueue(
             client,
             prefix,
@@ -56,6 +57,8 @@ def make(app: Flask, fleet) -> Parts:
             batch_max_wait=s["BATCH_MAX_WAIT"],
             errors=redis_errors(app),
             beats=True,
+            rooms=rooms,
+            max_pass=s["SWAP_MAX_PASS"],
         )
     else:
         queue = FairQueue(

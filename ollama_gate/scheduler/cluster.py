@@ -8,7 +8,9 @@ its own worker (``cluster_wake``), and that call then tries its candidates as to
 (late binding: the backend is chosen at the grant, on the newest load and health).
 A call that loses the race stays first. A call that found a free slot with nobody
 waiting pays no Redis round trip more than before: the take script is the slot's
-acquire, with the line's check folded in. ``SAFETY``: a waiter that heard nothing
+acquire, with the line's check folded in, and on a backend that holds few models the
+swap order (``cluster_rooms_lua``: its held models first, across every worker; no
+call passed over past ``SWAP_MAX_PASS``). ``SAFETY``: a waiter that heard nothing
 that long looks once anyway (a lost message never strands a call).
 
 Each worker beats every second; a worker silent ``HEARTBEAT`` seconds is dead: any
@@ -25,7 +27,7 @@ import time
 from collections.abc import Callable
 
 from ..errors import ApiError
-from . import cluster_lua as lua
+from . import cluster_line_lua as lua
 from .bounds import Bounds, full
 from .cluster_slots import ClusterSlots, owner_text
 from .waiter import ClientGone, Waiter
@@ -139,6 +141,8 @@ class ClusterQueue(ClusterSlots):
             "size": me.size,
             "subj": sorted(me.subjects),
         }
+        if me.rooms:  # backends that hold few models: the swap order's waiters
+            record["r"] = [state.name for state in me.rooms]
         for _ in range(JOINS):
             with self.client.pipeline() as pipe:
                 try:

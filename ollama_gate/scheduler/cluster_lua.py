@@ -4,17 +4,22 @@ script, so every worker sees one order and no two steps interleave.
 Keys, under ``P`` (``<REDIS_PREFIX>:queue``): ``P:all`` (waiter id -> its record, JSON),
 ``P:q:<model>`` (the same, one model's), ``P:run`` (owner -> calls running),
 ``P:vt`` (``~`` -> the virtual clock, owner -> the end of its last turn), ``P:order``,
-``P:ws:<worker>`` (a worker's slot tokens -> slot key, owner, model), ``P:workers``
-(worker -> last heartbeat). A wake-up is a message on ``P:wake:<worker>``: ``w <id>``
-(your turn), ``r <id>`` (your place went to another's call). The names are built in
-the scripts from ``P`` (ARGV[1]): the gateway runs on one Redis, not a Redis Cluster.
+``P:ws:<worker>`` (a worker's slot tokens -> slot key, owner, model, room),
+``P:workers`` (worker -> last heartbeat), and the rooms' (``cluster_rooms_lua``).
+A wake-up is a message on ``P:wake:<worker>``: ``w <id>`` (your turn), ``r <id>``
+(your place went to another's call). The names are built in the scripts from ``P``
+(ARGV[1]): the gateway runs on one Redis, not a Redis Cluster. JOIN, LEAVE and BEAT
+are in ``cluster_line_lua``.
 """
 
 from __future__ import annotations
 
-# ARGV[1] = P, ARGV[2] = BATCH_MAX_WAIT (seconds)
-PRELUDE = """
-local P, MAXWAIT = ARGV[1], tonumber(ARGV[2])
+from .cluster_rooms_lua import ROOMS
+
+# ARGV[1] = P, ARGV[2] = BATCH_MAX_WAIT, ARGV[3] = SWAP_MAX_PASS (seconds)
+PRELUDE = (
+    """
+local P, MAXWAIT, MAXPASS = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local function now()  -- Redis' clock: one for every host
   local t = redis.call('TIME'); return tonumber(t[1]) + tonumber(t[2]) / 1e6
 end
@@ -24,14 +29,17 @@ local function less(a, b)
 end
 -- the fair order: band (batch aged past MAXWAIT is interactive), fewest running
 -- per weight, virtual start, arrival
+local function fairkey(w, t)
+  local band = w.b
+  if band > 0 and t - w.s >= MAXWAIT then band = 0 end
+  local run = tonumber(redis.call('HGET', P .. ':run', w.o) or '0') / w.w
+  return {band, run, w.t, w.n}
+end
 local function head(group, t)
   local best, bk
   for _, raw in ipairs(redis.call('HVALS', P .. ':q:' .. group)) do
     local w = cjson.decode(raw)
-    local band = w.b
-    if band > 0 and t - w.s >= MAXWAIT then band = 0 end
-    local run = tonumber(redis.call('HGET', P .. ':run', w.o) or '0') / w.w
-    local k = {band, run, w.t, w.n}
+    local k = fairkey(w, t)
     if not bk or less(k, bk) then best, bk = w, k end
   end
   return best
@@ -46,6 +54,7 @@ end
 local function drop(w)
   redis.call('HDEL', P .. ':all', w.id)
   redis.call('HDEL', P .. ':q:' .. w.g, w.id)
+  for _, r in ipairs(w.r or {}) do redis.call('HDEL', P .. ':rq:' .. r, w.id) end
 end
 local function vclock() return tonumber(redis.call('HGET', P .. ':vt', '~') or '0') end
 -- start-time fair turns: an owner's next starts after its last one ends, never
@@ -70,19 +79,29 @@ local function unrun(owner)
   end
 end
 """
+    + ROOMS
+)
 
-# 3 slot key, 4 limit, 5 lease, 6 token, 7 worker, 8 owner, 9 weight, 10 model,
-# 11 waiter id ('' for a call that did not wait), 12 now (the slots' clock)
-# -> 1 taken, 0 full, -1 others wait, -2 the waiter's place is gone, -3 not first
+# 4 slot key, 5 limit, 6 lease, 7 token, 8 worker, 9 owner, 10 weight, 11 model,
+# 12 waiter id ('' for a call that did not wait), 13 now (the slots' clock),
+# 14 room: the backend when it holds few models ('' none), 15 its cap, 16 when this
+# worker read its /api/ps ('' unchanged since it last said), 17.. the models it showed
+# -> 1 taken, 0 full, -1 others wait, -2 the waiter's place is gone, -3 not its turn
 TAKE = (
     PRELUDE
     + """
-local key, limit, lease, token = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local worker, owner, weight = ARGV[7], ARGV[8], tonumber(ARGV[9])
-local group, wid = ARGV[10], ARGV[11]
-local clock = tonumber(ARGV[12])
+local key, limit, lease, token = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local worker, owner, weight = ARGV[8], ARGV[9], tonumber(ARGV[10])
+local group, wid = ARGV[11], ARGV[12]
+local clock, room = tonumber(ARGV[13]), ARGV[14]
 redis.call('ZREMRANGEBYSCORE', key, '-inf', clock - lease)
 local free = redis.call('ZCARD', key) < limit
+if room ~= '' then
+  redis.call('HSET', P .. ':cap', room, ARGV[15])
+  if ARGV[16] ~= '' and sync(room, tonumber(ARGV[16]), {unpack(ARGV, 17)}) then
+    kick_room(room, now(), wid)  -- Ollama unloaded a model: a place is free
+  end
+end
 local me
 -- refused while a slot is free: the first in line is woken, as it may not know it
 -- is first (a batch call aged into the interactive band, a running count changed)
@@ -91,6 +110,16 @@ if wid == '' then
     if free then kick(group, now(), '') end
     return -1
   end
+  -- calls of other models wait for this room: the line's order decides, unless
+  -- this call's model is held and nobody was passed over too long
+  if room ~= '' and redis.call('EXISTS', P .. ':rq:' .. room) == 1 then
+    local t = now()
+    local _, late = chosen(room, t)
+    if late or not fits(room, group) then
+      kick_startable(room, t, '', key, group, limit, clock - lease)
+      return -1
+    end
+  end
 else
   me = head(group, now())
   if not me or me.id ~= wid then
@@ -98,103 +127,45 @@ else
     if free then redis.call('PUBLISH', P .. ':wake:' .. me.k, 'w ' .. me.id) end
     return -3
   end
+  if room ~= '' then  -- across the models waiting for this room
+    local t = now()
+    local go = chosen(room, t)
+    if go and not go[group] then
+      kick_startable(room, t, wid, key, group, limit, clock - lease)
+      return -3
+    end
+  end
 end
 if not free then return 0 end
+if room ~= '' and not enter(room, group, now()) then return 0 end
 redis.call('ZADD', key, clock, token)
 redis.call('EXPIRE', key, lease)
 redis.call('HINCRBY', P .. ':run', owner, 1)
-redis.call('HSET', P .. ':ws:' .. worker, token, cjson.encode({key, owner, group}))
+local rec = cjson.encode({key, owner, group, room})
+redis.call('HSET', P .. ':ws:' .. worker, token, rec)
 local start = me and me.t or turn(owner, weight)  -- a waiter's turn: its own
 if start > vclock() then redis.call('HSET', P .. ':vt', '~', start) end
 return 1
 """
 )
 
-# 3 slot key, 4 token, 5 worker, 6 model, 7 waiter id not to wake ('' none)
+# 4 slot key, 5 token, 6 worker, 7 model, 8 waiter id not to wake ('' none)
 GIVE = (
     PRELUDE
     + """
-redis.call('ZREM', ARGV[3], ARGV[4])
-local ws = P .. ':ws:' .. ARGV[5]
-local rec = redis.call('HGET', ws, ARGV[4])
+redis.call('ZREM', ARGV[4], ARGV[5])
+local ws = P .. ':ws:' .. ARGV[6]
+local rec = redis.call('HGET', ws, ARGV[5])
+local t = now()
 if rec then
-  redis.call('HDEL', ws, ARGV[4])
-  unrun(cjson.decode(rec)[2])
-end
-kick(ARGV[6], now(), ARGV[7])
-"""
-)
-
-# 3 the waiter's record (JSON, without since, start and order), 4 its owner,
-# 5 weight, 6.. ids of waiters that give their place to it -> {1 if it is first}
-JOIN = (
-    PRELUDE
-    + """
-local t = now()
-for i = 6, #ARGV do
-  local raw = redis.call('HGET', P .. ':all', ARGV[i])
-  if raw then
-    local w = cjson.decode(raw)
-    drop(w)
-    redis.call('PUBLISH', P .. ':wake:' .. w.k, 'r ' .. w.id)
-    kick(w.g, t, '')
+  redis.call('HDEL', ws, ARGV[5])
+  rec = cjson.decode(rec)
+  unrun(rec[2])
+  if rec[4] and rec[4] ~= '' then  -- its room: the model is idle, maybe
+    leave(rec[4], rec[3])
+    kick_room(rec[4], t, ARGV[8])
   end
 end
-local me = cjson.decode(ARGV[3])
-me.s, me.t = t, turn(ARGV[4], tonumber(ARGV[5]))
-me.n = redis.call('INCR', P .. ':order')
-local raw = cjson.encode(me)
-redis.call('HSET', P .. ':all', me.id, raw)
-redis.call('HSET', P .. ':q:' .. me.g, me.id, raw)
-local first = head(me.g, t)
-return first.id == me.id and 1 or 0
-"""
-)
-
-# 3 waiter id -> 1 when it was still waiting
-LEAVE = (
-    PRELUDE
-    + """
-local raw = redis.call('HGET', P .. ':all', ARGV[3])
-if not raw then return 0 end
-local w = cjson.decode(raw)
-drop(w)
--- the next is woken whether or not this one was first: a call just granted may
--- no longer count as first (its owner runs one more), and the slot it did not
--- need, or the next one free, is the next call's
-kick(w.g, now(), '')
-return 1
-"""
-)
-
-# 3 this worker, 4 seconds without a heartbeat that make a worker dead -> each
-# worker found dead, "name waiters slots" (they are gone now, the next woken)
-BEAT = (
-    PRELUDE
-    + """
-local t = now()
-redis.call('ZADD', P .. ':workers', t, ARGV[3])
-local dead = redis.call('ZRANGEBYSCORE', P .. ':workers', '-inf', t - tonumber(ARGV[4]))
-local groups, held = {}, {}
-for _, d in ipairs(dead) do
-  local n = 0
-  for _, raw in ipairs(redis.call('HVALS', P .. ':all')) do
-    local w = cjson.decode(raw)
-    if w.k == d then drop(w); groups[w.g] = true; n = n + 1 end
-  end
-  local ws = P .. ':ws:' .. d
-  local slots = redis.call('HGETALL', ws)
-  table.insert(held, d .. ' ' .. n .. ' ' .. (#slots / 2))
-  for i = 1, #slots, 2 do
-    local rec = cjson.decode(slots[i + 1])
-    redis.call('ZREM', rec[1], slots[i])
-    unrun(rec[2])
-    groups[rec[3]] = true
-  end
-  redis.call('DEL', ws)
-  redis.call('ZREM', P .. ':workers', d)
-end
-for g, _ in pairs(groups) do kick(g, t, '') end
-return held
+kick(ARGV[7], t, ARGV[8])
 """
 )

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 
+from . import cluster_line_lua as line_lua
 from . import cluster_lua as lua
 from .cluster_view import ClusterView
 from .cluster_wake import Wakes
@@ -40,16 +41,18 @@ class ClusterSlots(ClusterView):
         super().__init__(client, prefix)
         self.errors = opts.get("errors", (OSError,))
         self.heartbeat = opts.get("heartbeat", HEARTBEAT)
+        self.max_pass = opts.get("max_pass", 60.0)  # SWAP_MAX_PASS
+        self.rooms = opts.get("rooms")  # cluster_rooms.SharedRooms, or None
         self._named = opts.get("worker")  # fixed (tests), else one per process
         self._pid = 0
         self._take = client.register_script(lua.TAKE)
         self._give = client.register_script(lua.GIVE)
-        self._beat = client.register_script(lua.BEAT)
+        self._beat = client.register_script(line_lua.BEAT)
         self.owed: list[tuple] = []  # gives and leaves an outage kept from landing
         self.beats = opts.get("beats", False)  # beat each second (tests beat)
 
     def _args(self) -> list:
-        return [self.prefix, self.batch_max_wait]
+        return [self.prefix, self.batch_max_wait, self.max_pass]
 
     def here(self) -> str:
         """This process's worker name; its first use beats once and starts the
@@ -114,10 +117,13 @@ class ClusterSlots(ClusterView):
         except Exception:  # noqa: BLE001 - exiting: its beat ends it in seconds anyway
             pass
 
-    def take(self, slots, key: str, limit: int, owner, weight, group, waiter):
-        """A slot of ``key``, or None: full, or (a call that did not wait) others of
-        its model wait, or (a waiter) it is not first in line."""
+    def take(self, slots, key, limit, owner, weight, group, waiter, state=None):
+        """A slot of ``key`` (on backend ``state``), or None: full, or (a call that
+        did not wait) others of its model wait, or (a waiter) it is not first in
+        line; on a backend that holds few models, not its model's turn there, or
+        every model it holds runs (one script: the room's part costs no round trip)."""
         worker = self.here()
+        room = self.rooms.room_args(state) if self.rooms and state else ["", 0, ""]
         token = f"{worker}.{uuid.uuid4().hex}"
         got = self._take(
             args=[
@@ -132,6 +138,7 @@ class ClusterSlots(ClusterView):
                 group,
                 waiter.id if waiter is not None else "",
                 time.time(),
+                *room,
             ]
         )
         if got == -2 and waiter is not None:  # swept: this worker seemed dead
@@ -171,7 +178,7 @@ class ClusterSlots(ClusterView):
         """Counted by the take script already."""
 
     def passes_over(self, state, group: str) -> bool:
-        """The swap order (``rooms``) holds per worker; the line's order is first."""
+        """The take script holds the swap order (``cluster_rooms_lua``)."""
         return False
 
     def interactive_waiting(self, group: str) -> bool:

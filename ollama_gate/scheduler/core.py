@@ -99,7 +99,10 @@ class Scheduler:
         limit = state.config.parallel or UNCAPPED
         # the cluster queue's take is one Redis script: the slot, and no call of
         # the model waiting, and the owner's running count and turn
-        token = self.queue.take(self.slots, key, limit, owner, weight, group, waiter)
+        # (and, with Redis, the room: its model held, its turn among the models)
+        token = self.queue.take(
+            self.slots, key, limit, owner, weight, group, waiter, state
+        )
         if token is None:
             return False
         if not self.rooms.enter(state, group):  # it would swap out a busy model

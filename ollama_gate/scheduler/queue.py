@@ -212,7 +212,7 @@ class FairQueue:
             self.finish = {o: t for o, t in self.finish.items() if t > self.vclock}
         return start
 
-    def take(self, slots, key: str, limit: int, owner, weight, group, waiter):
+    def take(self, slots, key, limit, owner, weight, group, waiter, state=None):
         """A slot of ``key`` for a call (its turn is counted by ``started``)."""
         return slots.acquire(key, limit)
 

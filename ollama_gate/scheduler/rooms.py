@@ -9,7 +9,9 @@ another came in was evicted, so the backend holds no more than it then showed. A
 backend with neither has no room to keep: its calls run as they come.
 
 The queue (``queue.FairQueue``) orders the waiting calls with ``fits``; ``enter`` and
-``leave`` count the gateway's calls of each model on each backend (in this worker).
+``leave`` count the gateway's calls of each model on each backend (in this worker;
+with Redis, ``cluster_rooms.SharedRooms`` and the cluster queue's scripts keep them
+for every worker).
 """
 
 from __future__ import annotations
