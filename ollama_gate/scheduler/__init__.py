@@ -56,6 +56,7 @@ def make(app: Flask, fleet) -> Parts:
             batch_max_wait=s["BATCH_MAX_WAIT"],
             errors=redis_errors(app),
             beats=True,
+            headroom=s["QUEUE_HEADROOM"],
         )
     else:
         queue = FairQueue(
@@ -65,6 +66,7 @@ def make(app: Flask, fleet) -> Parts:
             rooms.fits,
             s["SWAP_MAX_PASS"],
             s["BATCH_MAX_WAIT"],
+            s["QUEUE_HEADROOM"],
         )
     policies = Policies()
 

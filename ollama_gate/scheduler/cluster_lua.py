@@ -4,9 +4,11 @@ script, so every worker sees one order and no two steps interleave.
 Keys, under ``P`` (``<REDIS_PREFIX>:queue``): ``P:all`` (waiter id -> its record, JSON),
 ``P:q:<model>`` (the same, one model's), ``P:run`` (owner -> calls running),
 ``P:vt`` (``~`` -> the virtual clock, owner -> the end of its last turn), ``P:order``,
-``P:ws:<worker>`` (a worker's slot tokens -> slot key, owner, model), ``P:workers``
-(worker -> last heartbeat). A wake-up is a message on ``P:wake:<worker>``: ``w <id>``
-(your turn), ``r <id>`` (your place went to another's call). The names are built in
+``P:ws:<worker>`` (a worker's slot tokens -> slot key, owner, model, limit,
+headroom), ``P:workers`` (worker -> last heartbeat), ``P:freed:<slot key>`` (slots
+freed for a waiter, not yet taken: Redis' time and the worker that freed each). A
+wake-up is a message on ``P:wake:<worker>``: ``w <id>`` (your turn), ``r <id>``
+(your place went to another's call). The names are built in
 the scripts from ``P`` (ARGV[1]): the gateway runs on one Redis, not a Redis Cluster.
 """
 
@@ -17,6 +19,17 @@ PRELUDE = """
 local P, MAXWAIT = ARGV[1], tonumber(ARGV[2])
 local function now()  -- Redis' clock: one for every host
   local t = redis.call('TIME'); return tonumber(t[1]) + tonumber(t[2]) / 1e6
+end
+local function micros()  -- the same clock, in whole microseconds
+  local t = redis.call('TIME'); return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+-- the slots of limit owner o may fill: with a headroom H, an owner that runs a call
+-- leaves the last H free (at least one slot stays anyone's; ``headroom.cap``)
+local function fill(limit, H, o)
+  if H > 0 and tonumber(redis.call('HGET', P .. ':run', o) or '0') > 0 then
+    return math.max(1, limit - H)
+  end
+  return limit
 end
 local function less(a, b)
   for i = 1, #a do if a[i] ~= b[i] then return a[i] < b[i] end end
@@ -72,56 +85,88 @@ end
 """
 
 # 3 slot key, 4 limit, 5 lease, 6 token, 7 worker, 8 owner, 9 weight, 10 model,
-# 11 waiter id ('' for a call that did not wait), 12 now (the slots' clock)
-# -> 1 taken, 0 full, -1 others wait, -2 the waiter's place is gone, -3 not first
+# 11 waiter id ('' for a call that did not wait), 12 now (the slots' clock),
+# 13 headroom (``headroom.cap``: slots kept for owners with none running)
+# -> 1 taken, 0 full, -1 others wait, -2 the waiter's place is gone, -3 not first;
+# {1, microseconds, same worker 1/0}: taken by a waiter, the slot freed that long ago
 TAKE = (
     PRELUDE
     + """
 local key, limit, lease, token = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local worker, owner, weight = ARGV[7], ARGV[8], tonumber(ARGV[9])
 local group, wid = ARGV[10], ARGV[11]
-local clock = tonumber(ARGV[12])
+local clock, H = tonumber(ARGV[12]), tonumber(ARGV[13])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', clock - lease)
-local free = redis.call('ZCARD', key) < limit
+local inuse = redis.call('ZCARD', key)
+local function room(o)  -- a slot here for owner o (the headroom aside)
+  return inuse < fill(limit, H, o)
+end
+local freed = P .. ':freed:' .. key
 local me
 -- refused while a slot is free: the first in line is woken, as it may not know it
 -- is first (a batch call aged into the interactive band, a running count changed)
 if wid == '' then
   if redis.call('EXISTS', P .. ':q:' .. group) == 1 then
-    if free then kick(group, now(), '') end
+    local w = head(group, now())
+    if w and room(w.o) then
+      redis.call('PUBLISH', P .. ':wake:' .. w.k, 'w ' .. w.id)
+    end
     return -1
   end
 else
   me = head(group, now())
   if not me or me.id ~= wid then
     if redis.call('HEXISTS', P .. ':q:' .. group, wid) == 0 then return -2 end
-    if free then redis.call('PUBLISH', P .. ':wake:' .. me.k, 'w ' .. me.id) end
+    if room(me.o) then redis.call('PUBLISH', P .. ':wake:' .. me.k, 'w ' .. me.id) end
     return -3
   end
 end
-if not free then return 0 end
+if not room(owner) then return 0 end
 redis.call('ZADD', key, clock, token)
 redis.call('EXPIRE', key, lease)
 redis.call('HINCRBY', P .. ':run', owner, 1)
-redis.call('HSET', P .. ':ws:' .. worker, token, cjson.encode({key, owner, group}))
+redis.call('HSET', P .. ':ws:' .. worker, token,
+  cjson.encode({key, owner, group, limit, H}))
 local start = me and me.t or turn(owner, weight)  -- a waiter's turn: its own
 if start > vclock() then redis.call('HSET', P .. ':vt', '~', start) end
-return 1
+if not me then  -- nobody waits: slots freed for waiters that left are just free
+  redis.call('DEL', freed)
+  return 1
+end
+local f = redis.call('LPOP', freed)  -- the oldest slot freed for a waiter: the hand-off
+if not f then return 1 end
+local sp = string.find(f, ' ')
+local us = micros() - tonumber(string.sub(f, 1, sp - 1))
+return {1, us, string.sub(f, sp + 1) == worker and 1 or 0}
 """
 )
 
 # 3 slot key, 4 token, 5 worker, 6 model, 7 waiter id not to wake ('' none)
+# A slot freed that the first in line may take (the headroom aside) is noted with
+# Redis' time and this worker in P:freed:<slot key>: the take that grants it to a
+# waiter measures the hand-off on the same clock, whichever host it runs on.
 GIVE = (
     PRELUDE
     + """
-redis.call('ZREM', ARGV[3], ARGV[4])
+local key = ARGV[3]
+redis.call('ZREM', key, ARGV[4])
 local ws = P .. ':ws:' .. ARGV[5]
 local rec = redis.call('HGET', ws, ARGV[4])
 if rec then
   redis.call('HDEL', ws, ARGV[4])
-  unrun(cjson.decode(rec)[2])
+  rec = cjson.decode(rec)
+  unrun(rec[2])
 end
-kick(ARGV[6], now(), ARGV[7])
+local w = kick(ARGV[6], now(), ARGV[7])
+if w and rec and rec[4] and w.id ~= ARGV[7] then
+  local limit = rec[4]
+  if redis.call('ZCARD', key) < fill(limit, rec[5], w.o) then
+    local freed = P .. ':freed:' .. key
+    redis.call('RPUSH', freed, string.format('%.0f', micros()) .. ' ' .. ARGV[5])
+    redis.call('LTRIM', freed, -limit, -1)  -- no more are free than there are slots
+    redis.call('EXPIRE', freed, 60)
+  end
+end
 """
 )
 

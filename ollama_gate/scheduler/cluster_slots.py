@@ -1,7 +1,9 @@
 """The cluster queue's side of a slot: taking one (the slot's acquire with the line's
-check folded in, so a call that needs no queue pays no round trip more), giving it
-back (which wakes the first in line), and the worker's heartbeat that lets any other
-worker sweep it away when it dies.
+check and the headroom folded in, so a call that needs no queue pays no round trip
+more), giving it back (which wakes the first in line), and the worker's heartbeat
+that lets any other worker sweep it away when it dies. A waiter's take also returns
+the hand-off (Redis' time from the slot freed for it to its grant): the metrics'
+``ollama_gate_queue_handoff_seconds``.
 
 A worker is named ``host:pid:random`` once in each process (a preloaded app forks
 into workers that each need their own name, channel and heartbeat).
@@ -17,6 +19,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 
 from . import cluster_lua as lua
 from .cluster_view import ClusterView
@@ -47,6 +50,10 @@ class ClusterSlots(ClusterView):
         self._beat = client.register_script(lua.BEAT)
         self.owed: list[tuple] = []  # gives and leaves an outage kept from landing
         self.beats = opts.get("beats", False)  # beat each second (tests beat)
+        self.headroom = opts.get("headroom", 0)  # slots kept for owners idle
+        # the last hand-offs (seconds from a slot freed to a waiter granted it,
+        # same worker): the metrics get each one through the observer
+        self.handoffs: deque[tuple[float, bool]] = deque(maxlen=1000)
 
     def _args(self) -> list:
         return [self.prefix, self.batch_max_wait]
@@ -132,14 +139,24 @@ class ClusterSlots(ClusterView):
                 group,
                 waiter.id if waiter is not None else "",
                 time.time(),
+                self.headroom,
             ]
         )
+        if isinstance(got, list):  # a waiter took a slot freed for it
+            got, micros, same = got
+            self._handed(micros / 1e6, bool(same))
         if got == -2 and waiter is not None:  # swept: this worker seemed dead
             waiter.lost = True  # it joins again
         if got != 1:
             return None
         slots.hold(key, token)
         return token
+
+    def _handed(self, seconds: float, same: bool) -> None:
+        self.handoffs.append((seconds, same))
+        observer = getattr(self, "observer", None)
+        if observer is not None:
+            observer.handoff(seconds, same)
 
     def untake(self, slots, key: str, token: str, owner, group, waiter) -> None:
         """Give back a slot taken but not started (without waking ``waiter``)."""
