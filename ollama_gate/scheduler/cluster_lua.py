@@ -101,17 +101,27 @@ local inuse = redis.call('ZCARD', key)
 local function room(o)  -- a slot here for owner o (the headroom aside)
   return inuse < fill(limit, H, o)
 end
+local function idle_waits()  -- a waiter whose owner runs nothing
+  for _, raw in ipairs(redis.call('HVALS', P .. ':q:' .. group)) do
+    if not redis.call('HGET', P .. ':run', cjson.decode(raw).o) then return true end
+  end
+  return false
+end
 local freed = P .. ':freed:' .. key
-local me
+local me, kept
 -- refused while a slot is free: the first in line is woken, as it may not know it
 -- is first (a batch call aged into the interactive band, a running count changed)
 if wid == '' then
   if redis.call('EXISTS', P .. ':q:' .. group) == 1 then
     local w = head(group, now())
-    if w and room(w.o) then
+    if room(w.o) then
       redis.call('PUBLISH', P .. ':wake:' .. w.k, 'w ' .. w.id)
+      return -1
     end
-    return -1
+    -- a slot the first in line may not take (the headroom) is this call's at once
+    -- when it runs nothing, and no waiter that runs nothing waits for it too
+    if H == 0 or not room(owner) or idle_waits() then return -1 end
+    kept = true
   end
 else
   me = head(group, now())
@@ -130,7 +140,7 @@ redis.call('HSET', P .. ':ws:' .. worker, token,
 local start = me and me.t or turn(owner, weight)  -- a waiter's turn: its own
 if start > vclock() then redis.call('HSET', P .. ':vt', '~', start) end
 if not me then  -- nobody waits: slots freed for waiters that left are just free
-  redis.call('DEL', freed)
+  if not kept then redis.call('DEL', freed) end
   return 1
 end
 local f = redis.call('LPOP', freed)  -- the oldest slot freed for a waiter: the hand-off

@@ -119,9 +119,44 @@ def test_a_newcomer_passes_the_flood_waiting_in_the_cluster_line(prefix):  # noq
     t = threading.Thread(target=lambda: got.append(call(a, "flood", limit=2)))
     t.start()
     assert wait_for(lambda: waiting(a, "flood") == 1)
-    quiet = call(b, "quiet", limit=2)  # joins the line, is first, takes the last
+    quiet = call(b, "quiet", limit=2)  # the slot flood's waiter may not take
     assert quiet is not None and not got and waiting(b, "flood") == 1
+    assert b.queue.tries == {"pushed": 0, "safety": 0, "first": 0}  # never waited
     give(a, first, "flood")  # flood runs none: it may take either slot
     t.join(10)
     assert got and got[0] is not None
     give(b, quiet, "quiet"), give(a, got[0], "flood")
+
+
+@needs_redis
+def test_a_newcomer_waits_its_turn_when_the_first_in_line_may_take_the_slot(prefix):  # noqa: F811
+    a, b = worker(prefix, "a", headroom=1), worker(prefix, "b", headroom=1)
+    first = take(a, "flood", limit=3)
+    second = take(a, "flood", limit=3)  # 2 of 3: the last one kept
+    got: list = []
+    t = threading.Thread(target=lambda: got.append(call(a, "flood", limit=3)))
+    t.start()
+    assert wait_for(lambda: waiting(a, "flood") == 1)
+    give(a, first, "flood")  # 1 of 3 running: the waiting flood call may take one
+    t.join(10)
+    assert got and got[0] is not None
+    assert take(b, "quiet", limit=3) is not None  # the kept one is still free
+    give(a, second, "flood"), give(a, got[0], "flood")
+
+
+@needs_redis
+def test_a_newcomer_does_not_pass_a_waiter_that_runs_nothing(prefix):  # noqa: F811
+    a, b = worker(prefix, "a", headroom=1), worker(prefix, "b", headroom=1)
+    flood, other = take(a, "flood", limit=2), take(a, "x", limit=2)  # full
+    threads = [
+        threading.Thread(target=lambda: call(b, "idle", band=1, limit=2)),
+        threading.Thread(target=lambda: call(a, "flood", limit=2)),
+    ]
+    for n, t in enumerate(threads, 1):
+        t.start()
+        assert wait_for(lambda n=n: waiting(a) == n)
+    give(a, other, "x")  # free, but kept from flood's call, first in line
+    assert take(b, "quiet", limit=2) is None  # "idle" waits for it too: in line
+    give(a, flood, "flood")
+    for t in threads:
+        t.join(10)
