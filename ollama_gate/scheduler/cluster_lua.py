@@ -86,7 +86,8 @@ end
 
 # 3 slot key, 4 limit, 5 lease, 6 token, 7 worker, 8 owner, 9 weight, 10 model,
 # 11 waiter id ('' for a call that did not wait), 12 now (the slots' clock),
-# 13 headroom (``headroom.cap``: slots kept for owners with none running)
+# 13 headroom (``headroom.cap``: slots kept for owners with none running),
+# 14 the band of a call that did not wait (0 interactive, 1 batch)
 # -> 1 taken, 0 full, -1 others wait, -2 the waiter's place is gone, -3 not first;
 # {1, microseconds, same worker 1/0}: taken by a waiter, the slot freed that long ago
 TAKE = (
@@ -108,20 +109,27 @@ local function idle_waits()  -- a waiter whose owner runs nothing
   return false
 end
 local freed = P .. ':freed:' .. key
-local me, kept
+local me, first
 -- refused while a slot is free: the first in line is woken, as it may not know it
 -- is first (a batch call aged into the interactive band, a running count changed)
 if wid == '' then
   if redis.call('EXISTS', P .. ':q:' .. group) == 1 then
-    local w = head(group, now())
-    if room(w.o) then
-      redis.call('PUBLISH', P .. ':wake:' .. w.k, 'w ' .. w.id)
+    local t = now()
+    first = head(group, t)
+    local band = first.b
+    if band > 0 and t - first.s >= MAXWAIT then band = 0 end
+    -- with a headroom, a call whose owner runs nothing comes first in the fair
+    -- order (no waiter runs nothing): it takes a free slot at once, as alone; a
+    -- batch one only a slot the interactive first in line may not take
+    local mine = H > 0 and inuse < limit
+      and not redis.call('HGET', P .. ':run', owner)
+      and (tonumber(ARGV[14]) <= band or not room(first.o)) and not idle_waits()
+    if not mine then
+      if room(first.o) then
+        redis.call('PUBLISH', P .. ':wake:' .. first.k, 'w ' .. first.id)
+      end
       return -1
     end
-    -- a slot the first in line may not take (the headroom) is this call's at once
-    -- when it runs nothing, and no waiter that runs nothing waits for it too
-    if H == 0 or not room(owner) or idle_waits() then return -1 end
-    kept = true
   end
 else
   me = head(group, now())
@@ -139,8 +147,16 @@ redis.call('HSET', P .. ':ws:' .. worker, token,
   cjson.encode({key, owner, group, limit, H}))
 local start = me and me.t or turn(owner, weight)  -- a waiter's turn: its own
 if start > vclock() then redis.call('HSET', P .. ':vt', '~', start) end
+if first then  -- taken before the line: a slot noted for it is this call's
+  redis.call('LPOP', freed)
+  inuse = inuse + 1
+  if room(first.o) then
+    redis.call('PUBLISH', P .. ':wake:' .. first.k, 'w ' .. first.id)
+  end
+  return 1
+end
 if not me then  -- nobody waits: slots freed for waiters that left are just free
-  if not kept then redis.call('DEL', freed) end
+  redis.call('DEL', freed)
   return 1
 end
 local f = redis.call('LPOP', freed)  -- the oldest slot freed for a waiter: the hand-off

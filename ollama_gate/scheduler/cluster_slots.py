@@ -121,9 +121,9 @@ class ClusterSlots(ClusterView):
         except Exception:  # noqa: BLE001 - exiting: its beat ends it in seconds anyway
             pass
 
-    def take(self, slots, key: str, limit: int, owner, weight, group, waiter):
-        """A slot of ``key``, or None: full, or (a call that did not wait) others of
-        its model wait, or (a waiter) it is not first in line."""
+    def take(self, slots, key: str, limit: int, owner, weight, group, waiter, band=0):
+        """A slot of ``key``, or None: full, or (a call that did not wait, in
+        ``band``) others of its model wait, or (a waiter) it is not first in line."""
         worker = self.here()
         token = f"{worker}.{uuid.uuid4().hex}"
         got = self._take(
@@ -140,6 +140,7 @@ class ClusterSlots(ClusterView):
                 waiter.id if waiter is not None else "",
                 time.time(),
                 self.headroom,
+                band,
             ]
         )
         if isinstance(got, list):  # a waiter took a slot freed for it

@@ -28,6 +28,7 @@ from .rooms import Rooms
 SLOT = "scheduler.slot"  # call.extra: (slot key, token, owner, model group)
 ROOM = "scheduler.room"  # call.extra: (backend state, model) counted in its room
 CONVERSATION = "scheduler.conversation"  # call.extra: the conversation's name
+BAND = "scheduler.band"  # call.extra: the call's priority band (``bands``)
 UNCAPPED = 10**9
 QUEUE_MS_HEADER = (
     "X-Ollama-Gate-Queue-Ms"  # a call that waited: how long, on its answer
@@ -99,7 +100,10 @@ class Scheduler:
         limit = state.config.parallel or UNCAPPED
         # the cluster queue's take is one Redis script: the slot, and no call of
         # the model waiting, and the owner's running count and turn
-        token = self.queue.take(self.slots, key, limit, owner, weight, group, waiter)
+        band = call.extra.get(BAND, 0)  # the cluster's headroom reads it
+        token = self.queue.take(
+            self.slots, key, limit, owner, weight, group, waiter, band
+        )
         if token is None:
             return False
         if not self.rooms.enter(state, group):  # it would swap out a busy model
@@ -121,6 +125,7 @@ class Scheduler:
         left = list(candidates)
         ident = call.identity
         band = band_of(call)  # a bad priority header: 400 before anything is held
+        call.extra[BAND] = band
         group = canonical(model) if model else "-"
         while left:
             state = None

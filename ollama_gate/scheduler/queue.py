@@ -215,7 +215,7 @@ class FairQueue:
             self.finish = {o: t for o, t in self.finish.items() if t > self.vclock}
         return start
 
-    def take(self, slots, key: str, limit: int, owner, weight, group, waiter):
+    def take(self, slots, key: str, limit: int, owner, weight, group, waiter, band=0):
         """A slot of ``key`` for a call (its turn is counted by ``started``); an
         owner with calls running leaves the headroom free (``headroom.cap``)."""
         if self.headroom:

@@ -11,7 +11,7 @@ import pytest
 from ollama_gate.scheduler.bounds import Bounds
 from ollama_gate.scheduler.headroom import cap
 from ollama_gate.scheduler.queue import FairQueue
-from ollama_gate.scheduler.waiter import Waiter
+from ollama_gate.scheduler.waiter import ClientGone, Waiter
 from ollama_gate.shared.slots import MemorySlots
 from tests.scheduler.cluster_parts import (
     call,
@@ -160,3 +160,31 @@ def test_a_newcomer_does_not_pass_a_waiter_that_runs_nothing(prefix):  # noqa: F
     give(a, flood, "flood")
     for t in threads:
         t.join(10)
+
+
+@needs_redis
+def test_beside_a_line_a_newcomer_takes_only_what_is_its_turn(prefix):  # noqa: F811
+    a, b = worker(prefix, "a", headroom=1), worker(prefix, "b", headroom=1)
+    x, s = take(a, "x", limit=4), take(a, "s", limit=4)  # 2 of 4 busy
+    gone = threading.Event()
+    stuck = Waiter("s", "m", key="s", user="s")  # first in line, never takes
+
+    def wait() -> None:
+        try:
+            b.queue.wait(stuck, lambda w: None, gone.is_set)
+        except ClientGone:
+            pass
+
+    t = threading.Thread(target=wait)
+    t.start()
+    assert wait_for(lambda: waiting(a) == 1)
+    # s runs one: its waiter may take a third slot, and it is interactive
+    assert take(b, "batch", limit=4, band=1) is None
+    quiet = take(b, "quiet", limit=4)  # runs nothing, interactive: first in order
+    assert quiet is not None
+    kept = take(b, "batch", limit=4, band=1)  # the kept slot, which s may not take
+    assert kept is not None
+    gone.set()
+    t.join(10)
+    for token, owner in ((x, "x"), (s, "s"), (quiet, "quiet"), (kept, "batch")):
+        give(a, token, owner)
