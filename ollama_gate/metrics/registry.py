@@ -92,7 +92,20 @@ QUEUE_HANDOFF = Histogram(
     "granted it, on Redis' clock (the cluster queue, every host alike), by whether "
     "the worker that freed it is the one that took it (worker=same or other).",
     ["worker"],
-    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+    buckets=(
+        0.0005,
+        0.001,
+        0.002,
+        0.003,
+        0.005,
+        0.0075,
+        0.01,
+        0.015,
+        0.025,
+        0.05,
+        0.1,
+        1,
+    ),
 )
 RECORDS_PENDING = Gauge(
     "ollama_gate_records_pending",

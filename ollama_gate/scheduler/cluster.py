@@ -8,7 +8,9 @@ its own worker (``cluster_wake``), and that call then tries its candidates as to
 (late binding: the backend is chosen at the grant, on the newest load and health).
 A call that loses the race stays first. A call that found a free slot with nobody
 waiting pays no Redis round trip more than before: the take script is the slot's
-acquire, with the line's check folded in. ``SAFETY``: a waiter that heard nothing
+acquire, with the line's check folded in. With a headroom (``headroom``), a call
+whose owner runs nothing takes a free slot beside the line when the fair order
+puts it first anyway (the take script decides). ``SAFETY``: a waiter that heard nothing
 that long looks once anyway (a lost message never strands a call).
 
 Each worker beats every second; a worker silent ``HEARTBEAT`` seconds is dead: any
