@@ -114,6 +114,7 @@ local me, first
 -- is first (a batch call aged into the interactive band, a running count changed)
 if wid == '' then
   if redis.call('EXISTS', P .. ':q:' .. group) == 1 then
+    if inuse >= limit then return -1 end  -- full: nobody to wake, no line to read
     local t = now()
     first = head(group, t)
     local band = first.b
@@ -121,7 +122,7 @@ if wid == '' then
     -- with a headroom, a call whose owner runs nothing comes first in the fair
     -- order (no waiter runs nothing): it takes a free slot at once, as alone; a
     -- batch one only a slot the interactive first in line may not take
-    local mine = H > 0 and inuse < limit
+    local mine = H > 0
       and not redis.call('HGET', P .. ':run', owner)
       and (tonumber(ARGV[14]) <= band or not room(first.o)) and not idle_waits()
     if not mine then
