@@ -4,7 +4,8 @@ on one Redis and one PostgreSQL, in front of one fake Ollama with slots.
 ``python bench/cluster.py [--repo PATH] [--quick] [--out FILE]`` (about five
 minutes; ``--quick`` about one and a half) runs the gateway of checkout PATH (this
 one by default) with this checkout's fake, client and arithmetic, and prints a
-Markdown table (also written to FILE); ``--only 04`` runs some scenarios alone. The
+Markdown table (also written to FILE); ``--only 04`` runs some scenarios alone,
+``--headroom N`` sets the gateway's ``OLLAMA_GATE_QUEUE_HEADROOM``. The
 scenarios, each on keys of their own:
 
 0. **no queue**: calls that find a slot free, one at a time, to the hosts in turn:
@@ -20,7 +21,9 @@ scenarios, each on keys of their own:
    (``BATCH_MAX_WAIT``, 5 s here);
 4. **slot freed to grant**: a tenant on host A calls and pauses, one on host B keeps
    more calls waiting than there are slots; measured on the backend, from one call's
-   last byte to the next waiting call's request (``cluster_stats.gaps``).
+   last byte to the next waiting call's request (``cluster_stats.gaps``), and the
+   gateway's own hand-off histogram (``cluster_metrics``: Redis' clock, from the
+   slot given back to the waiting call's grant).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from cluster_scenarios import (  # noqa: E402
 )
 
 
-def markdown(bench: Bench, root: Path, started: str, load: tuple) -> str:
+def markdown(bench: Bench, root: Path, started: str, load: tuple, headroom) -> str:
     commit = subprocess.run(
         ["git", "-C", str(root), "log", "-1", "--format=%h %s"],
         capture_output=True, text=True,
@@ -59,7 +62,8 @@ def markdown(bench: Bench, root: Path, started: str, load: tuple) -> str:
         f"{os.cpu_count()} cores, load average {load[0]:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after. Backend: {PARALLEL} slots, "
         f"{TOKEN * 1000:g} ms a token; calls of {LONG} tokens (busy) or {SHORT} "
-        "(quiet).",
+        "(quiet)."
+        + ("" if headroom is None else f" `OLLAMA_GATE_QUEUE_HEADROOM={headroom}`."),
         "",
         "| figure | value | goal |",
         "|---|---|---|",
@@ -79,10 +83,17 @@ def main() -> int:
     ap.add_argument(
         "--only", default="01234", help="the scenarios to run, e.g. 04 (default all)"
     )
+    ap.add_argument(
+        "--headroom",
+        type=int,
+        help="OLLAMA_GATE_QUEUE_HEADROOM for the gateway (unset: its default)",
+    )
     args = ap.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     load = os.getloadavg()
     env = {"OLLAMA_GATE_BATCH_MAX_WAIT": str(BATCH_MAX_WAIT)}
+    if args.headroom is not None:
+        env["OLLAMA_GATE_QUEUE_HEADROOM"] = str(args.headroom)
     tmp = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     cluster = Cluster(args.repo.resolve(), tmp, PARALLEL, TOKEN, env)
     try:
@@ -99,7 +110,7 @@ def main() -> int:
             bench.slot_to_grant()
     finally:
         cluster.stop()
-    table = markdown(bench, args.repo.resolve(), started, load)
+    table = markdown(bench, args.repo.resolve(), started, load, args.headroom)
     print(table)
     if args.out:
         args.out.write_text(table)

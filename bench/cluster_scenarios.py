@@ -9,6 +9,7 @@ import asyncio
 import sys
 import time
 
+import cluster_metrics as handoffs
 from cluster_hosts import Cluster
 from cluster_load import Load, TimedConn
 from cluster_stats import gap_figures, gaps, pct, served
@@ -107,6 +108,7 @@ class Bench:
             )
         )
         mixed = [c.ttft * 1000 for c in load.of("quiet")]
+        floods = sum(c.ok for c in load.of("flood"))
         waits = [c.queue_ms or 0.0 for c in load.of("quiet")]
         self.row(
             "1. quiet tenant alone: first token p50 / p95",
@@ -121,6 +123,10 @@ class Bench:
             "1. quiet p95 beside the flood / alone",
             f"{pct(mixed, 95) / pct(base, 95):.2f}x",
             "<= 1.5x",
+        )
+        self.row(
+            f"1. the flood's calls answered in {secs} s (what a headroom costs it)",
+            str(floods),
         )
         self.row(
             "1. quiet tenant's queue wait (gateway header) p50 / p95",
@@ -182,7 +188,9 @@ class Bench:
         )
 
     def slot_to_grant(self) -> None:
-        """4: from a slot freed on the backend to the next waiting call on it."""
+        """4: from a slot freed on the backend to the next waiting call on it; and
+        the gateway's own hand-off histogram over the scenario (both hosts)."""
+        before = [handoffs.read(p) for p in self.ports]
         load, seen, _ = self.run(
             lambda ld: (
                 ld.flood(
@@ -199,6 +207,13 @@ class Bench:
                 f"{f['p50']:.1f} / {f['p95']:.1f} / {f['p99']:.1f} / "
                 f"{f['max']:.1f} ms ({f['n']})",
                 "p99 <= 5 ms" if name == "cross-host" else "",
+            )
+        got = handoffs.since(before, [handoffs.read(p) for p in self.ports])
+        for label in ("other", "same"):
+            self.row(
+                f"4. hand-off on Redis' clock (gateway's histogram), {label} worker",
+                handoffs.describe(handoffs.figures(got.get(label, {"buckets": {}}))),
+                "p99 <= 5 ms" if label == "other" else "",
             )
         held = load.of("holder")
         self.row(

@@ -4,7 +4,7 @@ which would only ever see the one worker that answers the scrape)."""
 from __future__ import annotations
 
 from .labels import model_name
-from .registry import BACKEND_UP, QUEUE_WAIT, QUEUE_WAITING
+from .registry import BACKEND_UP, QUEUE_HANDOFF, QUEUE_WAIT, QUEUE_WAITING
 
 
 class QueueObserver:
@@ -17,6 +17,11 @@ class QueueObserver:
     def waited(self, seconds: float) -> None:
         """A call got its slot after waiting ``seconds``."""
         QUEUE_WAIT.observe(seconds)
+
+    def handoff(self, seconds: float, same: bool) -> None:
+        """A waiting call took a slot freed ``seconds`` before (Redis' clock), by
+        this worker (``same``) or another."""
+        QUEUE_HANDOFF.labels("same" if same else "other").observe(seconds)
 
 
 def backend_gauges(fleet):

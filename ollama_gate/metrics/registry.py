@@ -86,6 +86,27 @@ QUEUE_WAIT = Histogram(
     "Seconds a call waited in the gateway's queue for a slot (calls that waited).",
     buckets=TOTAL_BUCKETS,
 )
+QUEUE_HANDOFF = Histogram(
+    "ollama_gate_queue_handoff_seconds",
+    "Seconds from a slot given back while calls waited to the next waiting call "
+    "granted it, on Redis' clock (the cluster queue, every host alike), by whether "
+    "the worker that freed it is the one that took it (worker=same or other).",
+    ["worker"],
+    buckets=(
+        0.0005,
+        0.001,
+        0.002,
+        0.003,
+        0.005,
+        0.0075,
+        0.01,
+        0.015,
+        0.025,
+        0.05,
+        0.1,
+        1,
+    ),
+)
 RECORDS_PENDING = Gauge(
     "ollama_gate_records_pending",
     "Finished calls waiting for the database to come back (a step's history, usage "

@@ -59,6 +59,7 @@ def make(app: Flask, fleet) -> Parts:
             beats=True,
             rooms=rooms,
             max_pass=s["SWAP_MAX_PASS"],
+            headroom=s["QUEUE_HEADROOM"],
         )
     else:
         queue = FairQueue(
@@ -68,6 +69,7 @@ def make(app: Flask, fleet) -> Parts:
             rooms.fits,
             s["SWAP_MAX_PASS"],
             s["BATCH_MAX_WAIT"],
+            s["QUEUE_HEADROOM"],
         )
     policies = Policies()
 

@@ -10,7 +10,9 @@ A call that loses the race stays first. A call that found a free slot with nobod
 waiting pays no Redis round trip more than before: the take script is the slot's
 acquire, with the line's check folded in, and on a backend that holds few models the
 swap order (``cluster_rooms_lua``: its held models first, across every worker; no
-call passed over past ``SWAP_MAX_PASS``). ``SAFETY``: a waiter that heard nothing
+call passed over past ``SWAP_MAX_PASS``). With a headroom (``headroom``), a call
+whose owner runs nothing takes a free slot beside the line when the fair order
+puts it first anyway (the take script decides). ``SAFETY``: a waiter that heard nothing
 that long looks once anyway (a lost message never strands a call).
 
 Each worker beats every second; a worker silent ``HEARTBEAT`` seconds is dead: any

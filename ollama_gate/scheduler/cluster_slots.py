@@ -1,7 +1,9 @@
 """The cluster queue's side of a slot: taking one (the slot's acquire with the line's
-check folded in, so a call that needs no queue pays no round trip more), giving it
-back (which wakes the first in line), and the worker's heartbeat that lets any other
-worker sweep it away when it dies.
+check and the headroom folded in, so a call that needs no queue pays no round trip
+more), giving it back (which wakes the first in line), and the worker's heartbeat
+that lets any other worker sweep it away when it dies. A waiter's take also returns
+the hand-off (Redis' time from the slot freed for it to its grant): the metrics'
+``ollama_gate_queue_handoff_seconds``.
 
 A worker is named ``host:pid:random`` once in each process (a preloaded app forks
 into workers that each need their own name, channel and heartbeat).
@@ -17,9 +19,11 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 
 from . import cluster_line_lua as line_lua
 from . import cluster_lua as lua
+from . import cluster_take_lua as take_lua
 from .cluster_view import ClusterView
 from .cluster_wake import Wakes
 
@@ -45,11 +49,15 @@ class ClusterSlots(ClusterView):
         self.rooms = opts.get("rooms")  # cluster_rooms.SharedRooms, or None
         self._named = opts.get("worker")  # fixed (tests), else one per process
         self._pid = 0
-        self._take = client.register_script(lua.TAKE)
+        self._take = client.register_script(take_lua.TAKE)
         self._give = client.register_script(lua.GIVE)
         self._beat = client.register_script(line_lua.BEAT)
         self.owed: list[tuple] = []  # gives and leaves an outage kept from landing
         self.beats = opts.get("beats", False)  # beat each second (tests beat)
+        self.headroom = opts.get("headroom", 0)  # slots kept for owners idle
+        # the last hand-offs (seconds from a slot freed to a waiter granted it,
+        # same worker): the metrics get each one through the observer
+        self.handoffs: deque[tuple[float, bool]] = deque(maxlen=1000)
 
     def _args(self) -> list:
         return [self.prefix, self.batch_max_wait, self.max_pass]
@@ -117,11 +125,12 @@ class ClusterSlots(ClusterView):
         except Exception:  # noqa: BLE001 - exiting: its beat ends it in seconds anyway
             pass
 
-    def take(self, slots, key, limit, owner, weight, group, waiter, state=None):
+    def take(self, slots, key, limit, owner, weight, group, waiter, state=None, band=0):
         """A slot of ``key`` (on backend ``state``), or None: full, or (a call that
-        did not wait) others of its model wait, or (a waiter) it is not first in
-        line; on a backend that holds few models, not its model's turn there, or
-        every model it holds runs (one script: the room's part costs no round trip)."""
+        did not wait, in ``band``) others of its model wait, or (a waiter) it is not
+        first in line; on a backend that holds few models, not its model's turn
+        there, or every model it holds runs (one script: the room's part costs no
+        round trip)."""
         worker = self.here()
         room = self.rooms.room_args(state) if self.rooms and state else ["", 0, ""]
         token = f"{worker}.{uuid.uuid4().hex}"
@@ -138,15 +147,26 @@ class ClusterSlots(ClusterView):
                 group,
                 waiter.id if waiter is not None else "",
                 time.time(),
-                *room,
+                self.headroom,
+                band,
+                *room,  # last: its models are a list of any length
             ]
         )
+        if isinstance(got, list):  # a waiter took a slot freed for it
+            got, micros, same = got
+            self._handed(micros / 1e6, bool(same))
         if got == -2 and waiter is not None:  # swept: this worker seemed dead
             waiter.lost = True  # it joins again
         if got != 1:
             return None
         slots.hold(key, token)
         return token
+
+    def _handed(self, seconds: float, same: bool) -> None:
+        self.handoffs.append((seconds, same))
+        observer = getattr(self, "observer", None)
+        if observer is not None:
+            observer.handoff(seconds, same)
 
     def untake(self, slots, key: str, token: str, owner, group, waiter) -> None:
         """Give back a slot taken but not started (without waking ``waiter``)."""

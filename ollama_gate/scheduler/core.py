@@ -28,6 +28,7 @@ from .rooms import Rooms
 SLOT = "scheduler.slot"  # call.extra: (slot key, token, owner, model group)
 ROOM = "scheduler.room"  # call.extra: (backend state, model) counted in its room
 CONVERSATION = "scheduler.conversation"  # call.extra: the conversation's name
+BAND = "scheduler.band"  # call.extra: the call's priority band (``bands``)
 UNCAPPED = 10**9
 QUEUE_MS_HEADER = (
     "X-Ollama-Gate-Queue-Ms"  # a call that waited: how long, on its answer
@@ -100,8 +101,9 @@ class Scheduler:
         # the cluster queue's take is one Redis script: the slot, and no call of
         # the model waiting, and the owner's running count and turn
         # (and, with Redis, the room: its model held, its turn among the models)
+        band = call.extra.get(BAND, 0)  # the cluster's headroom reads it
         token = self.queue.take(
-            self.slots, key, limit, owner, weight, group, waiter, state
+            self.slots, key, limit, owner, weight, group, waiter, state, band
         )
         if token is None:
             return False
@@ -124,6 +126,7 @@ class Scheduler:
         left = list(candidates)
         ident = call.identity
         band = band_of(call)  # a bad priority header: 400 before anything is held
+        call.extra[BAND] = band
         group = canonical(model) if model else "-"
         while left:
             state = None

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from ..errors import ApiError
 from .bounds import Bounds, gave_way
+from .headroom import cap
 from .waiter import ClientGone, Waiter, summary_of
 
 POLL = 0.1  # seconds between a waiter's own looks (slots freed by other workers)
@@ -48,7 +49,9 @@ class FairQueue:
         fits=None,
         max_pass=60.0,
         batch_max_wait=60.0,
+        headroom=0,
     ):
+        self.headroom = headroom  # slots kept for owners with none running
         self.batch_max_wait = batch_max_wait  # seconds before batch counts as first
         self.observer = observer  # told of each wait (the metrics), or None
         self.fits = fits  # fits(backend, model): it runs there without a swap
@@ -212,8 +215,11 @@ class FairQueue:
             self.finish = {o: t for o, t in self.finish.items() if t > self.vclock}
         return start
 
-    def take(self, slots, key, limit, owner, weight, group, waiter, state=None):
-        """A slot of ``key`` for a call (its turn is counted by ``started``)."""
+    def take(self, slots, key, limit, owner, weight, group, waiter, state=None, band=0):
+        """A slot of ``key`` for a call (its turn is counted by ``started``); an
+        owner with calls running leaves the headroom free (``headroom.cap``)."""
+        if self.headroom:
+            limit = cap(limit, self.headroom, self.running[owner])
         return slots.acquire(key, limit)
 
     def untake(self, slots, key: str, token: str, owner, group, waiter) -> None:

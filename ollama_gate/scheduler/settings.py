@@ -50,6 +50,16 @@ ROWS: list[Row] = [
         "gateway with `REDIS_URL`); past it, 503 at once.",
     ),
     (
+        "QUEUE_HEADROOM",
+        int,
+        "0",
+        "Slots of each backend's model kept for callers with no call running: a key "
+        "(or user, `FAIR_BY`) that already runs a call may not take the last N free "
+        "slots, so beside a flood a newcomer starts at once instead of waiting for a "
+        "slot to free. The flood gets N slots fewer even while it is alone; a backend "
+        "keeps at least one slot for anyone (`--parallel 1`: no headroom). 0 = off.",
+    ),
+    (
         "FAIR_BY",
         parse_choice("key", "user"),
         "key",

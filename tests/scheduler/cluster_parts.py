@@ -61,8 +61,8 @@ def worker(prefix: str, name: str, bounds: Bounds = BIG, **opts) -> SimpleNamesp
     return SimpleNamespace(client=client, slots=slots, queue=queue, name=name)
 
 
-def take(w, owner, weight=1, waiter=None, limit=1):
-    return w.queue.take(w.slots, KEY, limit, owner, weight, "m", waiter)
+def take(w, owner, weight=1, waiter=None, limit=1, band=0):
+    return w.queue.take(w.slots, KEY, limit, owner, weight, "m", waiter, band=band)
 
 
 def give(w, token, owner) -> None:
@@ -71,7 +71,7 @@ def give(w, token, owner) -> None:
 
 def call(w, owner, weight=1, band=0, limit=1, gone=None, **fields):
     """One call of model m: a slot at once, or after waiting in the line."""
-    token = take(w, owner, weight, limit=limit)
+    token = take(w, owner, weight, limit=limit, band=band)
     if token is not None:
         return token
     me = Waiter(owner, "m", weight, key=owner, user=owner, band=band, **fields)

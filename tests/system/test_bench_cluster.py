@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from math import inf
 
 import pytest
 
@@ -67,3 +68,17 @@ def test_quick_cluster_run_answers_every_call(tmp_path):
         assert f"| {figure}" in table
     assert "| 4. slot freed to next call on the backend, cross-host" in table
     assert "calls at once on the backend (cap)" not in table  # slots held exactly
+
+
+def test_handoff_figures_read_percentiles_as_bucket_edges():
+    from cluster_metrics import figures, since
+
+    before = [{"other": {"buckets": {0.001: 1, 0.005: 1, 0.01: 1, inf: 1}, "sum": 0.5}}]
+    after = [
+        {"other": {"buckets": {0.001: 50, 0.005: 99, 0.01: 101, inf: 101}, "sum": 0.7}},
+    ]
+    got = since(before, after)["other"]
+    f = figures(got)
+    assert f["n"] == 100 and f["p50"] == 5 and f["p99"] == 10  # 98 within 5 ms
+    assert f["within5"] == 98 and round(f["mean"], 6) == 2
+    assert figures({"buckets": {}}) == {"n": 0}
