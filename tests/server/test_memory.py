@@ -11,7 +11,7 @@ import pytest
 import requests
 from greenlet import getcurrent
 
-from ollama_gate.server.handler import apart
+from ollama_gate.server.apart import apart
 from ollama_gate.server.worker import GateWorker
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("test_memory", default="")
