@@ -11,6 +11,7 @@ import pytest
 import requests
 from greenlet import getcurrent
 
+from ollama_gate.server import apart as apart_module
 from ollama_gate.server.apart import apart
 from ollama_gate.server.worker import GateWorker
 
@@ -38,7 +39,26 @@ def test_the_app_runs_apart_and_shares_the_context():
         VAR.reset(token)
     assert seen["before"] == "outer"
     assert seen["greenlet"] is not here
-    assert seen["greenlet"].dead  # its frames' stack chunk went with it
+    assert seen["greenlet"].gr_context is None  # kept, holding nothing of the call
+    apart(app, "again")
+    assert seen["greenlet"] in apart_module._idle  # the next call took a kept one
+
+
+def test_a_crowd_apart_gets_runners_of_its_own_and_keeps_a_few():
+    """Calls at once each run in a runner; past ``KEEP`` they end with their call."""
+    runners = []
+
+    def app(i):
+        runners.append(getcurrent())
+        gevent.sleep(0.01)  # every call waiting at once
+        return i
+
+    jobs = [gevent.spawn(apart, app, i) for i in range(apart_module.KEEP + 8)]
+    gevent.joinall(jobs, raise_error=True)
+    assert [j.value for j in jobs] == list(range(apart_module.KEEP + 8))
+    assert len(set(runners)) == len(runners)  # none shared while busy
+    assert len(apart_module._idle) == apart_module.KEEP
+    assert sum(r.dead for r in runners) >= 8
 
 
 def test_a_failure_apart_is_raised_to_the_caller():
