@@ -5,6 +5,7 @@ record their spawning."""
 from __future__ import annotations
 
 import contextvars
+import sys
 
 import gevent
 import pytest
@@ -112,9 +113,9 @@ def test_streams_and_calls_through_the_worker(gateway, fake):
         assert refused.status_code == 401
 
 
-def test_an_upstream_answer_makes_no_cookie_jar_until_asked(fake):
-    """requests' answer without the session's cookie jar (its policy and lock):
-    made only for a reader that asks."""
+def test_an_upstream_answer_is_read_lean(fake):
+    """requests' answer without the session's cookie jar (its policy and lock, made
+    only for a reader that asks), its head read through a small reader."""
     from ollama_gate.upstream.client import Upstream
 
     upstream = Upstream(fake.url, 5, 30, 4)
@@ -122,6 +123,9 @@ def test_an_upstream_answer_makes_no_cookie_jar_until_asked(fake):
     resp = upstream.send("POST", "/api/generate", {}, body)
     try:
         assert isinstance(resp, requests.Response)
+        # the head came through a 2 KB reader, not http.client's 8 KB one
+        reader = resp.raw._original_response.fp
+        assert sys.getsizeof(reader) < 4096, sys.getsizeof(reader)
         assert resp.status_code == 200 and resp.ok
         assert resp.headers["content-type"].startswith("application/json")
         assert "_jar" not in vars(resp) and "cookies" not in vars(resp)
