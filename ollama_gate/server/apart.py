@@ -49,7 +49,9 @@ def _serve(function, args, caller):
         except BaseException as exc:  # noqa: BLE001 (raised in the caller)
             result, failed = None, exc
         function = args = None  # nothing of the call kept while idle
-        if len(_idle) >= KEEP or caller.dead:
+        if caller.dead:  # killed meanwhile (a worker stopping): nobody to answer
+            return None  # the runner ends into the hub, where its caller would have
+        if len(_idle) >= KEEP:
             if failed is not None:
                 raise failed  # the runner ends; its parent, the caller, raises it
             return result

@@ -59,7 +59,7 @@ NO_TIME = datetime.timedelta(0)  # requests' ``elapsed`` (no session timed it)
 class Answer(requests.Response):
     """requests' answer to one upstream call, built without what requests' own
     constructor makes for a session: a cookie jar (with its policy and lock, about
-    1.5 KB that every stream held for its life, bench/memory.py) is made only when
+    1 KB that every stream held for its life, bench/memory.py) is made only when
     asked for, and the empty headers it replaced at once are not made."""
 
     def __init__(self, raw, url: str):  # noqa: ANN001 (urllib3's HTTPResponse)
