@@ -8,7 +8,6 @@ from urllib.parse import unquote, urlsplit
 from gunicorn.workers.ggevent import PyWSGIHandler
 
 from ..remote import normal_ip
-from .apart import apart
 from .body import BodyInput, bound_body
 from .limits import (
     TOO_MANY,
@@ -109,21 +108,6 @@ class GateHandler(PyWSGIHandler):
         if problem:
             raise ValueError(f"ambiguous request framing: {problem}")
         return headers
-
-    def run_application(self):
-        """pywsgi's; the application runs in a greenlet of its own (``apart``)."""
-        assert self.result is None
-        try:
-            self.result = apart(self.application, self.environ, self.start_response)
-            self.process_result()
-        finally:
-            close = getattr(self.result, "close", None)
-            try:
-                if close is not None:
-                    close()
-            finally:
-                close = None
-                self.result = None
 
     def handle_one_response(self):
         """pywsgi's; a body cut at its deadline ends the connection (where the next

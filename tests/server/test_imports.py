@@ -36,7 +36,6 @@ def test_the_worker_module_brings_in_nothing_of_the_app():
         "ollama_gate.server",
         "ollama_gate.server.worker",
         "ollama_gate.server.handler",
-        "ollama_gate.server.apart",  # the app in a greenlet of its own (greenlet only)
         "ollama_gate.server.body",
         "ollama_gate.server.limits",
         "ollama_gate.remote",  # IPv4-mapped peers read as IPv4 (the connection cap)

@@ -1,74 +1,14 @@
 """What a connection and a stream hold in the worker (issue 31, bench/memory.py):
-the app runs in a greenlet of its own that ends with it, and greenlets do not
-record their spawning."""
+greenlets do not record their spawning, and an upstream answer is read lean."""
 
 from __future__ import annotations
 
-import contextvars
 import sys
 
 import gevent
-import pytest
 import requests
-from greenlet import getcurrent
 
-from ollama_gate.server import apart as apart_module
-from ollama_gate.server.apart import apart
 from ollama_gate.server.worker import GateWorker
-
-VAR: contextvars.ContextVar[str] = contextvars.ContextVar("test_memory", default="")
-
-
-def test_the_app_runs_apart_and_shares_the_context():
-    """``apart`` runs the call in another greenlet, gone once it returned, whose
-    context variables are the caller's (Flask's request context is set there)."""
-    here = getcurrent()
-    seen = {}
-
-    def app(value):
-        seen["greenlet"] = getcurrent()
-        seen["before"] = VAR.get()
-        VAR.set(value)
-        gevent.sleep(0)  # a wait in the hub, as an upstream call makes
-        return value.upper()
-
-    token = VAR.set("outer")
-    try:
-        assert apart(app, "inner") == "INNER"
-        assert VAR.get() == "inner"  # the app's change is the caller's
-    finally:
-        VAR.reset(token)
-    assert seen["before"] == "outer"
-    assert seen["greenlet"] is not here
-    assert seen["greenlet"].gr_context is None  # kept, holding nothing of the call
-    apart(app, "again")
-    assert seen["greenlet"] in apart_module._idle  # the next call took a kept one
-
-
-def test_a_crowd_apart_gets_runners_of_its_own_and_keeps_a_few():
-    """Calls at once each run in a runner; past ``KEEP`` they end with their call."""
-    runners = []
-
-    def app(i):
-        runners.append(getcurrent())
-        gevent.sleep(0.01)  # every call waiting at once
-        return i
-
-    jobs = [gevent.spawn(apart, app, i) for i in range(apart_module.KEEP + 8)]
-    gevent.joinall(jobs, raise_error=True)
-    assert [j.value for j in jobs] == list(range(apart_module.KEEP + 8))
-    assert len(set(runners)) == len(runners)  # none shared while busy
-    assert len(apart_module._idle) == apart_module.KEEP
-    assert sum(r.dead for r in runners) >= 8
-
-
-def test_a_failure_apart_is_raised_to_the_caller():
-    def app():
-        gevent.sleep(0)
-        raise ValueError("bad request")
-
-    with pytest.raises(ValueError, match="bad request"):
-        apart(app)
 
 
 def test_the_worker_does_not_track_greenlet_trees(monkeypatch):
