@@ -86,6 +86,13 @@ QUEUE_WAIT = Histogram(
     "Seconds a call waited in the gateway's queue for a slot (calls that waited).",
     buckets=TOTAL_BUCKETS,
 )
+PREFIX_WAITS = Counter(
+    "ollama_gate_prefix_waits",
+    "Calls that waited for their prompt's home backend (its slots full) rather than "
+    "read the prompt cold elsewhere, by outcome: home (a slot freed in time) or "
+    "elsewhere (the wait's bound passed, or calls of the model queued).",
+    ["outcome"],
+)
 RECORDS_PENDING = Gauge(
     "ollama_gate_records_pending",
     "Finished calls waiting for the database to come back (a step's history, usage "

@@ -17,6 +17,7 @@ from flask import request
 
 from ..call import Call
 from ..events.producers import queue_waited
+from ..metrics.registry import PREFIX_WAITS
 from ..model_names import canonical
 from ..server.peer import closed
 from ..subjects import chain_value, levels_of, setting_levels
@@ -188,6 +189,7 @@ class Scheduler:
         waited = time.monotonic() - began
         call.queue_wait = (call.queue_wait or 0.0) + waited
         call.answer_headers[QUEUE_MS_HEADER] = str(round(call.queue_wait * 1000))
+        PREFIX_WAITS.labels(outcome="home" if got else "elsewhere").inc()
         return state if got else None
 
     def give_back(self, call: Call) -> None:

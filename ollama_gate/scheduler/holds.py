@@ -7,8 +7,9 @@ blocks nobody behind it: other models, other backends and calls that can start n
 go on as before. Holders of one slot key (backend and model) go first come, first
 served: only the first of them tries, and whoever frees a slot of that key in this
 worker wakes it; a slot freed by another worker is seen at the next look (``POLL``).
-A holder gives up early when calls of its model wait in the queue (they were there
-first, and the queue's order is theirs to keep), and at its deadline.
+Calls of its model waiting in the queue were there first, and keep their turn: a
+holder gives up at once when this worker's queue has some (``stop``); with Redis the
+cluster's take refuses it the slot while any wait, until its deadline.
 """
 
 from __future__ import annotations

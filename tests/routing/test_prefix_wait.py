@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -15,6 +16,7 @@ import requests
 from ollama_gate.routing.prefill import PrefillRates, hold_seconds
 from ollama_gate.scheduler.holds import Holds
 from tests.helpers.live import LiveGateway
+from tests.helpers.services import REDIS_URL
 
 TEAM = "You are the support team's assistant. " * 700  # ~26,600 characters
 OTHER = "You answer the legal team's questions. " * 700
@@ -97,17 +99,17 @@ def ask(gw, key, system, question, model="llama3.2", out=None):
     return resp
 
 
-def two_backends(tmp_path, fake_pool, wait: str) -> LiveGateway:
+def two_backends(tmp_path, fake_pool, wait: str, redis=False) -> LiveGateway:
     gpu1, gpu2 = fake_pool[:2]
-    gw = LiveGateway(
-        tmp_path,
-        f"gpu1={gpu1.url},gpu2={gpu2.url}",
-        env={
-            "OLLAMA_GATE_ROUTING": "prefix",
-            "OLLAMA_GATE_PREFIX_WAIT": wait,
-            "OLLAMA_GATE_HEALTH_INTERVAL": "0.3",
-        },
-    ).start()
+    env = {
+        "OLLAMA_GATE_ROUTING": "prefix",
+        "OLLAMA_GATE_PREFIX_WAIT": wait,
+        "OLLAMA_GATE_HEALTH_INTERVAL": "0.3",
+    }
+    if redis:  # the cluster's queue, slots and prefixes
+        env["OLLAMA_GATE_REDIS_URL"] = REDIS_URL
+        env["OLLAMA_GATE_REDIS_PREFIX"] = f"test-wait-{uuid.uuid4().hex[:8]}"
+    gw = LiveGateway(tmp_path, f"gpu1={gpu1.url},gpu2={gpu2.url}", env=env).start()
     for name in ("gpu1", "gpu2"):
         gw.cli("backends", "set", name, "--parallel", "1")
     time.sleep(1)  # the worker reads the rows at its next health round
@@ -140,8 +142,11 @@ def busy_home(gw, key, fake_pool):
     return home, fake, stream
 
 
-def test_a_call_waits_for_its_busy_home_and_others_go_on(tmp_path, fake_pool):
-    gw = two_backends(tmp_path, fake_pool, "30")
+@pytest.mark.parametrize(
+    "redis", [False, pytest.param(True, marks=pytest.mark.needs_redis)]
+)
+def test_a_call_waits_for_its_busy_home_and_others_go_on(tmp_path, fake_pool, redis):
+    gw = two_backends(tmp_path, fake_pool, "30", redis)
     try:
         key = gw.key("team")
         home, fake, stream = busy_home(gw, key, fake_pool)
