@@ -217,7 +217,11 @@ class Routing(Stage):
         (``prefill.py``), before it takes ``other``'s."""
         if not home.config.parallel or home.healthy is not True:
             return  # no cap: it was not full, only busier than the rest
-        blocks = matched.get(home.name, (0,))[0] - matched.get(other.name, (0,))[0]
+        blocks, held = matched.get(home.name, (0,))[0], matched.get(other.name, (0, 0))
+        if held[1] >= 0.5:  # most of other's calls are this prompt's: it is at home
+            blocks -= held[0]  # there too, and reads only what it lacks
+        # else its slots are another prompt's: whatever the call reads there, it
+        # evicts that prompt, whose next call reads it cold (as long, for a team's)
         seconds = prefill.hold_seconds(
             self.rates, home, other, blocks, self.block, self.wait_most
         )
