@@ -6,7 +6,9 @@ what the slot's cache did not hold) and how long that took (``prompt_eval_durati
 so each backend's milliseconds per token read are known after a few calls. When a
 call's home (the backend whose slot holds the longest start of its prompt) has every
 slot taken, the next best backend would read the blocks it lacks again: that many
-tokens at that backend's rate. The call waits for a home slot up to that cost (and
+tokens at that backend's rate (the whole prefix when that backend is another
+prompt's home: the call would evict that prompt there, and its next call read it
+cold; ``Routing.hold``). The call waits for a home slot up to that cost (and
 ``PREFIX_WAIT``), then takes the next best. Waiting at most what the other choice
 costs is the ski-rental rule: a call whose home stays busy pays at worst twice the
 cold read; one whose home frees sooner (the common case: a slot frees within a
