@@ -14,7 +14,8 @@ import pytest
 import requests
 
 from ollama_gate.routing.prefill import PrefillRates, hold_seconds
-from ollama_gate.scheduler.holds import Holds
+from ollama_gate.routing.router import Routing
+from ollama_gate.scheduler.holds import HOLD, Holds
 from tests.helpers.live import LiveGateway
 from tests.helpers.services import REDIS_URL
 
@@ -39,6 +40,37 @@ def test_the_rate_is_learned_from_long_reads_and_bounds_the_wait():
     assert hold_seconds(rates, home, other, 10, 256, 1.0) == 1.0  # the bound
     assert hold_seconds(rates, home, other, 10, 256, 0.0) == 0  # off
     assert hold_seconds(rates, home, other, 0, 256, 5.0) == 0  # nothing to save
+
+
+def test_a_spill_into_another_prompts_home_counts_its_eviction():
+    """The next best backend holds the team's prompt (a call spilled there once) but
+    serves another team's mostly: going there would evict that team's prompt, so the
+    call may wait as long as reading its whole prefix cold; where the prompt is at
+    home too, only what that backend lacks counts (here nothing: no wait)."""
+    rates = PrefillRates()
+    rates.learn("gpu2", 1000, 50_000_000)  # 0.05 ms per token
+    router = SimpleNamespace(rates=rates, block=256, wait_most=2.0)
+
+    def backend(name, parallel=2):
+        return SimpleNamespace(
+            name=name, healthy=True, config=SimpleNamespace(parallel=parallel)
+        )
+
+    home, other = backend("gpu1"), backend("gpu2")
+    call = SimpleNamespace(extra={})
+    Routing.hold(
+        router, call, home, other, {"gpu1": (93, 0.9, 1), "gpu2": (93, 0.1, 2)}
+    )
+    assert call.extra[HOLD][0] is home
+    assert call.extra[HOLD][1] == pytest.approx(93 * 256 / 4 * 0.05 / 1000)
+    call = SimpleNamespace(extra={})
+    Routing.hold(
+        router, call, home, other, {"gpu1": (93, 0.9, 1), "gpu2": (93, 0.6, 2)}
+    )
+    assert HOLD not in call.extra
+    # a home without a cap was only busier than the rest: nothing to wait for
+    Routing.hold(router, call, backend("gpu1", None), other, {"gpu1": (93, 0.9, 1)})
+    assert HOLD not in call.extra
 
 
 def test_holders_of_a_slot_take_turns_in_arrival_order():
