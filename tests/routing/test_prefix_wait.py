@@ -153,7 +153,9 @@ def busy_home(gw, key, fake_pool):
     learned), and a stream that holds its one slot until its fake's ``release``."""
     home = ask(gw, key, TEAM, "first").headers["X-Ollama-Gate-Backend"]
     assert ask(gw, key, TEAM, "second").headers["X-Ollama-Gate-Backend"] == home
-    time.sleep(1)  # the answers are read in the background: the rates learned
+    # the answers are read in the background (batches of up to 0.5 s, after the
+    # history is written): then the rates are learned
+    time.sleep(3)
     fake = fake_pool[int(home[-1]) - 1]
     fake.hold_second_chunk = True
     stream = requests.post(
