@@ -10,7 +10,11 @@ The gateway (gunicorn, one gevent worker, ``--parallel SLOTS`` per backend) runs
 once per routing. Time to first token is measured at the client (a stream's first
 line); prefilled tokens are the fakes' own count.
 
-``python bench/prefix.py`` prints a Markdown table (about two minutes).
+Besides the three routings, ``prefix-nowait`` is prefix routing that never waits for
+a full home (``PREFIX_WAIT=0``, as before it could). The last column counts the calls
+that waited for their home, from the gateway's ``/metrics``.
+
+``python bench/prefix.py`` prints a Markdown table (about five minutes).
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ SLOTS = 2
 PREFILL_MS = 0.05
 TOKENS, TOKEN_S = 8, 0.01
 THINK = (2.0, 8.0)  # seconds a person reads an answer and types the next question
-MODES = ("least-busy", "affinity", "prefix")
+# prefix-nowait: prefix routing that never waits for a full home (PREFIX_WAIT=0)
+MODES = ("least-busy", "affinity", "prefix-nowait", "prefix")
 
 
 def system_prompt(team: int) -> str:
@@ -107,6 +112,18 @@ def people(gw: Gateway, n: int) -> list[str]:
     return out.stdout.split()
 
 
+def held(url: str) -> str:
+    """The calls that waited for their prompt's home: got it / went elsewhere
+    (the gateway's ``ollama_gate_prefix_waits_total``)."""
+    text = requests.get(url + "/metrics", timeout=30).text
+    got = dict.fromkeys(("home", "elsewhere"), 0)
+    for line in text.splitlines():
+        if line.startswith("ollama_gate_prefix_waits_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            got[outcome] = int(float(line.rsplit(" ", 1)[1]))
+    return f"{got['home']}/{got['elsewhere']}"
+
+
 def run(mode: str, tmp: Path, users: int, think=THINK) -> dict:
     """One routing's figures: TTFT mean and p90 (ms), tokens prefilled."""
     fakes = [FakeOllama().start() for _ in range(3)]
@@ -116,7 +133,12 @@ def run(mode: str, tmp: Path, users: int, think=THINK) -> dict:
             f.gpu = FakeGPU(parallel=SLOTS, prefill_ms=PREFILL_MS)
             f.chunk_delay = TOKEN_S
         backends = ",".join(f"gpu{i + 1}={f.url}" for i, f in enumerate(fakes))
-        env = {"OLLAMA_GATE_ROUTING": mode, "OLLAMA_GATE_HEALTH_INTERVAL": "1"}
+        env = {
+            "OLLAMA_GATE_ROUTING": mode.split("-nowait")[0],
+            "OLLAMA_GATE_HEALTH_INTERVAL": "1",
+        }
+        if mode.endswith("-nowait"):
+            env["OLLAMA_GATE_PREFIX_WAIT"] = "0"
         gw = Gateway(mode, tmp / mode, backends, env).start()
         for i in range(3):
             gw.flask("backends", "set", f"gpu{i + 1}", "--parallel", str(SLOTS))
@@ -137,6 +159,7 @@ def run(mode: str, tmp: Path, users: int, think=THINK) -> dict:
         for t in threads:
             t.join(600)
         ttfts.sort()
+        waits = held(url)
         spread = []  # per backend, the calls of each team it ran
         for f in fakes:
             teams = [
@@ -149,6 +172,8 @@ def run(mode: str, tmp: Path, users: int, think=THINK) -> dict:
             "calls": len(ttfts),
             "mean": statistics.mean(ttfts) * 1000,
             "p90": ttfts[int(0.9 * len(ttfts))] * 1000,
+            "p99": ttfts[int(0.99 * len(ttfts))] * 1000,
+            "waits": waits,
             "prefilled": sum(f.gpu.prefilled for f in fakes),
             "cached": sum(f.gpu.cached for f in fakes),
             "spread": " ".join(spread),
@@ -173,14 +198,16 @@ def main() -> int:
     print(f"think {think[0]:g}-{think[1]:g} s, {SLOTS} slots per backend")
     print()
     print(
-        "| routing | calls | TTFT mean | TTFT p90 | tokens prefilled | read from "
-        "cache | calls per backend (team 0/1/2) |"
+        "| routing | calls | TTFT mean | TTFT p90 | TTFT p99 | tokens prefilled | "
+        "read from cache | calls per backend (team 0/1/2) | waited for home "
+        "(got it/left) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for mode, r in results.items():
         print(
             f"| {mode} | {r['calls']} | {r['mean']:.0f} ms | {r['p90']:.0f} ms | "
-            f"{r['prefilled']:,} | {r['cached']:,} | {r['spread']} |"
+            f"{r['p99']:.0f} ms | {r['prefilled']:,} | {r['cached']:,} | "
+            f"{r['spread']} | {r['waits']} |"
         )
     return 0
 

@@ -107,6 +107,13 @@ QUEUE_HANDOFF = Histogram(
         1,
     ),
 )
+PREFIX_WAITS = Counter(
+    "ollama_gate_prefix_waits",
+    "Calls that waited for their prompt's home backend (its slots full) rather than "
+    "read the prompt cold elsewhere, by outcome: home (a slot freed in time) or "
+    "elsewhere (the wait's bound passed, or calls of the model queued).",
+    ["outcome"],
+)
 RECORDS_PENDING = Gauge(
     "ollama_gate_records_pending",
     "Finished calls waiting for the database to come back (a step's history, usage "

@@ -24,6 +24,7 @@ CHATS = ("/api/chat", "/v1/chat/completions")
 PROMPTS = ("/api/generate", "/v1/completions")
 MAX_BLOCKS = 4096  # hashed per call at most: a huge prompt costs bounded work
 SPREAD = 4  # calls in flight past the least busy that saturate a backend of no cap
+SLACK = 8  # a match within 1/8 of the longest counts as the longest (see by_prefix)
 
 
 def index_for(app: Flask):
@@ -38,14 +39,26 @@ def index_for(app: Flask):
 
 def by_prefix(ranked: list, matched: dict[str, tuple], saturated, last=None) -> list:
     """``ranked`` reordered: healthy first, then among those not ``saturated`` the
-    longest prefix a slot holds, then where the prompt is the larger share of the
-    calls (its home), then the conversation's ``last`` backend, then the fewest
-    prompts served lately; ties keep their order (loaded, least busy)."""
+    longest prefix a slot holds (within ``SLACK`` of the longest counts as it),
+    then where the prompt is the larger share of the calls (its home), then the
+    conversation's ``last`` backend, then the fewest prompts served lately; ties
+    keep their order (loaded, least busy)."""
+    lengths = {
+        b.name: 0 if saturated(b) else matched.get(b.name, (0,))[0] for b in ranked
+    }
+    best = max((lengths[b.name] for b in ranked if b.healthy is True), default=0)
 
     def key(b):
         length, share, families = matched.get(b.name, (0, 0.0, 0))
-        if saturated(b):
-            length, share = 0, 0.0
+        length = lengths[b.name]
+        if not length:
+            share = 0.0
+        elif length >= best - best // SLACK:
+            # a conversation that spilled once holds its last turn's few blocks
+            # there: its team's home (reading them again) keeps the team together,
+            # where the longest match alone would follow the spill and evict
+            # another team's prompt there
+            length = best
         return (b.healthy is not True, -length, -share, b.name != last, families)
 
     return sorted(ranked, key=key)

@@ -20,7 +20,8 @@ from ..errors import ApiError
 from ..limits.access import MANAGE, MANAGE_ENDPOINTS
 from ..model_names import canonical
 from ..pipeline import Stage
-from . import hops, merged, prefix
+from ..scheduler.holds import HOLD
+from . import hops, merged, prefill, prefix
 from .backends import BackendState
 from .failover import Attempts, no_backend
 from .fleet import Fleet
@@ -52,6 +53,8 @@ class Routing(Stage):
         self.mode = s["ROUTING"]  # prefix, affinity or least-busy
         self.block = s["PREFIX_BLOCK"]
         self.prefixes = prefix.index_for(app) if self.mode == "prefix" else None
+        self.wait_most = s["PREFIX_WAIT"]  # seconds a call may wait for its home
+        self.rates = prefill.PrefillRates()  # each backend's ms per prompt token
 
     def admit(self, call: Call) -> None:
         """A call that went round too many gateways is refused (508); a manage key
@@ -202,7 +205,33 @@ class Routing(Stage):
             return loads[b.name] >= least + prefix.SPREAD
 
         last = call.last_backend  # a conversation's backend before a new one
-        return prefix.by_prefix(ranked, matched, saturated, last)
+        order = prefix.by_prefix(ranked, matched, saturated, last)
+        home = prefix.by_prefix(ranked, matched, lambda b: False, last)[0]
+        if home is not order[0]:  # saturated: worth waiting a little for?
+            self.hold(call, home, order[0], matched)
+        return order
+
+    def hold(self, call: Call, home: BackendState, other: BackendState, matched):
+        """Ask the scheduler to wait for a slot on ``home`` (whose slots are full)
+        as long as ``other`` would take to read the blocks only ``home`` holds
+        (``prefill.py``), before it takes ``other``'s."""
+        if not home.config.parallel or home.healthy is not True:
+            return  # no cap: it was not full, only busier than the rest
+        blocks, held = matched.get(home.name, (0,))[0], matched.get(other.name, (0, 0))
+        if held[1] >= 0.5:  # most of other's calls are this prompt's: it is at home
+            blocks -= held[0]  # there too, and reads only what it lacks
+        # else its slots are another prompt's: whatever the call reads there, it
+        # evicts that prompt, whose next call reads it cold (as long, for a team's)
+        seconds = prefill.hold_seconds(
+            self.rates, home, other, blocks, self.block, self.wait_most
+        )
+        if seconds > 0:
+            call.extra[HOLD] = (home, seconds)
+
+    def record(self, calls: list[Call]) -> None:
+        """Learn each backend's prompt reading rate from the answers (``prefix``)."""
+        if self.prefixes is not None and self.wait_most > 0:
+            self.rates.learn_calls(calls)
 
     def ranked(self, found: list[BackendState], model: str) -> list[BackendState]:
         """Loaded first, then the fewest calls in flight per weight, then chance."""

@@ -13,6 +13,14 @@ def parse_positive(value: str) -> int:
     return n
 
 
+def parse_seconds(value: str) -> float:
+    """A number of seconds, 0 or more."""
+    n = float(value.strip())
+    if not n >= 0:  # also NaN
+        raise ValueError(f"{value!r} is not a number of seconds of 0 or more")
+    return n
+
+
 ROWS: list[Row] = [
     (
         "ALIASES",
@@ -83,6 +91,16 @@ ROWS: list[Row] = [
         "256",
         "Characters per hashed block of a prompt for prefix-aware routing (about "
         "64 tokens).",
+    ),
+    (
+        "PREFIX_WAIT",
+        parse_seconds,
+        "2",
+        "Seconds at most a call waits for a slot on its prompt's home (the backend "
+        "holding the longest start of it) when that backend's `--parallel` slots are "
+        "full, instead of reading the prompt cold on the next best; each call waits "
+        "at most what that read would take (learned from Ollama's "
+        "`prompt_eval_duration`). 0: never waits.",
     ),
 ]
 

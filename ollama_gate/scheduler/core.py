@@ -17,11 +17,13 @@ from flask import request
 
 from ..call import Call
 from ..events.producers import queue_waited
+from ..metrics.registry import PREFIX_WAITS
 from ..model_names import canonical
 from ..server.peer import closed
 from ..subjects import chain_value, levels_of, setting_levels
 from .affinity import SESSION_HEADER, conversation
 from .bands import band_of
+from .holds import HOLD, Holds
 from .queue import ClientGone, FairQueue, Waiter
 from .rooms import Rooms
 
@@ -45,6 +47,7 @@ class Scheduler:
         self.rooms = rooms or Rooms()  # the models each backend holds (swaps)
         self.affinity = affinity  # None when AFFINITY_SECONDS is 0
         self.fair_by = fair_by
+        self.holds = Holds()  # calls waiting a little for their prompt's home
 
     @staticmethod
     def slot_key(backend: str, model: str | None) -> str:
@@ -128,6 +131,10 @@ class Scheduler:
         band = band_of(call)  # a bad priority header: 400 before anything is held
         call.extra[BAND] = band
         group = canonical(model) if model else "-"
+        held = self.hold(call, left, model, group)
+        if held is not None:
+            left.remove(held)
+            yield held
         while left:
             state = None
             if not (band and self.queue.interactive_waiting(group)):
@@ -163,6 +170,34 @@ class Scheduler:
             left.remove(state)
             yield state
 
+    def hold(self, call: Call, left: list, model: str | None, group: str):
+        """The backend the routing stage asked the call to wait for (``HOLD``), with
+        a slot held, if one freed in time; else None (the others' turn)."""
+        hold = call.extra.pop(HOLD, None)
+        if hold is None or hold[0] not in left:
+            return None
+        state, seconds = hold
+
+        def queued() -> bool:  # calls of the model in the queue: every slot is
+            return self.queue.interactive_waiting(group)  # full, theirs the order
+
+        if queued():
+            return None
+        if self.try_slot(call, state, model):
+            return state  # it freed already: no wait
+        began = time.monotonic()
+        got = self.holds.hold(
+            self.slot_key(state.name, model),
+            seconds,
+            lambda: self.try_slot(call, state, model),
+            queued,
+        )
+        waited = time.monotonic() - began
+        call.queue_wait = (call.queue_wait or 0.0) + waited
+        call.answer_headers[QUEUE_MS_HEADER] = str(round(call.queue_wait * 1000))
+        PREFIX_WAITS.labels(outcome="home" if got else "elsewhere").inc()
+        return state if got else None
+
     def give_back(self, call: Call) -> None:
         """Free the call's slot (its last byte, a failure, or a move to another)."""
         room = call.extra.pop(ROOM, None)
@@ -171,6 +206,7 @@ class Scheduler:
         slot = call.extra.pop(SLOT, None)
         if slot is not None:
             self.queue.give(self.slots, *slot)
+            self.holds.wake(slot[0])  # a call holding for this slot takes it
 
 
 def weight_of(call: Call) -> int:

@@ -167,6 +167,24 @@ def test_the_longest_prefix_goes_first_until_it_is_saturated():
     assert [s.name for s in order][0] == "least-busy"
 
 
+def test_a_team_stays_home_when_a_spill_holds_a_few_blocks_more():
+    """A user's turn that once spilled to another backend left its whole last prompt
+    there, a few blocks longer than the team's system prompt at home: the home
+    still goes first (reading those blocks again), not the spill (where the team
+    would evict another team's prompt). A match much longer still wins."""
+
+    def b(name):
+        return SimpleNamespace(name=name, healthy=True)
+
+    ranked = [b("spill"), b("home"), b("idle")]
+    matched = {"spill": (98, 0.1, 3), "home": (94, 0.9, 1), "idle": (0, 0.0, 0)}
+    order = by_prefix(ranked, matched, lambda s: False)
+    assert [s.name for s in order] == ["home", "spill", "idle"]
+    matched["home"] = (60, 0.9, 1)  # the spill holds far more: it reads less there
+    order = by_prefix(ranked, matched, lambda s: False)
+    assert [s.name for s in order] == ["spill", "home", "idle"]
+
+
 NAMES = ("gpu1", "gpu2", "gpu3")
 
 
