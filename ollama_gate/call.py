@@ -94,6 +94,9 @@ class Call:
     # scheduler (the backend of the conversation's last turn, if it has one):
     # routing (prefix-aware order: a tie-break after the longest prefix)
     last_backend: str | None = None
+    # routing (the prompt's home, its slots full, and the seconds worth waiting for
+    # it rather than read the prompt cold elsewhere): scheduler (``holds.py``)
+    home_hold: tuple[Any, float] | None = None
     # endusers (the person behind an app key, an ``endusers.Person``; None for other
     # calls): scheduler (its queue share), history, limits (through ``levels``)
     end_user: Any = None

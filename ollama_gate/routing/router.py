@@ -20,7 +20,6 @@ from ..errors import ApiError
 from ..limits.access import MANAGE, MANAGE_ENDPOINTS
 from ..model_names import canonical
 from ..pipeline import Stage
-from ..scheduler.holds import HOLD
 from . import hops, merged, prefill, prefix
 from .backends import BackendState
 from .failover import Attempts, no_backend
@@ -226,7 +225,7 @@ class Routing(Stage):
             self.rates, home, other, blocks, self.block, self.wait_most
         )
         if seconds > 0:
-            call.extra[HOLD] = (home, seconds)
+            call.home_hold = (home, seconds)
 
     def record(self, calls: list[Call]) -> None:
         """Learn each backend's prompt reading rate from the answers (``prefix``)."""

@@ -23,7 +23,7 @@ from ..server.peer import closed
 from ..subjects import chain_value, levels_of, setting_levels
 from .affinity import SESSION_HEADER, conversation
 from .bands import band_of
-from .holds import HOLD, Holds
+from .holds import Holds
 from .queue import ClientGone, FairQueue, Waiter
 from .rooms import Rooms
 
@@ -171,9 +171,10 @@ class Scheduler:
             yield state
 
     def hold(self, call: Call, left: list, model: str | None, group: str):
-        """The backend the routing stage asked the call to wait for (``HOLD``), with
-        a slot held, if one freed in time; else None (the others' turn)."""
-        hold = call.extra.pop(HOLD, None)
+        """The backend the routing stage asked the call to wait for
+        (``call.home_hold``), with a slot held, if one freed in time; else None (the
+        others' turn)."""
+        hold, call.home_hold = call.home_hold, None
         if hold is None or hold[0] not in left:
             return None
         state, seconds = hold

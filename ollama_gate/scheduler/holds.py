@@ -1,7 +1,7 @@
 """Calls that wait a short while for one backend's slot before taking another's.
 
-The routing stage may ask a call to wait for its prompt's home (``HOLD`` in
-``call.extra``: the backend and the seconds it is worth): another backend has a free
+The routing stage may ask a call to wait for its prompt's home (``Call.home_hold``:
+the backend and the seconds it is worth): another backend has a free
 slot, but it would read the prompt cold. Such a call does not join the queue, so it
 blocks nobody behind it: other models, other backends and calls that can start now
 go on as before. Holders of one slot key (backend and model) go first come, first
@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable
 
-HOLD = "scheduler.hold"  # call.extra: (backend state, seconds worth waiting for it)
 POLL = 0.05  # seconds between a holder's looks (slots freed by other workers)
 
 

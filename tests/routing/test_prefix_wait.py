@@ -15,7 +15,7 @@ import requests
 
 from ollama_gate.routing.prefill import PrefillRates, hold_seconds
 from ollama_gate.routing.router import Routing
-from ollama_gate.scheduler.holds import HOLD, Holds
+from ollama_gate.scheduler.holds import Holds
 from tests.helpers.live import LiveGateway
 from tests.helpers.services import REDIS_URL
 
@@ -57,20 +57,20 @@ def test_a_spill_into_another_prompts_home_counts_its_eviction():
         )
 
     home, other = backend("gpu1"), backend("gpu2")
-    call = SimpleNamespace(extra={})
+    call = SimpleNamespace(home_hold=None)
     Routing.hold(
         router, call, home, other, {"gpu1": (93, 0.9, 1), "gpu2": (93, 0.1, 2)}
     )
-    assert call.extra[HOLD][0] is home
-    assert call.extra[HOLD][1] == pytest.approx(93 * 256 / 4 * 0.05 / 1000)
-    call = SimpleNamespace(extra={})
+    assert call.home_hold[0] is home
+    assert call.home_hold[1] == pytest.approx(93 * 256 / 4 * 0.05 / 1000)
+    call = SimpleNamespace(home_hold=None)
     Routing.hold(
         router, call, home, other, {"gpu1": (93, 0.9, 1), "gpu2": (93, 0.6, 2)}
     )
-    assert HOLD not in call.extra
+    assert call.home_hold is None
     # a home without a cap was only busier than the rest: nothing to wait for
     Routing.hold(router, call, backend("gpu1", None), other, {"gpu1": (93, 0.9, 1)})
-    assert HOLD not in call.extra
+    assert call.home_hold is None
 
 
 def test_holders_of_a_slot_take_turns_in_arrival_order():
