@@ -94,6 +94,7 @@ def test_the_path_is_one_list_in_order(app):
         "endusers",
         "limits",
         "cache",
+        "routing",  # learns each backend's prompt reading rate (prefix waits)
         "loads",
         "metrics",
         "call-log",
