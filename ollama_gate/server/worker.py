@@ -23,13 +23,8 @@ class GateWorker(GeventPyWSGIWorker):
     def init_process(self):
         """In the worker process: the handler's idle timeout is gunicorn's
         ``keepalive`` (its head deadline and connection cap come from the app's
-        settings, in ``tune.tune_worker``); greenlets do not track their spawning."""
+        settings, in ``tune.tune_worker``)."""
         GateHandler.idle_timeout = float(self.cfg.keepalive)
-        # gevent records, for every greenlet it spawns (one per connection), the
-        # stack that spawned it, its spawner and the tree's locals: debugging aids
-        # nothing here reads, about 1 KB a connection (bench/memory.py) and a stack
-        # walk per connection
-        gevent.config.track_greenlet_tree = False
         super().init_process()
 
     def handle_exit(self, sig, frame):

@@ -3,7 +3,6 @@ timeouts, and its failures mapped to the gateway's 502 and 504."""
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterator
 from http.client import RemoteDisconnected
 from urllib.parse import urlsplit
@@ -51,43 +50,6 @@ class StreamedBody:
             if not piece:
                 return
             yield piece
-
-
-NO_TIME = datetime.timedelta(0)  # requests' ``elapsed`` (no session timed it)
-
-
-class Answer(requests.Response):
-    """requests' answer to one upstream call, built without what requests' own
-    constructor makes for a session: a cookie jar (with its policy and lock, about
-    1 KB that every stream held for its life, bench/memory.py) is made only when
-    asked for, and the empty headers it replaced at once are not made."""
-
-    def __init__(self, raw, url: str):  # noqa: ANN001 (urllib3's HTTPResponse)
-        # requests.Response.__init__'s attributes, in its order
-        self._content = False
-        self._content_consumed = False
-        self._next = None
-        self.status_code = raw.status
-        self.headers = CaseInsensitiveDict(raw.headers)
-        self.raw = raw
-        self.url = url
-        self.encoding = None
-        self.history = []
-        self.reason = raw.reason
-        self.elapsed = NO_TIME
-        self.request = None
-
-    @property
-    def cookies(self) -> requests.cookies.RequestsCookieJar:
-        """The answer's cookie jar (empty: no session reads Set-Cookie here)."""
-        jar = self.__dict__.get("_jar")
-        if jar is None:
-            jar = self.__dict__["_jar"] = requests.cookies.cookiejar_from_dict({})
-        return jar
-
-    @cookies.setter
-    def cookies(self, jar) -> None:  # noqa: ANN001 (requests' pickling sets it)
-        self.__dict__["_jar"] = jar
 
 
 class Upstream:
@@ -172,7 +134,13 @@ class Upstream:
                 if attempt + 1 < attempts and stale_connection(exc) and not was_cut():
                     continue  # the next try takes a fresh connection
                 raise _upstream_error(exc) from None
-        return Answer(raw, self.base_url + path_qs)
+        resp = requests.Response()
+        resp.status_code = raw.status
+        resp.headers = CaseInsensitiveDict(raw.headers)
+        resp.raw = raw
+        resp.reason = raw.reason
+        resp.url = self.base_url + path_qs
+        return resp
 
     @staticmethod
     def read_whole(resp: requests.Response) -> bytes:

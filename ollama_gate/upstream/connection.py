@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextvars
 import errno
-import http.client
 import ipaddress
 import socket
 
@@ -20,39 +19,8 @@ SENDING: contextvars.ContextVar[list | None] = contextvars.ContextVar(
 )
 
 
-# Bytes of the reader an upstream answer's head is read through (http.client's: 8 KB,
-# ``io.DEFAULT_BUFFER_SIZE``). Every call waiting for its head held one; Ollama's head
-# and first token come in well under 2 KB; the relay reads the rest of a stream
-# from the socket itself, and reads larger than the buffer bypass it.
-ANSWER_BUFFER = 2048
-
-
-class _SmallReader:
-    """The socket as http.client's answer sees it: its reader is ``ANSWER_BUFFER``
-    bytes."""
-
-    __slots__ = ("sock",)
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-
-    def makefile(self, mode: str):  # noqa: ANN201 (the socket's own reader)
-        return self.sock.makefile(mode, ANSWER_BUFFER)
-
-
-class SmallAnswer(http.client.HTTPResponse):
-    """http.client's answer, read through a 2 KB reader instead of 8 KB (a call
-    waiting for its head: about 2 KB less resident, bench/memory.py). Plain HTTP
-    backends only: TLS ones keep urllib3's own connection."""
-
-    def __init__(self, sock: socket.socket, *args, **kwargs):
-        super().__init__(_SmallReader(sock), *args, **kwargs)
-
-
 class PooledConnection(urllib3.connection.HTTPConnection):
     """urllib3's connection: one write per request and a one-syscall liveness check."""
-
-    response_class = SmallAnswer  # http.client's, with a smaller head reader
 
     _hold = False  # keep the next write (the head) to send it with the body
     _held: bytes | None = None
