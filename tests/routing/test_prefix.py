@@ -5,6 +5,7 @@ backend that read it first."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from types import SimpleNamespace
 
@@ -203,9 +204,14 @@ def test_a_shared_system_prompt_brings_everyone_to_its_backend(tmp_path, fake_po
             "OLLAMA_GATE_REDIS_URL": REDIS_URL,
             "OLLAMA_GATE_REDIS_PREFIX": prefix,
             "OLLAMA_GATE_ROUTING": "prefix",
+            # each worker checks the fakes at start; on a loaded machine one check
+            # may time out, and that worker would route around a healthy backend
+            # for the health interval (CI saw calls alternate between two)
+            "OLLAMA_GATE_HEALTH_INTERVAL": "0.5",
         },
     ).start()
     try:
+        time.sleep(1.5)  # every worker has checked every fake again since its start
         keys = [gw.key(f"user{i}") for i in range(9)]
 
         def ask(key, system, question):
