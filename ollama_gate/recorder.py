@@ -19,26 +19,18 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Callable
 
 from flask import Flask
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from .metrics.registry import RECORDS_DROPPED, RECORDS_PENDING
+from .turns import turn_if_due
 
 log = logging.getLogger("ollama_gate.recorder")
 
 Hook = Callable[[list], None]
-T = TypeVar("T")
 
-# A pause that lets the worker's waiting I/O run. Under gevent ``sleep(0)`` is not
-# one: it only lets greenlets that are already runnable run, and the sleeper can be
-# scheduled again before the loop polls its sockets; a positive sleep waits for the
-# loop's next turn, where every stream's waiting token goes (gevent's own docs). A
-# batch's hooks with ``sleep(0)`` between them held the worker 16-20 ms and every
-# stream's next token with it (bench/, issue 18).
-TURN = 0.0005
 RETRY_FIRST = 0.5  # seconds before a kept batch is tried again; doubled each time
 RETRY_MOST = 15.0  # the longest pause between two tries
 
@@ -57,20 +49,6 @@ def step_name(hook: Hook) -> str:
     return str(getattr(owner, "name", None) or getattr(hook, "__name__", "step"))
 
 
-def let_streams_run() -> None:
-    """Give the worker's loop a turn (see ``TURN``)."""
-    time.sleep(TURN)
-
-
-def in_turns(items: Iterable[T], every: int = 20) -> Iterator[T]:
-    """``items``, with a turn of the loop after every ``every`` of them: a hook's
-    work on a batch of 100-200 calls holds the worker 5-8 ms otherwise."""
-    for n, item in enumerate(items):
-        if n and not n % every:
-            let_streams_run()
-        yield item
-
-
 class Recorder:
     """A queue of finished calls and the hooks that consume them in batches."""
 
@@ -81,7 +59,7 @@ class Recorder:
     # happens rarely and costs one commit for many calls. ``flush()`` writes at once.
     INTERVAL = 0.5
     # Between the hooks of a batch the worker lets the streams' waiting tokens go
-    # (``let_streams_run``; under gevent a hook holds the worker), and the hooks that
+    # (``turn_if_due``; under gevent a hook holds the worker), and the hooks that
     # loop over the calls take turns inside (``in_turns``). Each hook still takes the
     # whole batch: one commit each, as before (slices of 20 calls cost about 8% more
     # CPU per call in the burst workloads, in their commits).
@@ -171,9 +149,8 @@ class Recorder:
 
     def _handle(self, batch: list) -> None:
         with self.app.app_context():
-            for n, hook in enumerate(self.hooks):
-                if n:
-                    let_streams_run()
+            for hook in self.hooks:
+                turn_if_due()
                 if hook in self.kept:  # after its older batches, in order
                     self._keep(hook, batch)
                 elif not self._step(hook, batch):
@@ -232,7 +209,7 @@ class Recorder:
                         self.next_try = time.monotonic() + self.pause
                         return
                     self._count(-len(batches.popleft()))
-                    let_streams_run()
+                    turn_if_due()
                 del self.kept[hook]
                 log.info("recorder step %s caught up", step_name(hook))
         self.pause = RETRY_FIRST

@@ -23,7 +23,7 @@ from ..extensions import db
 from ..gofields import go_field, go_view
 from ..models import utcnow
 from ..pipeline import Stage
-from ..recorder import in_turns
+from ..turns import in_turns
 from ..subjects import chain_value
 from .content import MAX_TEXT, storable, strip_images
 from .insert import RowInserter

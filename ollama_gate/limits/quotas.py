@@ -29,6 +29,7 @@ from ..call import Call
 from ..errors import ApiError
 from ..extensions import db
 from ..models import utcnow
+from ..turns import in_turns
 from ..subjects import Subject, levels_of
 from .access import _normal_path
 from .budgets import Marks, mark, name_of, notice_moves, shadow_check, shadow_texts
@@ -175,7 +176,7 @@ class Quotas:
         live: dict[tuple[str, str], list[int]] = {}  # per subject ref: the counters
         holds: list[tuple[str, str]] = []
         marks: Marks = {}  # the budgets the batch spends on: their event marks
-        for call in calls:
+        for call in in_turns(calls):
             holds.extend(call.extra.pop(HELD, ()))
             if not call.extra.get(USAGE):
                 continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..call import Call
 from ..pipeline import Stage
+from ..turns import in_turns
 from . import labels
 from .registry import (
     CALLS,
@@ -38,7 +39,7 @@ class Metrics(Stage):
 
     def record(self, calls: list[Call]) -> None:
         """Count each finished call (after the summary has read its tokens)."""
-        for call in calls:
+        for call in in_turns(calls):
             count(call)
 
 

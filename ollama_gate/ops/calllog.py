@@ -15,6 +15,7 @@ from typing import Any
 
 from ..call import Call
 from ..pipeline import Stage
+from ..turns import in_turns
 
 log = logging.getLogger("ollama_gate.access")
 
@@ -84,5 +85,5 @@ class CallLog(Stage):
 
     def record(self, calls: list[Call]) -> None:
         """One line for each call of the batch."""
-        for call in calls:
+        for call in in_turns(calls):
             write(call_fields(call), self.fmt)

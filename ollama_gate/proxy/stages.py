@@ -18,7 +18,7 @@ from ..call import Call
 from ..extensions import db
 from ..models import ApiKey
 from ..pipeline import Stage
-from ..recorder import in_turns
+from ..turns import in_turns
 from ..routing.loads import Loads
 from .summary import summarise
 

@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from ..call import Call
 from ..pipeline import Stage
-from ..recorder import in_turns
+from ..turns import in_turns
 from .spans import attributes, failure, span_name
 
 log = logging.getLogger("ollama_gate.traces")
