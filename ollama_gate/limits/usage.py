@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..endusers.models import EndUserUsage
 from ..extensions import db
 from ..models import ApiKey, User
+from ..turns import turn_if_due
 from .periods import period_of
 from .periods import period_reset as period_reset  # its older home
 
@@ -114,6 +115,7 @@ def add_counts(table, owner, totals) -> None:
         ).all()
     )
     for ident, period in totals.keys() - existing:  # an owner's first call of a period
+        turn_if_due()  # a new day or month: every key in use gets its rows at once
         try:
             db.session.execute(
                 insert(table).values(
