@@ -208,7 +208,7 @@ def run_set(work: list[dict], args, repeats: int, log) -> list[dict]:
             ng = Nginx(tmp / "nginx", up.port).start()
             procs.append(ng)
             targets["nginx"] = ng
-        if paced_on and args.floor:  # the card's stack alone (bench/floor.py)
+        if args.floor:  # the card's stack alone (bench/floor.py)
             for name in FLOORS:
                 fl = Floor(name, tmp / name, up.port).start()
                 procs.append(fl)
@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--floor",
         action="store_true",
-        help="beside the paced streams, the bare relays of bench/floor.py: the "
-        "least gunicorn + gevent (and Flask + requests) cost with no gateway",
+        help="beside the gateway, the bare relays of bench/floor.py: the least "
+        "gunicorn + gevent (and Flask + requests) cost with no gateway",
     )
     parser.add_argument(
         "--no-history-off",

@@ -49,4 +49,3 @@ def in_turns(items: Iterable[T]) -> Iterator[T]:
     for item in items:
         turn_if_due()
         yield item
-

@@ -23,8 +23,8 @@ from ..extensions import db
 from ..gofields import go_field, go_view
 from ..models import utcnow
 from ..pipeline import Stage
-from ..turns import in_turns
 from ..subjects import chain_value
+from ..turns import in_turns
 from .content import MAX_TEXT, storable, strip_images
 from .insert import RowInserter
 from .models import Request, new_id

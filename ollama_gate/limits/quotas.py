@@ -29,8 +29,8 @@ from ..call import Call
 from ..errors import ApiError
 from ..extensions import db
 from ..models import utcnow
-from ..turns import in_turns
 from ..subjects import Subject, levels_of
+from ..turns import in_turns
 from .access import _normal_path
 from .budgets import Marks, mark, name_of, notice_moves, shadow_check, shadow_texts
 from .counters import Check

@@ -18,8 +18,8 @@ from ..call import Call
 from ..extensions import db
 from ..models import ApiKey
 from ..pipeline import Stage
-from ..turns import in_turns
 from ..routing.loads import Loads
+from ..turns import in_turns
 from .summary import summarise
 
 log = logging.getLogger("ollama_gate.proxy")
