@@ -9,19 +9,20 @@ card's stack costs before any of the gateway's own work.
 
 from __future__ import annotations
 
-from report import _fmt, _paired
+from report import _fmt, _median, _paired
 
 HEADING = "## The fixed cost of a call (issue 31)"
 FLOORS = ("floor_flask", "floor_wsgi")
 
 
-def _rows(table: dict, medians: dict) -> list[tuple]:
+def _rows(table: dict) -> list[tuple]:
     """(figure, how it is read for a target, goal, met, format) per figure."""
     ratio = lambda a, b: a / b if b else float("nan")  # noqa: E731
     delta = lambda a, b: a - b  # noqa: E731
 
-    def cpu(workload: str, target: str) -> float | None:
-        return medians.get(workload, {}).get(target, {}).get("cpu_ms_per_call")
+    def cpu(workload: str, target: str) -> float:
+        reps = table.get(workload, {}).get(target, {}).values()
+        return _median([r["cpu_ms_per_call"] for r in reps])
 
     def peak(target: str) -> float | None:
         reps = table.get("paced1000", {}).get(target, {}).values()
@@ -46,10 +47,10 @@ def _rows(table: dict, medians: dict) -> list[tuple]:
     ]  # fmt: skip
 
 
-def summarise_fixed(table: dict, medians: dict) -> list[dict]:
+def summarise_fixed(table: dict) -> list[dict]:
     """Each figure for the gateway (with its verdict) and for each floor run."""
     out = []
-    for name, value_of, goal, meets, fmt in _rows(table, medians):
+    for name, value_of, goal, meets, fmt in _rows(table):
         value = value_of("gateway")
         floors = {f: value_of(f) for f in FLOORS if any(f in t for t in table.values())}
         met = value is not None and value == value and meets(value)

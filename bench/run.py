@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         text_paced = paced_markdown(meta, paced, paced_plan(args.quick))
     if burst_runs and paced_runs:  # issue 31's figures need both sets of one run
-        fixed = summarise_fixed(_by(runs), summary["medians"])
+        fixed = summarise_fixed(_by(runs))
         text_paced = text_paced.rstrip() + "\n\n" + fixed_markdown(meta, fixed)
     path.write_text(text_burst + ("\n" + text_paced if text_paced != HEADING else ""))
     log(f"wrote {path}")

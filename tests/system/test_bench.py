@@ -167,3 +167,48 @@ def test_ab_pairs_the_two_checkouts_round_by_round():
     (line,) = [x for x in table(runs) if "cpu_ms_per_call" in x]
     # medians 1.0 and 0.9; the paired ratios 0.8, 0.5, 0.9 have the median 0.8
     assert line.split()[2:] == ["0.20", "1.00", "0.90", "0.800"]
+
+
+def test_the_fixed_cost_section_judges_the_gateway_and_shows_the_floors_beside():
+    """Issue 31's section: the gateway's figure against its goal, paired per round
+    with direct, and each floor's figure from the same rounds beside it."""
+    from fixed_report import markdown as fixed_markdown
+    from fixed_report import summarise_fixed
+    from report import _by
+
+    def run(workload, target, repeat, **figures):
+        return {"workload": workload, "target": target, "repeat": repeat, **figures}
+
+    runs = []
+    for rep in (0, 1, 2):
+        for target, first, gap, rss, cpu in (
+            ("direct", 20.0, 20.0, 30.0, 0.2),
+            ("gateway", 28.0 + rep, 26.0, 140.0 + rep, 1.1),
+            ("floor_flask", 40.0, 22.0, 120.0, 1.3),
+            ("floor_wsgi", 21.0, 20.5, 80.0, 0.25),
+        ):
+            runs.append(
+                run("paced200", target, rep, first_p99_ms=first, gap_p99_ms=gap)
+            )
+            runs.append(
+                run("paced1000", target, rep, first_p99_ms=1000 + first,
+                    peak_rss_mb=rss)
+            )  # fmt: skip
+            runs.append(run("stream64", target, rep, cpu_ms_per_call=cpu * 2))
+            runs.append(run("whole", target, rep, cpu_ms_per_call=cpu))
+    rows = {r["target"]: r for r in summarise_fixed(_by(runs))}
+    first = rows["200 paced streams: first token p99 over direct's"]
+    assert first["shown"] == "1.45 ×" and first["met"]  # 29 / 20: the median round
+    gap = rows["200 paced streams: token gap p99 over direct's"]
+    assert gap["shown"] == "1.30 ×" and not gap["met"]
+    assert gap["floors"] == {"floor_flask": "1.10 ×", "floor_wsgi": "1.02 ×"}
+    rss = rows["1,000 slow streams: peak RSS, one worker"]
+    assert rss["shown"] == "142 MB" and not rss["met"]  # the highest round's peak
+    assert rows["1,000 slow streams: first token p99 over direct's"]["shown"] == "+9 ms"
+    whole = rows["CPU per whole call"]
+    assert whole["shown"] == "1.10 ms" and whole["floors"]["floor_flask"] == "1.30 ms"
+    text = fixed_markdown({"date": "d", "commit": "c"}, list(rows.values()))
+    assert (
+        "| CPU per whole call | 1.10 ms | ≤ 0.4 ms | **no** | 1.30 ms | 0.25 ms |"
+        in text
+    )
