@@ -52,7 +52,7 @@ def step_name(hook: Hook) -> str:
 class Recorder:
     """A queue of finished calls and the hooks that consume them in batches."""
 
-    BATCH = 50
+    BATCH = 200
     # Gather finished calls this long before writing them in one batch: under gevent a
     # database write holds the whole worker, so one write per call would delay the
     # next request and every stream's chunks by a few milliseconds; batched, it
