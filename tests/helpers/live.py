@@ -136,3 +136,27 @@ def wait_for(check, seconds: float = 20.0, step: float = 0.05):
         time.sleep(step)
         value = check()
     return value
+
+
+def ask_with_system(
+    gw, key, system, question, model="llama3.2", out=None, timeout=60
+) -> requests.Response:
+    """A whole /api/chat call with a system prompt and a question, answered 200
+    (prefix routing's tests: the system prompt is what they route by)."""
+    resp = requests.post(
+        gw.url + "/api/chat",
+        json={
+            "model": model,
+            "stream": False,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": question},
+            ],
+        },
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=timeout,
+    )
+    assert resp.status_code == 200, resp.text
+    if out is not None:
+        out.append(resp)
+    return resp

@@ -11,11 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 import redis
-import requests
 
 from ollama_gate.routing.prefix import block_hashes, by_prefix, rendered
 from ollama_gate.routing.prefixindex import MemoryPrefixes, RedisPrefixes
-from tests.helpers.live import LiveGateway
+from tests.helpers.live import LiveGateway, ask_with_system
 from tests.helpers.services import REDIS_URL
 
 SYSTEM = "You are the support team's assistant. " * 700  # ~26,000 characters
@@ -215,20 +214,7 @@ def test_a_shared_system_prompt_brings_everyone_to_its_backend(tmp_path, fake_po
         keys = [gw.key(f"user{i}") for i in range(9)]
 
         def ask(key, system, question):
-            resp = requests.post(
-                gw.url + "/api/chat",
-                json={
-                    "model": "llama3.2",
-                    "stream": False,
-                    "messages": [
-                        {"role": "system", "content": system},
-                        {"role": "user", "content": question},
-                    ],
-                },
-                headers={"Authorization": f"Bearer {key}"},
-                timeout=30,
-            )
-            assert resp.status_code == 200, resp.text
+            resp = ask_with_system(gw, key, system, question, timeout=30)
             return resp.headers["X-Ollama-Gate-Backend"]
 
         for team in ("support", "legal"):

@@ -17,6 +17,7 @@ from ollama_gate.routing.prefill import PrefillRates, hold_seconds
 from ollama_gate.routing.router import Routing
 from ollama_gate.scheduler.holds import Holds
 from tests.helpers.live import LiveGateway
+from tests.helpers.live import ask_with_system as ask
 from tests.helpers.services import REDIS_URL
 
 TEAM = "You are the support team's assistant. " * 700  # ~26,600 characters
@@ -109,26 +110,6 @@ def test_holders_of_a_slot_take_turns_in_arrival_order():
     # a holder gives up when told to (calls of its model wait in the queue)
     assert holds.hold("gpu1|m", 30, lambda: False, lambda: True) is False
     assert holds.lost == 1
-
-
-def ask(gw, key, system, question, model="llama3.2", out=None):
-    resp = requests.post(
-        gw.url + "/api/chat",
-        json={
-            "model": model,
-            "stream": False,
-            "messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": question},
-            ],
-        },
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=60,
-    )
-    assert resp.status_code == 200, resp.text
-    if out is not None:
-        out.append(resp)
-    return resp
 
 
 def two_backends(tmp_path, fake_pool, wait: str, redis=False) -> LiveGateway:
