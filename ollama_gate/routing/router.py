@@ -204,10 +204,12 @@ class Routing(Stage):
             return loads[b.name] >= least + prefix.SPREAD
 
         last = call.last_backend  # a conversation's backend before a new one
-        order = prefix.by_prefix(ranked, matched, saturated, last)
-        home = prefix.by_prefix(ranked, matched, lambda b: False, last)[0]
-        if home is not order[0]:  # saturated: worth waiting a little for?
-            self.hold(call, home, order[0], matched)
+        full = {b.name for b in ranked if saturated(b)}
+        order = prefix.by_prefix(ranked, matched, lambda b: b.name in full, last)
+        if full:  # the prompt's home may be among them: worth waiting a little for?
+            home = prefix.by_prefix(ranked, matched, lambda b: False, last)[0]
+            if home is not order[0]:
+                self.hold(call, home, order[0], matched)
         return order
 
     def hold(self, call: Call, home: BackendState, other: BackendState, matched):
